@@ -33,7 +33,37 @@ Status = Literal["matched", "pending"]
 
 # Words that carry no meaning for matching, in both languages of the taxonomy.
 _STOP = frozenset(
-    "de du des la le les l d et en a au aux un une pour sur par avec dans of the and for to in on with an".split()
+    [
+        "de",
+        "du",
+        "des",
+        "la",
+        "le",
+        "les",
+        "l",
+        "d",
+        "et",
+        "en",
+        "a",
+        "au",
+        "aux",
+        "un",
+        "une",
+        "pour",
+        "sur",
+        "par",
+        "avec",
+        "dans",
+        "of",
+        "the",
+        "and",
+        "for",
+        "to",
+        "in",
+        "on",
+        "with",
+        "an",
+    ]
 )
 
 # Generic abbreviations of French/English IT vocabulary; skill-specific ones come from taxonomy aliases.
@@ -72,7 +102,9 @@ _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
 def fold(text: str) -> str:
-    """Lower-case, strip accents and punctuation, collapse spaces ("Développement Front-End" → "developpement front end").
+    """Lower-case, strip accents and punctuation, collapse spaces.
+
+    "Développement Front-End" → "developpement front end".
 
     Symbols that distinguish languages (C++, C#, .NET) are kept as words first.
     """
@@ -331,7 +363,9 @@ class SkillNormaliser:
                     score_cutoff=50,
                 )
                 for row, i in enumerate(fuzzy_idx[lo : lo + 256]):
-                    top = np.argpartition(mat[row], -20)[-20:] if mat.shape[1] > 20 else np.arange(mat.shape[1])
+                    top = (
+                        np.argpartition(mat[row], -20)[-20:] if mat.shape[1] > 20 else np.arange(mat.shape[1])
+                    )
                     scores: dict[str, float] = {}
                     for j in top:
                         if mat[row, j] >= 50:

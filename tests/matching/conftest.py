@@ -7,6 +7,7 @@ import pytest
 from matching.taxonomy import Taxonomy
 from matching.types import TaxonomySkill as T
 
+
 def _small_taxonomy() -> Taxonomy:
     return Taxonomy(
         [

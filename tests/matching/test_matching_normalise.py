@@ -50,7 +50,9 @@ def test_a_generic_abbreviation_is_expanded(norm):
     assert norm.resolve("dev front").skill_id == "front"
 
 
-@pytest.mark.parametrize(("text", "skill"), [("Pyhton", "py"), ("javascrpit", "js"), ("Machin lerning", "ml")])
+@pytest.mark.parametrize(
+    ("text", "skill"), [("Pyhton", "py"), ("javascrpit", "js"), ("Machin lerning", "ml")]
+)
 def test_a_typo_still_resolves_with_lower_confidence(norm, text, skill):
     r = norm.resolve(text)
     assert r.skill_id == skill and r.status == "matched" and r.confidence < 0.97
