@@ -1,0 +1,1 @@
+"""Projects, needs (above all équipes flash), roles, priorities and ministry FTE pledges."""

@@ -1,0 +1,133 @@
+"""HTTP API of projects (with FTE pledges), needs and their roles. Thin handlers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK
+from sqlmodel import Session
+
+from needs.importer import NeedImporter
+from needs.models import (
+    NeedCreate,
+    NeedPublic,
+    NeedStatus,
+    NeedUpdate,
+    ProjectCreate,
+    ProjectPublic,
+    ProjectUpdate,
+    RoleCreate,
+    RolePublic,
+    RoleUpdate,
+)
+from needs.service import NeedFilters, NeedService, ProjectService, SkillPort
+from talents.api import Limit, Offset, Page
+from talents.db import get_engine
+
+__all__ = ["NeedController", "ProjectController"]
+
+
+class ProjectController(Controller):
+    path = "/api/v1/projects"
+    tags = ["projects"]
+
+    @get("/", sync_to_thread=True)
+    def list_projects(self, db_session: Session, limit: Limit = 50, offset: Offset = 0,
+                      ministry: str | None = None, q: str | None = None) -> Page[ProjectPublic]:
+        service = ProjectService(db_session)
+        rows, total = service.list(ministry=ministry, q=q, limit=limit, offset=offset)
+        return Page(data=[service.to_public(p) for p in rows], count=total, limit=limit, offset=offset)
+
+    @post("/", sync_to_thread=True)
+    def create_project(self, db_session: Session, data: ProjectCreate) -> ProjectPublic:
+        service = ProjectService(db_session)
+        return service.to_public(service.create(data))
+
+    @get("/{project_id:int}", sync_to_thread=True)
+    def get_project(self, db_session: Session, project_id: int) -> ProjectPublic:
+        service = ProjectService(db_session)
+        return service.to_public(service.get(project_id))
+
+    @patch("/{project_id:int}", sync_to_thread=True)
+    def update_project(self, db_session: Session, project_id: int, data: ProjectUpdate) -> ProjectPublic:
+        service = ProjectService(db_session)
+        return service.to_public(service.update(project_id, data))
+
+    @delete("/{project_id:int}", sync_to_thread=True)
+    def delete_project(self, db_session: Session, project_id: int) -> None:
+        ProjectService(db_session).delete(project_id)
+
+
+class NeedController(Controller):
+    path = "/api/v1/needs"
+    tags = ["needs"]
+
+    @get("/", sync_to_thread=True, summary="List needs, highest priority first")
+    def list_needs(
+        self, db_session: Session, skill_port: SkillPort, limit: Limit = 50, offset: Offset = 0,
+        status: NeedStatus | None = None, priority: Annotated[int | None, Parameter(ge=1, le=4)] = None,
+        project_id: int | None = None, ministry: str | None = None, flash: bool | None = None, q: str | None = None,
+    ) -> Page[NeedPublic]:
+        service = NeedService(db_session, skill_port)
+        rows, total = service.list(NeedFilters(status=status, priority=priority, project_id=project_id,
+                                               ministry=ministry, flash=flash, q=q), limit=limit, offset=offset)
+        return Page(data=[service.to_public(n) for n in rows], count=total, limit=limit, offset=offset)
+
+    @post("/", sync_to_thread=True, summary="Create a need (an équipe flash) with its roles")
+    def create_need(self, db_session: Session, skill_port: SkillPort, data: NeedCreate) -> NeedPublic:
+        service = NeedService(db_session, skill_port)
+        return service.to_public(service.create(data))
+
+    @post("/import", status_code=HTTP_200_OK, summary="Import needs (JSON Lines), upsert by external_id")
+    async def import_needs(self, request: Request, skill_port_factory: Any) -> dict[str, Any]:
+        from profiles.controllers import read_upload_records
+
+        records, _ = await read_upload_records(request)
+        report = await anyio.to_thread.run_sync(lambda: NeedImporter(get_engine(), skill_port_factory).run(records))
+        return report.to_dict()
+
+    @get("/{need_id:int}", sync_to_thread=True)
+    def get_need(self, db_session: Session, skill_port: SkillPort, need_id: int) -> NeedPublic:
+        service = NeedService(db_session, skill_port)
+        return service.to_public(service.get(need_id))
+
+    @patch("/{need_id:int}", sync_to_thread=True)
+    def update_need(self, db_session: Session, skill_port: SkillPort, need_id: int, data: NeedUpdate) -> NeedPublic:
+        service = NeedService(db_session, skill_port)
+        return service.to_public(service.update(need_id, data))
+
+    @delete("/{need_id:int}", sync_to_thread=True)
+    def delete_need(self, db_session: Session, skill_port: SkillPort, need_id: int) -> None:
+        NeedService(db_session, skill_port).delete(need_id)
+
+    @get("/{need_id:int}/roles", sync_to_thread=True)
+    def list_roles(self, db_session: Session, skill_port: SkillPort, need_id: int) -> list[RolePublic]:
+        service = NeedService(db_session, skill_port)
+        service.get(need_id)
+        return service.roles(need_id)
+
+    @post("/{need_id:int}/roles", sync_to_thread=True)
+    def add_role(self, db_session: Session, skill_port: SkillPort, need_id: int, data: RoleCreate) -> RolePublic:
+        service = NeedService(db_session, skill_port)
+        role = service.add_role(need_id, data)
+        return next(r for r in service.roles(need_id) if r.id == role.id)
+
+    @get("/{need_id:int}/roles/{position:int}", sync_to_thread=True)
+    def get_role(self, db_session: Session, skill_port: SkillPort, need_id: int, position: int) -> RolePublic:
+        service = NeedService(db_session, skill_port)
+        role = service.role_at(need_id, position)
+        return next(r for r in service.roles(need_id) if r.id == role.id)
+
+    @patch("/{need_id:int}/roles/{position:int}", sync_to_thread=True)
+    def update_role(self, db_session: Session, skill_port: SkillPort, need_id: int, position: int,
+                    data: RoleUpdate) -> RolePublic:
+        service = NeedService(db_session, skill_port)
+        role = service.update_role(need_id, position, data)
+        return next(r for r in service.roles(need_id) if r.id == role.id)
+
+    @delete("/{need_id:int}/roles/{position:int}", sync_to_thread=True)
+    def delete_role(self, db_session: Session, skill_port: SkillPort, need_id: int, position: int) -> None:
+        NeedService(db_session, skill_port).delete_role(need_id, position)

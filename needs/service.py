@@ -1,0 +1,328 @@
+"""Projects, their FTE pledges, needs and roles. Business rules live here, not in handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from needs.models import (
+    Need,
+    NeedCreate,
+    NeedPublic,
+    NeedUpdate,
+    Pledge,
+    PledgeInput,
+    Project,
+    ProjectCreate,
+    ProjectPublic,
+    ProjectUpdate,
+    Role,
+    RoleCreate,
+    RolePublic,
+    RoleSkill,
+    RoleSkillInput,
+    RoleSkillPublic,
+    RoleUpdate,
+)
+from talents.db import utcnow
+from talents.errors import ConflictError, NotFoundError, ValidationFailedError
+from talents.settings import get_settings
+
+__all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort", "check_share_above_floor"]
+
+
+class SkillPort(Protocol):
+    """How this package reaches the taxonomy (the app passes the profiles' resolver)."""
+
+    def skill_id_for(self, text: str) -> tuple[str, float]: ...
+
+    def labels(self, skill_ids: Iterable[str]) -> dict[str, str]: ...
+
+
+def check_share_above_floor(share: float, field: str) -> None:
+    """A contribution counts only strictly above the policy floor (DESIGN.md)."""
+    floor = get_settings().matching.floor
+    if share <= floor:
+        raise ValidationFailedError(
+            f"{field} must be above {floor:.0%} of working time (got {share:.0%}): "
+            "a contribution counts only above the floor",
+            field=field,
+        )
+
+
+# --------------------------------------------------------------------------- projects
+class ProjectService:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, project_id: int) -> Project:
+        project = self.session.get(Project, project_id)
+        if project is None:
+            raise NotFoundError(f"project {project_id} not found", field="project_id")
+        return project
+
+    def get_by_external_id(self, external_id: str) -> Project | None:
+        return self.session.exec(select(Project).where(Project.external_id == external_id)).first()
+
+    def list(self, *, ministry: str | None = None, q: str | None = None, limit: int = 50,
+             offset: int = 0) -> tuple[Sequence[Project], int]:
+        query = select(Project)
+        if ministry:
+            query = query.where(Project.ministry == ministry)
+        if q:
+            query = query.where(func.lower(Project.name).like(f"%{q.lower()}%"))
+        total = self.session.exec(select(func.count()).select_from(query.subquery())).one()
+        rows = self.session.exec(query.order_by(col(Project.id)).offset(offset).limit(limit)).all()
+        return rows, int(total)
+
+    def create(self, data: ProjectCreate) -> Project:
+        if data.external_id and self.get_by_external_id(data.external_id):
+            raise ConflictError(f"a project with external_id {data.external_id!r} already exists",
+                                field="external_id")
+        project = Project.model_validate(data.model_dump(exclude={"pledges"}))
+        project.lead_email = str(data.lead_email) if data.lead_email else None
+        self.session.add(project)
+        self.session.flush()
+        self._set_pledges(project, data.pledges)
+        return project
+
+    def update(self, project_id: int, data: ProjectUpdate) -> Project:
+        project = self.get(project_id)
+        changes = data.model_dump(exclude_unset=True, exclude={"pledges"})
+        for required in ("name", "ministry"):
+            if required in changes and changes[required] is None:
+                raise ValidationFailedError(f"{required} cannot be empty", field=required)
+        if changes.get("lead_email") is not None:
+            changes["lead_email"] = str(changes["lead_email"])
+        project.sqlmodel_update(changes)
+        self.session.add(project)
+        if data.pledges is not None:
+            ministries = [p.ministry for p in data.pledges]
+            if len(ministries) != len(set(ministries)):
+                raise ValidationFailedError("pledges: one pledge per ministry", field="pledges")
+            self._set_pledges(project, data.pledges)
+        self.session.flush()
+        return project
+
+    def delete(self, project_id: int) -> None:
+        self.session.delete(self.get(project_id))
+        self.session.flush()
+
+    def pledges(self, project_id: int) -> list[PledgeInput]:
+        rows = self.session.exec(select(Pledge).where(Pledge.project_id == project_id).order_by(col(Pledge.id))).all()
+        return [PledgeInput(ministry=p.ministry, fte=p.fte) for p in rows]
+
+    def to_public(self, project: Project) -> ProjectPublic:
+        return ProjectPublic.model_validate({**project.model_dump(), "pledges": self.pledges(project.id)})  # type: ignore[arg-type]
+
+    def _set_pledges(self, project: Project, pledges: Iterable[PledgeInput]) -> None:
+        self.session.execute(sa.delete(Pledge).where(col(Pledge.project_id) == project.id))
+        for p in pledges:
+            self.session.add(Pledge(project_id=project.id, ministry=p.ministry, fte=p.fte))  # type: ignore[arg-type]
+        self.session.flush()
+
+
+# --------------------------------------------------------------------------- needs
+@dataclass(frozen=True)
+class NeedFilters:
+    status: str | None = None
+    priority: int | None = None
+    project_id: int | None = None
+    ministry: str | None = None
+    flash: bool | None = None
+    q: str | None = None
+
+
+class NeedService:
+    def __init__(self, session: Session, skills: SkillPort) -> None:
+        self.session = session
+        self.skills = skills
+
+    # ---------------------------------------------------------------- needs
+    def get(self, need_id: int) -> Need:
+        need = self.session.get(Need, need_id)
+        if need is None:
+            raise NotFoundError(f"need {need_id} not found", field="need_id")
+        return need
+
+    def get_by_external_id(self, external_id: str) -> Need | None:
+        return self.session.exec(select(Need).where(Need.external_id == external_id)).first()
+
+    def list(self, filters: NeedFilters, *, limit: int = 50, offset: int = 0) -> tuple[Sequence[Need], int]:
+        query = select(Need)
+        if filters.status:
+            query = query.where(Need.status == filters.status)
+        if filters.priority:
+            query = query.where(Need.priority == filters.priority)
+        if filters.project_id:
+            query = query.where(Need.project_id == filters.project_id)
+        if filters.ministry:
+            query = query.where(Need.ministry == filters.ministry)
+        if filters.flash is not None:
+            query = query.where(Need.flash == filters.flash)
+        if filters.q:
+            query = query.where(func.lower(Need.title).like(f"%{filters.q.lower()}%"))
+        total = self.session.exec(select(func.count()).select_from(query.subquery())).one()
+        rows = self.session.exec(
+            query.order_by(col(Need.priority), col(Need.start), col(Need.id)).offset(offset).limit(limit)
+        ).all()
+        return rows, int(total)
+
+    def create(self, data: NeedCreate) -> Need:
+        if data.external_id and self.get_by_external_id(data.external_id):
+            raise ConflictError(f"a need with external_id {data.external_id!r} already exists", field="external_id")
+        for i, role in enumerate(data.roles):
+            check_share_above_floor(role.share, f"roles.{i}.share")
+        need = Need.model_validate(data.model_dump(exclude={"roles", "project"}))
+        need.lead_email = str(data.lead_email) if data.lead_email else None
+        need.project_id = self._project_id(data)
+        self.session.add(need)
+        self.session.flush()
+        for role in data.roles:
+            self.add_role(need.id, role)  # type: ignore[arg-type]
+        return need
+
+    def update(self, need_id: int, data: NeedUpdate) -> Need:
+        need = self.get(need_id)
+        changes = data.model_dump(exclude_unset=True)
+        for required in ("title", "priority", "start", "end", "status", "flash"):
+            if required in changes and changes[required] is None:
+                raise ValidationFailedError(f"{required} cannot be empty", field=required)
+        if changes.get("project_id") is not None:
+            ProjectService(self.session).get(changes["project_id"])
+        if changes.get("lead_email") is not None:
+            changes["lead_email"] = str(changes["lead_email"])
+        start, end = changes.get("start", need.start), changes.get("end", need.end)
+        if end < start:
+            raise ValidationFailedError("end must not be before start", field="end")
+        need.sqlmodel_update(changes)
+        need.updated_at = utcnow()
+        self.session.add(need)
+        self.session.flush()
+        return need
+
+    def delete(self, need_id: int) -> None:
+        self.session.delete(self.get(need_id))
+        self.session.flush()
+
+    def to_public(self, need: Need) -> NeedPublic:
+        return NeedPublic.model_validate({**need.model_dump(), "roles": self.roles(need.id)})  # type: ignore[arg-type]
+
+    def _project_id(self, data: NeedCreate) -> int | None:
+        projects = ProjectService(self.session)
+        if data.project_id is not None:
+            return projects.get(data.project_id).id
+        if data.project:
+            project = projects.get_by_external_id(data.project)
+            if project is None:  # the bulk contract: an unknown project is created
+                project = projects.create(ProjectCreate(name=data.project, external_id=data.project,
+                                                        ministry=data.ministry or "Non précisé"))
+            return project.id
+        return None
+
+    # ---------------------------------------------------------------- roles
+    def roles(self, need_id: int) -> list[RolePublic]:
+        roles = self.session.exec(select(Role).where(Role.need_id == need_id).order_by(col(Role.position))).all()
+        if not roles:
+            return []
+        skill_rows = self.session.exec(
+            select(RoleSkill).where(col(RoleSkill.role_id).in_([r.id for r in roles])).order_by(col(RoleSkill.id))
+        ).all()
+        labels = self.skills.labels({s.skill_id for s in skill_rows})
+        by_role: dict[int, list[RoleSkillPublic]] = {}
+        for s in skill_rows:
+            by_role.setdefault(s.role_id, []).append(RoleSkillPublic(
+                skill_id=s.skill_id, label=labels.get(s.skill_id, s.typed), typed=s.typed, level=s.level,
+                weight=s.weight, required=s.required))
+        return [RolePublic.model_validate({**r.model_dump(), "skills": by_role.get(r.id, [])})  # type: ignore[arg-type]
+                for r in roles]
+
+    def role_at(self, need_id: int, position: int) -> Role:
+        role = self.session.exec(select(Role).where(Role.need_id == need_id, Role.position == position)).first()
+        if role is None:
+            raise NotFoundError(f"need {need_id} has no role at position {position}", field="role")
+        return role
+
+    def add_role(self, need_id: int, data: RoleCreate) -> Role:
+        need = self.get(need_id)
+        check_share_above_floor(data.share, "share")
+        position = self.session.exec(select(func.count()).where(Role.need_id == need_id)).one()
+        role = Role.model_validate({**data.model_dump(exclude={"skills"}), "need_id": need.id, "position": position})
+        self.session.add(role)
+        self.session.flush()
+        self._set_role_skills(role, data.skills)
+        self._touch(need)
+        return role
+
+    def update_role(self, need_id: int, position: int, data: RoleUpdate) -> Role:
+        role = self.role_at(need_id, position)
+        changes = data.model_dump(exclude_unset=True, exclude={"skills"})
+        for required in ("title", "count", "share", "remote", "strict"):
+            if required in changes and changes[required] is None:
+                raise ValidationFailedError(f"{required} cannot be empty", field=required)
+        if "share" in changes:
+            check_share_above_floor(changes["share"], "share")
+        role.sqlmodel_update(changes)
+        self.session.add(role)
+        if data.skills is not None:
+            self._set_role_skills(role, data.skills)
+        self._touch(self.get(need_id))
+        return role
+
+    def delete_role(self, need_id: int, position: int) -> None:
+        role = self.role_at(need_id, position)
+        self.session.delete(role)
+        self.session.flush()
+        # Positions stay contiguous (the CLI and the bulk contract address roles by position);
+        # two passes so the unique (need, position) constraint never sees a duplicate.
+        later = self.session.exec(
+            select(Role).where(Role.need_id == need_id, Role.position > position).order_by(col(Role.position))
+        ).all()
+        for r in later:
+            r.position = -r.position
+            self.session.add(r)
+        self.session.flush()
+        for r in later:
+            r.position = -r.position - 1
+            self.session.add(r)
+        self._touch(self.get(need_id))
+
+    def replace_roles(self, need: Need, roles: Sequence[RoleCreate]) -> None:
+        """Upsert by position (imports): keep role ids — assignments point at them — drop extra roles."""
+        existing = {r.position: r for r in self.session.exec(select(Role).where(Role.need_id == need.id)).all()}
+        for i, data in enumerate(roles):
+            check_share_above_floor(data.share, f"roles.{i}.share")
+            role = existing.pop(i, None)
+            if role is None:
+                role = Role(need_id=need.id, position=i, **data.model_dump(exclude={"skills"}))  # type: ignore[arg-type]
+            else:
+                role.sqlmodel_update(data.model_dump(exclude={"skills"}))
+            self.session.add(role)
+            self.session.flush()
+            self._set_role_skills(role, data.skills)
+        for role in existing.values():
+            self.session.delete(role)
+        self.session.flush()
+
+    def _set_role_skills(self, role: Role, skills: Iterable[RoleSkillInput]) -> None:
+        self.session.execute(sa.delete(RoleSkill).where(col(RoleSkill.role_id) == role.id))
+        seen: set[str] = set()
+        for i, s in enumerate(skills):
+            skill_id, _ = self.skills.skill_id_for(s.name)
+            if skill_id in seen:
+                raise ValidationFailedError(
+                    f"skills.{i}.name: {s.name!r} is the same skill as an earlier one ({skill_id})",
+                    field=f"skills.{i}.name")
+            seen.add(skill_id)
+            self.session.add(RoleSkill(role_id=role.id, skill_id=skill_id, typed=s.name.strip()[:200],  # type: ignore[arg-type]
+                                       level=s.level, weight=s.weight, required=s.required))
+        self.session.flush()
+
+    def _touch(self, need: Need) -> None:
+        need.updated_at = utcnow()
+        self.session.add(need)
+        self.session.flush()

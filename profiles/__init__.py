@@ -1,0 +1,1 @@
+"""Agents, their skills and availability; the skill taxonomy they are described with."""

@@ -1,0 +1,238 @@
+"""HTTP API of agents (profiles, skills, availability) and of the skill taxonomy. Thin handlers."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from matching.normalise import Suggestion
+from profiles.importer import AgentImporter
+from profiles.models import (
+    AgentCreate,
+    AgentPublic,
+    AgentSkillCreate,
+    AgentSkillPublic,
+    AgentSkillUpdate,
+    AgentUpdate,
+    AvailabilityCreate,
+    AvailabilityPublic,
+    SkillCreate,
+    SkillPublic,
+    SkillUpdate,
+)
+from profiles.service import AgentFilters, AgentService
+from profiles.taxonomy import TaxonomyService
+from talents.api import Limit, Offset, Page
+from talents.bulk import read_csv_lines, read_jsonl
+from talents.db import get_engine
+from talents.errors import ValidationFailedError
+
+__all__ = ["AgentController", "TaxonomyController", "read_upload_records"]
+
+
+async def read_upload_records(request: Request) -> tuple[list[tuple[int, Any, str | None]], bool]:
+    """The lines of an uploaded document: CSV when the content type says so, JSON Lines otherwise."""
+    import io
+
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailedError("body: the document must be UTF-8 text", field="body") from exc
+    is_csv = "csv" in (request.headers.get("content-type") or "")
+    stream = io.StringIO(text, newline="")
+    records = list(read_csv_lines(stream) if is_csv else read_jsonl(stream))
+    return records, is_csv
+
+
+class ImportResult(BaseModel):
+    lines: int
+    created: int
+    updated: int
+    imported: int
+    rejected: int
+    errors: list[dict[str, Any]]
+
+
+class AgentController(Controller):
+    path = "/api/v1/agents"
+    tags = ["agents"]
+
+    @get("/", sync_to_thread=True, summary="List agents (paginated, filterable)")
+    def list_agents(
+        self, db_session: Session, limit: Limit = 50, offset: Offset = 0,
+        ministry: str | None = None, skill: str | None = None,
+        min_level: Annotated[int | None, Parameter(ge=1, le=5)] = None,
+        location: str | None = None, q: str | None = None, available_on: date | None = None,
+    ) -> Page[AgentPublic]:
+        service = AgentService(db_session)
+        rows, total = service.list(
+            AgentFilters(ministry=ministry, skill=skill, min_level=min_level, location=location, q=q,
+                         available_on=available_on), limit=limit, offset=offset)
+        return Page(data=[service.to_public(a) for a in rows], count=total, limit=limit, offset=offset)
+
+    @post("/", sync_to_thread=True, summary="Create an agent with skills and availability")
+    def create_agent(self, db_session: Session, data: AgentCreate) -> AgentPublic:
+        service = AgentService(db_session)
+        return service.to_public(service.create(data))
+
+    @post("/import", status_code=HTTP_200_OK, summary="Import agents (JSON Lines, or CSV with text/csv)")
+    async def import_agents(self, request: Request) -> ImportResult:
+        records, is_csv = await read_upload_records(request)
+        report = await anyio.to_thread.run_sync(
+            lambda: AgentImporter(get_engine()).run(records, csv_rows=is_csv))
+        return ImportResult(**report.to_dict())
+
+    @get("/{agent_id:int}", sync_to_thread=True)
+    def get_agent(self, db_session: Session, agent_id: int) -> AgentPublic:
+        service = AgentService(db_session)
+        return service.to_public(service.get(agent_id))
+
+    @patch("/{agent_id:int}", sync_to_thread=True)
+    def update_agent(self, db_session: Session, agent_id: int, data: AgentUpdate) -> AgentPublic:
+        service = AgentService(db_session)
+        return service.to_public(service.update(agent_id, data))
+
+    @delete("/{agent_id:int}", sync_to_thread=True)
+    def delete_agent(self, db_session: Session, agent_id: int) -> None:
+        AgentService(db_session).delete(agent_id)
+
+    @get("/{agent_id:int}/skills", sync_to_thread=True)
+    def list_skills(self, db_session: Session, agent_id: int) -> list[AgentSkillPublic]:
+        service = AgentService(db_session)
+        service.get(agent_id)
+        return service.skills(agent_id)
+
+    @post("/{agent_id:int}/skills", sync_to_thread=True, summary="Add a skill (free text, normalised)")
+    def add_skill(self, db_session: Session, agent_id: int, data: AgentSkillCreate) -> AgentSkillPublic:
+        return AgentService(db_session).add_skill(agent_id, data)
+
+    @patch("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True)
+    def update_skill(self, db_session: Session, agent_id: int, skill_row_id: int,
+                     data: AgentSkillUpdate) -> AgentSkillPublic:
+        return AgentService(db_session).update_skill(agent_id, skill_row_id, data)
+
+    @delete("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True)
+    def remove_skill(self, db_session: Session, agent_id: int, skill_row_id: int) -> None:
+        AgentService(db_session).remove_skill(agent_id, skill_row_id)
+
+    @get("/{agent_id:int}/availability", sync_to_thread=True)
+    def list_availability(self, db_session: Session, agent_id: int) -> list[AvailabilityPublic]:
+        service = AgentService(db_session)
+        service.get(agent_id)
+        return service.availability(agent_id)
+
+    @post("/{agent_id:int}/availability", sync_to_thread=True)
+    def add_availability(self, db_session: Session, agent_id: int, data: AvailabilityCreate) -> AvailabilityPublic:
+        return AgentService(db_session).add_availability(agent_id, data)
+
+    @put("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True)
+    def update_availability(self, db_session: Session, agent_id: int, window_id: int,
+                            data: AvailabilityCreate) -> AvailabilityPublic:
+        return AgentService(db_session).update_availability(agent_id, window_id, data)
+
+    @delete("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True)
+    def remove_availability(self, db_session: Session, agent_id: int, window_id: int) -> None:
+        AgentService(db_session).remove_availability(agent_id, window_id)
+
+
+class SuggestionPublic(BaseModel):
+    skill_id: str
+    label_fr: str
+    label_en: str
+    category: str
+    score: float
+
+
+class ResolutionPublic(BaseModel):
+    text: str
+    skill_id: str | None
+    label: str | None
+    confidence: float
+    status: str
+    alternatives: list[SuggestionPublic]
+
+
+class MergeRequest(BaseModel):
+    target_id: str
+
+
+def _suggestion(s: Suggestion) -> SuggestionPublic:
+    return SuggestionPublic(skill_id=s.skill_id, label_fr=s.label_fr, label_en=s.label_en, category=s.category,
+                            score=float(s.score))
+
+
+class TaxonomyController(Controller):
+    path = "/api/v1/taxonomy"
+    tags = ["taxonomy"]
+
+    @get("/skills", sync_to_thread=True, summary="List skills of the taxonomy")
+    def list_skills(self, db_session: Session, limit: Limit = 50, offset: Offset = 0, q: str | None = None,
+                    category: str | None = None, status: str | None = None) -> Page[SkillPublic]:
+        rows, total = TaxonomyService(db_session).list(q=q, category=category, status=status, limit=limit,
+                                                       offset=offset)
+        return Page(data=[SkillPublic.model_validate(r) for r in rows], count=total, limit=limit, offset=offset)
+
+    @get("/suggest", sync_to_thread=True, summary="Autocomplete: skills closest to what is typed")
+    def suggest(self, db_session: Session, q: Annotated[str, Parameter(min_length=1, max_length=200)],
+                limit: Annotated[int, Parameter(ge=1, le=50)] = 10) -> list[SuggestionPublic]:
+        return [_suggestion(s) for s in TaxonomyService(db_session).suggest(q, limit=limit)]
+
+    @get("/resolve", sync_to_thread=True, summary="Normalise a typed skill: taxonomy skill and confidence")
+    def resolve(self, db_session: Session, q: Annotated[str, Parameter(min_length=1, max_length=200)]) -> ResolutionPublic:
+        r = TaxonomyService(db_session).resolve(q)
+        return ResolutionPublic(text=r.text, skill_id=r.skill_id, label=r.label, confidence=float(r.confidence),
+                                status=r.status, alternatives=[_suggestion(a) for a in r.alternatives])
+
+    @post("/skills", sync_to_thread=True)
+    def create_skill(self, db_session: Session, data: SkillCreate) -> SkillPublic:
+        return SkillPublic.model_validate(TaxonomyService(db_session).create(data))
+
+    @get("/skills/{skill_id:str}", sync_to_thread=True)
+    def get_skill(self, db_session: Session, skill_id: str) -> SkillPublic:
+        return SkillPublic.model_validate(TaxonomyService(db_session).get(skill_id))
+
+    @patch("/skills/{skill_id:str}", sync_to_thread=True)
+    def update_skill(self, db_session: Session, skill_id: str, data: SkillUpdate) -> SkillPublic:
+        return SkillPublic.model_validate(TaxonomyService(db_session).update(skill_id, data))
+
+    @delete("/skills/{skill_id:str}", sync_to_thread=True)
+    def delete_skill(self, db_session: Session, skill_id: str) -> None:
+        TaxonomyService(db_session).delete(skill_id)
+
+    @post("/skills/{skill_id:str}/merge", sync_to_thread=True, status_code=HTTP_200_OK,
+          summary="Curation: fold this (pending) skill into another")
+    def merge_skill(self, db_session: Session, skill_id: str, data: MergeRequest,
+                    skill_references: Any) -> SkillPublic:
+        merged = TaxonomyService(db_session).merge(skill_id, data.target_id, referencing=skill_references)
+        return SkillPublic.model_validate(merged)
+
+    @post("/import", status_code=HTTP_200_OK,
+          summary="Import skills: ESCO skills_<lang>.csv layout or the project's CSV/JSON taxonomy")
+    async def import_taxonomy(self, request: Request, lang: str | None = None) -> dict[str, Any]:
+        from profiles.taxonomy_files import detect_and_read
+        from talents.db import session_scope
+
+        body = await request.body()
+        suffix = ".json" if body.lstrip()[:1] in (b"[", b"{") else f"_{lang or 'fr'}.csv"
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"skills{suffix}"
+            path.write_bytes(body)
+
+            def load() -> dict[str, Any]:
+                skills, errors = detect_and_read([path])
+                with session_scope() as session:
+                    summary = TaxonomyService(session).upsert_many(skills)
+                return {"created": summary.created, "updated": summary.updated,
+                        "errors": [{"line": n, "reason": r} for n, r in errors]}
+
+            return await anyio.to_thread.run_sync(load)

@@ -1,0 +1,245 @@
+"""Tables and schemas of agents, their skills, availability windows and the skill taxonomy."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from pydantic import EmailStr, field_validator, model_validator
+from sqlmodel import Field, SQLModel
+
+from talents.db import utcnow
+
+__all__ = [
+    "Agent",
+    "AgentCreate",
+    "AgentPublic",
+    "AgentSkill",
+    "AgentSkillCreate",
+    "AgentSkillPublic",
+    "AgentSkillUpdate",
+    "AgentUpdate",
+    "Availability",
+    "AvailabilityCreate",
+    "AvailabilityPublic",
+    "Skill",
+    "SkillCreate",
+    "SkillPublic",
+    "SkillUpdate",
+]
+
+Visibility = Literal["public", "ministry", "private"]
+SkillStatus = Literal["active", "pending", "retired"]
+
+
+def _tz() -> sa.DateTime:
+    return sa.DateTime(timezone=True)
+
+
+# --------------------------------------------------------------------------- taxonomy
+class SkillBase(SQLModel):
+    label_fr: str = Field(min_length=1, max_length=200)
+    label_en: str = Field(default="", max_length=200)
+    category: str = Field(default="", max_length=120)
+    source: str | None = Field(default=None, max_length=500)
+    description: str = Field(default="", max_length=4000)
+
+
+class Skill(SkillBase, table=True):
+    """A skill of the taxonomy. ``pending`` skills were typed by someone and await curation."""
+
+    __tablename__ = "skill"
+
+    id: str = Field(primary_key=True, max_length=200)
+    aliases: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    related: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    status: str = Field(default="active", max_length=20, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=_tz(), index=True)  # type: ignore[call-overload]
+
+
+class SkillCreate(SkillBase):
+    id: str = Field(min_length=1, max_length=200, regex=r"^[a-z0-9][a-z0-9:._\-]*$")
+    aliases: list[str] = Field(default_factory=list, max_length=100)
+    related: list[str] = Field(default_factory=list, max_length=50)
+
+
+class SkillUpdate(SQLModel):
+    label_fr: str | None = Field(default=None, min_length=1, max_length=200)
+    label_en: str | None = Field(default=None, max_length=200)
+    category: str | None = Field(default=None, max_length=120)
+    source: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=4000)
+    aliases: list[str] | None = Field(default=None, max_length=100)
+    related: list[str] | None = Field(default=None, max_length=50)
+    status: SkillStatus | None = None
+
+
+class SkillPublic(SkillBase):
+    id: str
+    aliases: list[str]
+    related: list[str]
+    status: str
+
+
+# --------------------------------------------------------------------------- agents
+class AgentBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    ministry: str = Field(min_length=1, max_length=120, index=True)
+    service: str = Field(default="", max_length=200)
+    grade: str = Field(default="", max_length=120)
+    location: str = Field(default="", max_length=120)
+    remote: bool = True
+    manager_email: str | None = Field(default=None, max_length=254)
+    visibility: str = Field(default="public", max_length=20)
+    bio: str = Field(default="", max_length=4000)
+
+
+class Agent(AgentBase, table=True):
+    """A civil servant with digital skills."""
+
+    __tablename__ = "agent"
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str | None = Field(default=None, max_length=200, unique=True)
+    email: str = Field(max_length=254, unique=True)
+    languages: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=_tz(), index=True)  # type: ignore[call-overload]
+    erased_at: datetime | None = Field(default=None, sa_type=_tz())  # type: ignore[call-overload]
+
+
+class _AgentInputChecks(SQLModel):
+    @field_validator("visibility", check_fields=False)
+    @classmethod
+    def _visibility_known(cls, v: str | None) -> str | None:
+        if v is not None and v not in ("public", "ministry", "private"):
+            raise ValueError("visibility must be one of public, ministry, private")
+        return v
+
+
+class SkillInput(SQLModel):
+    """A skill as people type it: a taxonomy id or free text, normalised against the taxonomy."""
+
+    name: str = Field(min_length=1, max_length=200)
+    level: int = Field(ge=1, le=5)
+    years: float | None = Field(default=None, ge=0, le=60)
+    last_used: date | None = None
+    interest: int | None = Field(default=None, ge=1, le=5)
+
+
+class AvailabilityCreate(SQLModel):
+    start: date
+    end: date
+    share: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _end_not_before_start(self) -> AvailabilityCreate:
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        return self
+
+
+class AgentCreate(AgentBase, _AgentInputChecks):
+    email: EmailStr
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    languages: list[str] = Field(default_factory=list, max_length=20)
+    manager_email: EmailStr | None = None
+    visibility: Visibility = "public"
+    skills: list[SkillInput] = Field(default_factory=list, max_length=200)
+    availability: list[AvailabilityCreate] = Field(default_factory=list, max_length=100)
+
+
+class AgentUpdate(_AgentInputChecks):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: EmailStr | None = None
+    ministry: str | None = Field(default=None, min_length=1, max_length=120)
+    service: str | None = Field(default=None, max_length=200)
+    grade: str | None = Field(default=None, max_length=120)
+    location: str | None = Field(default=None, max_length=120)
+    remote: bool | None = None
+    manager_email: EmailStr | None = None
+    visibility: Visibility | None = None
+    bio: str | None = Field(default=None, max_length=4000)
+    languages: list[str] | None = Field(default=None, max_length=20)
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class AgentSkillBase(SQLModel):
+    level: int = Field(ge=1, le=5)
+    years: float | None = Field(default=None, ge=0, le=60)
+    last_used: date | None = None
+    interest: int | None = Field(default=None, ge=1, le=5)
+
+
+class AgentSkill(AgentSkillBase, table=True):
+    """A skill on an agent's profile, with what they typed and how sure the normalisation was."""
+
+    __tablename__ = "agent_skill"
+    __table_args__ = (
+        sa.UniqueConstraint("agent_id", "skill_id", name="uq_agent_skill"),
+        sa.CheckConstraint("level BETWEEN 1 AND 5", name="ck_agent_skill_level"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", index=True, ondelete="CASCADE")
+    skill_id: str = Field(foreign_key="skill.id", index=True, max_length=200)
+    typed: str = Field(default="", max_length=200)
+    confidence: float = 1.0
+    endorsements: int = 0
+
+
+class AgentSkillCreate(SkillInput):
+    pass
+
+
+class AgentSkillUpdate(SQLModel):
+    level: int | None = Field(default=None, ge=1, le=5)
+    years: float | None = Field(default=None, ge=0, le=60)
+    last_used: date | None = None
+    interest: int | None = Field(default=None, ge=1, le=5)
+
+
+class AgentSkillPublic(AgentSkillBase):
+    id: int
+    skill_id: str
+    label: str = ""
+    typed: str
+    confidence: float
+    status: str = "active"
+    endorsements: int = 0
+
+
+class Availability(SQLModel, table=True):
+    """A window of time an agent can give: inclusive dates and a share of working time."""
+
+    __tablename__ = "availability"
+    __table_args__ = (
+        sa.CheckConstraint("share > 0 AND share <= 1", name="ck_availability_share"),
+        sa.CheckConstraint("end_date >= start_date", name="ck_availability_period"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", index=True, ondelete="CASCADE")
+    start: date = Field(sa_column=sa.Column("start_date", sa.Date, nullable=False))
+    end: date = Field(sa_column=sa.Column("end_date", sa.Date, nullable=False))
+    share: float
+
+
+class AvailabilityPublic(SQLModel):
+    id: int
+    start: date
+    end: date
+    share: float
+
+
+class AgentPublic(AgentBase):
+    id: int
+    external_id: str | None
+    email: str
+    languages: list[str]
+    created_at: datetime
+    updated_at: datetime
+    skills: list[AgentSkillPublic] = Field(default_factory=list)
+    availability: list[AvailabilityPublic] = Field(default_factory=list)

@@ -1,0 +1,229 @@
+"""Agents: profiles, skills and availability windows. Business rules live here, not in handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from profiles.models import (
+    Agent,
+    AgentCreate,
+    AgentPublic,
+    AgentSkill,
+    AgentSkillCreate,
+    AgentSkillPublic,
+    AgentSkillUpdate,
+    AgentUpdate,
+    Availability,
+    AvailabilityCreate,
+    AvailabilityPublic,
+    Skill,
+)
+from profiles.taxonomy import SkillResolver
+from talents.db import utcnow
+from talents.errors import ConflictError, NotFoundError, ValidationFailedError
+
+__all__ = ["AgentFilters", "AgentService"]
+
+
+@dataclass(frozen=True)
+class AgentFilters:
+    """What the agent list can be filtered by."""
+
+    ministry: str | None = None
+    skill: str | None = None
+    min_level: int | None = None
+    location: str | None = None
+    q: str | None = None
+    available_on: date | None = None
+
+
+class AgentService:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._resolver: SkillResolver | None = None
+
+    @property
+    def resolver(self) -> SkillResolver:
+        if self._resolver is None:
+            self._resolver = SkillResolver(self.session)
+        return self._resolver
+
+    # ---------------------------------------------------------------- agents
+    def get(self, agent_id: int) -> Agent:
+        agent = self.session.get(Agent, agent_id)
+        if agent is None or agent.erased_at is not None:
+            raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
+        return agent
+
+    def get_by_email(self, email: str) -> Agent | None:
+        return self.session.exec(select(Agent).where(func.lower(Agent.email) == email.lower())).first()
+
+    def list(self, filters: AgentFilters, *, limit: int = 50, offset: int = 0) -> tuple[Sequence[Agent], int]:
+        query = select(Agent).where(col(Agent.erased_at).is_(None))
+        if filters.ministry:
+            query = query.where(Agent.ministry == filters.ministry)
+        if filters.location:
+            query = query.where(func.lower(Agent.location) == filters.location.lower())
+        if filters.q:
+            like = f"%{filters.q.lower()}%"
+            query = query.where(sa.or_(func.lower(Agent.name).like(like), func.lower(Agent.email).like(like)))
+        if filters.skill:
+            skill_id = self.resolver.resolve(filters.skill).skill_id or filters.skill
+            having = select(AgentSkill.agent_id).where(AgentSkill.skill_id == skill_id)
+            if filters.min_level:
+                having = having.where(AgentSkill.level >= filters.min_level)
+            query = query.where(col(Agent.id).in_(having))
+        if filters.available_on:
+            day = filters.available_on
+            query = query.where(
+                col(Agent.id).in_(
+                    select(Availability.agent_id).where(Availability.start <= day, Availability.end >= day)
+                )
+            )
+        total = self.session.exec(select(func.count()).select_from(query.subquery())).one()
+        rows = self.session.exec(query.order_by(col(Agent.id)).offset(offset).limit(limit)).all()
+        return rows, int(total)
+
+    def create(self, data: AgentCreate) -> Agent:
+        self._check_unique(email=str(data.email), external_id=data.external_id)
+        agent = Agent.model_validate(data.model_dump(exclude={"skills", "availability"}))
+        agent.email = str(data.email)
+        agent.manager_email = str(data.manager_email) if data.manager_email else None
+        self.session.add(agent)
+        self.session.flush()
+        for skill in data.skills:
+            self.add_skill(agent.id, AgentSkillCreate.model_validate(skill.model_dump()))  # type: ignore[arg-type]
+        for window in data.availability:
+            self.add_availability(agent.id, window)  # type: ignore[arg-type]
+        return agent
+
+    def update(self, agent_id: int, data: AgentUpdate) -> Agent:
+        agent = self.get(agent_id)
+        changes = data.model_dump(exclude_unset=True)
+        for key in ("email", "manager_email"):
+            if changes.get(key) is not None:
+                changes[key] = str(changes[key])
+        if changes.get("email") and changes["email"].lower() != agent.email.lower():
+            self._check_unique(email=changes["email"])
+        if changes.get("external_id") and changes["external_id"] != agent.external_id:
+            self._check_unique(external_id=changes["external_id"])
+        for required in ("name", "email", "ministry"):
+            if required in changes and changes[required] is None:
+                raise ValidationFailedError(f"{required} cannot be empty", field=required)
+        agent.sqlmodel_update(changes)
+        self.touch(agent)
+        return agent
+
+    def delete(self, agent_id: int) -> None:
+        agent = self.get(agent_id)
+        self.session.delete(agent)
+        self.session.flush()
+
+    def touch(self, agent: Agent) -> None:
+        """Mark the profile changed: the ranking index refreshes changed agents only."""
+        agent.updated_at = utcnow()
+        self.session.add(agent)
+        self.session.flush()
+
+    def to_public(self, agent: Agent) -> AgentPublic:
+        return AgentPublic.model_validate(
+            {**agent.model_dump(), "skills": self.skills(agent.id), "availability": self.availability(agent.id)}  # type: ignore[arg-type]
+        )
+
+    def _check_unique(self, *, email: str | None = None, external_id: str | None = None) -> None:
+        if email and self.get_by_email(email) is not None:
+            raise ConflictError(f"an agent with e-mail {email} already exists", field="email")
+        if external_id and self.session.exec(select(Agent.id).where(Agent.external_id == external_id)).first():
+            raise ConflictError(f"an agent with external_id {external_id!r} already exists", field="external_id")
+
+    # ---------------------------------------------------------------- skills
+    def skills(self, agent_id: int) -> list[AgentSkillPublic]:
+        rows = self.session.exec(
+            select(AgentSkill, Skill).join(Skill, col(Skill.id) == AgentSkill.skill_id)
+            .where(AgentSkill.agent_id == agent_id).order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
+        ).all()
+        return [
+            AgentSkillPublic.model_validate({**s.model_dump(), "label": k.label_fr, "status": k.status})
+            for s, k in rows
+        ]
+
+    def add_skill(self, agent_id: int, data: AgentSkillCreate) -> AgentSkillPublic:
+        agent = self.get(agent_id)
+        skill_id, confidence = self.resolver.skill_id_for(data.name)
+        existing = self.session.exec(
+            select(AgentSkill).where(AgentSkill.agent_id == agent_id, AgentSkill.skill_id == skill_id)
+        ).first()
+        if existing is not None:
+            raise ConflictError(
+                f"the profile already has skill {skill_id!r} (typed {existing.typed!r}); update it instead",
+                field="name",
+            )
+        row = AgentSkill(agent_id=agent_id, skill_id=skill_id, typed=data.name.strip()[:200], confidence=confidence,
+                         level=data.level, years=data.years, last_used=data.last_used, interest=data.interest)
+        self.session.add(row)
+        self.touch(agent)
+        return self._skill_public(row)
+
+    def update_skill(self, agent_id: int, skill_row_id: int, data: AgentSkillUpdate) -> AgentSkillPublic:
+        row = self._skill_row(agent_id, skill_row_id)
+        row.sqlmodel_update(data.model_dump(exclude_unset=True))
+        if row.level is None:
+            raise ValidationFailedError("level must be between 1 and 5", field="level")
+        self.session.add(row)
+        self.touch(self.get(agent_id))
+        return self._skill_public(row)
+
+    def remove_skill(self, agent_id: int, skill_row_id: int) -> None:
+        row = self._skill_row(agent_id, skill_row_id)
+        self.session.delete(row)
+        self.touch(self.get(agent_id))
+
+    def _skill_row(self, agent_id: int, skill_row_id: int) -> AgentSkill:
+        row = self.session.get(AgentSkill, skill_row_id)
+        if row is None or row.agent_id != agent_id:
+            raise NotFoundError(f"skill {skill_row_id} not found on agent {agent_id}", field="skill_id")
+        return row
+
+    def _skill_public(self, row: AgentSkill) -> AgentSkillPublic:
+        self.session.flush()
+        skill = self.session.get(Skill, row.skill_id)
+        return AgentSkillPublic.model_validate(
+            {**row.model_dump(), "label": skill.label_fr if skill else row.typed,
+             "status": skill.status if skill else "pending"}
+        )
+
+    # ---------------------------------------------------------------- availability
+    def availability(self, agent_id: int) -> list[AvailabilityPublic]:
+        rows = self.session.exec(
+            select(Availability).where(Availability.agent_id == agent_id).order_by(col(Availability.start))
+        ).all()
+        return [AvailabilityPublic.model_validate(r) for r in rows]
+
+    def add_availability(self, agent_id: int, data: AvailabilityCreate) -> AvailabilityPublic:
+        agent = self.get(agent_id)
+        row = Availability(agent_id=agent_id, start=data.start, end=data.end, share=data.share)
+        self.session.add(row)
+        self.touch(agent)
+        return AvailabilityPublic.model_validate(row)
+
+    def update_availability(self, agent_id: int, window_id: int, data: AvailabilityCreate) -> AvailabilityPublic:
+        row = self._window(agent_id, window_id)
+        row.start, row.end, row.share = data.start, data.end, data.share
+        self.session.add(row)
+        self.touch(self.get(agent_id))
+        return AvailabilityPublic.model_validate(row)
+
+    def remove_availability(self, agent_id: int, window_id: int) -> None:
+        self.session.delete(self._window(agent_id, window_id))
+        self.touch(self.get(agent_id))
+
+    def _window(self, agent_id: int, window_id: int) -> Availability:
+        row = self.session.get(Availability, window_id)
+        if row is None or row.agent_id != agent_id:
+            raise NotFoundError(f"availability window {window_id} not found on agent {agent_id}", field="window_id")
+        return row

@@ -1,0 +1,132 @@
+"""The Litestar application factory: controllers, dependencies, error mapping, OpenAPI, logs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import Litestar, Request, Response
+from litestar.di import Provide
+from litestar.middleware import ASGIMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from needs.controllers import NeedController, ProjectController
+from needs.models import RoleSkill
+from profiles.controllers import AgentController, TaxonomyController
+from profiles.taxonomy import SkillResolver
+from talents import __version__
+from talents.api import provide_db_session
+from talents.db import get_engine, migrate, session_scope
+from talents.errors import DomainError
+from talents.health import healthz, readyz
+from talents.logs import configure_logging, get_logger
+from talents.settings import get_settings
+
+__all__ = ["create_app"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+log = get_logger("talents.http")
+
+
+def _domain_error(_: Request, exc: DomainError) -> Response[dict[str, object]]:
+    return Response(exc.to_dict(), status_code=exc.status_code)
+
+
+def _integrity_error(_: Request, exc: sa.exc.IntegrityError) -> Response[dict[str, object]]:
+    # A constraint the services did not check first (a concurrent write): a conflict, not a crash.
+    log.warning("integrity_error", error=str(exc.orig)[:300])
+    return Response({"detail": "the change conflicts with existing data", "status_code": 409}, status_code=409)
+
+
+def _operational_error(_: Request, exc: sa.exc.OperationalError) -> Response[dict[str, object]]:
+    log.error("database_unavailable", error=str(exc.orig)[:300])
+    return Response({"detail": "the database is busy or unavailable, try again", "status_code": 503},
+                    status_code=503, headers={"Retry-After": "2"})
+
+
+class RequestLogMiddleware(ASGIMiddleware):
+    """One structured line per request: method, path (no query string), status, duration."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def capture(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await next_app(scope, receive, capture)
+        finally:
+            if scope["type"] == "http":
+                log.info("request", method=scope.get("method"), path=scope.get("path"), status=status["code"],
+                         ms=round((time.perf_counter() - start) * 1000, 1))
+
+
+def _on_startup() -> None:
+    migrate()
+    from profiles.taxonomy import TaxonomyService
+
+    with session_scope() as session:
+        TaxonomyService(session).ensure_default()
+
+
+def _openapi() -> OpenAPIConfig:
+    vendor = "/static/vendor/swagger-ui"
+    return OpenAPIConfig(
+        title="Talents — API",
+        version=__version__,
+        description="Partagez vos talents numériques : profils, besoins, équipes flash, appariement et allocation.",
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin(
+            js_url=f"{vendor}/swagger-ui-bundle.js",
+            css_url=f"{vendor}/swagger-ui.css",
+            standalone_preset_js_url=f"{vendor}/swagger-ui-standalone-preset.js",
+            path="/swagger",
+        )],
+    )
+
+
+def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
+    """Build the application. Every piece is wired here and only here."""
+    settings = get_settings()
+    configure_logging(settings.app.log_level, settings.app.log_json)
+    get_engine()
+    STATIC_DIR.mkdir(exist_ok=True)
+    return Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            AgentController,
+            TaxonomyController,
+            ProjectController,
+            NeedController,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
+            *(extra_route_handlers or []),
+        ],
+        dependencies={
+            "db_session": Provide(provide_db_session, sync_to_thread=False),
+            "skill_port": Provide(lambda db_session: SkillResolver(db_session), sync_to_thread=False),
+            "skill_port_factory": Provide(lambda: SkillResolver, sync_to_thread=False),
+            "skill_references": Provide(lambda: [(RoleSkill, "role_id")], sync_to_thread=False),
+        },
+        exception_handlers={
+            DomainError: _domain_error,
+            sa.exc.IntegrityError: _integrity_error,
+            sa.exc.OperationalError: _operational_error,
+        },
+        middleware=[RequestLogMiddleware()],
+        on_startup=[_on_startup],
+        openapi_config=_openapi(),
+        request_max_body_size=settings.app.max_body_bytes,
+        logging_config=None,
+        debug=False,
+    )
+
+

@@ -1,0 +1,222 @@
+"""The ``talents`` command line: serve, migrate, import, seed demo data, match and allocate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from talents.bulk import ImportReport, count_lines, read_records
+from talents.db import get_engine, migrate, session_scope
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="Talents — partagez vos talents numériques.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+taxonomy_app = typer.Typer(help="The skill taxonomy.", no_args_is_help=True)
+agents_app = typer.Typer(help="Agents and their profiles.", no_args_is_help=True)
+needs_app = typer.Typer(help="Needs (équipes flash) and their roles.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(taxonomy_app, name="taxonomy")
+app.add_typer(agents_app, name="agents")
+app.add_typer(needs_app, name="needs")
+
+err = Console(stderr=True)
+
+
+def _prepare() -> None:
+    """Every command creates or migrates the database as needed, and loads the default taxonomy."""
+    from profiles.taxonomy import TaxonomyService
+
+    migrate()
+    with session_scope() as session:
+        TaxonomyService(session).ensure_default()
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; silence when the output is redirected."""
+    if not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _print_report(report: ImportReport, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        err.print(f"{report.lines} lines: {report.created} created, {report.updated} updated, "
+                  f"{len(report.errors)} rejected")
+        for e in report.errors[:200]:
+            err.print(f"  line {e.line}: {e.reason}", markup=False)
+        if len(report.errors) > 200:
+            err.print(f"  … and {len(report.errors) - 200} more (use --json for all)")
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise typer.BadParameter(f"{path} is not a readable file")
+    return path
+
+
+FileArg = Annotated[Path, typer.Argument(help="The document to import", callback=_existing)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON")]
+
+
+# --------------------------------------------------------------------------- serve
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    demo: Annotated[bool, typer.Option("--demo", help="Seed demo data first when the database is empty")] = False,
+) -> None:
+    """Run the web service (migrates the database first)."""
+    import os
+
+    import uvicorn
+
+    from talents.settings import get_settings
+
+    _prepare()
+    if demo:
+        from talents.demo import seed_demo
+
+        os.environ["TALENTS_DEMO"] = "true"
+        with progress_bar("Demo data", None) as advance:
+            seed_demo(if_empty=True, progress=advance)
+    settings = get_settings()
+    uvicorn.run("talents.app:create_app", factory=True, host=host or settings.app.host,
+                port=port or settings.app.port, workers=workers, access_log=False, log_config=None)
+
+
+# --------------------------------------------------------------------------- db
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Upgrade the schema to REVISION (default: the latest)."""
+    migrate(revision=revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
+    """Downgrade the schema to REVISION ("base" drops everything)."""
+    from talents.db import downgrade
+
+    downgrade(revision=revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and the latest one."""
+    from talents.db import current_revision, head_revision
+
+    typer.echo(f"current: {current_revision()}  head: {head_revision()}")
+
+
+# --------------------------------------------------------------------------- taxonomy
+@taxonomy_app.command("import")
+def taxonomy_import(
+    files: Annotated[list[Path], typer.Argument(help="ESCO skills_fr.csv / skills_en.csv, or the project's "
+                                                     "CSV/JSON taxonomy", callback=lambda v: [_existing(p) for p in v])],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import skills: the official ESCO CSV layout (French and English files merged) or the project's format."""
+    from profiles.taxonomy import TaxonomyService
+    from profiles.taxonomy_files import detect_and_read
+
+    _prepare()
+    skills, errors = detect_and_read(files)
+    with progress_bar("Skills", len(skills)) as advance, session_scope() as session:
+        summary = TaxonomyService(session).upsert_many(skills)
+        advance(len(skills))
+    result = {"created": summary.created, "updated": summary.updated,
+              "errors": [{"line": n, "reason": r} for n, r in errors]}
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        err.print(f"{len(skills)} skills: {summary.created} created, {summary.updated} updated, "
+                  f"{len(errors)} rejected")
+        for n, r in errors[:200]:
+            err.print(f"  line {n}: {r}", markup=False)
+
+
+@taxonomy_app.command("suggest")
+def taxonomy_suggest(text: str, limit: int = 10) -> None:
+    """Show the taxonomy skills closest to TEXT (what autocomplete offers)."""
+    from profiles.taxonomy import TaxonomyService
+
+    _prepare()
+    with session_scope() as session:
+        service = TaxonomyService(session)
+        res = service.resolve(text)
+        typer.echo(f"{text!r} → {res.skill_id or 'pending'} ({res.confidence:.2f})")
+        for s in service.suggest(text, limit=limit):
+            typer.echo(f"  {s.score:5.1f}  {s.skill_id:30} {s.label_fr}")
+
+
+# --------------------------------------------------------------------------- agents and needs
+@agents_app.command("import")
+def agents_import(file: FileArg, as_json: JsonOpt = False,
+                  batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000) -> None:
+    """Import agents from JSON Lines (or CSV with a "skills" column like "Python:4; Django:3"),
+    upsert by external_id. Bad lines are reported with their numbers; good lines go in."""
+    from profiles.importer import AgentImporter
+
+    _prepare()
+    with progress_bar("Agents", count_lines(file)) as advance:
+        report = AgentImporter(get_engine(), batch_size=batch_size).run(
+            read_records(file), advance, csv_rows=file.suffix.lower() == ".csv")
+    _print_report(report, as_json)
+    if report.errors and not report.imported:
+        raise typer.Exit(1)
+
+
+@needs_app.command("import")
+def needs_import(file: FileArg, as_json: JsonOpt = False) -> None:
+    """Import needs from JSON Lines, upsert by external_id (unknown projects are created)."""
+    from needs.importer import NeedImporter
+    from profiles.taxonomy import SkillResolver
+
+    _prepare()
+    with progress_bar("Needs", count_lines(file)) as advance:
+        report = NeedImporter(get_engine(), SkillResolver).run(read_records(file), advance)
+    _print_report(report, as_json)
+    if report.errors and not report.imported:
+        raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------- demo
+@app.command()
+def demo(
+    agents: Annotated[int, typer.Option(min=0, max=1_000_000, help="How many agents")] = 3000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 2020,
+) -> None:
+    """Seed plausible demo data: agents of several ministries and the projects of the TECH.GOUV programme."""
+    from talents.demo import seed_demo
+
+    _prepare()
+    with progress_bar("Demo data", agents) as advance:
+        summary = seed_demo(agents=agents, seed=seed, progress=advance)
+    typer.echo(json.dumps(summary, ensure_ascii=False))
+
+
+def main() -> Any:
+    return app()
+
+
+if __name__ == "__main__":
+    main()

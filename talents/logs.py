@@ -1,0 +1,58 @@
+"""Structured logs: one JSON object a line (or readable key=value on a terminal), never a secret."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+__all__ = ["configure_logging", "get_logger", "redact"]
+
+_SECRET_KEYS = re.compile(r"(pass(word)?|secret|token|cookie|authorization|session|code_verifier|id_token|"
+                          r"access_token|refresh_token|api_key|csrf)", re.I)
+_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
+
+
+def redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Drop secret values whatever the key they hide under; mask bearer tokens inside text."""
+    for key, value in list(event.items()):
+        if _SECRET_KEYS.search(key):
+            event[key] = "[redacted]"
+        elif isinstance(value, str):
+            event[key] = _BEARER.sub(r"\1[redacted]", value)
+    return event
+
+
+def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
+    """Route stdlib and structlog records through one renderer on stderr."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
+    renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+    ))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("uvicorn.access",):  # our request log replaces it (it would print query strings)
+        logging.getLogger(noisy).handlers = []
+        logging.getLogger(noisy).propagate = False
+
+
+def get_logger(name: str = "talents") -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,1 @@
+"""Assignments and their life cycle, allocation runs, DINUM overrides and the audit log."""
