@@ -51,7 +51,11 @@ def test_a_contested_agent_goes_to_the_higher_priority_role():
     )
     assert pairs(res) == {("high", "a")}
     (unfilled,) = res.unfilled
-    assert (unfilled.role_id, unfilled.reason, unfilled.by_role_ids) == ("low", "taken_by_higher_priority", ("high",))
+    assert (unfilled.role_id, unfilled.reason, unfilled.by_role_ids) == (
+        "low",
+        "taken_by_higher_priority",
+        ("high",),
+    )
 
 
 def test_declared_availability_caps_the_agent():
@@ -61,18 +65,24 @@ def test_declared_availability_caps_the_agent():
 
 
 def test_a_fixed_commitment_on_part_of_the_period_makes_the_agent_ineligible():
-    res = allocate([role("r", {"a": 0.9}, share=0.6)], [agent("a", commitments=[C(d(30), d(31), 0.5)])], settings=S)
+    res = allocate(
+        [role("r", {"a": 0.9}, share=0.6)], [agent("a", commitments=[C(d(30), d(31), 0.5)])], settings=S
+    )
     assert res.assignments == []
     assert res.unfilled[0].reason == "not_available"
 
 
 def test_overlapping_roles_cannot_share_an_agent_but_successive_roles_can():
     res = allocate(
-        [role("r1", {"a": 0.9}, start=0, end=30), role("r2", {"a": 0.9}, start=20, end=50)], [agent("a")], settings=S
+        [role("r1", {"a": 0.9}, start=0, end=30), role("r2", {"a": 0.9}, start=20, end=50)],
+        [agent("a")],
+        settings=S,
     )
     assert len(res.assignments) == 1
     res = allocate(
-        [role("r1", {"a": 0.9}, start=0, end=30), role("r2", {"a": 0.9}, start=31, end=50)], [agent("a")], settings=S
+        [role("r1", {"a": 0.9}, start=0, end=30), role("r2", {"a": 0.9}, start=31, end=50)],
+        [agent("a")],
+        settings=S,
     )
     assert pairs(res) == {("r1", "a"), ("r2", "a")}
 
@@ -106,7 +116,10 @@ def test_only_listed_candidates_at_or_above_the_threshold_are_used():
 
 def test_unfilled_reasons_cover_empty_lists_and_shares_at_the_floor():
     res = allocate([role("none", {}), role("floor", {"a": 0.9}, share=0.5)], [agent("a")], settings=S)
-    assert {u.role_id: u.reason for u in res.unfilled} == {"none": "no_candidate", "floor": "share_not_above_floor"}
+    assert {u.role_id: u.reason for u in res.unfilled} == {
+        "none": "no_candidate",
+        "floor": "share_not_above_floor",
+    }
 
 
 def test_seats_are_filled_first_then_score():
@@ -135,7 +148,10 @@ def test_an_open_proposal_stays_against_a_better_candidate_of_the_same_or_lower_
 
 def test_an_open_proposal_no_longer_good_enough_is_withdrawn_with_its_reason():
     res = allocate([role("r", {"a": 0.1})], [agent("a")], [OpenProposal("r", "a"), OpenProposal("gone", "a")])
-    assert {(w.role_id, w.reason) for w in res.withdrawn} == {("r", "below_threshold"), ("gone", "role_closed")}
+    assert {(w.role_id, w.reason) for w in res.withdrawn} == {
+        ("r", "below_threshold"),
+        ("gone", "role_closed"),
+    }
 
 
 def test_stickiness_steers_a_higher_tier_away_from_agents_holding_proposals():
