@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -35,6 +35,7 @@ from talents.settings import get_settings
 __all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort", "check_share_above_floor"]
 
 
+@runtime_checkable
 class SkillPort(Protocol):
     """How this package reaches the taxonomy (the app passes the profiles' resolver)."""
 

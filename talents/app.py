@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlmodel import Session
 
 from needs.controllers import NeedController, ProjectController
 from needs.models import RoleSkill
@@ -69,6 +70,19 @@ class RequestLogMiddleware(ASGIMiddleware):
                          ms=round((time.perf_counter() - start) * 1000, 1))
 
 
+def _provide_skill_port(db_session: Session) -> SkillResolver:
+    return SkillResolver(db_session)
+
+
+def _provide_skill_port_factory() -> Any:
+    return SkillResolver
+
+
+def _provide_skill_references() -> Any:
+    # Tables outside profiles/ that hold skill ids, so that curation merges follow them.
+    return [(RoleSkill, "role_id")]
+
+
 def _on_startup() -> None:
     migrate()
     from profiles.taxonomy import TaxonomyService
@@ -93,12 +107,45 @@ def _openapi() -> OpenAPIConfig:
     )
 
 
+# Feature modules plug themselves in: each may define ``route_handlers``, ``dependencies`` (a dict),
+# ``middleware`` (a list) and ``on_startup`` (a list). Listed here, wired below, nowhere else.
+FEATURE_MODULES = (
+    "talents.auth.routes",
+    "talents.ranking_routes",
+    "talents.workflow.routes",
+    "notifications.routes",
+    "talents.pages",
+)
+
+
+def _features() -> list[Any]:
+    import importlib
+
+    loaded = []
+    for name in FEATURE_MODULES:
+        try:
+            loaded.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise
+    return loaded
+
+
 def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
     """Build the application. Every piece is wired here and only here."""
     settings = get_settings()
     configure_logging(settings.app.log_level, settings.app.log_json)
     get_engine()
     STATIC_DIR.mkdir(exist_ok=True)
+    features = _features()
+    dependencies: dict[str, Provide] = {
+        "db_session": Provide(provide_db_session),
+        "skill_port": Provide(_provide_skill_port, sync_to_thread=False),
+        "skill_port_factory": Provide(_provide_skill_port_factory, sync_to_thread=False),
+        "skill_references": Provide(_provide_skill_references, sync_to_thread=False),
+    }
+    for feature in features:
+        dependencies.update(getattr(feature, "dependencies", {}))
     return Litestar(
         route_handlers=[
             healthz,
@@ -108,21 +155,17 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
             ProjectController,
             NeedController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
+            *[h for f in features for h in getattr(f, "route_handlers", [])],
             *(extra_route_handlers or []),
         ],
-        dependencies={
-            "db_session": Provide(provide_db_session, sync_to_thread=False),
-            "skill_port": Provide(lambda db_session: SkillResolver(db_session), sync_to_thread=False),
-            "skill_port_factory": Provide(lambda: SkillResolver, sync_to_thread=False),
-            "skill_references": Provide(lambda: [(RoleSkill, "role_id")], sync_to_thread=False),
-        },
+        dependencies=dependencies,
         exception_handlers={
             DomainError: _domain_error,
             sa.exc.IntegrityError: _integrity_error,
             sa.exc.OperationalError: _operational_error,
         },
-        middleware=[RequestLogMiddleware()],
-        on_startup=[_on_startup],
+        middleware=[RequestLogMiddleware(), *[m for f in features for m in getattr(f, "middleware", [])]],
+        on_startup=[_on_startup, *[h for f in features for h in getattr(f, "on_startup", [])]],
         openapi_config=_openapi(),
         request_max_body_size=settings.app.max_body_bytes,
         logging_config=None,

@@ -214,6 +214,31 @@ def demo(
     typer.echo(json.dumps(summary, ensure_ascii=False))
 
 
+# Feature modules add their commands: each defines ``register(app: typer.Typer) -> None``.
+FEATURE_CLIS = (
+    "talents.ranking_cli",
+    "talents.workflow.cli",
+    "notifications.cli",
+    "talents.auth.cli",
+)
+
+
+def _register_features() -> None:
+    import importlib
+
+    for name in FEATURE_CLIS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise
+            continue
+        module.register(app)
+
+
+_register_features()
+
+
 def main() -> Any:
     return app()
 
