@@ -57,15 +57,17 @@ def free_segments(
             continue
         s, e = max(w.start, start), min(w.end, end)
         deltas[s] = deltas.get(s, 0.0) + w.share
-        deltas[e + _ONE_DAY] = deltas.get(e + _ONE_DAY, 0.0) - w.share
+        if e < end:  # past the period nothing is read; also avoids overflowing date.max
+            deltas[e + _ONE_DAY] = deltas.get(e + _ONE_DAY, 0.0) - w.share
     for c in commitments:
         if c.end < start or c.start > end:
             continue
         s, e = max(c.start, start), min(c.end, end)
         commit_deltas[s] = commit_deltas.get(s, 0.0) + c.share
-        commit_deltas[e + _ONE_DAY] = commit_deltas.get(e + _ONE_DAY, 0.0) - c.share
         deltas.setdefault(s, 0.0)
-        deltas.setdefault(e + _ONE_DAY, 0.0)
+        if e < end:
+            commit_deltas[e + _ONE_DAY] = commit_deltas.get(e + _ONE_DAY, 0.0) - c.share
+            deltas.setdefault(e + _ONE_DAY, 0.0)
     points = sorted(d for d in deltas if d <= end)
     segments: list[FreeSegment] = []
     declared = committed = 0.0
