@@ -161,7 +161,7 @@ def propose_team(
             proposal.unfilled.append(UnfilledSeat(role.role_id, s, "Aucun agent éligible pour ce rôle"))
         else:
             proposal.unfilled.append(
-                UnfilledSeat(role.role_id, s, "Candidats éligibles déjà retenus pour d'autres sièges")
+                UnfilledSeat(role.role_id, s, "Aucun agent éligible restant pour ce siège")
             )
     proposal.coverage = _coverage(roles, proposal.seats)
     return proposal
