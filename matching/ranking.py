@@ -282,22 +282,57 @@ class CandidateIndex:
         self.alive_ = np.ones(n, dtype=bool)
         self.open_proposals_ = np.array([p.open_proposals for p in plist], dtype=np.float64)
 
-        # Text: hashed term counts, IDF over the pool, then L2 rows.
-        counts = self._hasher.transform([p.text for p in plist]).tocsr() if n else None
-        if counts is not None and counts.nnz:
-            text_df = np.bincount(counts.indices, minlength=self.text_features).astype(np.float64)
-        else:
-            text_df = np.zeros(self.text_features)
+        # Text: hashed term counts, IDF over the pool, then L2 rows (all vectorised).
+        counts = self._hasher.transform([p.text for p in plist]).tocsr() if n else sp.csr_matrix((0, 1))
+        text_df = np.bincount(counts.indices, minlength=self.text_features).astype(np.float64)
         self.text_idf_ = idf(text_df, n)
-        self.n_text_docs_ = n
+        t_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(counts.indptr))
+        t_cols = counts.indices.astype(np.int64)
+        t_vals = counts.data * self.text_idf_[t_cols]
+        norms = np.sqrt(np.bincount(t_rows, weights=t_vals**2, minlength=n))
+        t_vals = t_vals / np.where(norms > 0, norms, 1.0)[t_rows]
 
-        # Skills: rows built in one pass; skill document frequency for rarity.
+        # Skills and free-share segments: one pass over the profiles into flat lists.
         self.skill_df_ = np.zeros(len(self.skill_ids_), dtype=np.float64)
-        rows: list[_Row] = []
+        s_rows: list[int] = []
+        s_cols: list[int] = []
+        s_vals: list[float] = []
+        s_lu: list[int] = []
+        g_rows: list[int] = []
+        g_start: list[int] = []
+        g_end: list[int] = []
+        g_free: list[float] = []
+        index_of = self.skill_index_
+        h = self.text_features
         for i, p in enumerate(plist):
-            tc = counts[i] if counts is not None else None
-            rows.append(self._encode(p, tc))
-        self._set_base(rows)
+            best: dict[int, AgentSkill] = {}
+            for sk in p.skills:
+                k = index_of[sk.skill_id]
+                if k not in best or sk.level > best[k].level:
+                    best[k] = sk
+            for k, sk in best.items():
+                s_rows.append(i)
+                s_cols.append(h + k * LEVELS + min(max(sk.level, 1), LEVELS) - 1)
+                s_vals.append(interest_factor(sk.interest))
+                s_lu.append(sk.last_used.toordinal() if sk.last_used else _NO_DATE)
+            for start, end, free in self._segments(p):
+                g_rows.append(i)
+                g_start.append(start)
+                g_end.append(end)
+                g_free.append(free)
+        s_cols_a = np.array(s_cols, dtype=np.int64)
+        self.skill_df_ += np.bincount((s_cols_a - h) // LEVELS, minlength=len(self.skill_ids_))
+        self._assemble(
+            n,
+            np.concatenate([t_rows, np.array(s_rows, dtype=np.int64)]),
+            np.concatenate([t_cols, s_cols_a]),
+            np.concatenate([t_vals, np.array(s_vals, dtype=np.float64)]),
+            np.concatenate([np.full(t_cols.size, _NO_DATE, dtype=np.int64), np.array(s_lu, dtype=np.int64)]),
+            np.array(g_rows, dtype=np.int64),
+            np.array(g_start, dtype=np.int64),
+            np.array(g_end, dtype=np.int64),
+            np.array(g_free, dtype=np.float64),
+        )
         self.overlay_: dict[int, _Row] = {}
         self._learn_related()
         return self
@@ -369,34 +404,31 @@ class CandidateIndex:
             if s.free > 0
         ]
 
-    def _set_base(self, rows: Sequence[_Row]) -> None:
-        n = len(rows)
-        nnz = np.fromiter((r.cols.size for r in rows), dtype=np.int64, count=n)
+    def _assemble(
+        self,
+        n: int,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        vals: np.ndarray,
+        last_used: np.ndarray,
+        seg_rows: np.ndarray,
+        seg_start: np.ndarray,
+        seg_end: np.ndarray,
+        seg_free: np.ndarray,
+    ) -> None:
+        """Build the CSR matrix and the segment arrays from flat (row, …) entries, in any row order."""
+        order = np.argsort(rows, kind="stable")
         indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(nnz, out=indptr[1:])
+        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
         ncols = self.text_features + LEVELS * len(self.skill_ids_)
-        cols = np.concatenate([r.cols for r in rows]) if n else np.empty(0, np.int64)
-        vals = np.concatenate([r.vals for r in rows]) if n else np.empty(0)
-        self.base_ = sp.csr_matrix((vals, cols.astype(np.int32), indptr), shape=(n, ncols))
-        self.base_last_used_ = np.concatenate([r.last_used for r in rows]) if n else np.empty(0, np.int64)
-        nseg = np.fromiter((r.seg_start.size for r in rows), dtype=np.int64, count=n)
+        self.base_ = sp.csr_matrix((vals[order], cols[order].astype(np.int32), indptr), shape=(n, ncols))
+        self.base_last_used_ = last_used[order]
+        order = np.argsort(seg_rows, kind="stable")
         self.seg_indptr_ = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(nseg, out=self.seg_indptr_[1:])
-        self.seg_start_ = np.concatenate([r.seg_start for r in rows]) if n else np.empty(0, np.int64)
-        self.seg_end_ = np.concatenate([r.seg_end for r in rows]) if n else np.empty(0, np.int64)
-        self.seg_free_ = np.concatenate([r.seg_free for r in rows]) if n else np.empty(0)
-
-    def _base_row(self, i: int) -> _Row:
-        a, b = self.base_.indptr[i], self.base_.indptr[i + 1]
-        s, e = self.seg_indptr_[i], self.seg_indptr_[i + 1]
-        return _Row(
-            self.base_.indices[a:b].astype(np.int64),
-            self.base_.data[a:b],
-            self.base_last_used_[a:b],
-            self.seg_start_[s:e],
-            self.seg_end_[s:e],
-            self.seg_free_[s:e],
-        )
+        np.cumsum(np.bincount(seg_rows, minlength=n), out=self.seg_indptr_[1:])
+        self.seg_start_ = seg_start[order]
+        self.seg_end_ = seg_end[order]
+        self.seg_free_ = seg_free[order]
 
     def _learn_related(self) -> None:
         """Related skills: taxonomy relations, plus skills that co-occur in profiles (cosine)."""
@@ -484,8 +516,26 @@ class CandidateIndex:
     def merge(self) -> CandidateIndex:
         """Fold pending changes into the matrix (done automatically every ``merge_every`` changes)."""
         n = len(self.agent_ids_)
-        rows = [self.overlay_[i] if i in self.overlay_ else self._base_row(i) for i in range(n)]
-        self._set_base(rows)
+        nb = self.base_.shape[0]
+        keep = np.ones(nb, dtype=bool)
+        keep[[r for r in self.overlay_ if r < nb]] = False
+        kept = np.flatnonzero(keep)
+        idx, owner = _ranges(self.base_.indptr[kept], self.base_.indptr[kept + 1])
+        sidx, sowner = _ranges(self.seg_indptr_[kept], self.seg_indptr_[kept + 1])
+        over = sorted(self.overlay_.items())
+        rows_ = [kept[owner]] + [np.full(r.cols.size, i, dtype=np.int64) for i, r in over]
+        srows = [kept[sowner]] + [np.full(r.seg_start.size, i, dtype=np.int64) for i, r in over]
+        self._assemble(
+            n,
+            np.concatenate(rows_),
+            np.concatenate([self.base_.indices[idx].astype(np.int64)] + [r.cols for _, r in over]),
+            np.concatenate([self.base_.data[idx]] + [r.vals for _, r in over]),
+            np.concatenate([self.base_last_used_[idx]] + [r.last_used for _, r in over]),
+            np.concatenate(srows),
+            np.concatenate([self.seg_start_[sidx]] + [r.seg_start for _, r in over]),
+            np.concatenate([self.seg_end_[sidx]] + [r.seg_end for _, r in over]),
+            np.concatenate([self.seg_free_[sidx]] + [r.seg_free for _, r in over]),
+        )
         self.overlay_ = {}
         return self
 
@@ -885,7 +935,13 @@ class CandidateIndex:
                         "credit": round(best, 4),
                     }
                 )
-        tcols, tvals = self._text_row(None, profile.text)
+        row = self.row_of_.get(profile.agent_id)
+        if row is not None and self.profiles_[row] is profile:  # indexed: reuse the stored text vector
+            _, cols, vals, _ = self._gather(np.array([row], dtype=np.int64))
+            keep = cols < self.text_features
+            tcols, tvals = cols[keep], vals[keep]
+        else:
+            tcols, tvals = self._text_row(None, profile.text)
         text_sim = (
             float(tvals @ rv.vector[tcols]) / rv.text_weight if rv.text_weight > 0 and tcols.size else 0.0
         )
