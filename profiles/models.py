@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Literal
 
@@ -29,6 +30,7 @@ __all__ = [
     "SkillUpdate",
 ]
 
+_SLUG = re.compile(r"[a-z0-9][a-z0-9:._\-]*")
 Visibility = Literal["public", "ministry", "private"]
 SkillStatus = Literal["active", "pending", "retired"]
 
@@ -60,9 +62,16 @@ class Skill(SkillBase, table=True):
 
 
 class SkillCreate(SkillBase):
-    id: str = Field(min_length=1, max_length=200, regex=r"^[a-z0-9][a-z0-9:._\-]*$")
+    id: str = Field(min_length=1, max_length=200, description="A lowercase slug: letters, digits, : . _ -")
     aliases: list[str] = Field(default_factory=list, max_length=100)
     related: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_a_slug(cls, v: str) -> str:
+        if not _SLUG.fullmatch(v):
+            raise ValueError("id must be a lowercase slug (letters, digits, ':', '.', '_', '-')")
+        return v
 
 
 class SkillUpdate(SQLModel):
