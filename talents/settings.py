@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AppSettings", "DatabaseSettings", "MatchingSettings", "get_settings", "reset_settings"]
+__all__ = ["AppSettings", "DatabaseSettings", "MatchingSettings", "NotificationSettings", "SchedulerSettings", "get_settings", "reset_settings"]
 
 _DEV_SECRET = "dev-secret-change-me-0123456789abcdef0123456789abcdef"
 
@@ -55,6 +55,51 @@ class MatchingSettings(_Base):
     allocation_time_budget_s: float = 10.0
 
 
+class NotificationSettings(_Base):
+    """Outbox, channels (SMTP, webhook, Matrix/Tchap), retries, reminders and digests."""
+
+    smtp_url: str | None = Field(None, description="smtp://user:pass@host:port?starttls=true (or smtps://…); "
+                                                   "unset: e-mails stay in the outbox and are logged")
+    smtp_timeout_s: float = 20.0
+    mail_from: str = "Talents <ne-pas-repondre@talents.numerique.gouv.fr>"
+    mail_domain: str = Field("talents.numerique.gouv.fr", description="Right-hand side of Message-ID headers")
+    webhook_url: str | None = Field(None, description="JSON POST of every event kind in webhook_kinds")
+    webhook_secret: str = Field("", description="HMAC-SHA256 key of the X-Talents-Signature header")
+    matrix_homeserver: str | None = Field(None, description="e.g. https://matrix.agent.dinum.tchap.gouv.fr")
+    matrix_room_id: str | None = Field(None, description="e.g. !abcdef:agent.dinum.tchap.gouv.fr")
+    matrix_access_token: str = Field("", description="Access token of the bot account that posts to the room")
+    webhook_kinds: list[str] = Field(
+        default_factory=lambda: ["need.created", "need.priority_changed", "need.staffed", "assignment.forced",
+                                 "assignment.withdrawn", "allocation.run_completed"],
+        description="Event kinds posted to the webhook and to the Matrix room",
+    )
+    http_timeout_s: float = 10.0
+    max_attempts: int = Field(8, ge=1, le=50)
+    backoff_base_s: float = Field(30.0, gt=0, description="First retry delay; doubles each attempt, with jitter")
+    backoff_max_s: float = Field(6 * 3600.0, gt=0)
+    lease_s: float = Field(120.0, gt=0, description="A claimed delivery not marked within this is claimed again")
+    batch_size: int = Field(50, ge=1, le=1000)
+    proposal_reminder_days: int = Field(3, ge=1)
+    approval_reminder_days: int = Field(3, ge=1)
+    availability_ending_days: int = Field(14, ge=1)
+    profile_stale_days: int = Field(182, ge=1)
+    reviewer_emails: list[str] = Field(default_factory=list, description="Extra recipients of the reviewer digest")
+    unsubscribe_max_age_days: int = Field(365, ge=1)
+
+
+class SchedulerSettings(_Base):
+    """Background jobs: where they run and how often."""
+
+    scheduler_in_app: bool = Field(False, description="Also start the scheduler inside the web process "
+                                                      "(one instance is elected through the database)")
+    scheduler_lease_s: float = Field(30.0, gt=1, description="Leadership lease; renewed every third of it")
+    scheduler_dispatch_interval_s: int = Field(5, ge=1)
+    scheduler_reminders_interval_s: int = Field(3600, ge=60)
+    scheduler_digest_hour_utc: int = Field(6, ge=0, le=23)
+    scheduler_allocation_interval_s: int = Field(6 * 3600, ge=60)
+    scheduler_retention_interval_s: int = Field(24 * 3600, ge=60)
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -62,6 +107,8 @@ class Settings:
         self.db = DatabaseSettings()
         self.app = AppSettings()
         self.matching = MatchingSettings()
+        self.notifications = NotificationSettings()
+        self.scheduler = SchedulerSettings()
 
 
 @lru_cache(maxsize=1)

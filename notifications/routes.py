@@ -1,0 +1,139 @@
+"""HTTP routes of notifications (wired by :mod:`talents.app` through ``FEATURE_MODULES``).
+
+- ``GET  /api/v1/me/notifications`` (``limit``, ``offset``, ``unread``), ``GET …/unread-count``,
+  ``POST …/{id}/read``, ``POST …/read-all`` — the principal's own in-app notifications;
+- ``GET|PUT /api/v1/me/notification-preferences``;
+- ``GET /api/v1/admin/notifications/failed``, ``POST /api/v1/admin/notifications/{id}/retry`` — admins, reviewers;
+- ``GET|POST /notifications/unsubscribe?token=…`` — works without an account (RFC 8058 one-click POST).
+
+Handlers are thin: they parse, call a service, return a schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Response, get, post, put
+from litestar.params import Parameter
+from sqlmodel import Session
+
+from notifications import outbox
+from notifications.models import NotificationPublic
+from notifications.service import (
+    DeliveryAdminPublic,
+    DeliveryAdminService,
+    DeliveryPage,
+    InboxPage,
+    InboxService,
+    PreferenceService,
+    Preferences,
+    unsubscribe,
+)
+from talents.auth.principal import ADMIN, REVIEWER, Principal
+from talents.errors import NotFoundError
+
+__all__ = ["dependencies", "on_startup", "route_handlers"]
+
+Limit = Annotated[int, Parameter(ge=1, le=200, description="Items per page")]
+Offset = Annotated[int, Parameter(ge=0, le=10_000_000, description="Items to skip")]
+_ADMINS = {"roles": (ADMIN, REVIEWER)}
+
+
+@get("/api/v1/me/notifications", sync_to_thread=True, tags=["notifications"], summary="My in-app notifications, newest first")
+def list_my_notifications(db_session: Session, principal: Principal, limit: Limit = 20, offset: Offset = 0,
+                          unread: bool = False) -> InboxPage:
+    return InboxService(db_session).list(principal, limit=limit, offset=offset, unread_only=unread)
+
+
+@get("/api/v1/me/notifications/unread-count", sync_to_thread=True, tags=["notifications"], summary="How many are unread")
+def unread_count(db_session: Session, principal: Principal) -> dict[str, int]:
+    return {"count": InboxService(db_session).unread_count(principal)}
+
+
+@post("/api/v1/me/notifications/{notification_id:int}/read", sync_to_thread=True, tags=["notifications"], status_code=200,
+      summary="Mark one of my notifications read")
+def mark_read(db_session: Session, principal: Principal, notification_id: int) -> NotificationPublic:
+    return InboxService(db_session).mark_read(principal, notification_id)
+
+
+@post("/api/v1/me/notifications/read-all", sync_to_thread=True, tags=["notifications"], status_code=200,
+      summary="Mark all my notifications read")
+def mark_all_read(db_session: Session, principal: Principal) -> dict[str, int]:
+    return {"updated": InboxService(db_session).mark_all_read(principal)}
+
+
+@get("/api/v1/me/notification-preferences", sync_to_thread=True, tags=["notifications"], summary="My notification preferences")
+def get_preferences(db_session: Session, principal: Principal) -> Preferences:
+    return PreferenceService(db_session).get(principal)
+
+
+@put("/api/v1/me/notification-preferences", sync_to_thread=True, tags=["notifications"], summary="Replace my notification preferences")
+def put_preferences(db_session: Session, principal: Principal, data: Preferences) -> Preferences:
+    return PreferenceService(db_session).put(principal, data)
+
+
+@get("/api/v1/admin/notifications/failed", sync_to_thread=True, tags=["notifications"], opt=_ADMINS,
+     summary="Deliveries that failed after their last attempt (admins, reviewers)")
+def list_failed(db_session: Session, principal: Principal, limit: Limit = 50, offset: Offset = 0) -> DeliveryPage:
+    return DeliveryAdminService(db_session).list(principal, limit=limit, offset=offset)
+
+
+@post("/api/v1/admin/notifications/{delivery_id:int}/retry", sync_to_thread=True, tags=["notifications"], opt=_ADMINS, status_code=200,
+      summary="Queue a failed delivery again (same idempotency key)")
+def retry_delivery(db_session: Session, principal: Principal, delivery_id: int) -> DeliveryAdminPublic:
+    return DeliveryAdminService(db_session).retry(principal, delivery_id)
+
+
+_PAGE = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Talents — notifications</title></head>
+<body style="font-family:Marianne,Arial,sans-serif;max-width:640px;margin:2rem auto">
+<h1>Talents — notifications par e-mail</h1>
+{body}
+</body></html>"""
+
+
+def _html(body: str, status: int = 200) -> Response[str]:
+    return Response(_PAGE.format(body=body), status_code=status, media_type="text/html",
+                    headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+@get("/notifications/unsubscribe", sync_to_thread=True, include_in_schema=False, opt={"public": True})
+def unsubscribe_page(token: str = "") -> Response[str]:
+    """A confirmation page: a GET changes nothing (mail scanners follow links), the button POSTs."""
+    from html import escape
+
+    from notifications.render import read_unsubscribe_token
+
+    found = read_unsubscribe_token(token)
+    if found is None:
+        return _html("<p>Ce lien de désabonnement n’est pas valide ou a expiré.</p>", 404)
+    email, _kind = found
+    return _html(f"<p>Ne plus recevoir ces messages à l’adresse <strong>{escape(email)}</strong> ?</p>"
+                 f'<form method="post" action="/notifications/unsubscribe?token={escape(token)}">'
+                 '<button type="submit">Me désabonner</button></form>')
+
+
+@post("/notifications/unsubscribe", sync_to_thread=True, include_in_schema=False, status_code=200,
+      opt={"public": True, "csrf_exempt": True})
+def unsubscribe_now(db_session: Session, token: str = "") -> Response[str]:
+    """RFC 8058 one-click unsubscribe; the signed token is the only credential needed."""
+    from html import escape
+
+    try:
+        email, kind = unsubscribe(db_session, token)
+    except NotFoundError:
+        return _html("<p>Ce lien de désabonnement n’est pas valide ou a expiré.</p>", 404)
+    what = "ces messages" if kind != "*" else "les messages de Talents"
+    return _html(f"<p>C’est fait : <strong>{escape(email)}</strong> ne recevra plus {what} par e-mail. "
+                 "Vous pouvez changer d’avis depuis vos préférences de notification.</p>")
+
+
+def _install_outbox() -> None:
+    outbox.install()
+
+
+outbox.install()  # the web process publishes events: their deliveries must be written with them
+route_handlers: list[Any] = [list_my_notifications, unread_count, mark_read, mark_all_read, get_preferences,
+                             put_preferences, list_failed, retry_delivery, unsubscribe_page, unsubscribe_now]
+dependencies: dict[str, Any] = {}
+on_startup: list[Any] = [_install_outbox]
