@@ -207,3 +207,10 @@ def test_a_stuck_exact_solver_is_stopped_at_the_budget_and_greedy_answers(monkey
     assert time.monotonic() - t < 0.5 + 0.3
     assert res.status == "greedy"
     assert pairs(res) == {("r1", "a"), ("r1", "b")}
+
+
+def test_seats_left_by_a_short_top_k_are_filled_before_lower_tiers_choose():
+    roles = [role("r1", {"a": 0.9, "b": 0.8}, seats=2), role("r2", {"b": 0.9}, prio=2)]
+    res = allocate(roles, [agent("a"), agent("b")], settings=AllocationSettings(top_k=1))
+    assert pairs(res) == {("r1", "a"), ("r1", "b")}
+    assert res.tiers[1].beyond_top_k == 1
