@@ -212,6 +212,9 @@ class CandidateIndex:
         Hashed text dimensions.
     merge_every:
         Pending upserts/removals folded into the matrix after this many changes.
+    reference_date:
+        Recency is folded into the matrix as of this date (default: the latest ``last_used`` seen at
+        fit), which keeps the bulk score an upper bound for any ranking date on or after it.
     random_state:
         Seed of the co-occurrence sample.
     """
@@ -233,6 +236,7 @@ class CandidateIndex:
         near_miss_share: float = 0.1,
         text_features: int = 2**17,
         merge_every: int = 512,
+        reference_date: date | None = None,
         random_state: int = 0,
     ) -> None:
         self.text_weight = text_weight
@@ -250,6 +254,7 @@ class CandidateIndex:
         self.near_miss_share = near_miss_share
         self.text_features = text_features
         self.merge_every = merge_every
+        self.reference_date = reference_date
         self.random_state = random_state
 
     # ================================================================== building
@@ -281,6 +286,7 @@ class CandidateIndex:
         n = len(plist)
         self.alive_ = np.ones(n, dtype=bool)
         self.open_proposals_ = np.array([p.open_proposals for p in plist], dtype=np.float64)
+        self.fair_ = self._fairness(self.open_proposals_)
 
         # Text: hashed term counts, IDF over the pool, then L2 rows (all vectorised).
         counts = self._hasher.transform([p.text for p in plist]).tocsr() if n else sp.csr_matrix((0, 1))
@@ -321,13 +327,19 @@ class CandidateIndex:
                 g_end.append(end)
                 g_free.append(free)
         s_cols_a = np.array(s_cols, dtype=np.int64)
+        s_lu_a = np.array(s_lu, dtype=np.int64)
+        ref = self.reference_date or (
+            date.fromordinal(int(s_lu_a.max())) if s_lu_a.size and s_lu_a.max() > 0 else date(1, 1, 1)
+        )
+        self.reference_date_ = ref
+        s_vals_a = np.array(s_vals, dtype=np.float64) * self._recency(s_lu_a, ref)
         self.skill_df_ += np.bincount((s_cols_a - h) // LEVELS, minlength=len(self.skill_ids_))
         self._assemble(
             n,
             np.concatenate([t_rows, np.array(s_rows, dtype=np.int64)]),
             np.concatenate([t_cols, s_cols_a]),
-            np.concatenate([t_vals, np.array(s_vals, dtype=np.float64)]),
-            np.concatenate([np.full(t_cols.size, _NO_DATE, dtype=np.int64), np.array(s_lu, dtype=np.int64)]),
+            np.concatenate([t_vals, s_vals_a]),
+            np.concatenate([np.full(t_cols.size, _NO_DATE, dtype=np.int64), s_lu_a]),
             np.array(g_rows, dtype=np.int64),
             np.array(g_start, dtype=np.int64),
             np.array(g_end, dtype=np.int64),
@@ -365,10 +377,11 @@ class CandidateIndex:
         ks = sorted(best)
         self.skill_df_[ks] += 1.0
         scols = np.array([self._skill_col(k, best[k].level) for k in ks], dtype=np.int64)
-        svals = np.array([interest_factor(best[k].interest) for k in ks], dtype=np.float64)
         slu = np.array(
             [best[k].last_used.toordinal() if best[k].last_used else _NO_DATE for k in ks], dtype=np.int64
         )
+        svals = np.array([interest_factor(best[k].interest) for k in ks], dtype=np.float64)
+        svals = svals * self._recency(slu, self.reference_date_)
         segs = self._segments(p)
         return _Row(
             cols=np.concatenate([tcols, scols]),
@@ -481,6 +494,7 @@ class CandidateIndex:
             self.row_of_[profile.agent_id] = row
             self.alive_ = np.append(self.alive_, True)
             self.open_proposals_ = np.append(self.open_proposals_, float(profile.open_proposals))
+            self.fair_ = np.append(self.fair_, self._fairness(float(profile.open_proposals)))
         else:
             old = self.profiles_[row]
             if old is not None and self.alive_[row]:
@@ -488,6 +502,7 @@ class CandidateIndex:
             self.profiles_[row] = profile
             self.alive_[row] = True
             self.open_proposals_[row] = float(profile.open_proposals)
+            self.fair_[row] = self._fairness(float(profile.open_proposals))
         self.overlay_[row] = self._encode(profile)
         self._maybe_merge()
         return self
@@ -574,7 +589,8 @@ class CandidateIndex:
             dtype=float,
         )
         weights = raw / raw.sum() if raw.size and raw.sum() > 0 else np.zeros(len(role.skills))
-        contrib: dict[int, np.ndarray] = {}
+        n_asked = len(role.skills)
+        contrib: dict[int, np.ndarray] = {}  # first column of a skill's level block → (LEVELS, n_asked)
         ok_cols: list[int] = []
         low_cols: list[int] = []
         for j, (req, k) in enumerate(zip(role.skills, skill_idx, strict=True)):
@@ -584,18 +600,19 @@ class CandidateIndex:
             sources = [(k, 1.0), *((t, sim) for t, (sim, _) in self.related_.get(k, {}).items())]
             for t, sim in sources:
                 base = self._skill_col(t, 1)
-                for lvl in range(LEVELS):
-                    c = base + lvl
-                    arr = contrib.setdefault(c, np.zeros(len(role.skills)))
-                    arr[j] = max(arr[j], sim * table[lvl])
-                    vec[c] += sw * weights[j] * sim * table[lvl]
+                block = contrib.get(base)
+                if block is None:
+                    block = contrib[base] = np.zeros((LEVELS, n_asked))
+                np.maximum(block[:, j], sim * table, out=block[:, j])
+                vec[base : base + LEVELS] += sw * weights[j] * sim * table
             if req.required:
                 lvl_req = min(max(req.level, 1), LEVELS)
                 ok_cols.extend(self._skill_col(k, lvl) for lvl in range(lvl_req, LEVELS + 1))
                 if lvl_req > 1:
                     low_cols.append(self._skill_col(k, lvl_req - 1))
-        ccols = np.array(sorted(contrib), dtype=np.int64)
-        cmat = np.array([contrib[c] for c in ccols]) if ccols.size else np.zeros((0, len(role.skills)))
+        starts = sorted(contrib)
+        ccols = (np.array(starts, dtype=np.int64)[:, None] + np.arange(LEVELS)).ravel()
+        cmat = np.concatenate([contrib[c] for c in starts]) if starts else np.zeros((0, n_asked))
         return _RoleVector(
             vector=vec,
             skill_idx=skill_idx,
@@ -610,6 +627,12 @@ class CandidateIndex:
         )
 
     # ================================================================== vectorised pieces
+    def _recency(self, last_used: np.ndarray, when: date) -> np.ndarray:
+        return recency_factors(last_used, when, self.recency_half_life_years, self.recency_floor)
+
+    def _fairness(self, open_proposals: np.ndarray | float) -> np.ndarray | float:
+        return fairness_factor(open_proposals, self.fairness_max_penalty, self.fairness_half)
+
     def _bulk(self, rv: _RoleVector) -> np.ndarray:
         """Upper bound of every agent's score: one sparse mat-vec, then the few overlay rows."""
         n = len(self.agent_ids_)
@@ -661,7 +684,7 @@ class CandidateIndex:
         # Segments are disjoint: eligible iff the days with enough free share cover the whole period.
         overlap = np.minimum(ee, e) - np.maximum(ss, s) + 1
         good = (ff + _EPS >= share) & (overlap > 0)
-        np.add.at(covered, pos[good], overlap[good])
+        covered = np.bincount(pos[good], weights=overlap[good], minlength=rows.size).astype(np.int64)
         return covered == (e - s + 1)
 
     def _exact(
@@ -671,29 +694,29 @@ class CandidateIndex:
         pos, cols, vals, lu = self._gather(rows)
         m = rows.size
         text_mask = cols < self.text_features
-        text = np.zeros(m)
-        np.add.at(text, pos[text_mask], vals[text_mask] * rv.vector[cols[text_mask]])
+        # np.bincount, not np.add.at: the latter is an order of magnitude slower
+        text = np.bincount(pos[text_mask], weights=vals[text_mask] * rv.vector[cols[text_mask]], minlength=m)
         fit = np.zeros(m)
         if rv.contrib_cols.size:
             where = np.searchsorted(rv.contrib_cols, cols)
             where = np.minimum(where, rv.contrib_cols.size - 1)
             hit = rv.contrib_cols[where] == cols
             if hit.any():
-                rec = recency_factors(lu[hit], today, self.recency_half_life_years, self.recency_floor)
+                # the matrix holds recency as of the reference date; rescale it to ``today``
+                rec = self._recency(lu[hit], today) / self._recency(lu[hit], self.reference_date_)
                 c = rv.contrib[where[hit]] * (vals[hit] * rec)[:, None]
+                # a row's entries are contiguous: max per (row, asked skill) with one reduceat
+                hp = pos[hit]
+                first = np.flatnonzero(np.r_[True, hp[1:] != hp[:-1]])
                 best = np.zeros((m, rv.contrib.shape[1]))
-                np.maximum.at(best, pos[hit], c)
+                best[hp[first]] = np.maximum.reduceat(c, first, axis=0)
                 fit = best @ rv.weights
         n_ok = np.zeros(m)
         n_low = np.zeros(m)
         if rv.n_required:
-            np.add.at(n_ok, pos, np.isin(cols, rv.required_ok_cols))
-            np.add.at(n_low, pos, np.isin(cols, rv.required_low_cols))
-        fair = (
-            fairness_factor(self.open_proposals_[rows], self.fairness_max_penalty, self.fairness_half)
-            if fairness
-            else np.ones(m)
-        )
+            n_ok = np.bincount(pos, weights=np.isin(cols, rv.required_ok_cols), minlength=m)
+            n_low = np.bincount(pos, weights=np.isin(cols, rv.required_low_cols), minlength=m)
+        fair = self.fair_[rows] if fairness else np.ones(m)
         text_sim = text / rv.text_weight if rv.text_weight > 0 else text
         score = np.clip((rv.skill_weight * fit + rv.text_weight * text_sim) * fair, 0.0, 1.0)
         return score, fit, text_sim, np.asarray(fair, dtype=float), np.stack([n_ok, n_low])
@@ -723,6 +746,10 @@ class CandidateIndex:
             return ranking
         rv = self._compile(role)
         bulk = self._bulk(rv)
+        if fairness:  # fairness only lowers scores: folding it in keeps the bound and tightens it
+            bulk *= self.fair_
+        # Recency only lowers scores after the reference date; before it, widen the bound to stay safe.
+        slack = 1.0 if today >= self.reference_date_ else 1.0 / self.recency_floor
         for aid in exclude:
             row = self.row_of_.get(aid)
             if row is not None:
@@ -734,8 +761,9 @@ class CandidateIndex:
         seen = np.zeros(n, dtype=bool)
         found_rows: list[np.ndarray] = []
         found_scores: list[np.ndarray] = []
+        found_text: list[np.ndarray] = []
         pool_rows: list[np.ndarray] = []
-        m = min(n_pos, max(2 * top, 64))
+        m = min(n_pos, max(4 * top, 128))  # usually one round: argpartition is O(n) each time
         while True:
             if m < n:
                 part = np.argpartition(-bulk, m)
@@ -746,18 +774,18 @@ class CandidateIndex:
             seen[head] = True
             if head.size:
                 free = self._free_ok(head, role.start, role.end, role.share)
-                score, _, _, _, req = self._exact(head, rv, today, fairness)
+                score, _, text, _, req = self._exact(head, rv, today, fairness)
                 gate = req[0] >= rv.n_required
                 ok = free & gate
                 found_rows.append(head[ok])
                 found_scores.append(score[ok])
-                # near-miss pool: misses on exactly one side (availability or one required level)
-                low_one = (req[0] == rv.n_required - 1) & (req[1] >= 1)
-                pool_rows.append(head[(gate & ~free) | (free & low_one)])
+                found_text.append(text[ok])
+                if want_near:
+                    pool_rows.append(head[self._near_pool(head, role, free, gate, req, rv)])
             allscores = np.concatenate(found_scores) if found_scores else np.empty(0)
-            enough = allscores.size >= top and np.partition(allscores, -top)[-top] + _EPS >= bound
+            enough = allscores.size >= top and np.partition(allscores, -top)[-top] + _EPS >= bound * slack
             pool_size = sum(p.size for p in pool_rows)
-            if m >= n_pos or (enough and pool_size >= 3 * want_near):
+            if m >= n_pos or (enough and pool_size >= want_near):
                 break
             if enough and m >= 8 * max(top, 64):  # near misses are best-effort beyond this
                 break
@@ -765,6 +793,7 @@ class CandidateIndex:
         ranking.examined = int(seen.sum())
         rows = np.concatenate(found_rows) if found_rows else np.empty(0, np.int64)
         scores = np.concatenate(found_scores) if found_scores else np.empty(0)
+        texts = np.concatenate(found_text) if found_text else np.empty(0)
         order = np.lexsort((np.array([self.agent_ids_[r] or "" for r in rows.tolist()]), -scores))
         for i in order.tolist():
             if len(ranking.candidates) >= top:
@@ -777,7 +806,15 @@ class CandidateIndex:
             )
             if not el.eligible:  # the authoritative check; the vectorised one is only a filter
                 continue
-            expl = self.explain(profile, role, today=today, fairness=fairness, eligibility_=el, rv=rv)
+            expl = self.explain(
+                profile,
+                role,
+                today=today,
+                fairness=fairness,
+                eligibility_=el,
+                rv=rv,
+                text_sim=float(texts[i]),
+            )
             ranking.candidates.append(Candidate(profile.agent_id, float(scores[i]), expl))
         if want_near:
             ranking.near_misses = self._near_misses(
@@ -791,6 +828,41 @@ class CandidateIndex:
             )
         return ranking
 
+    def _near_pool(
+        self,
+        rows: np.ndarray,
+        role: RoleRequirement,
+        free: np.ndarray,
+        gate: np.ndarray,
+        req: np.ndarray,
+        rv: _RoleVector,
+    ) -> np.ndarray:
+        """Vectorised pre-filter of near misses: short on one point only, by a little."""
+        low_one = (req[0] == rv.n_required - 1) & (req[1] >= 1)
+        out = free & low_one
+        cand = np.flatnonzero(gate & ~free)
+        if cand.size:
+            r = rows[cand]
+            days = timedelta(days=self.near_miss_days)
+            relaxed = self._free_ok(r, role.start, role.end, role.share - self.near_miss_share)
+            if role.start + days <= role.end:
+                relaxed |= self._free_ok(r, role.start + days, role.end, role.share)
+                relaxed |= self._free_ok(r, role.start, role.end - days, role.share)
+            out[cand] = relaxed
+        return out
+
+    def _text_similarity(self, profile: CandidateProfile, rv: _RoleVector) -> float:
+        if rv.text_weight <= 0:
+            return 0.0
+        row = self.row_of_.get(profile.agent_id)
+        if row is not None and self.profiles_[row] is profile:  # indexed: reuse the stored text vector
+            _, cols, vals, _ = self._gather(np.array([row], dtype=np.int64))
+            keep = cols < self.text_features
+            tcols, tvals = cols[keep], vals[keep]
+        else:
+            tcols, tvals = self._text_row(None, profile.text)
+        return float(tvals @ rv.vector[tcols]) / rv.text_weight if tcols.size else 0.0
+
     def _near_misses(
         self,
         rows: np.ndarray,
@@ -803,7 +875,7 @@ class CandidateIndex:
     ) -> list[NearMiss]:
         if rows.size == 0:
             return []
-        score, *_ = self._exact(rows, rv, today, fairness)
+        score, _, text, _, _ = self._exact(rows, rv, today, fairness)
         out: list[NearMiss] = []
         for i in np.argsort(-score, kind="stable").tolist():
             if len(out) >= limit:
@@ -817,7 +889,15 @@ class CandidateIndex:
             )
             reasons = self._miss_reasons(profile, role, el)
             if reasons:
-                expl = self.explain(profile, role, today=today, fairness=fairness, eligibility_=el, rv=rv)
+                expl = self.explain(
+                    profile,
+                    role,
+                    today=today,
+                    fairness=fairness,
+                    eligibility_=el,
+                    rv=rv,
+                    text_sim=float(text[i]),
+                )
                 out.append(NearMiss(profile.agent_id, float(score[i]), reasons, expl))
         return out
 
@@ -879,8 +959,12 @@ class CandidateIndex:
         floor: float = DEFAULT_FLOOR,
         eligibility_: Eligibility | None = None,
         rv: _RoleVector | None = None,
+        text_sim: float | None = None,
     ) -> dict[str, Any]:
-        """The explanation of one agent's score for a role (shape documented in ``docs/matching.md``)."""
+        """The explanation of one agent's score for a role (shape documented in ``docs/matching.md``).
+
+        ``eligibility_``, ``rv`` and ``text_sim`` let :meth:`rank` pass what it already computed.
+        """
         today = today or role.start
         rv = rv or self._compile(role)
         held = {s.skill_id: s for s in profile.skills}
@@ -935,21 +1019,9 @@ class CandidateIndex:
                         "credit": round(best, 4),
                     }
                 )
-        row = self.row_of_.get(profile.agent_id)
-        if row is not None and self.profiles_[row] is profile:  # indexed: reuse the stored text vector
-            _, cols, vals, _ = self._gather(np.array([row], dtype=np.int64))
-            keep = cols < self.text_features
-            tcols, tvals = cols[keep], vals[keep]
-        else:
-            tcols, tvals = self._text_row(None, profile.text)
-        text_sim = (
-            float(tvals @ rv.vector[tcols]) / rv.text_weight if rv.text_weight > 0 and tcols.size else 0.0
-        )
-        fair = (
-            float(fairness_factor(profile.open_proposals, self.fairness_max_penalty, self.fairness_half))
-            if fairness
-            else 1.0
-        )
+        if text_sim is None:
+            text_sim = self._text_similarity(profile, rv)
+        fair = float(self._fairness(profile.open_proposals)) if fairness else 1.0
         score = min(1.0, max(0.0, (rv.skill_weight * fit + rv.text_weight * text_sim) * fair))
         el = eligibility_ or eligibility(
             profile.availability, profile.commitments, role.start, role.end, role.share, floor
