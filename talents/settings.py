@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AppSettings", "DatabaseSettings", "MatchingSettings", "NotificationSettings", "SchedulerSettings", "get_settings", "reset_settings"]
+__all__ = ["AppSettings", "AuthSettings", "DatabaseSettings", "MatchingSettings", "PrivacySettings", "NotificationSettings", "SchedulerSettings", "get_settings", "reset_settings"]
 
 _DEV_SECRET = "dev-secret-change-me-0123456789abcdef0123456789abcdef"
 
@@ -100,6 +100,46 @@ class SchedulerSettings(_Base):
     scheduler_retention_interval_s: int = Field(24 * 3600, ge=60)
 
 
+class AuthSettings(_Base):
+    """Sign-in (OpenID Connect / ProConnect, demo sign-in), sessions, cookies, CSRF and rate limits."""
+
+    oidc_issuer: str = Field("", description="e.g. https://auth.agentconnect.gouv.fr/api/v2 (ProConnect)")
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_uri: str = Field("", description="Default: <base_url>/auth/oidc/callback")
+    oidc_post_logout_redirect_uri: str = Field("", description="Default: <base_url>/auth/logged-out")
+    oidc_scopes: str = "openid given_name usual_name email uid siret idp_id"
+    oidc_acr_values: str = Field("", description="Requested acr_values, e.g. eidas1 (empty: none)")
+    oidc_mfa_acr_values: str = Field("eidas2 eidas3 https://proconnect.gouv.fr/assurance/self-asserted-2fa "
+                                     "https://proconnect.gouv.fr/assurance/consistency-checked-2fa",
+                                     description="acr values that count as multi-factor authentication")
+    oidc_timeout_s: float = 10.0
+    oidc_clock_skew_s: int = 60
+    mfa_roles: list[str] = Field(default_factory=lambda: ["reviewer"],
+                                 description="Roles granted over a session only after multi-factor sign-in")
+    session_idle_minutes: int = Field(30, ge=1)
+    session_absolute_hours: int = Field(10, ge=1)
+    cookie_secure: bool | None = Field(None,
+                                       description="Default: on, except over http:// in development/test")
+    session_cookie: str = "talents_session"
+    csrf_cookie: str = "talents_csrf"
+    signin_rate_per_minute: int = Field(10, ge=1, description="Sign-in attempts per IP per minute")
+    write_rate_per_minute: int = Field(600, ge=1, description="Unsafe requests per principal per minute")
+    rate_window_s: int = Field(60, ge=1)
+
+
+class PrivacySettings(_Base):
+    """Retention periods, in days, per data category (GDPR); enforced by ``talents gdpr purge``."""
+
+    retention_access_log_days: int = Field(365, ge=1)
+    retention_sessions_days: int = Field(30, ge=1, description="Ended or expired sessions")
+    retention_revoked_tokens_days: int = Field(90, ge=1)
+    retention_login_flows_hours: int = Field(1, ge=1, description="Unfinished sign-ins")
+    retention_notifications_days: int = Field(365, ge=1)
+    retention_erased_profiles_days: int = Field(30, ge=1, description="Skills and windows of erased agents")
+    retention_inactive_users_days: int = Field(3 * 365, ge=30, description="Accounts not signed in since")
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -107,8 +147,19 @@ class Settings:
         self.db = DatabaseSettings()
         self.app = AppSettings()
         self.matching = MatchingSettings()
+        self.auth = AuthSettings()
+        self.privacy = PrivacySettings()
         self.notifications = NotificationSettings()
         self.scheduler = SchedulerSettings()
+        if self.app.env == "production" and self.auth.cookie_secure is False:
+            raise ValueError("TALENTS_COOKIE_SECURE cannot be turned off in production")
+
+    @property
+    def cookie_secure(self) -> bool:
+        """Secure cookies, unless turned off (or left default) in development/test over plain http."""
+        if self.auth.cookie_secure is not None:
+            return self.auth.cookie_secure
+        return self.app.env == "production" or self.app.base_url.startswith("https://")
 
 
 @lru_cache(maxsize=1)

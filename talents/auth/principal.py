@@ -25,6 +25,9 @@ class Principal:
     user_id: int | None = None
     agent_id: int | None = None
     mfa: bool = False
+    # Roles the user holds but may not use now (e.g. reviewer without multi-factor sign-in).
+    withheld: frozenset[str] = field(default_factory=frozenset)
+    via: str = ""  # "token", "session" or "" (anonymous)
 
     @property
     def authenticated(self) -> bool:
@@ -40,4 +43,6 @@ ANONYMOUS = Principal(email="")
 def require(principal: Principal, *roles: str) -> None:
     """Deny unless the principal holds one of ``roles`` (admins hold every right)."""
     if not principal.has(*roles, ADMIN):
+        if principal.withheld.intersection((*roles, ADMIN)):
+            raise PermissionDeniedError("this requires signing in with multi-factor authentication")
         raise PermissionDeniedError("you do not have the right to do this")

@@ -1,0 +1,204 @@
+"""The gate every request passes: who is calling (token or session), CSRF, rate limits, route rules.
+
+It runs after routing, so it knows the route handler and its path parameters. Its answers are plain JSON
+(401, 403, 404, 429) in the same shape as the domain errors.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from talents.auth.policy import rule_for
+from talents.auth.principal import ANONYMOUS, Principal
+from talents.auth.ratelimit import hit
+from talents.auth.service import SessionService, TokenService, same_secret
+from talents.db import session_scope
+from talents.errors import DomainError
+from talents.logs import get_logger
+from talents.settings import get_settings
+
+__all__ = ["STATE_KEY", "AuthMiddleware", "Caller", "caller_of"]
+
+STATE_KEY = "talents.caller"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+log = get_logger("talents.auth")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What the middleware learnt about the request."""
+
+    principal: Principal
+    session_id: str | None = None  # the cookie value, when a live session authenticated the request
+    csrf_token: str | None = None
+    bad_credentials: bool = False
+
+
+def caller_of(scope: Scope) -> Caller:
+    state = scope.get("state") or {}
+    caller = state.get(STATE_KEY)
+    return caller if isinstance(caller, Caller) else Caller(ANONYMOUS)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _cookie(headers: dict[str, str], name: str) -> str | None:
+    raw = headers.get("cookie")
+    if not raw:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except Exception:  # noqa: BLE001 - a malformed Cookie header is the client's problem: no session
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else None
+
+
+def client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _resolve(headers: dict[str, str]) -> Caller:
+    settings = get_settings().auth
+    authorization = headers.get("authorization", "")
+    with session_scope() as db:
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            principal = TokenService(db).resolve(token.strip()) if scheme.lower() == "bearer" else ANONYMOUS
+            return Caller(principal, bad_credentials=not principal.authenticated)
+        sid = _cookie(headers, settings.session_cookie)
+        if sid:
+            service = SessionService(db)
+            row = service.find(sid)
+            if row is not None:
+                principal = service.principal(row)
+                if principal.authenticated:
+                    return Caller(principal, session_id=sid, csrf_token=row.csrf_token)
+    return Caller(ANONYMOUS)
+
+
+async def reply(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+    body = json.dumps({"detail": detail, "status_code": status}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+           (b"cache-control", b"no-store")]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    start: Any = {"type": "http.response.start", "status": status, "headers": raw}
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, list[Any]]:
+    messages: list[Any] = []
+    body = b""
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if len(body) > limit or not message.get("more_body", False):
+            break
+    return body, messages
+
+
+def _replay(messages: list[Any], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Any:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay  # type: ignore[return-value]
+
+
+class AuthMiddleware(ASGIMiddleware):
+    """Resolve the principal, then enforce CSRF, rate limits and the route's rule."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope["type"] != "http":
+            await next_app(scope, receive, send)
+            return
+        settings = get_settings()
+        headers = _headers(scope)
+        caller = await anyio.to_thread.run_sync(_resolve, headers)
+        scope.setdefault("state", {})[STATE_KEY] = caller
+        method = str(scope.get("method", "GET")).upper()
+        path = str(scope.get("path", ""))
+        handler = scope.get("route_handler")
+        opt = getattr(handler, "opt", None) or {}
+
+        if caller.bad_credentials:
+            log.info("auth_rejected", reason="unknown or revoked token", path=path)
+            await reply(send, 401, "invalid or revoked credentials",
+                        {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            return
+
+        # CSRF: a browser session authenticates by cookie, which a third-party page can make the browser send.
+        if method in UNSAFE and caller.session_id is not None and not opt.get("csrf_exempt"):
+            given = headers.get("x-csrf-token", "")
+            if not given and "application/x-www-form-urlencoded" in headers.get("content-type", ""):
+                body, messages = await _read_body(receive, settings.app.max_body_bytes)
+                receive = _replay(messages, receive)
+                given = (parse_qs(body.decode("utf-8", "replace")).get("csrf_token") or [""])[0]
+            if not (caller.csrf_token and given and same_secret(given, caller.csrf_token)):
+                log.info("csrf_rejected", path=path)
+                await reply(send, 403, "missing or wrong CSRF token (send the X-CSRF-Token header)")
+                return
+
+        # Rate limits, counted in the database so that every worker shares them.
+        limit_key, limit = None, 0
+        if opt.get("signin"):
+            limit_key, limit = f"signin:{client_ip(scope)}", settings.auth.signin_rate_per_minute
+        elif method in UNSAFE:
+            who = caller.principal.email.lower() if caller.principal.authenticated else client_ip(scope)
+            limit_key, limit = f"write:{who}", settings.auth.write_rate_per_minute
+        if limit_key:
+            window = settings.auth.rate_window_s
+            retry = await anyio.to_thread.run_sync(_count, limit_key, limit, window)
+            if retry is not None:
+                log.info("rate_limited", key=limit_key.split(":", 1)[0], path=path)
+                await reply(send, 429, "too many requests, try again later", {"Retry-After": str(retry)})
+                return
+
+        if path.startswith("/api/") and method != "OPTIONS":
+            rule = rule_for(handler, method, str(scope.get("path_template") or path))
+            if not rule.public:
+                if not caller.principal.authenticated:
+                    await reply(send, 401, "sign in or send an API token", {"WWW-Authenticate": "Bearer"})
+                    return
+                try:
+                    await anyio.to_thread.run_sync(_authorise, rule, caller.principal,
+                                                   dict(scope.get("path_params") or {}), path)
+                except DomainError as exc:
+                    await reply(send, exc.status_code, exc.message)
+                    return
+        await next_app(scope, receive, send)
+
+
+def _count(key: str, limit: int, window: int) -> int | None:
+    with session_scope() as db:
+        return hit(db, key, limit, window)
+
+
+def _authorise(rule: Any, principal: Principal, params: dict[str, Any], path: str) -> None:
+    from talents.auth.principal import require
+
+    if rule.roles:
+        require(principal, *rule.roles)
+    if rule.check is not None:
+        with session_scope() as db:
+            rule.check(db, principal, params, path)

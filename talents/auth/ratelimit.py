@@ -1,0 +1,36 @@
+"""Rate limits counted in the database (fixed windows), so that they hold across workers and instances."""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from talents.auth.models import RateBucket
+
+__all__ = ["hit"]
+
+
+def hit(session: Session, key: str, limit: int, window_s: int, now: float | None = None) -> int | None:
+    """Count one hit on ``key``; None when under ``limit``, else the seconds until the window ends."""
+    now = time.time() if now is None else now
+    window = int(now // window_s) * window_s
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = RateBucket.__table__  # type: ignore[attr-defined]
+    stmt = (insert(table).values(key=key[:200], window_start=window, hits=1)
+            .on_conflict_do_update(index_elements=["key", "window_start"], set_={"hits": table.c.hits + 1})
+            .returning(table.c.hits))
+    hits = int(session.execute(stmt).scalar_one())
+    if hits > limit:
+        return max(1, int(window + window_s - now + 0.999))
+    return None
+
+
+def purge_buckets(session: Session, now: float | None = None, keep_s: int = 3600) -> int:
+    now = time.time() if now is None else now
+    table = RateBucket.__table__  # type: ignore[attr-defined]
+    result = session.execute(sa.delete(table).where(table.c.window_start < int(now) - keep_s))
+    return int(getattr(result, "rowcount", 0) or 0)
