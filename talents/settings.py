@@ -53,6 +53,16 @@ class MatchingSettings(_Base):
     floor: float = Field(0.5, description="A contribution counts only strictly above this share of time")
     min_score: float = Field(0.2, description="Minimum match score for an automatic proposal")
     allocation_time_budget_s: float = 10.0
+    # Workflow (talents.workflow, talents.ranking): see docs/workflow.md.
+    allocation_top_k: int = Field(50, ge=1, le=1000, description="Candidates per role given to the solver")
+    ranking_refresh_overlap_s: float = Field(
+        120.0, ge=0, description="Re-read agents changed this long before the last refresh (late commits)")
+    proposal_ttl_days: int = Field(7, ge=1, description="A proposal not answered within this expires")
+    approval_ttl_days: int = Field(7, ge=1, description="A manager's approval link is valid this long; an "
+                                                        "accepted assignment not decided within it expires")
+    allocation_trigger_sync: bool = Field(
+        False, description="Run the allocation for a new priority-1 need right after the commit that created "
+                           "it (default: the scheduler picks the trigger up at its next tick)")
 
 
 class NotificationSettings(_Base):

@@ -10,12 +10,34 @@ from sqlmodel import Field, SQLModel
 
 from talents.db import utcnow
 
-__all__ = ["COMMITTED_STATES", "OPEN_STATES", "Assignment", "AssignmentPublic", "AuditEvent", "AuditEventPublic"]
+__all__ = [
+    "ALL_STATES",
+    "COMMITTED_STATES",
+    "FIXED_STATES",
+    "OPEN_STATES",
+    "PENDING_STATES",
+    "TERMINAL_STATES",
+    "AllocationRun",
+    "AllocationTrigger",
+    "ApprovalLinkUse",
+    "Assignment",
+    "AssignmentPublic",
+    "AuditEvent",
+    "AuditEventPublic",
+]
 
 # States that hold an agent's time (count against the 100 % rule).
 COMMITTED_STATES: tuple[str, ...] = ("proposed", "accepted", "approved", "active")
 # States an automatic run may still change (only for a higher priority).
 OPEN_STATES: tuple[str, ...] = ("proposed",)
+# Committed states an automatic run never moves (the solver's fixed commitments, with forced ones).
+FIXED_STATES: tuple[str, ...] = ("accepted", "approved", "active")
+# States from which a lead or reviewer may still withdraw (the assignment has not started).
+PENDING_STATES: tuple[str, ...] = ("proposed", "accepted", "approved")
+TERMINAL_STATES: tuple[str, ...] = ("declined", "refused", "completed", "withdrawn", "expired")
+ALL_STATES: tuple[str, ...] = COMMITTED_STATES + TERMINAL_STATES
+
+_LIVE = "state IN ('proposed', 'accepted', 'approved', 'active')"
 
 
 def _tz() -> sa.DateTime:
@@ -30,6 +52,21 @@ class Assignment(SQLModel, table=True):
         sa.CheckConstraint("share > 0 AND share <= 1", name="ck_assignment_share"),
         sa.CheckConstraint("end_date >= start_date", name="ck_assignment_period"),
         sa.Index("ix_assignment_agent_state", "agent_id", "state"),
+        sa.CheckConstraint(
+            "state IN ('proposed', 'accepted', 'declined', 'approved', 'refused', 'active', 'completed', "
+            "'withdrawn', 'expired')",
+            name="ck_assignment_state",
+        ),
+        sa.CheckConstraint("version >= 1", name="ck_assignment_version"),
+        # One live seat per agent and need, whatever the concurrency (two runs proposing the same pair).
+        sa.Index(
+            "uq_assignment_live_need_agent",
+            "need_id",
+            "agent_id",
+            unique=True,
+            sqlite_where=sa.text(_LIVE),
+            postgresql_where=sa.text(_LIVE),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -50,6 +87,9 @@ class Assignment(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
     updated_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
     version: int = 1
+    # When the current wait (agent's answer, manager's decision) ends; past it the job expires it.
+    expires_at: datetime | None = Field(default=None, sa_type=_tz())  # type: ignore[call-overload]
+    decided_at: datetime | None = Field(default=None, sa_type=_tz())  # type: ignore[call-overload]
 
 
 class AssignmentPublic(SQLModel):
@@ -68,6 +108,14 @@ class AssignmentPublic(SQLModel):
     feedback: str
     created_at: datetime
     updated_at: datetime
+    version: int
+    run_id: str | None = None
+    expires_at: datetime | None = None
+    need_external_id: str | None = None
+    agent_external_id: str | None = None
+    role_position: int | None = None
+    role_title: str = ""
+    need_title: str = ""
 
 
 class AuditEvent(SQLModel, table=True):
@@ -94,3 +142,42 @@ class AuditEventPublic(SQLModel):
     subject_id: str
     reason: str
     data: dict[str, Any]
+
+
+class ApprovalLinkUse(SQLModel, table=True):
+    """A manager's approval link once used: the primary key makes every link single-use in the database."""
+
+    __tablename__ = "approval_link_use"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True, ondelete="CASCADE")
+    decision: str = Field(max_length=20)
+    used_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
+
+
+class AllocationRun(SQLModel, table=True):
+    """One allocation run (dry or applied): who, when, on which needs, and its figures."""
+
+    __tablename__ = "allocation_run"
+
+    id: str = Field(primary_key=True, max_length=64)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
+    finished_at: datetime | None = Field(default=None, sa_type=_tz())  # type: ignore[call-overload]
+    actor: str = Field(default="system", max_length=254)
+    dry_run: bool = False
+    trigger: str = Field(default="manual", max_length=40)
+    need_ids: list[int] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class AllocationTrigger(SQLModel, table=True):
+    """A pending request for a run on one need (a new priority-1 need); the scheduler consumes them."""
+
+    __tablename__ = "allocation_trigger"
+
+    id: int | None = Field(default=None, primary_key=True)
+    need_id: int = Field(foreign_key="need.id", index=True, ondelete="CASCADE")
+    reason: str = Field(max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
+    processed_at: datetime | None = Field(default=None, sa_type=_tz(), index=True)  # type: ignore[call-overload]
+    run_id: str | None = Field(default=None, max_length=64)
