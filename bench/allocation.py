@@ -41,7 +41,11 @@ def make_instance(
 
     ``plenty``: each role draws its candidates from all agents. ``scarce``: roles fall into skill
     clusters whose agent pool is smaller than the cluster's seats, so seats outnumber eligible agents.
+    ``tangled``: for a floor lowered to 0.3 — short overlapping roles of 31–60 % shares over two
+    months, small chained pools: shares add up on a day, the LP is weak and the MILP hard.
     """
+    if regime == "tangled":
+        return _tangled(n_roles, n_agents, seed)
     rng = random.Random(seed)
     agents: list[AgentCapacity] = []
     for i in range(n_agents):
@@ -71,6 +75,30 @@ def make_instance(
             seats = rng.choice((1, 1, 2, 3))
         cands = {a: round(min(1.0, max(0.0, rng.betavariate(4, 3))), 4) for a in who}
         roles.append(OpenRole(f"r{j}", f"n{j // 2}", prio, seats, rng.choice((0.6, 0.8, 1.0)), s, e, cands))
+    return roles, agents
+
+
+def _tangled(n_roles: int, n_agents: int, seed: int) -> tuple[list[OpenRole], list[AgentCapacity]]:
+    rng = random.Random(seed)
+    agents = [
+        AgentCapacity(
+            f"a{i}", (AvailabilityWindow(_Y0, _Y0 + timedelta(days=90), rng.choice((0.7, 0.9, 1.0))),)
+        )
+        for i in range(n_agents)
+    ]
+    pool = 10
+    n_clusters = max(1, n_agents // pool)
+    roles = []
+    for j in range(n_roles):
+        start = _Y0 + timedelta(days=rng.randrange(0, 60))
+        cl = rng.randrange(n_clusters)
+        who = [f"a{(cl * pool + k) % n_agents}" for k in range(pool + pool // 2)]
+        cands = {a: round(rng.random(), 3) for a in rng.sample(who, min(len(who), 8))}
+        share = rng.choice((0.31, 0.33, 0.37, 0.41, 0.45, 0.52, 0.6))
+        end = start + timedelta(days=rng.randrange(3, 30))
+        roles.append(
+            OpenRole(f"r{j}", f"n{j}", rng.choice((1, 2)), rng.choice((1, 2, 3)), share, start, end, cands)
+        )
     return roles, agents
 
 
@@ -150,6 +178,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     roles_b, agents_b = make_instance(n_r, n_a, "plenty", seed=2)
     solved_b, _ = _case(f"B large   {n_r}x{n_a} plenty", roles_b, agents_b, settings)
     _case(f"C scarce  {n_r}x{n_a} scarce", *make_instance(n_r, n_a, "scarce", seed=3), settings)
+    n_r, n_a = int(600 * scale), int(200 * scale)
+    _case(
+        f"D tangled {n_r}x{n_a} floor 0.3",
+        *make_instance(n_r, n_a, "tangled", seed=4),
+        replace(settings, floor=0.3),
+    )
 
     # Re-run B after small score changes, with the first run's proposals still open.
     noise = 0.03

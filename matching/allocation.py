@@ -20,8 +20,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -562,6 +562,8 @@ def _exact(
     rem: dict[int, int],
     deadline: float,
     rep: TierReport,
+    min_seats: int,
+    progress: Callable[[list[list[int]], TierReport], None] | None = None,
 ) -> list[list[int]]:
     """LP bound and, time and size permitting, exact MILP. Returns candidate answers (index lists)."""
     n = len(pairs)
@@ -612,21 +614,27 @@ def _exact(
     else:
         seats = -1
         if n <= p.settings.exact_max_pairs and left() > 0.05:
+            if progress is not None:
+                progress(answers, rep)
             m = milp(
                 -np.ones(n),
                 constraints=LinearConstraint(a_ub, -np.inf, b_ub),
                 integrality=np.ones(n),
                 bounds=Bounds(0, 1),
-                options={"time_limit": max(left(), 0.01), "mip_rel_gap": 0.0},
+                # Half of what is left at most: phase B must still get its LP bound.
+                options={"time_limit": max(left() / 2, 0.01), "mip_rel_gap": 0.0},
             )
             if m.x is not None:
                 answers.append([j for j in range(n) if m.x[j] > 0.5])
                 seats = len(answers[-1])
             proven = m.status == 0
+            dual = getattr(m, "mip_dual_bound", None)
+            if dual is not None and np.isfinite(dual):
+                rep.seats_bound = min(rep.seats_bound, float(-dual))
         else:
             proven = False
-        if seats < 0:
-            seats = 0
+        # Unproven: hold at least the seats of the best known answer (the greedy one is feasible).
+        seats = max(seats, min_seats)
     # Phase B: the most utility with at least that many seats.
     a_b = sparse.vstack([a_ub, -sparse.csr_matrix(np.ones((1, n)))]).tocsr()
     b_b = np.append(b_ub, -float(seats))
@@ -653,6 +661,9 @@ def _exact(
     if left() <= 0.05:
         rep.status = "time_limit"
         return answers
+    if progress is not None:
+        # What is known before a solve that may overrun: the parent resumes from it if it must.
+        progress(answers, rep)
     m = milp(
         -util,
         constraints=LinearConstraint(a_b, -np.inf, b_b),
@@ -700,8 +711,19 @@ def _repair(p: _Problem, st: _State, roles: Sequence[int]) -> None:
                         break
 
 
-def _run_tier(p: _Problem, st: _State, prio: int, exact: bool, deadline: float) -> _TierOut:
-    """Decide one tier on top of the state (higher tiers fixed) and apply it to the state."""
+def _run_tier(
+    p: _Problem,
+    st: _State,
+    prio: int,
+    exact: bool,
+    deadline: float,
+    progress: Callable[[list[list[int]], TierReport], None] | None = None,
+    resume: tuple[list[list[int]], TierReport] | None = None,
+) -> _TierOut:
+    """Decide one tier on top of the state (higher tiers fixed) and apply it to the state.
+
+    ``resume`` carries the answers and bounds a stopped child had reached on this very tier (the pairs
+    are rebuilt identically from the same state, so its indices still apply)."""
     t0 = time.monotonic()
     roles = p.tier_roles.get(prio, [])
     rep = TierReport(priority=prio, roles=len(roles), seats_open=sum(p.seats[r] for r in roles))
@@ -753,14 +775,18 @@ def _run_tier(p: _Problem, st: _State, prio: int, exact: bool, deadline: float) 
     if not pairs:
         rep.status, rep.bound, rep.seats_bound = "optimal", 0.0, 0.0
     elif exact:
-        answers += _exact(p, st, pairs, util, rem, deadline, rep)
+        answers += _exact(p, st, pairs, util, rem, deadline, rep, len(greedy), progress)
+    elif resume is not None:
+        answers += resume[0]
+        rep.bound, rep.seats_bound, rep.rows = resume[1].bound, resume[1].seats_bound, resume[1].rows
+        rep.status = "time_limit"
     if rep.bound is None:
         # Without an LP: each role's best remaining utilities, capacity ignored — valid, loose.
         by_role: dict[int, list[float]] = {}
         for j, (r, _) in enumerate(pairs):
             by_role.setdefault(r, []).append(max(util[j], 0.0))
         rep.bound = float(sum(sum(sorted(v, reverse=True)[: rem[r]]) for r, v in by_role.items()))
-        if not exact:
+        if not exact and resume is None:
             rep.status = "greedy"
     # Every answer goes through the same fit checks before it is applied (guards against rounding).
     answers = [_greedy(p, st, pairs, js, rem) for js in answers]
@@ -796,9 +822,19 @@ def _replay(p: _Problem, st: _State, out: _TierOut) -> None:
 def _child(p: _Problem, conn: Any, deadline: float) -> None:
     """Child process: exact tiers one after the other, each sent as soon as decided."""
     st = _State()
+    # Each tier gets a share of the time left in proportion to its candidate pairs; time a tier
+    # does not use passes to the next ones.
+    weight = {t: sum(min(len(p.cands[r]), p.settings.top_k) for r in p.tier_roles[t]) + 1.0 for t in p.tiers}
     try:
-        for prio in p.tiers:
-            conn.send(_run_tier(p, st, prio, True, deadline))
+        for i, prio in enumerate(p.tiers):
+            now = time.monotonic()
+            share = weight[prio] / sum(weight[t] for t in p.tiers[i:])
+
+            def progress(answers: list[list[int]], rep: TierReport, prio: int = prio) -> None:
+                conn.send(("partial", prio, answers, replace(rep)))
+
+            out = _run_tier(p, st, prio, True, now + max(deadline - now, 0.0) * share, progress)
+            conn.send(("tier", out))
         conn.send(None)
     finally:
         conn.close()
@@ -838,6 +874,7 @@ def allocate(
     timings["greedy"] = time.monotonic() - t
 
     outs: list[_TierOut] = []
+    partial: tuple[int, list[list[int]], TierReport] | None = None
     st = _State()
     if settings.exact and p.tiers:
         t = time.monotonic()
@@ -860,7 +897,10 @@ def allocate(
                         break
                     if msg is None:
                         break
-                    outs.append(msg)
+                    if msg[0] == "partial":
+                        partial = (msg[1], msg[2], msg[3])
+                    else:
+                        outs.append(msg[1])
             finally:
                 recv.close()
                 if proc.is_alive():
@@ -873,10 +913,12 @@ def allocate(
         for out in outs:
             _replay(p, st, out)
         t = time.monotonic()
-        if len(outs) == 0:
+        if not outs and partial is None:
             outs, st = greedy_outs, st_g
         else:
-            outs += [_run_tier(p, st, prio, False, deadline) for prio in p.tiers[len(outs) :]]
+            for prio in p.tiers[len(outs) :]:
+                resume = partial[1:] if partial is not None and partial[0] == prio else None
+                outs.append(_run_tier(p, st, prio, False, deadline, resume=resume))
         timings["completion"] = time.monotonic() - t
     else:
         outs, st = greedy_outs, st_g

@@ -183,9 +183,14 @@ def test_random_instances_keep_every_rule(inst, rnd):
         assert (g.seats_filled, g.utility - 1e-7) <= (e.seats_filled, e.utility)
 
 
-def test_a_tiny_budget_on_a_scarce_instance_returns_in_time_with_a_valid_answer():
-    roles, agents = make_instance(300, 3000, "scarce", seed=4)
-    conf = AllocationSettings(time_budget_s=0.4, top_k=50)
+@pytest.mark.parametrize(
+    ("regime", "n_roles", "n_agents", "floor", "budget"),
+    [("scarce", 300, 3000, 0.5, 0.4), ("tangled", 400, 150, 0.3, 1.0)],
+)
+def test_a_tiny_budget_returns_in_time_with_a_valid_answer(regime, n_roles, n_agents, floor, budget):
+    # "tangled" is a MILP that HiGHS does not finish in a second: the child is stopped at the deadline.
+    roles, agents = make_instance(n_roles, n_agents, regime, seed=4)
+    conf = AllocationSettings(time_budget_s=budget, top_k=50, floor=floor)
     t = time.monotonic()
     res = allocate(roles, agents, (), conf)
     elapsed = time.monotonic() - t
