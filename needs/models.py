@@ -6,10 +6,11 @@ from datetime import date, datetime
 from typing import Literal
 
 import sqlalchemy as sa
-from pydantic import EmailStr, model_validator
+from pydantic import model_validator
 from sqlmodel import Field, SQLModel
 
 from talents.db import utcnow
+from talents.fields import Email
 
 __all__ = [
     "NEED_STATUSES",
@@ -79,7 +80,7 @@ class PledgeInput(SQLModel):
 
 class ProjectCreate(ProjectBase):
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
-    lead_email: EmailStr | None = None
+    lead_email: Email | None = None
     pledges: list[PledgeInput] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
@@ -93,7 +94,7 @@ class ProjectCreate(ProjectBase):
 class ProjectUpdate(SQLModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     ministry: str | None = Field(default=None, min_length=1, max_length=120)
-    lead_email: EmailStr | None = None
+    lead_email: Email | None = None
     description: str | None = Field(default=None, max_length=8000)
     fte_needed: float | None = Field(default=None, ge=0, le=1000)
     pledges: list[PledgeInput] | None = Field(default=None, max_length=100)
@@ -219,7 +220,7 @@ class NeedCreate(NeedBase):
     start: date
     end: date
     status: NeedStatus = "open"
-    lead_email: EmailStr | None = None
+    lead_email: Email | None = None
     roles: list[RoleCreate] = Field(default_factory=list, max_length=30)
 
     @model_validator(mode="after")
@@ -239,7 +240,7 @@ class NeedUpdate(SQLModel):
     end: date | None = None
     status: NeedStatus | None = None
     project_id: int | None = Field(default=None, ge=1)
-    lead_email: EmailStr | None = None
+    lead_email: Email | None = None
 
 
 class NeedPublic(NeedBase):

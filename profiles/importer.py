@@ -174,12 +174,12 @@ class AgentImporter:
                 new_rows.append({**row, "external_id": line.external_id, "created_at": now})
         ids = {ext: aid for ext, (aid, _) in existing.items()}
         if new_rows:
-            inserted = session.execute(
-                sa.insert(agent_table).returning(agent_table.c.id, agent_table.c.external_id,
-                                                 sort_by_parameter_order=True),
-                new_rows,
-            ).all()
-            ids.update({ext: aid for aid, ext in inserted})
+            # A plain executemany then one lookup: RETURNING would make SQLite run one statement a row.
+            session.execute(sa.insert(agent_table), new_rows)
+            ids.update(session.execute(
+                sa.select(agent_table.c.external_id, agent_table.c.id)
+                .where(agent_table.c.external_id.in_([r["external_id"] for r in new_rows]))
+            ).tuples().all())
         if upd_rows:
             stmt = sa.update(agent_table).where(agent_table.c.id == sa.bindparam("b_id")).values(
                 {k: sa.bindparam(f"b_{k}") for k in (*_AGENT_COLUMNS, "email", "updated_at")}
@@ -202,9 +202,23 @@ class AgentImporter:
                                    "last_used": s.last_used, "interest": s.interest, "endorsements": 0})
             for w in line.availability:
                 window_rows.append({"agent_id": aid, "start_date": w.start, "end_date": w.end, "share": w.share})
-        if skill_rows:
-            session.execute(sa.insert(AgentSkill.__table__), skill_rows)  # type: ignore[attr-defined]
-        if window_rows:
-            session.execute(sa.insert(Availability.__table__), window_rows)  # type: ignore[attr-defined]
+        _insert_many(session, "agent_skill", skill_rows)
+        _insert_many(session, "availability", window_rows)
         report.created += len(new_rows)
         report.updated += len(upd_rows)
+
+
+def _insert_many(session: Session, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert plain rows through the driver's executemany: the child rows of an import are most of
+    its volume, and building SQLAlchemy parameters for each costs more than the database write."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"  # noqa: S608 - fixed names
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, [tuple(r[c] for c in columns) for r in rows])
+    finally:
+        cursor.close()

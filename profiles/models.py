@@ -7,10 +7,12 @@ from datetime import date, datetime
 from typing import Literal
 
 import sqlalchemy as sa
-from pydantic import EmailStr, field_validator, model_validator
+from pydantic import BaseModel, field_validator, model_validator
+from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 from talents.db import utcnow
+from talents.fields import Email
 
 __all__ = [
     "Agent",
@@ -128,20 +130,20 @@ class _AgentInputChecks(SQLModel):
         return v
 
 
-class SkillInput(SQLModel):
+class SkillInput(BaseModel):
     """A skill as people type it: a taxonomy id or free text, normalised against the taxonomy."""
 
-    name: str = Field(min_length=1, max_length=200)
-    level: int = Field(ge=1, le=5)
-    years: float | None = Field(default=None, ge=0, le=60)
+    name: str = PydanticField(min_length=1, max_length=200)
+    level: int = PydanticField(ge=1, le=5)
+    years: float | None = PydanticField(default=None, ge=0, le=60)
     last_used: date | None = None
-    interest: int | None = Field(default=None, ge=1, le=5)
+    interest: int | None = PydanticField(default=None, ge=1, le=5)
 
 
-class AvailabilityCreate(SQLModel):
+class AvailabilityCreate(BaseModel):
     start: date
     end: date
-    share: float = Field(gt=0, le=1)
+    share: float = PydanticField(gt=0, le=1)
 
     @model_validator(mode="after")
     def _end_not_before_start(self) -> AvailabilityCreate:
@@ -151,10 +153,10 @@ class AvailabilityCreate(SQLModel):
 
 
 class AgentCreate(AgentBase, _AgentInputChecks):
-    email: EmailStr
+    email: Email
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     languages: list[str] = Field(default_factory=list, max_length=20)
-    manager_email: EmailStr | None = None
+    manager_email: Email | None = None
     visibility: Visibility = "public"
     skills: list[SkillInput] = Field(default_factory=list, max_length=200)
     availability: list[AvailabilityCreate] = Field(default_factory=list, max_length=100)
@@ -162,13 +164,13 @@ class AgentCreate(AgentBase, _AgentInputChecks):
 
 class AgentUpdate(_AgentInputChecks):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    email: EmailStr | None = None
+    email: Email | None = None
     ministry: str | None = Field(default=None, min_length=1, max_length=120)
     service: str | None = Field(default=None, max_length=200)
     grade: str | None = Field(default=None, max_length=120)
     location: str | None = Field(default=None, max_length=120)
     remote: bool | None = None
-    manager_email: EmailStr | None = None
+    manager_email: Email | None = None
     visibility: Visibility | None = None
     bio: str | None = Field(default=None, max_length=4000)
     languages: list[str] | None = Field(default=None, max_length=20)
