@@ -26,10 +26,14 @@ SKILLS = ("Python", "SQL", "Docker", "Figma", "Scrum", "RGAA", "Kubernetes", "Re
 
 
 def _document(i: int, skills: int) -> dict:
-    return {"external_id": f"ext-{i}", "name": f"Agent {i}", "email": f"agent{i}@numerique.gouv.fr",
-            "ministry": "DINUM", "skills": [{"name": SKILLS[(i + k) % len(SKILLS)], "level": 1 + (i + k) % 5}
-                                            for k in range(skills)],
-            "availability": [{"start": "2027-01-01", "end": "2027-06-30", "share": 0.6}]}
+    return {
+        "external_id": f"ext-{i}",
+        "name": f"Agent {i}",
+        "email": f"agent{i}@numerique.gouv.fr",
+        "ministry": "DINUM",
+        "skills": [{"name": SKILLS[(i + k) % len(SKILLS)], "level": 1 + (i + k) % 5} for k in range(skills)],
+        "availability": [{"start": "2027-01-01", "end": "2027-06-30", "share": 0.6}],
+    }
 
 
 def _fresh_database(directory: Path, name: str) -> str:
@@ -67,16 +71,29 @@ def run_orm_baseline(documents: list[dict], url: str) -> float:
     start = time.perf_counter()
     for doc in documents:
         with session_scope(get_engine(url)) as session:
-            agent = Agent(external_id=doc["external_id"], name=doc["name"], email=doc["email"], ministry=doc["ministry"])
+            agent = Agent(
+                external_id=doc["external_id"], name=doc["name"], email=doc["email"], ministry=doc["ministry"]
+            )
             session.add(agent)
             session.flush()
             for k, s in enumerate(doc["skills"]):
-                session.add(AgentSkill(agent_id=agent.id, skill_id=("python", "sql", "docker", "figma", "scrum", "rgaa",
-                                                                    "kubernetes", "react")[k % 8],
-                                       level=s["level"], typed=s["name"]))
+                session.add(
+                    AgentSkill(
+                        agent_id=agent.id,
+                        skill_id=("python", "sql", "docker", "figma", "scrum", "rgaa", "kubernetes", "react")[k % 8],
+                        level=s["level"],
+                        typed=s["name"],
+                    )
+                )
             for w in doc["availability"]:
-                session.add(Availability(agent_id=agent.id, start=date.fromisoformat(w["start"]),
-                                         end=date.fromisoformat(w["end"]), share=w["share"]))
+                session.add(
+                    Availability(
+                        agent_id=agent.id,
+                        start=date.fromisoformat(w["start"]),
+                        end=date.fromisoformat(w["end"]),
+                        share=w["share"],
+                    )
+                )
     return time.perf_counter() - start
 
 
@@ -91,13 +108,20 @@ def run_lower_bound(documents: list[dict], db_path: Path) -> float:
             "INSERT INTO agent (id, external_id, name, email, ministry, service, grade, location, remote, visibility, "
             "bio, languages, created_at, updated_at) VALUES (?, ?, ?, ?, ?, '', '', '', 1, 'public', '', '[]', "
             "'2026-01-01', '2026-01-01')",
-            [(i + 1, d["external_id"], d["name"], d["email"], d["ministry"]) for i, d in enumerate(documents)])
+            [(i + 1, d["external_id"], d["name"], d["email"], d["ministry"]) for i, d in enumerate(documents)],
+        )
         conn.executemany(
             "INSERT INTO agent_skill (agent_id, skill_id, typed, confidence, level, endorsements) VALUES (?, ?, ?, 1, ?, 0)",
-            [(i + 1, ids[k % 8], s["name"], s["level"]) for i, d in enumerate(documents) for k, s in enumerate(d["skills"])])
+            [
+                (i + 1, ids[k % 8], s["name"], s["level"])
+                for i, d in enumerate(documents)
+                for k, s in enumerate(d["skills"])
+            ],
+        )
         conn.executemany(
             "INSERT INTO availability (agent_id, start_date, end_date, share) VALUES (?, ?, ?, ?)",
-            [(i + 1, w["start"], w["end"], w["share"]) for i, d in enumerate(documents) for w in d["availability"]])
+            [(i + 1, w["start"], w["end"], w["share"]) for i, d in enumerate(documents) for w in d["availability"]],
+        )
     conn.close()
     return time.perf_counter() - start
 

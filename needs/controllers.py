@@ -25,6 +25,8 @@ from needs.models import (
 )
 from needs.service import NeedFilters, NeedService, ProjectService, SkillPort
 from talents.api import Limit, Offset, Page
+from talents.auth.policy import check_need_update, check_project_update, claim_need, claim_project
+from talents.auth.principal import Principal
 from talents.db import get_engine
 
 __all__ = ["NeedController", "ProjectController"]
@@ -35,14 +37,21 @@ class ProjectController(Controller):
     tags = ["projects"]
 
     @get("/", sync_to_thread=True)
-    def list_projects(self, db_session: Session, limit: Limit = 50, offset: Offset = 0,
-                      ministry: str | None = None, q: str | None = None) -> Page[ProjectPublic]:
+    def list_projects(
+        self,
+        db_session: Session,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        ministry: str | None = None,
+        q: str | None = None,
+    ) -> Page[ProjectPublic]:
         service = ProjectService(db_session)
         rows, total = service.list(ministry=ministry, q=q, limit=limit, offset=offset)
         return Page(data=[service.to_public(p) for p in rows], count=total, limit=limit, offset=offset)
 
     @post("/", sync_to_thread=True)
-    def create_project(self, db_session: Session, data: ProjectCreate) -> ProjectPublic:
+    def create_project(self, db_session: Session, principal: Principal, data: ProjectCreate) -> ProjectPublic:
+        claim_project(principal, data)
         service = ProjectService(db_session)
         return service.to_public(service.create(data))
 
@@ -52,7 +61,10 @@ class ProjectController(Controller):
         return service.to_public(service.get(project_id))
 
     @patch("/{project_id:int}", sync_to_thread=True)
-    def update_project(self, db_session: Session, project_id: int, data: ProjectUpdate) -> ProjectPublic:
+    def update_project(
+        self, db_session: Session, principal: Principal, project_id: int, data: ProjectUpdate
+    ) -> ProjectPublic:
+        check_project_update(principal, data)
         service = ProjectService(db_session)
         return service.to_public(service.update(project_id, data))
 
@@ -67,17 +79,31 @@ class NeedController(Controller):
 
     @get("/", sync_to_thread=True, summary="List needs, highest priority first")
     def list_needs(
-        self, db_session: Session, skill_port: SkillPort, limit: Limit = 50, offset: Offset = 0,
-        status: NeedStatus | None = None, priority: Annotated[int | None, Parameter(ge=1, le=4)] = None,
-        project_id: int | None = None, ministry: str | None = None, flash: bool | None = None, q: str | None = None,
+        self,
+        db_session: Session,
+        skill_port: SkillPort,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        status: NeedStatus | None = None,
+        priority: Annotated[int | None, Parameter(ge=1, le=4)] = None,
+        project_id: int | None = None,
+        ministry: str | None = None,
+        flash: bool | None = None,
+        q: str | None = None,
     ) -> Page[NeedPublic]:
         service = NeedService(db_session, skill_port)
-        rows, total = service.list(NeedFilters(status=status, priority=priority, project_id=project_id,
-                                               ministry=ministry, flash=flash, q=q), limit=limit, offset=offset)
+        rows, total = service.list(
+            NeedFilters(status=status, priority=priority, project_id=project_id, ministry=ministry, flash=flash, q=q),
+            limit=limit,
+            offset=offset,
+        )
         return Page(data=[service.to_public(n) for n in rows], count=total, limit=limit, offset=offset)
 
     @post("/", sync_to_thread=True, summary="Create a need (an équipe flash) with its roles")
-    def create_need(self, db_session: Session, skill_port: SkillPort, data: NeedCreate) -> NeedPublic:
+    def create_need(
+        self, db_session: Session, skill_port: SkillPort, principal: Principal, data: NeedCreate
+    ) -> NeedPublic:
+        claim_need(db_session, principal, data)
         service = NeedService(db_session, skill_port)
         return service.to_public(service.create(data))
 
@@ -95,7 +121,10 @@ class NeedController(Controller):
         return service.to_public(service.get(need_id))
 
     @patch("/{need_id:int}", sync_to_thread=True)
-    def update_need(self, db_session: Session, skill_port: SkillPort, need_id: int, data: NeedUpdate) -> NeedPublic:
+    def update_need(
+        self, db_session: Session, skill_port: SkillPort, principal: Principal, need_id: int, data: NeedUpdate
+    ) -> NeedPublic:
+        check_need_update(db_session, principal, data)
         service = NeedService(db_session, skill_port)
         return service.to_public(service.update(need_id, data))
 
@@ -122,8 +151,9 @@ class NeedController(Controller):
         return next(r for r in service.roles(need_id) if r.id == role.id)
 
     @patch("/{need_id:int}/roles/{position:int}", sync_to_thread=True)
-    def update_role(self, db_session: Session, skill_port: SkillPort, need_id: int, position: int,
-                    data: RoleUpdate) -> RolePublic:
+    def update_role(
+        self, db_session: Session, skill_port: SkillPort, need_id: int, position: int, data: RoleUpdate
+    ) -> RolePublic:
         service = NeedService(db_session, skill_port)
         role = service.update_role(need_id, position, data)
         return next(r for r in service.roles(need_id) if r.id == role.id)

@@ -31,8 +31,9 @@ class NeedImporter:
         self.skill_port = skill_port
         self.batch_size = batch_size
 
-    def run(self, records: Iterable[tuple[int, dict[str, Any] | None, str | None]],
-            progress: Progress | None = None) -> ImportReport:
+    def run(
+        self, records: Iterable[tuple[int, dict[str, Any] | None, str | None]], progress: Progress | None = None
+    ) -> ImportReport:
         report = ImportReport()
         for batch in batched(records, self.batch_size):
             report.lines += len(batch)
@@ -44,8 +45,15 @@ class NeedImporter:
                 progress(len(batch))
         return report
 
-    def _one(self, session: Session, service: NeedService, number: int, doc: dict[str, Any] | None,
-             error: str | None, report: ImportReport) -> None:
+    def _one(
+        self,
+        session: Session,
+        service: NeedService,
+        number: int,
+        doc: dict[str, Any] | None,
+        error: str | None,
+        report: ImportReport,
+    ) -> None:
         ext = doc.get("external_id") if isinstance(doc, dict) and isinstance(doc.get("external_id"), str) else None
         if error or doc is None:
             report.errors.append(LineError(number, error or "empty line", ext))

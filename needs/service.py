@@ -69,8 +69,9 @@ class ProjectService:
     def get_by_external_id(self, external_id: str) -> Project | None:
         return self.session.exec(select(Project).where(Project.external_id == external_id)).first()
 
-    def list(self, *, ministry: str | None = None, q: str | None = None, limit: int = 50,
-             offset: int = 0) -> tuple[Sequence[Project], int]:
+    def list(
+        self, *, ministry: str | None = None, q: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[Sequence[Project], int]:
         query = select(Project)
         if ministry:
             query = query.where(Project.ministry == ministry)
@@ -82,8 +83,7 @@ class ProjectService:
 
     def create(self, data: ProjectCreate) -> Project:
         if data.external_id and self.get_by_external_id(data.external_id):
-            raise ConflictError(f"a project with external_id {data.external_id!r} already exists",
-                                field="external_id")
+            raise ConflictError(f"a project with external_id {data.external_id!r} already exists", field="external_id")
         project = Project.model_validate(data.model_dump(exclude={"pledges"}))
         project.lead_email = str(data.lead_email) if data.lead_email else None
         self.session.add(project)
@@ -220,8 +220,9 @@ class NeedService:
         if data.project:
             project = projects.get_by_external_id(data.project)
             if project is None:  # the bulk contract: an unknown project is created
-                project = projects.create(ProjectCreate(name=data.project, external_id=data.project,
-                                                        ministry=data.ministry or "Non précisé"))
+                project = projects.create(
+                    ProjectCreate(name=data.project, external_id=data.project, ministry=data.ministry or "Non précisé")
+                )
             return project.id
         return None
 
@@ -236,11 +237,20 @@ class NeedService:
         labels = self.skills.labels({s.skill_id for s in skill_rows})
         by_role: dict[int, list[RoleSkillPublic]] = {}
         for s in skill_rows:
-            by_role.setdefault(s.role_id, []).append(RoleSkillPublic(
-                skill_id=s.skill_id, label=labels.get(s.skill_id, s.typed), typed=s.typed, level=s.level,
-                weight=s.weight, required=s.required))
-        return [RolePublic.model_validate({**r.model_dump(), "skills": by_role.get(r.id, [])})  # type: ignore[arg-type]
-                for r in roles]
+            by_role.setdefault(s.role_id, []).append(
+                RoleSkillPublic(
+                    skill_id=s.skill_id,
+                    label=labels.get(s.skill_id, s.typed),
+                    typed=s.typed,
+                    level=s.level,
+                    weight=s.weight,
+                    required=s.required,
+                )
+            )
+        return [
+            RolePublic.model_validate({**r.model_dump(), "skills": by_role.get(r.id, [])})  # type: ignore[arg-type]
+            for r in roles
+        ]
 
     def role_at(self, need_id: int, position: int) -> Role:
         role = self.session.exec(select(Role).where(Role.need_id == need_id, Role.position == position)).first()
@@ -317,10 +327,19 @@ class NeedService:
             if skill_id in seen:
                 raise ValidationFailedError(
                     f"skills.{i}.name: {s.name!r} is the same skill as an earlier one ({skill_id})",
-                    field=f"skills.{i}.name")
+                    field=f"skills.{i}.name",
+                )
             seen.add(skill_id)
-            self.session.add(RoleSkill(role_id=role.id, skill_id=skill_id, typed=s.name.strip()[:200],  # type: ignore[arg-type]
-                                       level=s.level, weight=s.weight, required=s.required))
+            self.session.add(
+                RoleSkill(
+                    role_id=role.id,
+                    skill_id=skill_id,
+                    typed=s.name.strip()[:200],  # type: ignore[arg-type]
+                    level=s.level,
+                    weight=s.weight,
+                    required=s.required,
+                )
+            )
         self.session.flush()
 
     def _touch(self, need: Need) -> None:

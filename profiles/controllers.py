@@ -32,6 +32,8 @@ from profiles.models import (
 from profiles.service import AgentFilters, AgentService
 from profiles.taxonomy import TaxonomyService
 from talents.api import Limit, Offset, Page
+from talents.auth.policy import check_agent_create
+from talents.auth.principal import Principal
 from talents.bulk import read_csv_lines, read_jsonl
 from talents.db import get_engine
 from talents.errors import ValidationFailedError
@@ -69,27 +71,37 @@ class AgentController(Controller):
 
     @get("/", sync_to_thread=True, summary="List agents (paginated, filterable)")
     def list_agents(
-        self, db_session: Session, limit: Limit = 50, offset: Offset = 0,
-        ministry: str | None = None, skill: str | None = None,
+        self,
+        db_session: Session,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        ministry: str | None = None,
+        skill: str | None = None,
         min_level: Annotated[int | None, Parameter(ge=1, le=5)] = None,
-        location: str | None = None, q: str | None = None, available_on: date | None = None,
+        location: str | None = None,
+        q: str | None = None,
+        available_on: date | None = None,
     ) -> Page[AgentPublic]:
         service = AgentService(db_session)
         rows, total = service.list(
-            AgentFilters(ministry=ministry, skill=skill, min_level=min_level, location=location, q=q,
-                         available_on=available_on), limit=limit, offset=offset)
+            AgentFilters(
+                ministry=ministry, skill=skill, min_level=min_level, location=location, q=q, available_on=available_on
+            ),
+            limit=limit,
+            offset=offset,
+        )
         return Page(data=[service.to_public(a) for a in rows], count=total, limit=limit, offset=offset)
 
     @post("/", sync_to_thread=True, summary="Create an agent with skills and availability")
-    def create_agent(self, db_session: Session, data: AgentCreate) -> AgentPublic:
+    def create_agent(self, db_session: Session, principal: Principal, data: AgentCreate) -> AgentPublic:
+        check_agent_create(principal, data)
         service = AgentService(db_session)
         return service.to_public(service.create(data))
 
     @post("/import", status_code=HTTP_200_OK, summary="Import agents (JSON Lines, or CSV with text/csv)")
     async def import_agents(self, request: Request) -> ImportResult:
         records, is_csv = await read_upload_records(request)
-        report = await anyio.to_thread.run_sync(
-            lambda: AgentImporter(get_engine()).run(records, csv_rows=is_csv))
+        report = await anyio.to_thread.run_sync(lambda: AgentImporter(get_engine()).run(records, csv_rows=is_csv))
         return ImportResult(**report.to_dict())
 
     @get("/{agent_id:int}", sync_to_thread=True)
@@ -117,8 +129,9 @@ class AgentController(Controller):
         return AgentService(db_session).add_skill(agent_id, data)
 
     @patch("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True)
-    def update_skill(self, db_session: Session, agent_id: int, skill_row_id: int,
-                     data: AgentSkillUpdate) -> AgentSkillPublic:
+    def update_skill(
+        self, db_session: Session, agent_id: int, skill_row_id: int, data: AgentSkillUpdate
+    ) -> AgentSkillPublic:
         return AgentService(db_session).update_skill(agent_id, skill_row_id, data)
 
     @delete("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True)
@@ -136,8 +149,9 @@ class AgentController(Controller):
         return AgentService(db_session).add_availability(agent_id, data)
 
     @put("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True)
-    def update_availability(self, db_session: Session, agent_id: int, window_id: int,
-                            data: AvailabilityCreate) -> AvailabilityPublic:
+    def update_availability(
+        self, db_session: Session, agent_id: int, window_id: int, data: AvailabilityCreate
+    ) -> AvailabilityPublic:
         return AgentService(db_session).update_availability(agent_id, window_id, data)
 
     @delete("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True)
@@ -167,8 +181,9 @@ class MergeRequest(BaseModel):
 
 
 def _suggestion(s: Suggestion) -> SuggestionPublic:
-    return SuggestionPublic(skill_id=s.skill_id, label_fr=s.label_fr, label_en=s.label_en, category=s.category,
-                            score=float(s.score))
+    return SuggestionPublic(
+        skill_id=s.skill_id, label_fr=s.label_fr, label_en=s.label_en, category=s.category, score=float(s.score)
+    )
 
 
 class TaxonomyController(Controller):
@@ -176,22 +191,42 @@ class TaxonomyController(Controller):
     tags = ["taxonomy"]
 
     @get("/skills", sync_to_thread=True, summary="List skills of the taxonomy")
-    def list_skills(self, db_session: Session, limit: Limit = 50, offset: Offset = 0, q: str | None = None,
-                    category: str | None = None, status: str | None = None) -> Page[SkillPublic]:
-        rows, total = TaxonomyService(db_session).list(q=q, category=category, status=status, limit=limit,
-                                                       offset=offset)
+    def list_skills(
+        self,
+        db_session: Session,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        q: str | None = None,
+        category: str | None = None,
+        status: str | None = None,
+    ) -> Page[SkillPublic]:
+        rows, total = TaxonomyService(db_session).list(
+            q=q, category=category, status=status, limit=limit, offset=offset
+        )
         return Page(data=[SkillPublic.model_validate(r) for r in rows], count=total, limit=limit, offset=offset)
 
     @get("/suggest", sync_to_thread=True, summary="Autocomplete: skills closest to what is typed")
-    def suggest(self, db_session: Session, q: Annotated[str, Parameter(min_length=1, max_length=200)],
-                limit: Annotated[int, Parameter(ge=1, le=50)] = 10) -> list[SuggestionPublic]:
+    def suggest(
+        self,
+        db_session: Session,
+        q: Annotated[str, Parameter(min_length=1, max_length=200)],
+        limit: Annotated[int, Parameter(ge=1, le=50)] = 10,
+    ) -> list[SuggestionPublic]:
         return [_suggestion(s) for s in TaxonomyService(db_session).suggest(q, limit=limit)]
 
     @get("/resolve", sync_to_thread=True, summary="Normalise a typed skill: taxonomy skill and confidence")
-    def resolve(self, db_session: Session, q: Annotated[str, Parameter(min_length=1, max_length=200)]) -> ResolutionPublic:
+    def resolve(
+        self, db_session: Session, q: Annotated[str, Parameter(min_length=1, max_length=200)]
+    ) -> ResolutionPublic:
         r = TaxonomyService(db_session).resolve(q)
-        return ResolutionPublic(text=r.text, skill_id=r.skill_id, label=r.label, confidence=float(r.confidence),
-                                status=r.status, alternatives=[_suggestion(a) for a in r.alternatives])
+        return ResolutionPublic(
+            text=r.text,
+            skill_id=r.skill_id,
+            label=r.label,
+            confidence=float(r.confidence),
+            status=r.status,
+            alternatives=[_suggestion(a) for a in r.alternatives],
+        )
 
     @post("/skills", sync_to_thread=True)
     def create_skill(self, db_session: Session, data: SkillCreate) -> SkillPublic:
@@ -209,15 +244,21 @@ class TaxonomyController(Controller):
     def delete_skill(self, db_session: Session, skill_id: str) -> None:
         TaxonomyService(db_session).delete(skill_id)
 
-    @post("/skills/{skill_id:str}/merge", sync_to_thread=True, status_code=HTTP_200_OK,
-          summary="Curation: fold this (pending) skill into another")
-    def merge_skill(self, db_session: Session, skill_id: str, data: MergeRequest,
-                    skill_references: Any) -> SkillPublic:
+    @post(
+        "/skills/{skill_id:str}/merge",
+        sync_to_thread=True,
+        status_code=HTTP_200_OK,
+        summary="Curation: fold this (pending) skill into another",
+    )
+    def merge_skill(self, db_session: Session, skill_id: str, data: MergeRequest, skill_references: Any) -> SkillPublic:
         merged = TaxonomyService(db_session).merge(skill_id, data.target_id, referencing=skill_references)
         return SkillPublic.model_validate(merged)
 
-    @post("/import", status_code=HTTP_200_OK,
-          summary="Import skills: ESCO skills_<lang>.csv layout or the project's CSV/JSON taxonomy")
+    @post(
+        "/import",
+        status_code=HTTP_200_OK,
+        summary="Import skills: ESCO skills_<lang>.csv layout or the project's CSV/JSON taxonomy",
+    )
     async def import_taxonomy(self, request: Request, lang: str | None = None) -> dict[str, Any]:
         from profiles.taxonomy_files import detect_and_read
         from talents.db import session_scope
@@ -232,7 +273,10 @@ class TaxonomyController(Controller):
                 skills, errors = detect_and_read([path])
                 with session_scope() as session:
                     summary = TaxonomyService(session).upsert_many(skills)
-                return {"created": summary.created, "updated": summary.updated,
-                        "errors": [{"line": n, "reason": r} for n, r in errors]}
+                return {
+                    "created": summary.created,
+                    "updated": summary.updated,
+                    "errors": [{"line": n, "reason": r} for n, r in errors],
+                }
 
             return await anyio.to_thread.run_sync(load)

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import Field, ValidationError
 from sqlalchemy import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, func
 
 from matching.normalise import Resolution
 from profiles.models import Agent, AgentCreate, AgentSkill, Availability
@@ -52,8 +52,9 @@ def csv_row_to_document(row: dict[str, str]) -> dict[str, Any]:
             raise ValueError(f"availability: cannot read {item!r} (expected START/END:SHARE)")
         windows.append({"start": m["start"], "end": m["end"], "share": float(m["share"].replace(",", "."))})
     if {"start", "end", "share"} <= doc.keys():
-        windows.append({"start": doc.pop("start"), "end": doc.pop("end"),
-                        "share": float(doc.pop("share").replace(",", "."))})
+        windows.append(
+            {"start": doc.pop("start"), "end": doc.pop("end"), "share": float(doc.pop("share").replace(",", "."))}
+        )
     if "languages" in doc:
         doc["languages"] = [x.strip() for x in re.split(r"[;,]", doc["languages"]) if x.strip()]
     if "remote" in doc:
@@ -62,8 +63,19 @@ def csv_row_to_document(row: dict[str, str]) -> dict[str, Any]:
     return doc
 
 
-_AGENT_COLUMNS = ("name", "email", "ministry", "service", "grade", "location", "remote", "manager_email",
-                  "visibility", "bio", "languages")
+_AGENT_COLUMNS = (
+    "name",
+    "email",
+    "ministry",
+    "service",
+    "grade",
+    "location",
+    "remote",
+    "manager_email",
+    "visibility",
+    "bio",
+    "languages",
+)
 
 
 class AgentImporter:
@@ -74,8 +86,13 @@ class AgentImporter:
         self.batch_size = batch_size
         self._memo: dict[str, Resolution] = {}
 
-    def run(self, records: Iterable[tuple[int, dict[str, Any] | None, str | None]],
-            progress: Progress | None = None, *, csv_rows: bool = False) -> ImportReport:
+    def run(
+        self,
+        records: Iterable[tuple[int, dict[str, Any] | None, str | None]],
+        progress: Progress | None = None,
+        *,
+        csv_rows: bool = False,
+    ) -> ImportReport:
         report = ImportReport()
         for batch in batched(records, self.batch_size):
             report.lines += len(batch)
@@ -90,8 +107,9 @@ class AgentImporter:
                 progress(len(batch))
         return report
 
-    def _validate(self, number: int, doc: dict[str, Any] | None, error: str | None, csv_rows: bool,
-                  report: ImportReport) -> AgentImportLine | None:
+    def _validate(
+        self, number: int, doc: dict[str, Any] | None, error: str | None, csv_rows: bool, report: ImportReport
+    ) -> AgentImportLine | None:
         ext = doc.get("external_id") if isinstance(doc, dict) else None
         ext = ext if isinstance(ext, str) else None
         if error or doc is None:
@@ -121,8 +139,9 @@ class AgentImporter:
                     with session_scope(self.engine) as session:
                         self._upsert(session, [(number, line)], one)
                 except sa.exc.IntegrityError as exc:
-                    one = ImportReport(errors=[LineError(number, f"rejected by the database: {exc.orig}",
-                                                         line.external_id)])
+                    one = ImportReport(
+                        errors=[LineError(number, f"rejected by the database: {exc.orig}", line.external_id)]
+                    )
                 outcome.merge(one)
         report.merge(outcome)
 
@@ -152,9 +171,14 @@ class AgentImporter:
             email = str(line.email).lower()
             owner = email_owner.get(email, line.external_id)
             if owner != line.external_id:
-                report.errors.append(LineError(number, f"email: {line.email} already belongs to another agent "
-                                                       f"({owner or 'created without external_id'})",
-                                               line.external_id))
+                report.errors.append(
+                    LineError(
+                        number,
+                        f"email: {line.email} already belongs to another agent "
+                        f"({owner or 'created without external_id'})",
+                        line.external_id,
+                    )
+                )
                 continue
             email_owner[email] = line.external_id
             accepted.append((number, line))
@@ -176,13 +200,20 @@ class AgentImporter:
         if new_rows:
             # A plain executemany then one lookup: RETURNING would make SQLite run one statement a row.
             session.execute(sa.insert(agent_table), new_rows)
-            ids.update(session.execute(
-                sa.select(agent_table.c.external_id, agent_table.c.id)
-                .where(agent_table.c.external_id.in_([r["external_id"] for r in new_rows]))
-            ).tuples().all())
+            ids.update(
+                session.execute(
+                    sa.select(agent_table.c.external_id, agent_table.c.id).where(
+                        agent_table.c.external_id.in_([r["external_id"] for r in new_rows])
+                    )
+                )
+                .tuples()
+                .all()
+            )
         if upd_rows:
-            stmt = sa.update(agent_table).where(agent_table.c.id == sa.bindparam("b_id")).values(
-                {k: sa.bindparam(f"b_{k}") for k in (*_AGENT_COLUMNS, "email", "updated_at")}
+            stmt = (
+                sa.update(agent_table)
+                .where(agent_table.c.id == sa.bindparam("b_id"))
+                .values({k: sa.bindparam(f"b_{k}") for k in (*_AGENT_COLUMNS, "email", "updated_at")})
             )
             session.connection().execute(stmt, upd_rows)
             old_ids = [r["b_id"] for r in upd_rows]
@@ -197,9 +228,19 @@ class AgentImporter:
                 if skill_id in seen:  # "JS" and "JavaScript" on one line: keep the first
                     continue
                 seen.add(skill_id)
-                skill_rows.append({"agent_id": aid, "skill_id": skill_id, "typed": s.name.strip()[:200],
-                                   "confidence": confidence, "level": s.level, "years": s.years,
-                                   "last_used": s.last_used, "interest": s.interest, "endorsements": 0})
+                skill_rows.append(
+                    {
+                        "agent_id": aid,
+                        "skill_id": skill_id,
+                        "typed": s.name.strip()[:200],
+                        "confidence": confidence,
+                        "level": s.level,
+                        "years": s.years,
+                        "last_used": s.last_used,
+                        "interest": s.interest,
+                        "endorsements": 0,
+                    }
+                )
             for w in line.availability:
                 window_rows.append({"agent_id": aid, "start_date": w.start, "end_date": w.end, "share": w.share})
         _insert_many(session, "agent_skill", skill_rows)

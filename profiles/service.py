@@ -144,8 +144,10 @@ class AgentService:
     # ---------------------------------------------------------------- skills
     def skills(self, agent_id: int) -> list[AgentSkillPublic]:
         rows = self.session.exec(
-            select(AgentSkill, Skill).join(Skill, col(Skill.id) == AgentSkill.skill_id)
-            .where(AgentSkill.agent_id == agent_id).order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
+            select(AgentSkill, Skill)
+            .join(Skill, col(Skill.id) == AgentSkill.skill_id)
+            .where(AgentSkill.agent_id == agent_id)
+            .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
         ).all()
         return [
             AgentSkillPublic.model_validate({**s.model_dump(), "label": k.label_fr, "status": k.status})
@@ -163,8 +165,16 @@ class AgentService:
                 f"the profile already has skill {skill_id!r} (typed {existing.typed!r}); update it instead",
                 field="name",
             )
-        row = AgentSkill(agent_id=agent_id, skill_id=skill_id, typed=data.name.strip()[:200], confidence=confidence,
-                         level=data.level, years=data.years, last_used=data.last_used, interest=data.interest)
+        row = AgentSkill(
+            agent_id=agent_id,
+            skill_id=skill_id,
+            typed=data.name.strip()[:200],
+            confidence=confidence,
+            level=data.level,
+            years=data.years,
+            last_used=data.last_used,
+            interest=data.interest,
+        )
         self.session.add(row)
         self.touch(agent)
         return self._skill_public(row)
@@ -193,8 +203,11 @@ class AgentService:
         self.session.flush()
         skill = self.session.get(Skill, row.skill_id)
         return AgentSkillPublic.model_validate(
-            {**row.model_dump(), "label": skill.label_fr if skill else row.typed,
-             "status": skill.status if skill else "pending"}
+            {
+                **row.model_dump(),
+                "label": skill.label_fr if skill else row.typed,
+                "status": skill.status if skill else "pending",
+            }
         )
 
     # ---------------------------------------------------------------- availability

@@ -67,9 +67,7 @@ class _NormaliserCache:
 
     def get(self, session: Session) -> tuple[Taxonomy, SkillNormaliser]:
         key = tuple(
-            session.exec(
-                select(func.count(), func.max(Skill.updated_at)).where(Skill.status == "active")
-            ).one()
+            session.exec(select(func.count(), func.max(Skill.updated_at)).where(Skill.status == "active")).one()
         )
         with self._lock:
             if self._normaliser is None or key != self._key:
@@ -111,8 +109,9 @@ class SkillResolver:
         if hit is None:
             if key in self.taxonomy:
                 skill = self.taxonomy.get(key)
-                hit = Resolution(text=key, skill_id=key, label=skill.label_fr, confidence=1.0,
-                                 status="matched", alternatives=())
+                hit = Resolution(
+                    text=key, skill_id=key, label=skill.label_fr, confidence=1.0, status="matched", alternatives=()
+                )
             else:
                 hit = self.normaliser.resolve(key)
             self._memo[key] = hit
@@ -127,13 +126,24 @@ class SkillResolver:
         if pid not in self.known_ids():
             self.session.execute(
                 sa.insert(Skill.__table__),  # type: ignore[attr-defined]
-                [{"id": pid, "label_fr": text.strip()[:200], "label_en": "", "category": "", "source": None,
-                  "description": "", "aliases": [], "related": [], "status": "pending",
-                  "created_at": utcnow(), "updated_at": utcnow()}],
+                [
+                    {
+                        "id": pid,
+                        "label_fr": text.strip()[:200],
+                        "label_en": "",
+                        "category": "",
+                        "source": None,
+                        "description": "",
+                        "aliases": [],
+                        "related": [],
+                        "status": "pending",
+                        "created_at": utcnow(),
+                        "updated_at": utcnow(),
+                    }
+                ],
             )
             self.known_ids().add(pid)
         return pid, float(res.confidence)
-
 
     def labels(self, skill_ids: Iterable[str]) -> dict[str, str]:
         """French labels of skills (pending ones included)."""
@@ -158,8 +168,13 @@ class TaxonomyService:
         return skill
 
     def list(
-        self, *, q: str | None = None, category: str | None = None, status: str | None = None,
-        limit: int = 50, offset: int = 0,
+        self,
+        *,
+        q: str | None = None,
+        category: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> tuple[Sequence[Skill], int]:
         query = select(Skill)
         if category:
@@ -169,8 +184,11 @@ class TaxonomyService:
         if q:
             like = f"%{q.lower()}%"
             query = query.where(
-                sa.or_(func.lower(Skill.label_fr).like(like), func.lower(Skill.label_en).like(like),
-                       func.lower(Skill.id).like(like))
+                sa.or_(
+                    func.lower(Skill.label_fr).like(like),
+                    func.lower(Skill.label_en).like(like),
+                    func.lower(Skill.id).like(like),
+                )
             )
         total = self.session.exec(select(func.count()).select_from(query.subquery())).one()
         rows = self.session.exec(query.order_by(col(Skill.id)).offset(offset).limit(limit)).all()
@@ -246,9 +264,18 @@ class TaxonomyService:
         now = utcnow()
         new_rows, updates = [], []
         for s in items:
-            row = {"id": s.id, "label_fr": s.label_fr[:200], "label_en": (s.label_en or "")[:200],
-                   "category": (s.category or "")[:120], "source": s.source, "description": (s.description or "")[:4000],
-                   "aliases": list(s.aliases), "related": list(s.related), "status": "active", "updated_at": now}
+            row = {
+                "id": s.id,
+                "label_fr": s.label_fr[:200],
+                "label_en": (s.label_en or "")[:200],
+                "category": (s.category or "")[:120],
+                "source": s.source,
+                "description": (s.description or "")[:4000],
+                "aliases": list(s.aliases),
+                "related": list(s.related),
+                "status": "active",
+                "updated_at": now,
+            }
             if s.id in existing:
                 updates.append(row)
             else:
@@ -256,14 +283,15 @@ class TaxonomyService:
                 existing.add(s.id)
         table = Skill.__table__  # type: ignore[attr-defined]
         for start in range(0, len(new_rows), 2000):
-            self.session.execute(sa.insert(table), new_rows[start:start + 2000])
+            self.session.execute(sa.insert(table), new_rows[start : start + 2000])
         if updates:
             stmt = (
-                sa.update(table).where(table.c.id == sa.bindparam("b_id"))
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("b_id"))
                 .values({k: sa.bindparam(f"b_{k}") for k in updates[0] if k != "id"})
             )
             for start in range(0, len(updates), 2000):
-                chunk = [{f"b_{k}": v for k, v in r.items()} for r in updates[start:start + 2000]]
+                chunk = [{f"b_{k}": v for k, v in r.items()} for r in updates[start : start + 2000]]
                 self.session.connection().execute(stmt, chunk)
         summary.created, summary.updated = len(new_rows), len(updates)
         self.session.flush()

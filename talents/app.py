@@ -46,8 +46,11 @@ def _integrity_error(_: Request, exc: sa.exc.IntegrityError) -> Response[dict[st
 
 def _operational_error(_: Request, exc: sa.exc.OperationalError) -> Response[dict[str, object]]:
     log.error("database_unavailable", error=str(exc.orig)[:300])
-    return Response({"detail": "the database is busy or unavailable, try again", "status_code": 503},
-                    status_code=503, headers={"Retry-After": "2"})
+    return Response(
+        {"detail": "the database is busy or unavailable, try again", "status_code": 503},
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
 
 
 class RequestLogMiddleware(ASGIMiddleware):
@@ -66,8 +69,13 @@ class RequestLogMiddleware(ASGIMiddleware):
             await next_app(scope, receive, capture)
         finally:
             if scope["type"] == "http":
-                log.info("request", method=scope.get("method"), path=scope.get("path"), status=status["code"],
-                         ms=round((time.perf_counter() - start) * 1000, 1))
+                log.info(
+                    "request",
+                    method=scope.get("method"),
+                    path=scope.get("path"),
+                    status=status["code"],
+                    ms=round((time.perf_counter() - start) * 1000, 1),
+                )
 
 
 def _provide_skill_port(db_session: Session) -> SkillResolver:
@@ -98,12 +106,14 @@ def _openapi() -> OpenAPIConfig:
         version=__version__,
         description="Partagez vos talents numériques : profils, besoins, équipes flash, appariement et allocation.",
         path="/schema",
-        render_plugins=[SwaggerRenderPlugin(
-            js_url=f"{vendor}/swagger-ui-bundle.js",
-            css_url=f"{vendor}/swagger-ui.css",
-            standalone_preset_js_url=f"{vendor}/swagger-ui-standalone-preset.js",
-            path="/swagger",
-        )],
+        render_plugins=[
+            SwaggerRenderPlugin(
+                js_url=f"{vendor}/swagger-ui-bundle.js",
+                css_url=f"{vendor}/swagger-ui.css",
+                standalone_preset_js_url=f"{vendor}/swagger-ui-standalone-preset.js",
+                path="/swagger",
+            )
+        ],
     )
 
 
@@ -171,5 +181,3 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
-
-

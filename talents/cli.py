@@ -46,8 +46,13 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     if not sys.stderr.isatty():
         yield lambda _n: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
@@ -57,8 +62,9 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
-        err.print(f"{report.lines} lines: {report.created} created, {report.updated} updated, "
-                  f"{len(report.errors)} rejected")
+        err.print(
+            f"{report.lines} lines: {report.created} created, {report.updated} updated, {len(report.errors)} rejected"
+        )
         for e in report.errors[:200]:
             err.print(f"  line {e.line}: {e.reason}", markup=False)
         if len(report.errors) > 200:
@@ -98,8 +104,15 @@ def serve(
         with progress_bar("Demo data", None) as advance:
             seed_demo(if_empty=True, progress=advance)
     settings = get_settings()
-    uvicorn.run("talents.app:create_app", factory=True, host=host or settings.app.host,
-                port=port or settings.app.port, workers=workers, access_log=False, log_config=None)
+    uvicorn.run(
+        "talents.app:create_app",
+        factory=True,
+        host=host or settings.app.host,
+        port=port or settings.app.port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+    )
 
 
 # --------------------------------------------------------------------------- db
@@ -130,8 +143,13 @@ def db_current() -> None:
 # --------------------------------------------------------------------------- taxonomy
 @taxonomy_app.command("import")
 def taxonomy_import(
-    files: Annotated[list[Path], typer.Argument(help="ESCO skills_fr.csv / skills_en.csv, or the project's "
-                                                     "CSV/JSON taxonomy", callback=lambda v: [_existing(p) for p in v])],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="ESCO skills_fr.csv / skills_en.csv, or the project's CSV/JSON taxonomy",
+            callback=lambda v: [_existing(p) for p in v],
+        ),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Import skills: the official ESCO CSV layout (French and English files merged) or the project's format."""
@@ -143,13 +161,15 @@ def taxonomy_import(
     with progress_bar("Skills", len(skills)) as advance, session_scope() as session:
         summary = TaxonomyService(session).upsert_many(skills)
         advance(len(skills))
-    result = {"created": summary.created, "updated": summary.updated,
-              "errors": [{"line": n, "reason": r} for n, r in errors]}
+    result = {
+        "created": summary.created,
+        "updated": summary.updated,
+        "errors": [{"line": n, "reason": r} for n, r in errors],
+    }
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
-        err.print(f"{len(skills)} skills: {summary.created} created, {summary.updated} updated, "
-                  f"{len(errors)} rejected")
+        err.print(f"{len(skills)} skills: {summary.created} created, {summary.updated} updated, {len(errors)} rejected")
         for n, r in errors[:200]:
             err.print(f"  line {n}: {r}", markup=False)
 
@@ -170,8 +190,9 @@ def taxonomy_suggest(text: str, limit: int = 10) -> None:
 
 # --------------------------------------------------------------------------- agents and needs
 @agents_app.command("import")
-def agents_import(file: FileArg, as_json: JsonOpt = False,
-                  batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000) -> None:
+def agents_import(
+    file: FileArg, as_json: JsonOpt = False, batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000
+) -> None:
     """Import agents from JSON Lines (or CSV with a "skills" column like "Python:4; Django:3"),
     upsert by external_id. Bad lines are reported with their numbers; good lines go in."""
     from profiles.importer import AgentImporter
@@ -179,7 +200,8 @@ def agents_import(file: FileArg, as_json: JsonOpt = False,
     _prepare()
     with progress_bar("Agents", count_lines(file)) as advance:
         report = AgentImporter(get_engine(), batch_size=batch_size).run(
-            read_records(file), advance, csv_rows=file.suffix.lower() == ".csv")
+            read_records(file), advance, csv_rows=file.suffix.lower() == ".csv"
+        )
     _print_report(report, as_json)
     if report.errors and not report.imported:
         raise typer.Exit(1)

@@ -29,5 +29,4 @@ def readyz() -> Response[dict[str, object]]:
     except Exception as exc:  # readiness reports any failure rather than raising it
         checks["database"] = f"unreachable: {type(exc).__name__}"
         ready = False
-    return Response({"status": "ready" if ready else "not ready", "checks": checks},
-                    status_code=200 if ready else 503)
+    return Response({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)

@@ -11,8 +11,11 @@ import structlog
 
 __all__ = ["configure_logging", "get_logger", "redact"]
 
-_SECRET_KEYS = re.compile(r"(pass(word)?|secret|token|cookie|authorization|session|code_verifier|id_token|"
-                          r"access_token|refresh_token|api_key|csrf)", re.I)
+_SECRET_KEYS = re.compile(
+    r"(pass(word)?|secret|token|cookie|authorization|session|code_verifier|id_token|"
+    r"access_token|refresh_token|api_key|csrf)",
+    re.I,
+)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
 
 
@@ -42,10 +45,12 @@ def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        )
+    )
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())

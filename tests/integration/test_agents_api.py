@@ -26,8 +26,9 @@ def test_an_agent_is_created_with_skills_normalised_against_the_taxonomy(admin_c
     assert set(by_id) == {"python", "django", "kubernetes"}
     assert by_id["django"]["typed"] == "djnago" and by_id["django"]["confidence"] < 1
     assert by_id["kubernetes"]["level"] == 2
-    assert agent["availability"] == [{"id": agent["availability"][0]["id"], "start": "2027-01-04",
-                                      "end": "2027-06-30", "share": 0.6}]
+    assert agent["availability"] == [
+        {"id": agent["availability"][0]["id"], "start": "2027-01-04", "end": "2027-06-30", "share": 0.6}
+    ]
 
 
 def test_an_unknown_skill_is_kept_pending_for_curation_never_dropped(admin_client):
@@ -50,9 +51,13 @@ def test_read_update_delete(admin_client):
 
 def test_list_is_paginated_and_filterable(admin_client):
     for i in range(5):
-        _create(admin_client, email=f"a{i}@finances.gouv.fr", name=f"Agent {i}",
-                ministry="Ministère de l'Économie et des Finances" if i % 2 else "DINUM",
-                skills=[{"name": "Python" if i < 3 else "Figma", "level": 2 + i % 3}])
+        _create(
+            admin_client,
+            email=f"a{i}@finances.gouv.fr",
+            name=f"Agent {i}",
+            ministry="Ministère de l'Économie et des Finances" if i % 2 else "DINUM",
+            skills=[{"name": "Python" if i < 3 else "Figma", "level": 2 + i % 3}],
+        )
     page = admin_client.get("/api/v1/agents", params={"limit": 2, "offset": 0}).json()
     assert (len(page["data"]), page["count"], page["limit"]) == (2, 5, 2)
     assert admin_client.get("/api/v1/agents", params={"ministry": "DINUM"}).json()["count"] == 3
@@ -67,10 +72,12 @@ def test_skills_and_availability_have_their_own_routes(admin_client):
     skill = admin_client.post(f"{base}/skills", json={"name": "PostgreSQL", "level": 3, "interest": 5}).json()
     assert skill["skill_id"] == "postgresql"
     assert admin_client.patch(f"{base}/skills/{skill['id']}", json={"level": 5}).json()["level"] == 5
-    window = admin_client.post(f"{base}/availability",
-                               json={"start": "2027-02-01", "end": "2027-03-31", "share": 0.8}).json()
-    moved = admin_client.put(f"{base}/availability/{window['id']}",
-                             json={"start": "2027-02-15", "end": "2027-04-30", "share": 1.0}).json()
+    window = admin_client.post(
+        f"{base}/availability", json={"start": "2027-02-01", "end": "2027-03-31", "share": 0.8}
+    ).json()
+    moved = admin_client.put(
+        f"{base}/availability/{window['id']}", json={"start": "2027-02-15", "end": "2027-04-30", "share": 1.0}
+    ).json()
     assert (moved["start"], moved["share"]) == ("2027-02-15", 1.0)
     assert len(admin_client.get(f"{base}/skills").json()) == 1
     assert admin_client.delete(f"{base}/skills/{skill['id']}").status_code == 204
@@ -97,8 +104,9 @@ def test_bad_input_is_a_4xx_naming_the_field(admin_client, payload, field):
 
 
 def test_availability_ending_before_it_starts_is_refused_with_the_reason(admin_client):
-    response = admin_client.post("/api/v1/agents", json={
-        **AGENT, "availability": [{"start": "2027-03-01", "end": "2027-02-01", "share": 0.6}]})
+    response = admin_client.post(
+        "/api/v1/agents", json={**AGENT, "availability": [{"start": "2027-03-01", "end": "2027-02-01", "share": 0.6}]}
+    )
     assert response.status_code == 400
     assert "end must not be before start" in response.text
 

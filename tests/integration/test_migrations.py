@@ -29,8 +29,19 @@ def test_upgrade_downgrade_round_trip_keeps_the_schema(engine):
     assert sa.inspect(engine).get_table_names() in ([], ["alembic_version"])
     migrate(_url(engine))
     assert sorted(sa.inspect(engine).get_table_names()) == before
-    assert {"agent", "agent_skill", "availability", "skill", "project", "pledge", "need", "role",
-            "role_skill", "assignment", "audit_event"} <= set(before)
+    assert {
+        "agent",
+        "agent_skill",
+        "availability",
+        "skill",
+        "project",
+        "pledge",
+        "need",
+        "role",
+        "role_skill",
+        "assignment",
+        "audit_event",
+    } <= set(before)
 
 
 def test_each_revision_downgrades_one_step_and_back(engine):

@@ -10,26 +10,43 @@ NEED = {
     "start": "2027-01-04",
     "end": "2027-03-31",
     "roles": [
-        {"title": "Développeur·se back-end", "count": 2, "share": 0.8,
-         "skills": [{"name": "Python", "level": 4, "weight": 2, "required": True},
-                    {"name": "Django", "level": 3}]},
+        {
+            "title": "Développeur·se back-end",
+            "count": 2,
+            "share": 0.8,
+            "skills": [{"name": "Python", "level": 4, "weight": 2, "required": True}, {"name": "Django", "level": 3}],
+        },
         {"title": "Designer", "share": 0.6, "skills": [{"name": "UX design", "level": 3}]},
     ],
 }
 
 
 def test_project_with_pledges_per_ministry(admin_client):
-    project = admin_client.post("/api/v1/projects", json={
-        "name": "Pilotage par la donnée", "ministry": "DINUM", "fte_needed": 6,
-        "pledges": [{"ministry": "DINUM", "fte": 2}, {"ministry": "Ministère de l'Économie et des Finances", "fte": 4}],
-    })
+    project = admin_client.post(
+        "/api/v1/projects",
+        json={
+            "name": "Pilotage par la donnée",
+            "ministry": "DINUM",
+            "fte_needed": 6,
+            "pledges": [
+                {"ministry": "DINUM", "fte": 2},
+                {"ministry": "Ministère de l'Économie et des Finances", "fte": 4},
+            ],
+        },
+    )
     assert project.status_code == 201, project.text
     body = project.json()
     assert sum(p["fte"] for p in body["pledges"]) == 6
     updated = admin_client.patch(f"/api/v1/projects/{body['id']}", json={"pledges": [{"ministry": "DINUM", "fte": 3}]})
     assert updated.json()["pledges"] == [{"ministry": "DINUM", "fte": 3.0}]
-    twice = admin_client.post("/api/v1/projects", json={
-        "name": "x", "ministry": "DINUM", "pledges": [{"ministry": "DINUM", "fte": 1}, {"ministry": "DINUM", "fte": 2}]})
+    twice = admin_client.post(
+        "/api/v1/projects",
+        json={
+            "name": "x",
+            "ministry": "DINUM",
+            "pledges": [{"ministry": "DINUM", "fte": 1}, {"ministry": "DINUM", "fte": 2}],
+        },
+    )
     assert twice.status_code == 400 and "one pledge per ministry" in twice.text
 
 
@@ -63,8 +80,9 @@ def test_need_period_and_priority_are_checked(admin_client):
 def test_roles_are_added_updated_and_removed_keeping_positions_contiguous(admin_client):
     need = admin_client.post("/api/v1/needs", json=NEED).json()
     base = f"/api/v1/needs/{need['id']}/roles"
-    added = admin_client.post(base, json={"title": "Product owner", "share": 0.6,
-                                          "skills": [{"name": "PO", "level": 4}]}).json()
+    added = admin_client.post(
+        base, json={"title": "Product owner", "share": 0.6, "skills": [{"name": "PO", "level": 4}]}
+    ).json()
     assert added["position"] == 2 and added["skills"][0]["skill_id"] == "product-owner"
     assert admin_client.delete(f"{base}/0").status_code == 204
     roles = admin_client.get(base).json()
