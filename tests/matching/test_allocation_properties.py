@@ -165,7 +165,7 @@ def check(roles, agents, proposals, conf: AllocationSettings, res: AllocationRes
         assert res.objective <= res.bound + 1e-6
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(), st.randoms(use_true_random=False))
 def test_random_instances_keep_every_rule(inst, rnd):
     roles, agents, conf = inst
