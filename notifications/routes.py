@@ -25,8 +25,8 @@ from notifications.service import (
     DeliveryPage,
     InboxPage,
     InboxService,
-    PreferenceService,
     Preferences,
+    PreferenceService,
     unsubscribe,
 )
 from talents.auth.principal import ADMIN, REVIEWER, Principal
@@ -39,47 +39,91 @@ Offset = Annotated[int, Parameter(ge=0, le=10_000_000, description="Items to ski
 _ADMINS = {"roles": (ADMIN, REVIEWER)}
 
 
-@get("/api/v1/me/notifications", sync_to_thread=True, tags=["notifications"], summary="My in-app notifications, newest first")
-def list_my_notifications(db_session: Session, principal: Principal, limit: Limit = 20, offset: Offset = 0,
-                          unread: bool = False) -> InboxPage:
+@get(
+    "/api/v1/me/notifications",
+    sync_to_thread=True,
+    tags=["notifications"],
+    summary="My in-app notifications, newest first",
+)
+def list_my_notifications(
+    db_session: Session, principal: Principal, limit: Limit = 20, offset: Offset = 0, unread: bool = False
+) -> InboxPage:
     return InboxService(db_session).list(principal, limit=limit, offset=offset, unread_only=unread)
 
 
-@get("/api/v1/me/notifications/unread-count", sync_to_thread=True, tags=["notifications"], summary="How many are unread")
+@get(
+    "/api/v1/me/notifications/unread-count",
+    sync_to_thread=True,
+    tags=["notifications"],
+    summary="How many are unread",
+)
 def unread_count(db_session: Session, principal: Principal) -> dict[str, int]:
     return {"count": InboxService(db_session).unread_count(principal)}
 
 
-@post("/api/v1/me/notifications/{notification_id:int}/read", sync_to_thread=True, tags=["notifications"], status_code=200,
-      summary="Mark one of my notifications read")
+@post(
+    "/api/v1/me/notifications/{notification_id:int}/read",
+    sync_to_thread=True,
+    tags=["notifications"],
+    status_code=200,
+    summary="Mark one of my notifications read",
+)
 def mark_read(db_session: Session, principal: Principal, notification_id: int) -> NotificationPublic:
     return InboxService(db_session).mark_read(principal, notification_id)
 
 
-@post("/api/v1/me/notifications/read-all", sync_to_thread=True, tags=["notifications"], status_code=200,
-      summary="Mark all my notifications read")
+@post(
+    "/api/v1/me/notifications/read-all",
+    sync_to_thread=True,
+    tags=["notifications"],
+    status_code=200,
+    summary="Mark all my notifications read",
+)
 def mark_all_read(db_session: Session, principal: Principal) -> dict[str, int]:
     return {"updated": InboxService(db_session).mark_all_read(principal)}
 
 
-@get("/api/v1/me/notification-preferences", sync_to_thread=True, tags=["notifications"], summary="My notification preferences")
+@get(
+    "/api/v1/me/notification-preferences",
+    sync_to_thread=True,
+    tags=["notifications"],
+    summary="My notification preferences",
+)
 def get_preferences(db_session: Session, principal: Principal) -> Preferences:
     return PreferenceService(db_session).get(principal)
 
 
-@put("/api/v1/me/notification-preferences", sync_to_thread=True, tags=["notifications"], summary="Replace my notification preferences")
+@put(
+    "/api/v1/me/notification-preferences",
+    sync_to_thread=True,
+    tags=["notifications"],
+    summary="Replace my notification preferences",
+)
 def put_preferences(db_session: Session, principal: Principal, data: Preferences) -> Preferences:
     return PreferenceService(db_session).put(principal, data)
 
 
-@get("/api/v1/admin/notifications/failed", sync_to_thread=True, tags=["notifications"], opt=_ADMINS,
-     summary="Deliveries that failed after their last attempt (admins, reviewers)")
-def list_failed(db_session: Session, principal: Principal, limit: Limit = 50, offset: Offset = 0) -> DeliveryPage:
+@get(
+    "/api/v1/admin/notifications/failed",
+    sync_to_thread=True,
+    tags=["notifications"],
+    opt=_ADMINS,
+    summary="Deliveries that failed after their last attempt (admins, reviewers)",
+)
+def list_failed(
+    db_session: Session, principal: Principal, limit: Limit = 50, offset: Offset = 0
+) -> DeliveryPage:
     return DeliveryAdminService(db_session).list(principal, limit=limit, offset=offset)
 
 
-@post("/api/v1/admin/notifications/{delivery_id:int}/retry", sync_to_thread=True, tags=["notifications"], opt=_ADMINS, status_code=200,
-      summary="Queue a failed delivery again (same idempotency key)")
+@post(
+    "/api/v1/admin/notifications/{delivery_id:int}/retry",
+    sync_to_thread=True,
+    tags=["notifications"],
+    opt=_ADMINS,
+    status_code=200,
+    summary="Queue a failed delivery again (same idempotency key)",
+)
 def retry_delivery(db_session: Session, principal: Principal, delivery_id: int) -> DeliveryAdminPublic:
     return DeliveryAdminService(db_session).retry(principal, delivery_id)
 
@@ -93,11 +137,15 @@ _PAGE = """<!doctype html>
 
 
 def _html(body: str, status: int = 200) -> Response[str]:
-    return Response(_PAGE.format(body=body), status_code=status, media_type="text/html",
-                    headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return Response(
+        _PAGE.format(body=body),
+        status_code=status,
+        media_type="text/html",
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
 
 
-@get("/notifications/unsubscribe", sync_to_thread=True, include_in_schema=False, opt={"public": True})
+@get("/notifications/unsubscribe", sync_to_thread=False, include_in_schema=False, opt={"public": True})
 def unsubscribe_page(token: str = "") -> Response[str]:
     """A confirmation page: a GET changes nothing (mail scanners follow links), the button POSTs."""
     from html import escape
@@ -108,13 +156,20 @@ def unsubscribe_page(token: str = "") -> Response[str]:
     if found is None:
         return _html("<p>Ce lien de désabonnement n’est pas valide ou a expiré.</p>", 404)
     email, _kind = found
-    return _html(f"<p>Ne plus recevoir ces messages à l’adresse <strong>{escape(email)}</strong> ?</p>"
-                 f'<form method="post" action="/notifications/unsubscribe?token={escape(token)}">'
-                 '<button type="submit">Me désabonner</button></form>')
+    return _html(
+        f"<p>Ne plus recevoir ces messages à l’adresse <strong>{escape(email)}</strong> ?</p>"
+        f'<form method="post" action="/notifications/unsubscribe?token={escape(token)}">'
+        '<button type="submit">Me désabonner</button></form>'
+    )
 
 
-@post("/notifications/unsubscribe", sync_to_thread=True, include_in_schema=False, status_code=200,
-      opt={"public": True, "csrf_exempt": True})
+@post(
+    "/notifications/unsubscribe",
+    sync_to_thread=True,
+    include_in_schema=False,
+    status_code=200,
+    opt={"public": True, "csrf_exempt": True},
+)
 def unsubscribe_now(db_session: Session, token: str = "") -> Response[str]:
     """RFC 8058 one-click unsubscribe; the signed token is the only credential needed."""
     from html import escape
@@ -124,8 +179,10 @@ def unsubscribe_now(db_session: Session, token: str = "") -> Response[str]:
     except NotFoundError:
         return _html("<p>Ce lien de désabonnement n’est pas valide ou a expiré.</p>", 404)
     what = "ces messages" if kind != "*" else "les messages de Talents"
-    return _html(f"<p>C’est fait : <strong>{escape(email)}</strong> ne recevra plus {what} par e-mail. "
-                 "Vous pouvez changer d’avis depuis vos préférences de notification.</p>")
+    return _html(
+        f"<p>C’est fait : <strong>{escape(email)}</strong> ne recevra plus {what} par e-mail. "
+        "Vous pouvez changer d’avis depuis vos préférences de notification.</p>"
+    )
 
 
 def _install_outbox() -> None:
@@ -133,7 +190,17 @@ def _install_outbox() -> None:
 
 
 outbox.install()  # the web process publishes events: their deliveries must be written with them
-route_handlers: list[Any] = [list_my_notifications, unread_count, mark_read, mark_all_read, get_preferences,
-                             put_preferences, list_failed, retry_delivery, unsubscribe_page, unsubscribe_now]
+route_handlers: list[Any] = [
+    list_my_notifications,
+    unread_count,
+    mark_read,
+    mark_all_read,
+    get_preferences,
+    put_preferences,
+    list_failed,
+    retry_delivery,
+    unsubscribe_page,
+    unsubscribe_now,
+]
 dependencies: dict[str, Any] = {}
 on_startup: list[Any] = [_install_outbox]
