@@ -81,9 +81,7 @@ def make_instance(
 def _tangled(n_roles: int, n_agents: int, seed: int) -> tuple[list[OpenRole], list[AgentCapacity]]:
     rng = random.Random(seed)
     agents = [
-        AgentCapacity(
-            f"a{i}", (AvailabilityWindow(_Y0, _Y0 + timedelta(days=90), rng.choice((0.7, 0.9, 1.0))),)
-        )
+        AgentCapacity(f"a{i}", (AvailabilityWindow(_Y0, _Y0 + timedelta(days=90), rng.choice((0.7, 0.9, 1.0))),))
         for i in range(n_agents)
     ]
     pool = 10
@@ -96,9 +94,7 @@ def _tangled(n_roles: int, n_agents: int, seed: int) -> tuple[list[OpenRole], li
         cands = {a: round(rng.random(), 3) for a in rng.sample(who, min(len(who), 8))}
         share = rng.choice((0.31, 0.33, 0.37, 0.41, 0.45, 0.52, 0.6))
         end = start + timedelta(days=rng.randrange(3, 30))
-        roles.append(
-            OpenRole(f"r{j}", f"n{j}", rng.choice((1, 2)), rng.choice((1, 2, 3)), share, start, end, cands)
-        )
+        roles.append(OpenRole(f"r{j}", f"n{j}", rng.choice((1, 2)), rng.choice((1, 2, 3)), share, start, end, cands))
     return roles, agents
 
 
@@ -108,8 +104,7 @@ def _perturb(roles: Sequence[OpenRole], noise: float, seed: int) -> list[OpenRol
         replace(
             r,
             candidates={
-                a: round(min(1.0, max(0.0, s + rng.uniform(-noise, noise))), 4)
-                for a, s in r.candidates.items()
+                a: round(min(1.0, max(0.0, s + rng.uniform(-noise, noise))), 4) for a, s in r.candidates.items()
             },
         )
         for r in roles
@@ -136,9 +131,7 @@ def _row(label: str, res: AllocationResult, wall: float, ref: AllocationResult |
     )
 
 
-def _case(
-    name: str, roles: list[OpenRole], agents: list[AgentCapacity], settings: AllocationSettings
-) -> tuple:
+def _case(name: str, roles: list[OpenRole], agents: list[AgentCapacity], settings: AllocationSettings) -> tuple:
     seats_open = {p: sum(r.seats for r in roles if r.priority == p) for p in (1, 2, 3, 4)}
     n_eligible = len({a for r in roles for a, s in r.candidates.items() if s >= settings.min_score})
     print(
@@ -155,8 +148,7 @@ def _case(
     print(_row("greedy", greedy, tg, greedy))
     print(_row("solver", solved, ts, greedy))
     tiers = "  ".join(
-        f"p{p}:{t.status},gap={_fmt(t.gap, '.3%')},pairs={t.pairs},rows={t.rows}"
-        for p, t in solved.tiers.items()
+        f"p{p}:{t.status},gap={_fmt(t.gap, '.3%')},pairs={t.pairs},rows={t.rows}" for p, t in solved.tiers.items()
     )
     print(f"  tiers    {tiers}")
     print("  timings  " + " ".join(f"{k}={v:.2f}s" for k, v in solved.timings.items()))
@@ -191,9 +183,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     props = [OpenProposal(a.role_id, a.agent_id) for a in solved_b.assignments]
     runs = {
         "memoryless (no open proposals given)": allocate(roles2, agents_b, (), settings),
-        "open proposals kept, stickiness=0": allocate(
-            roles2, agents_b, props, replace(settings, stickiness=0.0)
-        ),
+        "open proposals kept, stickiness=0": allocate(roles2, agents_b, props, replace(settings, stickiness=0.0)),
         f"open proposals kept, stickiness={settings.stickiness}": allocate(roles2, agents_b, props, settings),
     }
     print(f"churn of a re-run of B after score noise ±{noise} ({len(props)} open proposals):")
@@ -205,9 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     roles3 = roles2 + extra
     runs = {
         "memoryless (no open proposals given)": allocate(roles3, agents_b, (), settings),
-        "open proposals kept, stickiness=0": allocate(
-            roles3, agents_b, props, replace(settings, stickiness=0.0)
-        ),
+        "open proposals kept, stickiness=0": allocate(roles3, agents_b, props, replace(settings, stickiness=0.0)),
         f"open proposals kept, stickiness={settings.stickiness}": allocate(roles3, agents_b, props, settings),
     }
     print(f"churn of a re-run of B after score noise ±{noise} and {len(extra)} new priority-1 roles:")

@@ -322,9 +322,7 @@ def _min_free(p: _Problem, a: int, s: int, e: int, used: Sequence[tuple[int, int
     return m
 
 
-def _fits(
-    p: _Problem, st: _State, r: int, a: int, used: Sequence[tuple[int, int, float, int]] | None = None
-) -> bool:
+def _fits(p: _Problem, st: _State, r: int, a: int, used: Sequence[tuple[int, int, float, int]] | None = None) -> bool:
     """Agent ``a`` can take role ``r`` now: not yet in its need, free share ≥ share on every day."""
     if (p.need[r], a) in st.in_need or p.need[r] in p.fixed_needs[a]:
         return False
@@ -386,9 +384,7 @@ def _build(
             agent_index[agent_id] = i
             agent_ids.append(agent_id)
             cap = cap_by_id[agent_id]
-            segs = free_segments(
-                cap.availability, cap.commitments, date.fromordinal(h0), date.fromordinal(h1)
-            )
+            segs = free_segments(cap.availability, cap.commitments, date.fromordinal(h0), date.fromordinal(h1))
             free_starts.append([s.start.toordinal() for s in segs] or [h0])
             free_vals.append([s.free for s in segs] or [0.0])
             fixed_needs.append(cap.need_ids)
@@ -418,13 +414,14 @@ def _build(
                 if score < settings.min_score - _EPS or agent_id not in cap_by_id:
                     continue
                 cap = cap_by_id[agent_id]
-                displaces = any(
-                    roles[q].priority > role.priority and rs[q] <= re_[ri] and rs[ri] <= re_[q]
-                    for q in prop_roles.get(agent_id, ())
+                # The common case (no commitment, no proposal) skips the helpers: this loop sees
+                # every (role, candidate) pair of the run.
+                load = _committed_load(cap.commitments, role.start, role.end) if cap.commitments else 0.0
+                held = prop_roles.get(agent_id)
+                displaces = held is not None and any(
+                    roles[q].priority > role.priority and rs[q] <= re_[ri] and rs[ri] <= re_[q] for q in held
                 )
-                u = pair_utility(
-                    float(score), _committed_load(cap.commitments, role.start, role.end), displaces, settings
-                )
+                u = pair_utility(float(score), load, displaces, settings) if (load or displaces) else float(score)
                 lst.append((u, float(score), idx(agent_id), agent_id))
         lst.sort(key=lambda t: (-t[0], t[3]))
         cands.append([(u, s, a) for u, s, a, _ in lst])
@@ -641,9 +638,7 @@ def _exact(
     if left() <= 0.05:
         rep.status = "time_limit"
         return answers
-    lp2 = linprog(
-        -util, A_ub=a_b, b_ub=b_b, bounds=(0, 1), method="highs", options={"time_limit": max(left(), 0.01)}
-    )
+    lp2 = linprog(-util, A_ub=a_b, b_ub=b_b, bounds=(0, 1), method="highs", options={"time_limit": max(left(), 0.01)})
     if lp2.status != 0:
         rep.status = "time_limit"
         return answers
@@ -742,11 +737,7 @@ def _run_tier(
             else:
                 higher = tuple(
                     sorted(
-                        {
-                            q
-                            for s, e, _, q in st.used.get(a, ())
-                            if p.prio[q] < prio and s <= p.re[r] and p.rs[r] <= e
-                        }
+                        {q for s, e, _, q in st.used.get(a, ()) if p.prio[q] < prio and s <= p.re[r] and p.rs[r] <= e}
                     )
                 )
                 withdrawn.append((r, a, HIGHER_PRIORITY, higher) if higher else (r, a, CONFLICT, ()))
@@ -950,9 +941,7 @@ def _unfilled(p: _Problem, st: _State) -> list[Unfilled]:
         elif all(v < p.settings.min_score - _EPS for v in role.candidates.values()):
             reason = BELOW_THRESHOLD
         else:
-            free = [
-                a for _, _, a in p.cands[r] if a not in st.members.get(r, ()) and _fits(p, empty, r, a, ())
-            ]
+            free = [a for _, _, a in p.cands[r] if a not in st.members.get(r, ()) and _fits(p, empty, r, a, ())]
             if not free:
                 reason = NOT_AVAILABLE
             else:
@@ -999,9 +988,7 @@ def _result(p: _Problem, st: _State, outs: list[_TierOut]) -> AllocationResult:
     kept_u = sum(x.utility for x in assignments if x.kept)
     objective = float(sum(x.utility for x in assignments))
     bounds = [t.bound for t in tiers.values()]
-    bound = (
-        None if any(b is None for b in bounds) else float(kept_u + sum(b for b in bounds if b is not None))
-    )
+    bound = None if any(b is None for b in bounds) else float(kept_u + sum(b for b in bounds if b is not None))
     gap = None
     if bound is not None:
         gap = max(0.0, bound - objective) / abs(bound) if abs(bound) > _EPS else 0.0
