@@ -8,11 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from litestar import Litestar, Request, Response
+from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlmodel import Session
 
@@ -177,6 +179,7 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
         middleware=[RequestLogMiddleware(), *[m for f in features for m in getattr(f, "middleware", [])]],
         on_startup=[_on_startup, *[h for f in features for h in getattr(f, "on_startup", [])]],
         openapi_config=_openapi(),
+        template_config=TemplateConfig(directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine),
         request_max_body_size=settings.app.max_body_bytes,
         logging_config=None,
         debug=False,

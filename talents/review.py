@@ -1,0 +1,168 @@
+"""DINUM review: fill rate, time to staff, FTE per ministry against pledges, skills supply against demand.
+
+Read-only aggregates over the whole database; the pages and ``/api/v1/review/*`` show them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from needs.models import Need, Pledge, Project, Role, RoleSkill
+from profiles.models import Agent, AgentSkill, Availability, Skill
+from talents.workflow.models import Assignment
+
+__all__ = ["ReviewService", "csv_safe"]
+
+# States that count as staffed seats (the agent and the manager said yes).
+STAFFED = ("approved", "active", "completed")
+LIVE = ("proposed", "accepted", "approved", "active")
+
+
+def csv_safe(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in exported cells (=, +, -, @, tab, carriage return)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@dataclass
+class FteLine:
+    project: str
+    ministry: str
+    pledged: float
+    staffed: float
+    proposed: float
+
+    @property
+    def gap(self) -> float:
+        return round(self.pledged - self.staffed, 2)
+
+
+class ReviewService:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def figures(self, today: date | None = None) -> dict[str, Any]:
+        """Headline numbers: agents, available agents (a window above the floor covering today or later), needs."""
+        today = today or date.today()
+        s = self.session
+        agents = s.exec(select(func.count()).select_from(Agent).where(col(Agent.erased_at).is_(None))).one()
+        available = s.exec(
+            select(func.count(func.distinct(Availability.agent_id))).where(
+                Availability.end >= today, Availability.share > 0.5
+            )
+        ).one()
+        open_needs = s.exec(select(func.count()).select_from(Need).where(Need.status == "open")).one()
+        seats = s.exec(
+            select(func.coalesce(func.sum(Role.count), 0)).join(Need, col(Need.id) == Role.need_id).where(
+                Need.status == "open"
+            )
+        ).one()
+        staffed = s.exec(select(func.count()).select_from(Assignment).where(col(Assignment.state).in_(STAFFED))).one()
+        return {"agents": int(agents), "available_agents": int(available), "open_needs": int(open_needs),
+                "open_seats": int(seats), "staffed_seats": int(staffed)}
+
+    def fill_by_priority(self) -> list[dict[str, Any]]:
+        """For open needs, seats asked and seats staffed/proposed, by priority."""
+        seats = dict(
+            self.session.exec(
+                select(Need.priority, func.sum(Role.count)).join(Role, col(Role.need_id) == Need.id)
+                .where(Need.status.in_(("open", "staffed"))).group_by(Need.priority)  # type: ignore[attr-defined]
+            ).all()
+        )
+        rows = self.session.exec(
+            select(Need.priority, Assignment.state, func.count()).join(Assignment, col(Assignment.need_id) == Need.id)
+            .where(Need.status.in_(("open", "staffed"))).group_by(Need.priority, Assignment.state)  # type: ignore[attr-defined]
+        ).all()
+        out = []
+        for priority in (1, 2, 3, 4):
+            by_state = {state: n for p, state, n in rows if p == priority}
+            asked = int(seats.get(priority) or 0)
+            staffed = sum(by_state.get(s, 0) for s in STAFFED)
+            proposed = by_state.get("proposed", 0) + by_state.get("accepted", 0)
+            out.append({"priority": priority, "seats": asked, "staffed": staffed, "proposed": proposed,
+                        "fill_rate": round(staffed / asked, 3) if asked else None})
+        return out
+
+    def time_to_staff_days(self) -> float | None:
+        """Median days from a need's creation to each staffed assignment's last change."""
+        rows = self.session.exec(
+            select(Need.created_at, Assignment.updated_at).join(Assignment, col(Assignment.need_id) == Need.id)
+            .where(col(Assignment.state).in_(STAFFED))
+        ).all()
+        days = sorted(max(0.0, (b - a).total_seconds() / 86400) for a, b in rows if a and b)
+        return round(days[len(days) // 2], 1) if days else None
+
+    def fte_by_ministry(self) -> list[FteLine]:
+        """Per project and ministry: FTE pledged, FTE staffed (sum of shares) and FTE proposed."""
+        pledges = self.session.exec(
+            select(Project.name, Pledge.ministry, Pledge.fte).join(Pledge, col(Pledge.project_id) == Project.id)
+        ).all()
+        shares = self.session.exec(
+            select(Project.name, Agent.ministry, Assignment.state, func.sum(Assignment.share))
+            .join(Need, col(Need.project_id) == Project.id)
+            .join(Assignment, col(Assignment.need_id) == Need.id)
+            .join(Agent, col(Agent.id) == Assignment.agent_id)
+            .where(col(Assignment.state).in_(LIVE + ("completed",)))
+            .group_by(Project.name, Agent.ministry, Assignment.state)
+        ).all()
+        lines: dict[tuple[str, str], FteLine] = {
+            (p, m): FteLine(p, m, float(f), 0.0, 0.0) for p, m, f in pledges
+        }
+        for project, ministry, state, total in shares:
+            line = lines.setdefault((project, ministry), FteLine(project, ministry, 0.0, 0.0, 0.0))
+            if state in STAFFED:
+                line.staffed = round(line.staffed + float(total), 2)
+            else:
+                line.proposed = round(line.proposed + float(total), 2)
+        return sorted(lines.values(), key=lambda x: (x.project, -x.pledged, x.ministry))
+
+    def skills_supply_demand(self, limit: int = 15, today: date | None = None) -> list[dict[str, Any]]:
+        """The skills open roles ask for most, beside how many available agents have them at the level asked."""
+        today = today or date.today()
+        demand = self.session.exec(
+            select(RoleSkill.skill_id, Skill.label_fr, func.sum(Role.count), func.min(RoleSkill.level))
+            .join(Role, col(Role.id) == RoleSkill.role_id)
+            .join(Need, col(Need.id) == Role.need_id)
+            .join(Skill, col(Skill.id) == RoleSkill.skill_id)
+            .where(Need.status == "open")
+            .group_by(RoleSkill.skill_id, Skill.label_fr)
+            .order_by(sa.desc(func.sum(Role.count)))
+            .limit(limit)
+        ).all()
+        available = select(Availability.agent_id).where(Availability.end >= today, Availability.share > 0.5)
+        out = []
+        for skill_id, label, seats, level in demand:
+            supply = self.session.exec(
+                select(func.count(func.distinct(AgentSkill.agent_id))).where(
+                    AgentSkill.skill_id == skill_id, AgentSkill.level >= level,
+                    col(AgentSkill.agent_id).in_(available),
+                )
+            ).one()
+            out.append({"skill_id": skill_id, "label": label, "seats": int(seats), "level": int(level),
+                        "supply": int(supply), "ratio": round(supply / seats, 1) if seats else None})
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "figures": self.figures(),
+            "fill_by_priority": self.fill_by_priority(),
+            "time_to_staff_days": self.time_to_staff_days(),
+            "fte_by_ministry": [{**asdict(x), "gap": x.gap} for x in self.fte_by_ministry()],
+            "skills_supply_demand": self.skills_supply_demand(),
+        }
+
+    def fte_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["projet", "ministère", "ETP promis", "ETP pourvus", "ETP proposés", "écart"])
+        for x in self.fte_by_ministry():
+            writer.writerow([csv_safe(x.project), csv_safe(x.ministry), x.pledged, x.staffed, x.proposed, x.gap])
+        return out.getvalue()
