@@ -163,19 +163,25 @@ class WebhookChannel:
 
     name = "webhook"
 
-    def __init__(self, url: str, secret: str, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self, url: str, secret: str, timeout: float = 10.0, client: httpx.Client | None = None
+    ) -> None:
         self.url = url
         self.secret = secret
         self.client = client or httpx.Client(timeout=timeout)
 
     def send(self, delivery: Notification) -> None:
-        body = json.dumps({
-            "id": delivery.key,
-            "kind": delivery.kind,
-            "subject": delivery.subject,
-            "created_at": delivery.created_at.isoformat(),
-            "data": delivery.data,
-        }, ensure_ascii=False, sort_keys=True).encode()
+        body = json.dumps(
+            {
+                "id": delivery.key,
+                "kind": delivery.kind,
+                "subject": delivery.subject,
+                "created_at": delivery.created_at.isoformat(),
+                "data": delivery.data,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        ).encode()
         headers = {
             "Content-Type": "application/json",
             "Idempotency-Key": delivery.key,
@@ -200,8 +206,14 @@ class MatrixChannel:
 
     name = "matrix"
 
-    def __init__(self, homeserver: str, room_id: str, access_token: str, timeout: float = 10.0,
-                 client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        homeserver: str,
+        room_id: str,
+        access_token: str,
+        timeout: float = 10.0,
+        client: httpx.Client | None = None,
+    ) -> None:
         self.homeserver = homeserver.rstrip("/")
         self.room_id = room_id
         self.access_token = access_token
@@ -209,18 +221,27 @@ class MatrixChannel:
 
     def url_for(self, txn_id: str) -> str:
         room = quote(self.room_id, safe="")
-        return f"{self.homeserver}/_matrix/client/v3/rooms/{room}/send/m.room.message/{quote(txn_id, safe='')}"
+        return (
+            f"{self.homeserver}/_matrix/client/v3/rooms/{room}/send/m.room.message/{quote(txn_id, safe='')}"
+        )
 
     def send(self, delivery: Notification) -> None:
         text, _html = render_bodies(delivery)
         body = text.split("\n--\n", 1)[0].strip()
         if body.startswith("Bonjour"):  # a room is not a person: drop the greeting
             body = body.split("\n\n", 1)[-1]
-        content = {"msgtype": "m.notice", "body": f"{delivery.subject}\n\n{body}", "format": "org.matrix.custom.html",
-                   "formatted_body": f"<b>{_escape(delivery.subject)}</b><br>{_escape(body).replace(chr(10), '<br>')}"}
+        content = {
+            "msgtype": "m.notice",
+            "body": f"{delivery.subject}\n\n{body}",
+            "format": "org.matrix.custom.html",
+            "formatted_body": f"<b>{_escape(delivery.subject)}</b><br>{_escape(body).replace(chr(10), '<br>')}",
+        }
         try:
-            response = self.client.put(self.url_for(delivery.key), json=content,
-                                        headers={"Authorization": f"Bearer {self.access_token}"})
+            response = self.client.put(
+                self.url_for(delivery.key),
+                json=content,
+                headers={"Authorization": f"Bearer {self.access_token}"},
+            )
         except httpx.HTTPError as exc:
             raise TransientError(f"homeserver unreachable: {type(exc).__name__}") from exc
         _raise_for(response)
@@ -240,8 +261,9 @@ def build_channels(settings: NotificationSettings | None = None) -> dict[str, Ch
     if s.smtp_url:
         channels["email"] = EmailChannel(s.smtp_url, timeout=s.smtp_timeout_s)
     if s.webhook_url:
-        channels["webhook"] = WebhookChannel(s.webhook_url, s.webhook_secret, timeout=s.http_timeout_s)
+        channels["webhook"] = WebhookChannel(s.webhook_url, s.webhook_secret, timeout=s.webhook_timeout_s)
     if s.matrix_homeserver and s.matrix_room_id:
-        channels["matrix"] = MatrixChannel(s.matrix_homeserver, s.matrix_room_id, s.matrix_access_token,
-                                           timeout=s.http_timeout_s)
+        channels["matrix"] = MatrixChannel(
+            s.matrix_homeserver, s.matrix_room_id, s.matrix_access_token, timeout=s.webhook_timeout_s
+        )
     return channels

@@ -23,16 +23,21 @@ def _engine() -> Any:
 
 
 @notifications_app.command("dispatch")
-def dispatch(loop: Annotated[bool, typer.Option("--loop", help="Keep dispatching every few seconds")] = False,
-             interval: Annotated[float, typer.Option(help="Seconds between rounds with --loop")] = 5.0) -> None:
+def dispatch(
+    loop: Annotated[bool, typer.Option("--loop", help="Keep dispatching every few seconds")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between rounds with --loop")] = 5.0,
+) -> None:
     """Send the due deliveries once (or in a loop). Safe beside other dispatchers and the scheduler."""
     from notifications.channels import build_channels
     from notifications.dispatcher import dispatch_once
 
     engine, channels = _engine(), build_channels()
     if not channels:
-        typer.echo("no channel configured (TALENTS_SMTP_URL, TALENTS_WEBHOOK_URL, TALENTS_MATRIX_*): "
-                   "deliveries stay in the outbox", err=True)
+        typer.echo(
+            "no channel configured (TALENTS_SMTP_URL, TALENTS_WEBHOOK_URL, TALENTS_MATRIX_*): "
+            "deliveries stay in the outbox",
+            err=True,
+        )
     while True:
         report = dispatch_once(engine, None, channels)
         typer.echo(json.dumps(report.to_dict()))
@@ -50,8 +55,11 @@ def status() -> None:
 
     engine = _engine()
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(Notification.channel, Notification.status, sa.func.count())
-                            .group_by(Notification.channel, Notification.status)).all()
+        rows = conn.execute(
+            sa.select(Notification.channel, Notification.status, sa.func.count()).group_by(
+                Notification.channel, Notification.status
+            )
+        ).all()
     typer.echo(json.dumps({f"{c}.{s}": n for c, s, n in rows}, indent=2, sort_keys=True))
 
 
@@ -65,8 +73,11 @@ def retry_failed() -> None:
 
     engine = _engine()
     with engine.begin() as conn:
-        n = conn.execute(sa.update(Notification).where(Notification.status == "failed").values(
-            status="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None, claimed_by=None)).rowcount
+        n = conn.execute(
+            sa.update(Notification)
+            .where(Notification.status == "failed")
+            .values(status="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None, claimed_by=None)
+        ).rowcount
     typer.echo(f"{n} deliveries queued again")
 
 
@@ -83,8 +94,11 @@ def send_test(address: Annotated[str, typer.Argument(help="Where to send a test 
         raise typer.BadParameter("not a plain e-mail address")
     engine = _engine()
     with session_scope(engine) as session:
-        enqueue(session, Event("need.created", {"need_title": "Message de test", "priority": 3}),
-                recipients=[Recipient(address.strip().lower(), deferrable=False)])
+        enqueue(
+            session,
+            Event("need.created", {"need_title": "Message de test", "priority": 3}),
+            recipients=[Recipient(address.strip().lower(), deferrable=False)],
+        )
     typer.echo(json.dumps(dispatch_once(engine, None, build_channels()).to_dict()))
 
 

@@ -55,8 +55,13 @@ class DispatchReport:
     keys_sent: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"claimed": self.claimed, "sent": self.sent, "retried": self.retried, "failed": self.failed,
-                "lease_lost": self.lease_lost}
+        return {
+            "claimed": self.claimed,
+            "sent": self.sent,
+            "retried": self.retried,
+            "failed": self.failed,
+            "lease_lost": self.lease_lost,
+        }
 
 
 def worker_name() -> str:
@@ -76,41 +81,64 @@ def _due(now: datetime) -> Any:
     )
 
 
-def claim(engine: Engine, now: datetime, channels: list[str], *, token: str, limit: int,
-          lease_s: float) -> list[Notification]:
+def claim(
+    engine: Engine, now: datetime, channels: list[str], *, token: str, limit: int, lease_s: float
+) -> list[Notification]:
     """Take up to ``limit`` due deliveries of ``channels`` for ``token``; returns them (detached)."""
     if not channels:
         return []
     with engine.begin() as conn:
-        query = (sa.select(_T.c.id).where(_T.c.channel.in_(channels), _due(now))
-                 .order_by(_T.c.next_attempt_at, _T.c.id).limit(limit))
+        query = (
+            sa.select(_T.c.id)
+            .where(_T.c.channel.in_(channels), _due(now))
+            .order_by(_T.c.next_attempt_at, _T.c.id)
+            .limit(limit)
+        )
         if is_postgres(engine):
             query = query.with_for_update(skip_locked=True)
         ids = list(conn.execute(query).scalars())
         if not ids:
             return []
         conn.execute(
-            _T.update().where(_T.c.id.in_(ids), _due(now)).values(
-                status="sending", claimed_by=token, lease_until=now + timedelta(seconds=lease_s),
+            _T.update()
+            .where(_T.c.id.in_(ids), _due(now))
+            .values(
+                status="sending",
+                claimed_by=token,
+                lease_until=now + timedelta(seconds=lease_s),
                 attempts=_T.c.attempts + 1,
             )
         )
-        rows = conn.execute(sa.select(_T).where(_T.c.claimed_by == token, _T.c.status == "sending")
-                            .order_by(_T.c.id)).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(_T).where(_T.c.claimed_by == token, _T.c.status == "sending").order_by(_T.c.id)
+            )
+            .mappings()
+            .all()
+        )
     return [Notification.model_validate(dict(r)) for r in rows]
 
 
 def _finish(engine: Engine, row: Notification, token: str, **values: Any) -> bool:
     """Record the outcome, if the claim is still ours (else someone re-claimed it after our lease ran out)."""
     with engine.begin() as conn:
-        result = conn.execute(_T.update().where(_T.c.id == row.id, _T.c.claimed_by == token,
-                                                _T.c.status == "sending").values(**values))
+        result = conn.execute(
+            _T.update()
+            .where(_T.c.id == row.id, _T.c.claimed_by == token, _T.c.status == "sending")
+            .values(**values)
+        )
     return result.rowcount == 1
 
 
-def dispatch_once(engine: Engine, now: datetime | None = None, channels: dict[str, Channel] | None = None, *,
-                  worker: str | None = None, limit: int | None = None, rng: random.Random | None = None,
-                  ) -> DispatchReport:
+def dispatch_once(
+    engine: Engine,
+    now: datetime | None = None,
+    channels: dict[str, Channel] | None = None,
+    *,
+    worker: str | None = None,
+    limit: int | None = None,
+    rng: random.Random | None = None,
+) -> DispatchReport:
     """One round: claim due deliveries of the given channels, send each, record each outcome."""
     from notifications.channels import build_channels
 
@@ -119,8 +147,14 @@ def dispatch_once(engine: Engine, now: datetime | None = None, channels: dict[st
     token = f"{worker or worker_name()}:{uuid.uuid4().hex[:8]}"
     report = DispatchReport()
     clock = (lambda: now) if now is not None else utcnow
-    rows = claim(engine, clock(), sorted(channels), token=token, limit=limit or settings.batch_size,
-                 lease_s=settings.lease_s)
+    rows = claim(
+        engine,
+        clock(),
+        sorted(channels),
+        token=token,
+        limit=limit or settings.notify_batch_size,
+        lease_s=settings.notify_lease_s,
+    )
     report.claimed = len(rows)
     try:
         for row in rows:
@@ -135,8 +169,15 @@ def dispatch_once(engine: Engine, now: datetime | None = None, channels: dict[st
     return report
 
 
-def _deliver(engine: Engine, row: Notification, channel: Channel, token: str, clock: Any,
-             report: DispatchReport, rng: random.Random | None) -> None:
+def _deliver(
+    engine: Engine,
+    row: Notification,
+    channel: Channel,
+    token: str,
+    clock: Any,
+    report: DispatchReport,
+    rng: random.Random | None,
+) -> None:
     settings = get_settings().notifications
     try:
         channel.send(row)
@@ -148,12 +189,27 @@ def _deliver(engine: Engine, row: Notification, channel: Channel, token: str, cl
         if row.attempts >= row.max_attempts:
             _failed(engine, row, token, clock(), error, report)
             return
-        delay = backoff_delay(row.attempts, base=settings.backoff_base_s, cap=settings.backoff_max_s, rng=rng)
-        if _finish(engine, row, token, status="pending", lease_until=None, last_error=error,
-                   next_attempt_at=clock() + timedelta(seconds=delay)):
+        delay = backoff_delay(
+            row.attempts, base=settings.notify_backoff_base_s, cap=settings.notify_backoff_max_s, rng=rng
+        )
+        if _finish(
+            engine,
+            row,
+            token,
+            status="pending",
+            lease_until=None,
+            last_error=error,
+            next_attempt_at=clock() + timedelta(seconds=delay),
+        ):
             report.retried += 1
-            log.warning("delivery_retry_scheduled", key=row.key, channel=row.channel, attempt=row.attempts,
-                        in_s=round(delay, 1), error=error[:200])
+            log.warning(
+                "delivery_retry_scheduled",
+                key=row.key,
+                channel=row.channel,
+                attempt=row.attempts,
+                in_s=round(delay, 1),
+                error=error[:200],
+            )
         else:
             report.lease_lost += 1
         return
@@ -162,15 +218,26 @@ def _deliver(engine: Engine, row: Notification, channel: Channel, token: str, cl
         report.keys_sent.append(row.key)
     else:
         report.lease_lost += 1
-        log.warning("delivery_lease_lost", key=row.key, channel=row.channel,
-                    note="sent after the lease ran out; another dispatcher may send it again (same key)")
+        log.warning(
+            "delivery_lease_lost",
+            key=row.key,
+            channel=row.channel,
+            note="sent after the lease ran out; another dispatcher may send it again (same key)",
+        )
 
 
-def _failed(engine: Engine, row: Notification, token: str, now: datetime, error: str,
-            report: DispatchReport) -> None:
+def _failed(
+    engine: Engine, row: Notification, token: str, now: datetime, error: str, report: DispatchReport
+) -> None:
     if _finish(engine, row, token, status="failed", lease_until=None, last_error=error[:2000]):
         report.failed += 1
-        log.error("delivery_failed", key=row.key, channel=row.channel, kind=row.kind, attempts=row.attempts,
-                  error=error[:200])
+        log.error(
+            "delivery_failed",
+            key=row.key,
+            channel=row.channel,
+            kind=row.kind,
+            attempts=row.attempts,
+            error=error[:200],
+        )
     else:
         report.lease_lost += 1

@@ -69,11 +69,18 @@ _ROUTES: dict[str, tuple[str, ...]] = {
     "delivery.failed": (),
 }
 KINDS: tuple[str, ...] = tuple(_ROUTES)
-_NEVER_DEFERRED = {"assignment.approval_requested", "reminder.approval_pending", "digest.reviewer", "digest.user"}
+_NEVER_DEFERRED = {
+    "assignment.approval_requested",
+    "reminder.approval_pending",
+    "digest.reviewer",
+    "digest.user",
+}
 _NO_INAPP = {"digest.reviewer", "digest.user"}
 
-_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 # Never copied into webhook or Matrix payloads: personal addresses and signed links are not for a chat room.
 _PRIVATE_KEY = re.compile(r"(email|url|token|recipients|password|secret)", re.I)
 
@@ -125,10 +132,12 @@ def _preferences(session: Session, emails: Iterable[str], kind: str) -> dict[str
     emails = list(emails)
     if not emails:
         return {}
-    rows = session.exec(select(NotificationPreference).where(
-        NotificationPreference.email.in_(emails),  # type: ignore[attr-defined]
-        NotificationPreference.kind.in_([kind, "*"]),  # type: ignore[attr-defined]
-    )).all()
+    rows = session.exec(
+        select(NotificationPreference).where(
+            NotificationPreference.email.in_(emails),  # type: ignore[attr-defined]
+            NotificationPreference.kind.in_([kind, "*"]),  # type: ignore[attr-defined]
+        )
+    ).all()
     best: dict[str, NotificationPreference] = {}
     for row in rows:
         if row.email not in best or row.kind == kind:
@@ -136,8 +145,15 @@ def _preferences(session: Session, emails: Iterable[str], kind: str) -> dict[str
     return best
 
 
-def enqueue(session: Session, event: Event, *, now: datetime | None = None, event_id: str | None = None,
-            recipients: list[Recipient] | None = None, webhooks: bool = True) -> list[Notification]:
+def enqueue(
+    session: Session,
+    event: Event,
+    *,
+    now: datetime | None = None,
+    event_id: str | None = None,
+    recipients: list[Recipient] | None = None,
+    webhooks: bool = True,
+) -> list[Notification]:
     """Write the deliveries of ``event`` into ``session`` (the caller's transaction). Returns the new rows.
 
     ``event_id`` (or ``event.data["event_id"]``) makes the keys deterministic: enqueueing the same event id
@@ -153,13 +169,24 @@ def enqueue(session: Session, event: Event, *, now: datetime | None = None, even
     prefs = _preferences(session, [r.email for r in people], event.kind)
     rows: list[Notification] = []
 
-    def add(channel: str, recipient: str, status: str = "pending", payload: dict[str, Any] | None = None) -> None:
-        rows.append(Notification(
-            key=delivery_key(event_id, channel, recipient), kind=event.kind, channel=channel, recipient=recipient,
-            subject=render_subject(event.kind, payload if payload is not None else data),
-            data=payload if payload is not None else data, status=status, max_attempts=settings.max_attempts,
-            next_attempt_at=now, created_at=now, sent_at=now if channel == "inapp" else None,
-        ))
+    def add(
+        channel: str, recipient: str, status: str = "pending", payload: dict[str, Any] | None = None
+    ) -> None:
+        rows.append(
+            Notification(
+                key=delivery_key(event_id, channel, recipient),
+                kind=event.kind,
+                channel=channel,
+                recipient=recipient,
+                subject=render_subject(event.kind, payload if payload is not None else data),
+                data=payload if payload is not None else data,
+                status=status,
+                max_attempts=settings.notify_max_attempts,
+                next_attempt_at=now,
+                created_at=now,
+                sent_at=now if channel == "inapp" else None,
+            )
+        )
 
     for person in people:
         pref = prefs.get(person.email)
@@ -181,9 +208,13 @@ def _insert_new(session: Session, rows: list[Notification], *, smtp_configured: 
     """Insert the rows whose key is not there yet (re-enqueueing a known event id is a no-op)."""
     if not rows:
         return []
-    existing = set(session.exec(select(Notification.key).where(
-        Notification.key.in_([r.key for r in rows])  # type: ignore[attr-defined]
-    )).all())
+    existing = set(
+        session.exec(
+            select(Notification.key).where(
+                Notification.key.in_([r.key for r in rows])  # type: ignore[attr-defined]
+            )
+        ).all()
+    )
     fresh = [r for r in rows if r.key not in existing]
     for row in fresh:
         session.add(row)
@@ -222,5 +253,10 @@ def uninstall() -> None:
 
 
 def count_due(session: Session, now: datetime) -> int:
-    return int(session.exec(select(sa.func.count()).select_from(Notification).where(
-        Notification.status == "pending", Notification.next_attempt_at <= now)).one())
+    return int(
+        session.exec(
+            select(sa.func.count())
+            .select_from(Notification)
+            .where(Notification.status == "pending", Notification.next_attempt_at <= now)
+        ).one()
+    )

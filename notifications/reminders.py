@@ -40,15 +40,18 @@ __all__ = [
 
 log = get_logger("talents.notifications.reminders")
 _c = sa.column
-AGENT = sa.table("agent", _c("id"), _c("email"), _c("name"), _c("manager_email"), _c("updated_at"),
-                 _c("erased_at"))
-AVAILABILITY = sa.table("availability", _c("id"), _c("agent_id"), _c("start_date"), _c("end_date"), _c("share"))
+_TS, _DAY = sa.DateTime(timezone=True), sa.Date()
+AGENT = sa.table("agent", _c("id"), _c("email"), _c("name"), _c("manager_email"), _c("updated_at", _TS),
+                 _c("erased_at", _TS))
+AVAILABILITY = sa.table("availability", _c("id"), _c("agent_id"), _c("start_date", _DAY), _c("end_date", _DAY),
+                        _c("share"))
 ASSIGNMENT = sa.table("assignment", _c("id"), _c("need_id"), _c("role_id"), _c("agent_id"), _c("state"),
-                      _c("share"), _c("start_date"), _c("end_date"), _c("created_at"), _c("updated_at"))
-NEED = sa.table("need", _c("id"), _c("title"), _c("priority"), _c("status"), _c("lead_email"), _c("created_at"),
-                _c("start_date"), _c("end_date"))
+                      _c("share"), _c("start_date", _DAY), _c("end_date", _DAY), _c("created_at", _TS),
+                      _c("updated_at", _TS))
+NEED = sa.table("need", _c("id"), _c("title"), _c("priority"), _c("status"), _c("lead_email"),
+                _c("created_at", _TS), _c("start_date", _DAY), _c("end_date", _DAY))
 ROLE = sa.table("role", _c("id"), _c("need_id"), _c("title"), _c("count"), _c("position"))
-AUTH_USER = sa.table("auth_user", _c("email"), _c("roles"))
+AUTH_USER = sa.table("auth_user", _c("email"), _c("roles", sa.JSON()))
 LIVE_STATES = ("proposed", "accepted", "approved", "active")
 
 
@@ -64,14 +67,20 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def _notify(session: Session, kind: str, event_id: str, email: str | None, data: dict[str, Any],
-            now: datetime) -> int:
+def _notify(
+    session: Session, kind: str, event_id: str, email: str | None, data: dict[str, Any], now: datetime
+) -> int:
     if not email or not is_valid_address(email.strip().lower()):
         return 0
     email = email.strip().lower()
-    rows = enqueue(session, Event(kind, data), now=now, event_id=event_id,
-                   recipients=[Recipient(email, deferrable=kind not in ("reminder.approval_pending",))],
-                   webhooks=False)
+    rows = enqueue(
+        session,
+        Event(kind, data),
+        now=now,
+        event_id=event_id,
+        recipients=[Recipient(email, deferrable=kind not in ("reminder.approval_pending",))],
+        webhooks=False,
+    )
     return 1 if rows else 0
 
 
@@ -79,30 +88,62 @@ def remind_pending_proposals(engine: Engine, now: datetime, days: int | None = N
     """Agents proposed ``days`` ago or more who have not answered; again every ``days`` days."""
     days = days or get_settings().notifications.proposal_reminder_days
     now = _utc(now)
-    query = (sa.select(ASSIGNMENT.c.id, ASSIGNMENT.c.created_at, ASSIGNMENT.c.start_date, ASSIGNMENT.c.end_date,
-                       AGENT.c.email, AGENT.c.name, NEED.c.title, NEED.c.id.label("need_id"), NEED.c.priority,
-                       ROLE.c.title.label("role_title"))
-             .join(AGENT, AGENT.c.id == ASSIGNMENT.c.agent_id).join(NEED, NEED.c.id == ASSIGNMENT.c.need_id)
-             .join(ROLE, ROLE.c.id == ASSIGNMENT.c.role_id)
-             .where(ASSIGNMENT.c.state == "proposed", ASSIGNMENT.c.created_at <= now - timedelta(days=days),
-                    AGENT.c.erased_at.is_(None)))
+    query = (
+        sa.select(
+            ASSIGNMENT.c.id,
+            ASSIGNMENT.c.created_at,
+            ASSIGNMENT.c.start_date,
+            ASSIGNMENT.c.end_date,
+            AGENT.c.email,
+            AGENT.c.name,
+            NEED.c.title,
+            NEED.c.id.label("need_id"),
+            NEED.c.priority,
+            ROLE.c.title.label("role_title"),
+        )
+        .join(AGENT, AGENT.c.id == ASSIGNMENT.c.agent_id)
+        .join(NEED, NEED.c.id == ASSIGNMENT.c.need_id)
+        .join(ROLE, ROLE.c.id == ASSIGNMENT.c.role_id)
+        .where(
+            ASSIGNMENT.c.state == "proposed",
+            ASSIGNMENT.c.created_at <= now - timedelta(days=days),
+            AGENT.c.erased_at.is_(None),
+        )
+    )
     sent = 0
     with session_scope(engine) as session:
         for r in session.execute(query).mappings():
             age = (now - _utc(r["created_at"])).days
-            data = {"assignment_id": r["id"], "need_id": r["need_id"], "need_title": r["title"],
-                    "role_title": r["role_title"], "priority": r["priority"], "agent_email": r["email"],
-                    "agent_name": r["name"], "days": age}
-            sent += _notify(session, "reminder.proposal_pending", f"reminder.proposal:{r['id']}:{age // days}",
-                            r["email"], data, now)
+            data = {
+                "assignment_id": r["id"],
+                "need_id": r["need_id"],
+                "need_title": r["title"],
+                "role_title": r["role_title"],
+                "priority": r["priority"],
+                "agent_email": r["email"],
+                "agent_name": r["name"],
+                "days": age,
+            }
+            sent += _notify(
+                session,
+                "reminder.proposal_pending",
+                f"reminder.proposal:{r['id']}:{age // days}",
+                r["email"],
+                data,
+                now,
+            )
     return sent
 
 
 def _approval_links(session: Session, since: datetime) -> dict[Any, str]:
     """The signed approval links already sent to managers (the workflow made them; we do not mint any)."""
-    rows = session.exec(select(Notification.data).where(
-        Notification.kind == "assignment.approval_requested", Notification.channel == "email",
-        Notification.created_at >= since)).all()
+    rows = session.exec(
+        select(Notification.data).where(
+            Notification.kind == "assignment.approval_requested",
+            Notification.channel == "email",
+            Notification.created_at >= since,
+        )
+    ).all()
     return {str(d.get("assignment_id")): d["approval_url"] for d in rows if d.get("approval_url")}
 
 
@@ -110,23 +151,54 @@ def remind_pending_approvals(engine: Engine, now: datetime, days: int | None = N
     """Managers who have not answered an approval request for ``days`` days (with the link they received)."""
     days = days or get_settings().notifications.approval_reminder_days
     now = _utc(now)
-    query = (sa.select(ASSIGNMENT.c.id, ASSIGNMENT.c.updated_at, ASSIGNMENT.c.share, ASSIGNMENT.c.start_date,
-                       ASSIGNMENT.c.end_date, AGENT.c.email, AGENT.c.name, AGENT.c.manager_email,
-                       NEED.c.title, NEED.c.id.label("need_id"), ROLE.c.title.label("role_title"))
-             .join(AGENT, AGENT.c.id == ASSIGNMENT.c.agent_id).join(NEED, NEED.c.id == ASSIGNMENT.c.need_id)
-             .join(ROLE, ROLE.c.id == ASSIGNMENT.c.role_id)
-             .where(ASSIGNMENT.c.state == "accepted", ASSIGNMENT.c.updated_at <= now - timedelta(days=days),
-                    AGENT.c.manager_email.is_not(None), AGENT.c.erased_at.is_(None)))
+    query = (
+        sa.select(
+            ASSIGNMENT.c.id,
+            ASSIGNMENT.c.updated_at,
+            ASSIGNMENT.c.share,
+            ASSIGNMENT.c.start_date,
+            ASSIGNMENT.c.end_date,
+            AGENT.c.email,
+            AGENT.c.name,
+            AGENT.c.manager_email,
+            NEED.c.title,
+            NEED.c.id.label("need_id"),
+            ROLE.c.title.label("role_title"),
+        )
+        .join(AGENT, AGENT.c.id == ASSIGNMENT.c.agent_id)
+        .join(NEED, NEED.c.id == ASSIGNMENT.c.need_id)
+        .join(ROLE, ROLE.c.id == ASSIGNMENT.c.role_id)
+        .where(
+            ASSIGNMENT.c.state == "accepted",
+            ASSIGNMENT.c.updated_at <= now - timedelta(days=days),
+            AGENT.c.manager_email.is_not(None),
+            AGENT.c.erased_at.is_(None),
+        )
+    )
     sent = 0
     with session_scope(engine) as session:
         links = _approval_links(session, now - timedelta(days=60))
         for r in session.execute(query).mappings():
             age = (now - _utc(r["updated_at"])).days
-            data = {"assignment_id": r["id"], "need_id": r["need_id"], "need_title": r["title"],
-                    "role_title": r["role_title"], "agent_name": r["name"], "manager_email": r["manager_email"],
-                    "share": r["share"], "days": age, "approval_url": links.get(str(r["id"]))}
-            sent += _notify(session, "reminder.approval_pending", f"reminder.approval:{r['id']}:{age // days}",
-                            r["manager_email"], data, now)
+            data = {
+                "assignment_id": r["id"],
+                "need_id": r["need_id"],
+                "need_title": r["title"],
+                "role_title": r["role_title"],
+                "agent_name": r["name"],
+                "manager_email": r["manager_email"],
+                "share": r["share"],
+                "days": age,
+                "approval_url": links.get(str(r["id"])),
+            }
+            sent += _notify(
+                session,
+                "reminder.approval_pending",
+                f"reminder.approval:{r['id']}:{age // days}",
+                r["manager_email"],
+                data,
+                now,
+            )
     return sent
 
 
@@ -135,19 +207,31 @@ def remind_availability_ending(engine: Engine, now: datetime, days: int | None =
     days = days or get_settings().notifications.availability_ending_days
     today = _utc(now).date()
     later = AVAILABILITY.alias("later")
-    query = (sa.select(AVAILABILITY.c.id, AVAILABILITY.c.end_date, AGENT.c.email, AGENT.c.name)
-             .join(AGENT, AGENT.c.id == AVAILABILITY.c.agent_id)
-             .where(AVAILABILITY.c.end_date >= today, AVAILABILITY.c.end_date <= today + timedelta(days=days),
-                    AGENT.c.erased_at.is_(None),
-                    ~sa.exists().where(later.c.agent_id == AVAILABILITY.c.agent_id,
-                                       later.c.end_date > AVAILABILITY.c.end_date)))
+    query = (
+        sa.select(AVAILABILITY.c.id, AVAILABILITY.c.end_date, AGENT.c.email, AGENT.c.name)
+        .join(AGENT, AGENT.c.id == AVAILABILITY.c.agent_id)
+        .where(
+            AVAILABILITY.c.end_date >= today,
+            AVAILABILITY.c.end_date <= today + timedelta(days=days),
+            AGENT.c.erased_at.is_(None),
+            ~sa.exists().where(
+                later.c.agent_id == AVAILABILITY.c.agent_id, later.c.end_date > AVAILABILITY.c.end_date
+            ),
+        )
+    )
     sent = 0
     with session_scope(engine) as session:
         for r in session.execute(query).mappings():
             end = _as_date(r["end_date"])
             data = {"agent_email": r["email"], "agent_name": r["name"], "end": end.isoformat()}
-            sent += _notify(session, "reminder.availability_ending",
-                            f"reminder.availability:{r['id']}:{end.isoformat()}", r["email"], data, now)
+            sent += _notify(
+                session,
+                "reminder.availability_ending",
+                f"reminder.availability:{r['id']}:{end.isoformat()}",
+                r["email"],
+                data,
+                now,
+            )
     return sent
 
 
@@ -156,20 +240,27 @@ def remind_stale_profiles(engine: Engine, now: datetime, days: int | None = None
     days = days or get_settings().notifications.profile_stale_days
     now = _utc(now)
     query = sa.select(AGENT.c.id, AGENT.c.email, AGENT.c.name, AGENT.c.updated_at).where(
-        AGENT.c.updated_at <= now - timedelta(days=days), AGENT.c.erased_at.is_(None))
+        AGENT.c.updated_at <= now - timedelta(days=days), AGENT.c.erased_at.is_(None)
+    )
     sent = 0
     with session_scope(engine) as session:
         for r in session.execute(query).mappings():
             updated = _utc(r["updated_at"]).date()
             data = {"agent_email": r["email"], "agent_name": r["name"], "updated_on": updated.isoformat()}
-            sent += _notify(session, "reminder.profile_stale", f"reminder.profile:{r['id']}:{updated.isoformat()}",
-                            r["email"], data, now)
+            sent += _notify(
+                session,
+                "reminder.profile_stale",
+                f"reminder.profile:{r['id']}:{updated.isoformat()}",
+                r["email"],
+                data,
+                now,
+            )
     return sent
 
 
 def reviewer_emails(session: Session) -> list[str]:
     """Reviewers: accounts holding the ``reviewer`` role (``auth_user``, if present) plus the setting's list."""
-    emails = {e.strip().lower() for e in get_settings().notifications.reviewer_emails if e.strip()}
+    emails = {e.strip().lower() for e in get_settings().notifications.notify_reviewer_emails if e.strip()}
     bind = session.get_bind()
     if sa.inspect(bind).has_table("auth_user"):
         for email, roles in session.execute(sa.select(AUTH_USER.c.email, AUTH_USER.c.roles)):
@@ -186,36 +277,66 @@ def reviewer_digest(engine: Engine, now: datetime) -> int:
     """The reviewers' daily digest: needs created in the last 24 h by priority, and seats with nobody on them."""
     now = _utc(now)
     day = now.date().isoformat()
-    filled = (sa.select(ASSIGNMENT.c.role_id, sa.func.count().label("n"))
-              .where(ASSIGNMENT.c.state.in_(LIVE_STATES)).group_by(ASSIGNMENT.c.role_id).subquery())
+    filled = (
+        sa.select(ASSIGNMENT.c.role_id, sa.func.count().label("n"))
+        .where(ASSIGNMENT.c.state.in_(LIVE_STATES))
+        .group_by(ASSIGNMENT.c.role_id)
+        .subquery()
+    )
     with session_scope(engine) as session:
         recipients = reviewer_emails(session)
         if not recipients:
             return 0
-        new = session.execute(sa.select(NEED.c.id, NEED.c.title, NEED.c.priority)
-                              .where(NEED.c.created_at > now - timedelta(days=1), NEED.c.created_at <= now,
-                                     NEED.c.status != "draft")
-                              .order_by(NEED.c.priority, NEED.c.id)).mappings().all()
-        open_seats = session.execute(
-            sa.select(NEED.c.id, NEED.c.title, NEED.c.priority, ROLE.c.title.label("role_title"),
-                      (ROLE.c.count - sa.func.coalesce(filled.c.n, 0)).label("missing"))
-            .join(ROLE, ROLE.c.need_id == NEED.c.id).outerjoin(filled, filled.c.role_id == ROLE.c.id)
-            .where(NEED.c.status == "open", ROLE.c.count > sa.func.coalesce(filled.c.n, 0))
-            .order_by(NEED.c.priority, NEED.c.id, ROLE.c.position)).mappings().all()
+        new = (
+            session.execute(
+                sa.select(NEED.c.id, NEED.c.title, NEED.c.priority)
+                .where(
+                    NEED.c.created_at > now - timedelta(days=1),
+                    NEED.c.created_at <= now,
+                    NEED.c.status != "draft",
+                )
+                .order_by(NEED.c.priority, NEED.c.id)
+            )
+            .mappings()
+            .all()
+        )
+        open_seats = (
+            session.execute(
+                sa.select(
+                    NEED.c.id,
+                    NEED.c.title,
+                    NEED.c.priority,
+                    ROLE.c.title.label("role_title"),
+                    (ROLE.c.count - sa.func.coalesce(filled.c.n, 0)).label("missing"),
+                )
+                .join(ROLE, ROLE.c.need_id == NEED.c.id)
+                .outerjoin(filled, filled.c.role_id == ROLE.c.id)
+                .where(NEED.c.status == "open", ROLE.c.count > sa.func.coalesce(filled.c.n, 0))
+                .order_by(NEED.c.priority, NEED.c.id, ROLE.c.position)
+            )
+            .mappings()
+            .all()
+        )
         by_priority: dict[int, list[str]] = defaultdict(list)
         for n in new:
             by_priority[int(n["priority"])].append(str(n["title"]))
         data = {
             "day": day,
             "new_needs": [dict(n) for n in new],
-            "new_needs_lines": [f"Priorité {p} : {', '.join(titles)}" for p, titles in sorted(by_priority.items())],
+            "new_needs_lines": [
+                f"Priorité {p} : {', '.join(titles)}" for p, titles in sorted(by_priority.items())
+            ],
             "unfilled": [dict(s) for s in open_seats],
             "unfilled_seats": sum(int(s["missing"]) for s in open_seats),
-            "unfilled_lines": [f"P{s['priority']} — {s['title']} — {s['role_title']} : {s['missing']} place(s)"
-                               for s in open_seats[:50]],
+            "unfilled_lines": [
+                f"P{s['priority']} — {s['title']} — {s['role_title']} : {s['missing']} place(s)"
+                for s in open_seats[:50]
+            ],
         }
-        return sum(_notify(session, "digest.reviewer", f"digest.reviewer:{email}:{day}", email, data, now)
-                   for email in recipients)
+        return sum(
+            _notify(session, "digest.reviewer", f"digest.reviewer:{email}:{day}", email, data, now)
+            for email in recipients
+        )
 
 
 def daily_user_digests(engine: Engine, now: datetime) -> int:
@@ -223,21 +344,39 @@ def daily_user_digests(engine: Engine, now: datetime) -> int:
     now = _utc(now)
     day = now.date().isoformat()
     with session_scope(engine) as session:
-        emails = session.exec(select(Notification.recipient).where(
-            Notification.status == "held", Notification.channel == "email").distinct()).all()
+        emails = session.exec(
+            select(Notification.recipient)
+            .where(Notification.status == "held", Notification.channel == "email")
+            .distinct()
+        ).all()
     made = 0
     for email in emails:
         with session_scope(engine) as session:  # one person, one transaction
-            held = session.exec(select(Notification).where(
-                Notification.status == "held", Notification.channel == "email",
-                Notification.recipient == email).order_by(Notification.created_at, Notification.id)).all()
+            held = session.exec(
+                select(Notification)
+                .where(
+                    Notification.status == "held",
+                    Notification.channel == "email",
+                    Notification.recipient == email,
+                )
+                .order_by(Notification.created_at, Notification.id)
+            ).all()
             if not held:
                 continue
             event_id = f"digest.user:{email}:{day}"
-            data = {"day": day, "items": [{"kind": h.kind, "subject": h.subject} for h in held],
-                    "item_lines": [h.subject for h in held]}
-            rows = enqueue(session, Event("digest.user", data), now=now, event_id=event_id,
-                           recipients=[Recipient(email, deferrable=False)], webhooks=False)
+            data = {
+                "day": day,
+                "items": [{"kind": h.kind, "subject": h.subject} for h in held],
+                "item_lines": [h.subject for h in held],
+            }
+            rows = enqueue(
+                session,
+                Event("digest.user", data),
+                now=now,
+                event_id=event_id,
+                recipients=[Recipient(email, deferrable=False)],
+                webhooks=False,
+            )
             if not rows:  # today's digest already went out: these wait for tomorrow's
                 continue
             digest_key = rows[0].key

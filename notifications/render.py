@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any

@@ -49,30 +49,50 @@ class InboxService:
         self.session = session
 
     def _mine(self, email: str) -> Any:
-        return sa.and_(Notification.recipient == email, Notification.channel == "inapp",
-                       Notification.status == "sent")
+        return sa.and_(
+            Notification.recipient == email, Notification.channel == "inapp", Notification.status == "sent"
+        )
 
     def unread_count(self, principal: Principal) -> int:
         email = _own(principal)
-        return int(self.session.exec(select(sa.func.count()).select_from(Notification).where(
-            self._mine(email), Notification.read_at.is_(None))).one())  # type: ignore[union-attr]
+        return int(
+            self.session.exec(
+                select(sa.func.count())
+                .select_from(Notification)
+                .where(self._mine(email), Notification.read_at.is_(None))
+            ).one()
+        )  # type: ignore[union-attr]
 
-    def list(self, principal: Principal, *, limit: int = 20, offset: int = 0, unread_only: bool = False) -> InboxPage:
+    def list(
+        self, principal: Principal, *, limit: int = 20, offset: int = 0, unread_only: bool = False
+    ) -> InboxPage:
         email = _own(principal)
         where = [self._mine(email)]
         if unread_only:
             where.append(Notification.read_at.is_(None))  # type: ignore[union-attr]
         count = int(self.session.exec(select(sa.func.count()).select_from(Notification).where(*where)).one())
-        rows = self.session.exec(select(Notification).where(*where)
-                                 .order_by(Notification.created_at.desc(), Notification.id.desc())  # type: ignore
-                                 .limit(limit).offset(offset)).all()
-        return InboxPage(data=[_public(r) for r in rows], count=count, unread=self.unread_count(principal),
-                         limit=limit, offset=offset)
+        rows = self.session.exec(
+            select(Notification)
+            .where(*where)
+            .order_by(Notification.created_at.desc(), Notification.id.desc())  # type: ignore
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        return InboxPage(
+            data=[_public(r) for r in rows],
+            count=count,
+            unread=self.unread_count(principal),
+            limit=limit,
+            offset=offset,
+        )
 
-    def mark_read(self, principal: Principal, notification_id: int, now: datetime | None = None) -> NotificationPublic:
+    def mark_read(
+        self, principal: Principal, notification_id: int, now: datetime | None = None
+    ) -> NotificationPublic:
         email = _own(principal)
-        row = self.session.exec(select(Notification).where(Notification.id == notification_id,
-                                                           self._mine(email))).first()
+        row = self.session.exec(
+            select(Notification).where(Notification.id == notification_id, self._mine(email))
+        ).first()
         if row is None:
             raise NotFoundError("no such notification")
         if row.read_at is None:
@@ -83,15 +103,24 @@ class InboxService:
 
     def mark_all_read(self, principal: Principal, now: datetime | None = None) -> int:
         email = _own(principal)
-        result = self.session.execute(sa.update(Notification).where(
-            self._mine(email), Notification.read_at.is_(None)).values(read_at=now or utcnow()))  # type: ignore
+        result = self.session.execute(
+            sa.update(Notification)
+            .where(self._mine(email), Notification.read_at.is_(None))
+            .values(read_at=now or utcnow())
+        )  # type: ignore
         return int(result.rowcount or 0)
 
 
 def _public(row: Notification) -> NotificationPublic:
     data = {k: v for k, v in row.data.items() if not k.startswith("_")}
-    return NotificationPublic(id=row.id or 0, kind=row.kind, subject=row.subject, data=data,
-                              created_at=row.created_at, read_at=row.read_at)
+    return NotificationPublic(
+        id=row.id or 0,
+        kind=row.kind,
+        subject=row.subject,
+        data=data,
+        created_at=row.created_at,
+        read_at=row.read_at,
+    )
 
 
 # --------------------------------------------------------------------------- preferences
@@ -122,8 +151,11 @@ class PreferenceService:
         self.session = session
 
     def _rows(self, email: str) -> list[NotificationPreference]:
-        return list(self.session.exec(select(NotificationPreference)
-                                      .where(NotificationPreference.email == email)).all())
+        return list(
+            self.session.exec(
+                select(NotificationPreference).where(NotificationPreference.email == email)
+            ).all()
+        )
 
     def get(self, principal: Principal) -> Preferences:
         return self.get_for(_own(principal))
@@ -164,8 +196,11 @@ class PreferenceService:
         """E-mails off for ``kind`` (``*``: for everything), other choices kept."""
         current = self.get_for(email)
         base = current.default if kind == "*" else current.kinds.get(kind, current.default)
-        row = self.session.exec(select(NotificationPreference).where(
-            NotificationPreference.email == email, NotificationPreference.kind == kind)).first()
+        row = self.session.exec(
+            select(NotificationPreference).where(
+                NotificationPreference.email == email, NotificationPreference.kind == kind
+            )
+        ).first()
         self._set(email, kind, ChannelChoice(inapp=base.inapp, email=False, mode=base.mode), row)
         self.session.flush()
 
@@ -182,11 +217,16 @@ def unsubscribe(session: Session, token: str) -> tuple[str, str]:
     if kind != "*" and kind not in KINDS:
         kind = "*"
     PreferenceService(session).stop_emails(email, kind)
-    where = [Notification.recipient == email, Notification.channel == "email",
-             Notification.status.in_(("pending", "held"))]  # type: ignore[attr-defined]
+    where = [
+        Notification.recipient == email,
+        Notification.channel == "email",
+        Notification.status.in_(("pending", "held")),
+    ]  # type: ignore[attr-defined]
     if kind != "*":
         where.append(Notification.kind == kind)
-    session.execute(sa.update(Notification).where(*where).values(status="cancelled", last_error="unsubscribed"))
+    session.execute(
+        sa.update(Notification).where(*where).values(status="cancelled", last_error="unsubscribed")
+    )
     return email, kind
 
 
@@ -218,23 +258,33 @@ class DeliveryAdminService:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def list(self, principal: Principal, *, status: str = "failed", limit: int = 50, offset: int = 0) -> DeliveryPage:
+    def list(
+        self, principal: Principal, *, status: str = "failed", limit: int = 50, offset: int = 0
+    ) -> DeliveryPage:
         require(principal, ADMIN, REVIEWER)
         where = Notification.status == status
         count = int(self.session.exec(select(sa.func.count()).select_from(Notification).where(where)).one())
-        rows = self.session.exec(select(Notification).where(where).order_by(Notification.id.desc())  # type: ignore
-                                 .limit(limit).offset(offset)).all()
+        rows = self.session.exec(
+            select(Notification)
+            .where(where)
+            .order_by(Notification.id.desc())  # type: ignore
+            .limit(limit)
+            .offset(offset)
+        ).all()
         return DeliveryPage(data=[_admin(r) for r in rows], count=count, limit=limit, offset=offset)
 
-    def retry(self, principal: Principal, delivery_id: int, now: datetime | None = None) -> DeliveryAdminPublic:
+    def retry(
+        self, principal: Principal, delivery_id: int, now: datetime | None = None
+    ) -> DeliveryAdminPublic:
         """A failed delivery goes back to the queue with a fresh set of attempts (same key: no duplicate)."""
         require(principal, ADMIN, REVIEWER)
         row = self.session.get(Notification, delivery_id)
         if row is None or row.channel == "inapp":
             raise NotFoundError("no such delivery")
         if row.status != "failed":
-            raise ValidationFailedError(f"only a failed delivery can be retried (this one is {row.status})",
-                                        field="status")
+            raise ValidationFailedError(
+                f"only a failed delivery can be retried (this one is {row.status})", field="status"
+            )
         row.status, row.attempts, row.next_attempt_at = "pending", 0, now or utcnow()
         row.lease_until, row.claimed_by = None, None
         row.last_error = f"retry requested by {principal.email}; before: {row.last_error}"[:2000]
@@ -244,7 +294,16 @@ class DeliveryAdminService:
 
 
 def _admin(row: Notification) -> DeliveryAdminPublic:
-    return DeliveryAdminPublic(id=row.id or 0, key=row.key, kind=row.kind, channel=row.channel,
-                               recipient=row.recipient, subject=row.subject, status=row.status,
-                               attempts=row.attempts, last_error=row.last_error, created_at=row.created_at,
-                               next_attempt_at=row.next_attempt_at)
+    return DeliveryAdminPublic(
+        id=row.id or 0,
+        key=row.key,
+        kind=row.kind,
+        channel=row.channel,
+        recipient=row.recipient,
+        subject=row.subject,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+    )

@@ -32,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from notifications.models import JobRun, SchedulerLease
 from talents.db import get_engine, session_scope, utcnow
 from talents.logs import get_logger
 from talents.settings import get_settings
@@ -51,10 +52,10 @@ __all__ = [
 ]
 
 log = get_logger("talents.scheduler")
-_RUN = sa.table("job_run", sa.column("id"), sa.column("job"), sa.column("slot"), sa.column("runner"),
-                sa.column("status"), sa.column("started_at"), sa.column("finished_at"), sa.column("result"))
-_LEASE = sa.table("scheduler_lease", sa.column("name"), sa.column("holder"), sa.column("expires_at"),
-                  sa.column("heartbeat_at"), sa.column("term"))
+# The tables live with the outbox (migration 0003, ``notifications.models``); typed, so SQLite stores
+# datetimes the way the rest of the app reads them.
+_RUN = JobRun.__table__  # type: ignore[attr-defined]
+_LEASE = SchedulerLease.__table__  # type: ignore[attr-defined]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -85,8 +86,16 @@ def run_job(engine: Engine, job: Job, now: datetime, runner: str) -> str:
     slot = slot_of(job, now)
     try:
         with engine.begin() as conn:
-            conn.execute(_RUN.insert().values(job=job.name, slot=slot, runner=runner[:120], status="running",
-                                              started_at=utcnow(), result=""))
+            conn.execute(
+                _RUN.insert().values(
+                    job=job.name,
+                    slot=slot,
+                    runner=runner[:120],
+                    status="running",
+                    started_at=utcnow(),
+                    result="",
+                )
+            )
     except sa.exc.IntegrityError:
         return "skipped"
     status, result = "done", ""
@@ -96,8 +105,11 @@ def run_job(engine: Engine, job: Job, now: datetime, runner: str) -> str:
         status, result = "failed", f"{type(exc).__name__}: {exc}"
         log.exception("job_failed", job=job.name, slot=slot.isoformat())
     with engine.begin() as conn:
-        conn.execute(_RUN.update().where(_RUN.c.job == job.name, _RUN.c.slot == slot).values(
-            status=status, finished_at=utcnow(), result=result[:2000]))
+        conn.execute(
+            _RUN.update()
+            .where(_RUN.c.job == job.name, _RUN.c.slot == slot)
+            .values(status=status, finished_at=utcnow(), result=result[:2000])
+        )
     if status == "done" and job.slot_seconds >= 60:
         log.info("job_done", job=job.name, slot=slot.isoformat(), result=result[:200])
     return "ran" if status == "done" else "failed"
@@ -115,33 +127,47 @@ class LeaderLease:
         now = now or utcnow()
         expires = now + timedelta(seconds=self.ttl)
         with self.engine.begin() as conn:
-            taken = conn.execute(_LEASE.update().where(
-                _LEASE.c.name == self.name,
-                sa.or_(_LEASE.c.holder == self.holder, _LEASE.c.expires_at < now),
-            ).values(expires_at=expires, heartbeat_at=now,
-                     term=sa.case((_LEASE.c.holder == self.holder, _LEASE.c.term), else_=_LEASE.c.term + 1),
-                     holder=self.holder)).rowcount
+            taken = conn.execute(
+                _LEASE.update()
+                .where(
+                    _LEASE.c.name == self.name,
+                    sa.or_(_LEASE.c.holder == self.holder, _LEASE.c.expires_at < now),
+                )
+                .values(
+                    expires_at=expires,
+                    heartbeat_at=now,
+                    term=sa.case((_LEASE.c.holder == self.holder, _LEASE.c.term), else_=_LEASE.c.term + 1),
+                    holder=self.holder,
+                )
+            ).rowcount
             if taken == 1:
                 return True
             if conn.execute(sa.select(_LEASE.c.name).where(_LEASE.c.name == self.name)).first() is not None:
                 return False
         try:
             with self.engine.begin() as conn:
-                conn.execute(_LEASE.insert().values(name=self.name, holder=self.holder, expires_at=expires,
-                                                    heartbeat_at=now, term=1))
+                conn.execute(
+                    _LEASE.insert().values(
+                        name=self.name, holder=self.holder, expires_at=expires, heartbeat_at=now, term=1
+                    )
+                )
             return True
         except sa.exc.IntegrityError:
             return False
 
     def release(self) -> None:
         with self.engine.begin() as conn:
-            conn.execute(_LEASE.update().where(_LEASE.c.name == self.name, _LEASE.c.holder == self.holder)
-                         .values(expires_at=utcnow() - timedelta(seconds=1)))
+            conn.execute(
+                _LEASE.update()
+                .where(_LEASE.c.name == self.name, _LEASE.c.holder == self.holder)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
 
     def holder_now(self) -> str | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(_LEASE.c.holder, _LEASE.c.expires_at)
-                               .where(_LEASE.c.name == self.name)).first()
+            row = conn.execute(
+                sa.select(_LEASE.c.holder, _LEASE.c.expires_at).where(_LEASE.c.name == self.name)
+            ).first()
         if row is None:
             return None
         expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
@@ -177,9 +203,11 @@ def _dispatch_job() -> Callable[[Engine, datetime], Any]:
 def _reminders(engine: Engine, now: datetime) -> dict[str, int]:
     from notifications import reminders
 
-    return {"proposals": reminders.remind_pending_proposals(engine, now),
-            "approvals": reminders.remind_pending_approvals(engine, now),
-            "stale_profiles": reminders.remind_stale_profiles(engine, now)}
+    return {
+        "proposals": reminders.remind_pending_proposals(engine, now),
+        "approvals": reminders.remind_pending_approvals(engine, now),
+        "stale_profiles": reminders.remind_stale_profiles(engine, now),
+    }
 
 
 def _availability(engine: Engine, now: datetime) -> dict[str, Any]:
@@ -195,7 +223,10 @@ def _availability(engine: Engine, now: datetime) -> dict[str, Any]:
 def _digests(engine: Engine, now: datetime) -> dict[str, int]:
     from notifications import reminders
 
-    return {"reviewers": reminders.reviewer_digest(engine, now), "users": reminders.daily_user_digests(engine, now)}
+    return {
+        "reviewers": reminders.reviewer_digest(engine, now),
+        "users": reminders.daily_user_digests(engine, now),
+    }
 
 
 def _allocation(engine: Engine, now: datetime) -> Any:
@@ -212,7 +243,9 @@ def _retention(engine: Engine, now: datetime) -> dict[str, Any]:
         with session_scope(engine) as session:
             out["auth"] = purge(session, now)
     with engine.begin() as conn:  # our own bookkeeping: job runs are kept 30 days
-        out["job_runs"] = conn.execute(_RUN.delete().where(_RUN.c.started_at < now - timedelta(days=30))).rowcount
+        out["job_runs"] = conn.execute(
+            _RUN.delete().where(_RUN.c.started_at < now - timedelta(days=30))
+        ).rowcount
     return out
 
 
@@ -236,7 +269,9 @@ class SchedulerRunner:
     engine: Engine
     jobs: list[Job]
     lease_s: float = 30.0
-    holder: str = field(default_factory=lambda: f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    holder: str = field(
+        default_factory=lambda: f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    )
     elect: bool = True
 
     def __post_init__(self) -> None:
@@ -256,8 +291,9 @@ class SchedulerRunner:
         from apscheduler.triggers.interval import IntervalTrigger
 
         # A scheduler of our own with an in-memory store: job stores are never shared between schedulers.
-        sched = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
-                                                                "misfire_grace_time": 30})
+        sched = BackgroundScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+        )
         now = utcnow()
         for job in self.jobs:
             if job.daily_hour is not None:
@@ -385,7 +421,11 @@ def main(once: str | None = None, list_jobs: bool = False) -> None:
     jobs = default_jobs()
     if list_jobs:
         for job in jobs:
-            when = f"daily at {job.daily_hour:02d}:00 UTC" if job.daily_hour is not None else f"every {job.period_s}s"
+            when = (
+                f"daily at {job.daily_hour:02d}:00 UTC"
+                if job.daily_hour is not None
+                else f"every {job.period_s}s"
+            )
             print(f"{job.name:14} {when}")  # noqa: T201
         return
     if once:
