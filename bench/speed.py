@@ -237,7 +237,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         gc.collect()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\nratio = rank median / lower bound (one sparse mat-vec over the same matrix); top=50, {args.roles} roles × 3")
+    print(
+        "\nratio = rank median / lower bound (one sparse mat-vec over the same matrix); "
+        f"top=50, {args.roles} roles × 3"
+    )
     print("naive: per-agent Python loop; * = timed on 5,000 agents and extrapolated linearly")
     print(f"peak RSS of the process: {peak:.0f} MB (includes the synthetic profiles themselves)")
 

@@ -23,6 +23,7 @@ profile change is visible at once without rebuilding the matrix.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -190,8 +191,15 @@ class CandidateIndex:
     Parameters
     ----------
     text_weight:
-        Share of the score given to TF-IDF similarity between the role's title/description and the
-        profile text (the rest is skill fit).
+        Share of the score given to *profile similarity* (the rest is skill fit): a cosine between the
+        role (TF-IDF words of title and description, plus its skills and their related ones) and the
+        agent (TF-IDF words of the profile text, plus the skills held).
+    context_weight:
+        In that profile similarity, weight of the skills held (a rarity-weighted vector of the agent's
+        skills, against the role's skills expanded to related ones) next to the words (weight 1).
+        It rewards a profile centred on the role's field over one that shares a skill by chance.
+    use_rarity:
+        Weigh each asked skill by its rarity in the pool (smooth IDF): matching a rare skill counts more.
     related_credit:
         Similarity credited to a skill related in the taxonomy (its holder earns this fraction of the
         asked skill's credit).
@@ -221,7 +229,9 @@ class CandidateIndex:
 
     def __init__(
         self,
-        text_weight: float = 0.15,
+        text_weight: float = 0.5,
+        context_weight: float = 1.0,
+        use_rarity: bool = True,
         related_credit: float = 0.5,
         cooccurrence_credit: float = 0.6,
         cooccurrence_min_support: int = 3,
@@ -240,6 +250,8 @@ class CandidateIndex:
         random_state: int = 0,
     ) -> None:
         self.text_weight = text_weight
+        self.context_weight = context_weight
+        self.use_rarity = use_rarity
         self.related_credit = related_credit
         self.cooccurrence_credit = cooccurrence_credit
         self.cooccurrence_min_support = cooccurrence_min_support
@@ -333,13 +345,26 @@ class CandidateIndex:
         )
         self.reference_date_ = ref
         s_vals_a = np.array(s_vals, dtype=np.float64) * self._recency(s_lu_a, ref)
-        self.skill_df_ += np.bincount((s_cols_a - h) // LEVELS, minlength=len(self.skill_ids_))
+        s_rows_a = np.array(s_rows, dtype=np.int64)
+        s_k = (s_cols_a - h) // LEVELS
+        self.skill_df_ += np.bincount(s_k, minlength=len(self.skill_ids_))
+        # Profile channel: the words (unit vector) and the skills held (rarity-weighted unit vector)
+        # share one L2-normalised row, so a cosine rewards a profile centred on the role's skills.
+        self.context_cols_ = np.array([self._context_col(sid) for sid in self.skill_ids_], dtype=np.int64)
+        c_rows, c_cols = s_rows_a, self.context_cols_[s_k]
+        c_vals = np.asarray(self._rarity(self.skill_df_[s_k], n), dtype=np.float64)
+        c_norm = np.sqrt(np.bincount(c_rows, weights=c_vals**2, minlength=n))
+        c_vals = c_vals / np.where(c_norm > 0, c_norm, 1.0)[c_rows] * self.context_weight
+        both = np.sqrt((norms > 0) + (c_norm > 0) * self.context_weight**2)
+        both[both == 0] = 1.0
+        t_vals = t_vals / both[t_rows]
+        c_vals = c_vals / both[c_rows]
         self._assemble(
             n,
-            np.concatenate([t_rows, np.array(s_rows, dtype=np.int64)]),
-            np.concatenate([t_cols, s_cols_a]),
-            np.concatenate([t_vals, s_vals_a]),
-            np.concatenate([np.full(t_cols.size, _NO_DATE, dtype=np.int64), s_lu_a]),
+            np.concatenate([t_rows, c_rows, s_rows_a]),
+            np.concatenate([t_cols, c_cols, s_cols_a]),
+            np.concatenate([t_vals, c_vals, s_vals_a]),
+            np.concatenate([np.full(t_cols.size + c_cols.size, _NO_DATE, dtype=np.int64), s_lu_a]),
             np.array(g_rows, dtype=np.int64),
             np.array(g_start, dtype=np.int64),
             np.array(g_end, dtype=np.int64),
@@ -359,6 +384,23 @@ class CandidateIndex:
         vals = vals / np.linalg.norm(vals)
         return cols, vals
 
+    def _context_col(self, skill_id: str) -> int:
+        # a stable hash (not Python's salted one) into the text columns
+        return zlib.crc32(f"skill:{skill_id}".encode()) % self.text_features
+
+    def _rarity(self, df: np.ndarray | float, n: int) -> np.ndarray | float:
+        return idf(df, n) if self.use_rarity else np.ones_like(np.asarray(df, dtype=float))
+
+    def _profile_vector(
+        self, tcols: np.ndarray, tvals: np.ndarray, ccols: np.ndarray, cvals: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Words (unit) and skills context (unit × context_weight), together L2-normalised."""
+        cn = float(np.linalg.norm(cvals))
+        if cn > 0:
+            cvals = cvals / cn * self.context_weight
+        both = np.sqrt(float(tvals.size > 0) + (cn > 0) * self.context_weight**2) or 1.0
+        return np.concatenate([tcols, ccols]), np.concatenate([tvals, cvals]) / both
+
     def _skill_col(self, k: int, level: int) -> int:
         return self.text_features + k * LEVELS + (min(max(int(level), 1), LEVELS) - 1)
 
@@ -372,16 +414,19 @@ class CandidateIndex:
                 k = self.skill_index_[s.skill_id] = len(self.skill_ids_)
                 self.skill_ids_.append(s.skill_id)
                 self.skill_df_ = np.append(self.skill_df_, 0.0)
+                self.context_cols_ = np.append(self.context_cols_, self._context_col(s.skill_id))
             if k not in best or s.level > best[k].level:  # a skill listed twice keeps its best level
                 best[k] = s
         ks = sorted(best)
         self.skill_df_[ks] += 1.0
         scols = np.array([self._skill_col(k, best[k].level) for k in ks], dtype=np.int64)
-        slu = np.array(
-            [best[k].last_used.toordinal() if best[k].last_used else _NO_DATE for k in ks], dtype=np.int64
-        )
+        slu = np.array([best[k].last_used.toordinal() if best[k].last_used else _NO_DATE for k in ks], dtype=np.int64)
         svals = np.array([interest_factor(best[k].interest) for k in ks], dtype=np.float64)
         svals = svals * self._recency(slu, self.reference_date_)
+        n_alive = max(int(self.alive_.sum()), 1)
+        ccols = self.context_cols_[np.array(ks, dtype=np.int64)]
+        cvals = np.asarray(self._rarity(self.skill_df_[ks], n_alive), dtype=np.float64).reshape(-1)
+        tcols, tvals = self._profile_vector(tcols, tvals, ccols, cvals)
         segs = self._segments(p)
         return _Row(
             cols=np.concatenate([tcols, scols]),
@@ -518,9 +563,7 @@ class CandidateIndex:
         self.alive_[row] = False
         self.profiles_[row] = None
         self.agent_ids_[row] = None
-        self.overlay_[row] = _Row(
-            *(np.empty(0, dt) for dt in (np.int64, float, np.int64, np.int64, np.int64, float))
-        )
+        self.overlay_[row] = _Row(*(np.empty(0, dt) for dt in (np.int64, float, np.int64, np.int64, np.int64, float)))
         self._maybe_merge()
         return self
 
@@ -570,25 +613,34 @@ class CandidateIndex:
         n_alive = max(int(self.alive_.sum()), 1)
         text = f"{role.title} {role.description}".strip()
         counts = self._hasher.transform([text]).tocsr()
-        has_text = counts.nnz > 0
-        tw = self.text_weight if has_text else 0.0
-        sw = 1.0 - tw
         ncols = self.text_features + LEVELS * len(self.skill_ids_)
         vec = np.zeros(ncols)
-        if has_text:
-            cols, vals = self._text_row(counts, text)
-            vec[cols] = tw * vals
         skill_idx = [self.skill_index_.get(r.skill_id, -1) for r in role.skills]
         raw = np.array(
             [
                 r.weight
                 * (REQUIRED_WEIGHT if r.required else 1.0)
-                * float(idf(self.skill_df_[k] if k >= 0 else 0.0, n_alive))
+                * (float(idf(self.skill_df_[k] if k >= 0 else 0.0, n_alive)) if self.use_rarity else 1.0)
                 for r, k in zip(role.skills, skill_idx, strict=True)
             ],
             dtype=float,
         )
         weights = raw / raw.sum() if raw.size and raw.sum() > 0 else np.zeros(len(role.skills))
+        # profile channel of the role: its words, and its skills expanded to their related ones
+        context: dict[int, float] = {}
+        for j, k in enumerate(skill_idx):
+            if k < 0:
+                continue
+            for t, sim in [(k, 1.0), *((t, sim) for t, (sim, _) in self.related_.get(k, {}).items())]:
+                c = int(self.context_cols_[t])
+                context[c] = context.get(c, 0.0) + weights[j] * sim
+        tcols, tvals = self._text_row(counts, text)
+        ccols = np.fromiter(context, dtype=np.int64, count=len(context))
+        cvals = np.fromiter(context.values(), dtype=np.float64, count=len(context))
+        pcols, pvals = self._profile_vector(tcols, tvals, ccols, cvals)
+        tw = self.text_weight if pcols.size else 0.0
+        sw = 1.0 - tw
+        np.add.at(vec, pcols, tw * pvals)
         n_asked = len(role.skills)
         contrib: dict[int, np.ndarray] = {}  # first column of a skill's level block → (LEVELS, n_asked)
         ok_cols: list[int] = []
@@ -801,9 +853,7 @@ class CandidateIndex:
             row = int(rows[i])
             profile = self.profiles_[row]
             assert profile is not None
-            el = eligibility(
-                profile.availability, profile.commitments, role.start, role.end, role.share, floor
-            )
+            el = eligibility(profile.availability, profile.commitments, role.start, role.end, role.share, floor)
             if not el.eligible:  # the authoritative check; the vectorised one is only a filter
                 continue
             expl = self.explain(
@@ -884,9 +934,7 @@ class CandidateIndex:
             profile = self.profiles_[row]
             if profile is None:
                 continue
-            el = eligibility(
-                profile.availability, profile.commitments, role.start, role.end, role.share, floor
-            )
+            el = eligibility(profile.availability, profile.commitments, role.start, role.end, role.share, floor)
             reasons = self._miss_reasons(profile, role, el)
             if reasons:
                 expl = self.explain(
@@ -943,10 +991,7 @@ class CandidateIndex:
                 f"soit {short_days} jour{'s' if short_days > 1 else ''} avant la fin du rôle"
             ]
         if el.min_free + self.near_miss_share + _EPS >= share and el.min_free > 0:
-            return [
-                f"Temps libre de {round(el.min_free * 100)} % au plus bas "
-                f"pour {round(share * 100)} % demandés"
-            ]
+            return [f"Temps libre de {round(el.min_free * 100)} % au plus bas pour {round(share * 100)} % demandés"]
         return []
 
     # ================================================================== explanations
