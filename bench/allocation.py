@@ -197,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "memoryless (no open proposals given)": allocate(roles3, agents_b, (), settings),
         "open proposals kept, stickiness=0": allocate(roles3, agents_b, props, replace(settings, stickiness=0.0)),
         f"open proposals kept, stickiness={settings.stickiness}": allocate(roles3, agents_b, props, settings),
+        "open proposals kept, stickiness=0.1": allocate(roles3, agents_b, props, replace(settings, stickiness=0.1)),
     }
     print(f"churn of a re-run of B after score noise ±{noise} and {len(extra)} new priority-1 roles:")
     _print_churn(solved_b, runs)

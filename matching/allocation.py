@@ -867,8 +867,8 @@ def allocate(
     left = deadline - t
     # The child starts first and works while the parent computes the greedy baseline (two cores).
     # It must stop early enough for the parent to complete unfinished tiers greedily; the greedy time
-    # is not known yet, so a fifth of the budget is set aside, trimmed below once it is measured.
-    child_deadline = deadline - max(0.2 * left, 0.1)
+    # is not known yet, so the child plans on 90 % of what is left and is stopped earlier if needed.
+    child_deadline = deadline - max(0.1 * left, 0.1)
     t_child = t
     if settings.exact and p.tiers and child_deadline - t > 0.1:
         ctx = _mp_context()
@@ -883,9 +883,13 @@ def allocate(
     timings["greedy"] = time.monotonic() - t
 
     if proc is not None and recv is not None:
-        kill_at = min(child_deadline, deadline - 1.2 * timings["greedy"] - _PARENT_MARGIN_S)
+        # Stop the child when what is left of the budget only just covers completing the tiers it has
+        # not delivered greedily (timed per tier by the baseline, with a margin for a loaded machine).
+        tier_greedy_s = {o.priority: o.report.seconds for o in greedy_outs}
         try:
             while len(outs) < len(p.tiers):
+                rest = sum(tier_greedy_s[t] for t in p.tiers[len(outs) :])
+                kill_at = min(child_deadline, deadline - 1.5 * rest - _PARENT_MARGIN_S)
                 wait = kill_at - time.monotonic()
                 if wait <= 0 or not recv.poll(wait):
                     break
