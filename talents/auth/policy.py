@@ -9,6 +9,7 @@ any signed-in principal. Handlers still check what only they can see (a body, a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,13 +17,19 @@ from typing import Any
 from sqlmodel import Session
 
 from talents.auth.principal import ADMIN, AGENT, LEAD, REVIEWER, Principal, require
-from talents.errors import PermissionDeniedError
+from talents.errors import NotFoundError, PermissionDeniedError
 
 __all__ = [
     "DEFAULT_RULE",
+    "PREFIX_RULES",
     "RULES",
     "Rule",
+    "claim_need",
+    "claim_project",
+    "check_agent_create",
+    "check_need_update",
     "check_need_writer",
+    "check_project_update",
     "check_project_writer",
     "is_lead_of",
     "log_profile_view",
@@ -89,9 +96,17 @@ def check_project_writer(session: Session, principal: Principal, project_id: int
         raise PermissionDeniedError("only the project's lead may change it")
 
 
+def _leads_need(session: Session, principal: Principal, need: Any) -> bool:
+    from needs.models import Project
+
+    project = session.get(Project, need.project_id) if need.project_id is not None else None
+    leads = [need.lead_email, project.lead_email if project is not None else None]
+    return any(is_lead_of(principal, lead) for lead in leads)
+
+
 def check_need_writer(session: Session, principal: Principal, need_id: int) -> None:
     """The need's lead (its own ``lead_email`` or its project's), a reviewer or an admin."""
-    from needs.models import Need, Project
+    from needs.models import Need
 
     if principal.has(REVIEWER, ADMIN):
         return
@@ -99,10 +114,26 @@ def check_need_writer(session: Session, principal: Principal, need_id: int) -> N
     need = session.get(Need, need_id)
     if need is None:
         return
-    project = session.get(Project, need.project_id) if need.project_id is not None else None
-    leads = [need.lead_email, project.lead_email if project is not None else None]
-    if not any(is_lead_of(principal, lead) for lead in leads):
+    if not _leads_need(session, principal, need):
         raise PermissionDeniedError("only the need's project lead may change it")
+
+
+def _assignment_party(session: Session, principal: Principal, params: Mapping[str, Any], _path: str) -> None:
+    """The assigned agent, the need's lead, a reviewer or an admin; anyone else does not see it (404)."""
+    from needs.models import Need
+    from talents.workflow.models import Assignment
+
+    if principal.has(REVIEWER, ADMIN):
+        return
+    assignment = session.get(Assignment, int(params["assignment_id"]))
+    if assignment is None:
+        return
+    if principal.agent_id is not None and principal.agent_id == assignment.agent_id:
+        return
+    need = session.get(Need, assignment.need_id)
+    if need is not None and principal.has(LEAD) and _leads_need(session, principal, need):
+        return
+    raise NotFoundError(f"assignment {assignment.id} not found", field="assignment_id")
 
 
 def _project_writer(session: Session, principal: Principal, params: Mapping[str, Any], _path: str) -> None:
@@ -171,11 +202,34 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_N}/{{need_id:int}}/roles/{{position:int}}"): _ANY,
     ("PATCH", f"{_N}/{{need_id:int}}/roles/{{position:int}}"): _NEED_WRITER,
     ("DELETE", f"{_N}/{{need_id:int}}/roles/{{position:int}}"): _NEED_WRITER,
+    # Ranked candidates name agents and their availability: the need's lead and reviewers only.
+    ("GET", f"{_N}/{{need_id:int}}/roles/{{position:int}}/candidates"): Rule(
+        roles=(LEAD, REVIEWER), check=_need_writer, why="the need's lead, or a reviewer"),
+    ("GET", f"{_N}/{{need_id:int}}/team"): Rule(roles=(LEAD, REVIEWER), check=_need_writer,
+                                               why="the need's lead, or a reviewer"),
 }
+_W = "/api/v1/assignments"
+_PARTY = Rule(check=_assignment_party, why="the assigned agent, the need's lead, or a reviewer")
+RULES.update({
+    ("POST", _W): Rule(roles=(LEAD, REVIEWER), why="proposals by hand: leads (their needs) and reviewers"),
+    ("GET", f"{_W}/{{assignment_id:int}}"): _PARTY,
+    **{("POST", f"{_W}/{{assignment_id:int}}/{step}"): _PARTY
+       for step in ("accept", "decline", "activate", "complete", "withdraw", "approval-link")},
+})
 
 
 def _normalise(template: str) -> str:
-    return template.rstrip("/") or "/"
+    # The router reports "/agents/{agent_id}"; the route table says "/agents/{agent_id:int}".
+    return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", template).rstrip("/") or "/"
+
+
+_RULES = {(method, _normalise(path)): rule for (method, path), rule in RULES.items()}
+
+# Whole namespaces, for routes that state nothing more precise.
+PREFIX_RULES: tuple[tuple[str, Rule], ...] = (
+    ("/api/v1/admin/", Rule(roles=(ADMIN,), why="administration: admins")),
+    ("/api/v1/review/", Rule(roles=(REVIEWER,), why="DINUM review: reviewers")),
+)
 
 
 def declared_rule(handler: Any, method: str, template: str) -> Rule | None:
@@ -189,8 +243,74 @@ def declared_rule(handler: Any, method: str, template: str) -> Rule | None:
         return Rule(roles=tuple(opt["roles"]), why="declared roles")
     if opt.get("authenticated"):
         return _ANY
-    return RULES.get((method.upper(), _normalise(template)))
+    rule = _RULES.get((method.upper(), _normalise(template)))
+    if rule is None:
+        rule = next((r for prefix, r in PREFIX_RULES if template.startswith(prefix)), None)
+    return rule
 
 
 def rule_for(handler: Any, method: str, template: str) -> Rule:
     return declared_rule(handler, method, template) or DEFAULT_RULE
+
+
+# --------------------------------------------------------------------------- checks on request bodies
+def _privileged(principal: Principal) -> bool:
+    return principal.has(REVIEWER, ADMIN)
+
+
+def check_agent_create(principal: Principal, data: Any) -> None:
+    """Agents create only their own profile (same e-mail); reviewers and admins any."""
+    if _privileged(principal):
+        return
+    if str(getattr(data, "email", "")).strip().lower() != principal.email.lower():
+        raise PermissionDeniedError("you may only create your own profile (with your own e-mail)")
+
+
+def claim_project(principal: Principal, data: Any) -> None:
+    """A lead creates projects they lead: ``lead_email`` defaults to theirs and may not name someone else."""
+    if _privileged(principal):
+        return
+    if not data.lead_email:
+        data.lead_email = principal.email
+    elif not is_lead_of(principal, data.lead_email):
+        raise PermissionDeniedError("a lead may only create projects they lead")
+
+
+def claim_need(session: Session, principal: Principal, data: Any, default_priority: int = 3) -> None:
+    """A lead creates needs they lead, in their own projects, at the default priority (reviewers set it)."""
+    if _privileged(principal):
+        return
+    claim_project(principal, data)
+    if getattr(data, "project_id", None):
+        check_project_writer(session, principal, int(data.project_id))
+    if getattr(data, "project", None):
+        from sqlmodel import select
+
+        from needs.models import Project
+
+        project = session.exec(select(Project).where(Project.external_id == data.project)).first()
+        if project is not None and project.id is not None:
+            check_project_writer(session, principal, project.id)
+    if data.priority != default_priority:
+        raise PermissionDeniedError("only a DINUM reviewer sets a need's priority")
+
+
+def check_need_update(session: Session, principal: Principal, data: Any) -> None:
+    """Priority and lead are the reviewers' to change; a lead may move a need only into their own project."""
+    if _privileged(principal):
+        return
+    changed = data.model_dump(exclude_unset=True)
+    if "priority" in changed:
+        raise PermissionDeniedError("only a DINUM reviewer sets a need's priority")
+    if "lead_email" in changed and not is_lead_of(principal, changed["lead_email"]):
+        raise PermissionDeniedError("only a reviewer hands a need over to another lead")
+    if changed.get("project_id"):
+        check_project_writer(session, principal, int(changed["project_id"]))
+
+
+def check_project_update(principal: Principal, data: Any) -> None:
+    if _privileged(principal):
+        return
+    changed = data.model_dump(exclude_unset=True)
+    if "lead_email" in changed and not is_lead_of(principal, changed["lead_email"]):
+        raise PermissionDeniedError("only a reviewer hands a project over to another lead")
