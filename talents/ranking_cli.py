@@ -7,6 +7,16 @@ from typing import Annotated
 
 import typer
 
+
+def _quiet_stdout() -> None:
+    """Logs go to stderr: with --json, stdout carries the document only."""
+    from talents.logs import configure_logging
+    from talents.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.app.log_level, settings.app.log_json)
+
+
 __all__ = ["register"]
 
 
@@ -25,6 +35,7 @@ def match(
     from talents.errors import DomainError
     from talents.ranking import RankingService, resolve_need
 
+    _quiet_stdout()
     _prepare()
     try:
         with session_scope() as session:

@@ -1,1 +1,5 @@
-"""Assignments and their life cycle, allocation runs, DINUM overrides and the audit log."""
+"""Assignments, their life cycle, allocation runs, DINUM overrides and the audit log."""
+
+from talents.workflow.triggers import install as _install_triggers
+
+_install_triggers()

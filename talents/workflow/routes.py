@@ -1,0 +1,390 @@
+"""HTTP API of the workflow: assignments and their transitions, manager links, runs, overrides, audit."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import anyio
+from litestar import Request, Response, get, post
+from litestar.params import Parameter
+from litestar.response import Stream
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from talents.api import Limit, Offset, Page
+from talents.auth.principal import REVIEWER, Principal, require
+from talents.db import get_engine, session_scope
+from talents.errors import ValidationFailedError
+from talents.workflow.audit import AuditFilters, AuditService
+from talents.workflow.models import ALL_STATES, AllocationRun, AssignmentPublic, AuditEventPublic
+from talents.workflow.service import AssignmentFilters, AssignmentService, OverrideService
+
+__all__ = ["route_handlers"]
+
+
+# --------------------------------------------------------------------------- schemas
+class VersionBody(BaseModel):
+    version: int | None = Field(default=None, ge=1, description="The version read; 409 if it changed")
+
+
+class ReasonBody(VersionBody):
+    reason: str = Field(default="", max_length=2000)
+
+
+class CompleteBody(VersionBody):
+    feedback: str = Field(min_length=1, max_length=4000)
+    endorse: list[str] = Field(default_factory=list, max_length=50, description="Skills the agent showed")
+
+
+class ProposeBody(BaseModel):
+    need_id: int
+    role: int = Field(ge=0, description="Role position in the need (0-based)")
+    agent_id: int
+    reason: str = Field(default="", max_length=2000)
+
+
+class RunBody(BaseModel):
+    dry_run: bool = True
+    need_ids: list[int] | None = Field(default=None, max_length=1000)
+
+
+class OverrideBody(BaseModel):
+    action: Literal["force", "remove"] = "force"
+    reason: str = Field(default="", max_length=2000)
+    agent_id: int | None = None
+    need_id: int | None = None
+    role: int | None = Field(default=None, ge=0)
+    assignment_id: int | None = None
+
+
+class DecisionBody(BaseModel):
+    decision: Literal["approve", "refuse"]
+    reason: str = Field(default="", max_length=2000)
+
+
+class LinkPublic(BaseModel):
+    approval_url: str
+
+
+# --------------------------------------------------------------------------- assignments
+@get(
+    "/api/v1/assignments",
+    sync_to_thread=True,
+    tags=["workflow"],
+    summary="Assignments (agents see their own, leads those of their needs, reviewers all)",
+)
+def list_assignments(
+    db_session: Session,
+    principal: Principal,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    agent_id: int | None = None,
+    need_id: int | None = None,
+    state_: Annotated[str | None, Parameter(query="state")] = None,
+) -> Page[AssignmentPublic]:
+    state = state_
+    if state is not None and state not in ALL_STATES:
+        raise ValidationFailedError(f"state must be one of {', '.join(ALL_STATES)}", field="state")
+    service = AssignmentService(db_session)
+    rows, total = service.list(principal, AssignmentFilters(agent_id, need_id, state), limit, offset)
+    return Page(data=[service.to_public(a) for a in rows], count=total, limit=limit, offset=offset)
+
+
+@post("/api/v1/assignments", sync_to_thread=True, tags=["workflow"], summary="Propose an agent by hand")
+def propose(db_session: Session, principal: Principal, data: ProposeBody) -> AssignmentPublic:
+    service = AssignmentService(db_session)
+    return service.to_public(
+        service.propose_manual(principal, data.need_id, data.role, data.agent_id, data.reason)
+    )
+
+
+@get("/api/v1/assignments/{assignment_id:int}", sync_to_thread=True, tags=["workflow"])
+def get_assignment(db_session: Session, principal: Principal, assignment_id: int) -> AssignmentPublic:
+    service = AssignmentService(db_session)
+    a = service.get(assignment_id)
+    if not service.visible_to(principal, a):
+        from talents.errors import NotFoundError
+
+        raise NotFoundError(f"assignment {assignment_id} not found", field="assignment_id")
+    return service.to_public(a)
+
+
+def _body(data: VersionBody | None) -> VersionBody:
+    return data or VersionBody()
+
+
+@post(
+    "/api/v1/assignments/{assignment_id:int}/accept", sync_to_thread=True, tags=["workflow"], status_code=200
+)
+def accept(
+    db_session: Session, principal: Principal, assignment_id: int, data: VersionBody | None = None
+) -> AssignmentPublic:
+    service = AssignmentService(db_session)
+    return service.to_public(service.accept(assignment_id, principal, _body(data).version))
+
+
+@post(
+    "/api/v1/assignments/{assignment_id:int}/decline", sync_to_thread=True, tags=["workflow"], status_code=200
+)
+def decline(
+    db_session: Session, principal: Principal, assignment_id: int, data: ReasonBody | None = None
+) -> AssignmentPublic:
+    body = data or ReasonBody()
+    service = AssignmentService(db_session)
+    return service.to_public(service.decline(assignment_id, principal, body.reason, body.version))
+
+
+@post(
+    "/api/v1/assignments/{assignment_id:int}/activate",
+    sync_to_thread=True,
+    tags=["workflow"],
+    status_code=200,
+)
+def activate(
+    db_session: Session, principal: Principal, assignment_id: int, data: VersionBody | None = None
+) -> AssignmentPublic:
+    service = AssignmentService(db_session)
+    return service.to_public(service.activate(assignment_id, principal, _body(data).version))
+
+
+@post(
+    "/api/v1/assignments/{assignment_id:int}/complete",
+    sync_to_thread=True,
+    tags=["workflow"],
+    status_code=200,
+)
+def complete(
+    db_session: Session, principal: Principal, assignment_id: int, data: CompleteBody
+) -> AssignmentPublic:
+    service = AssignmentService(db_session)
+    return service.to_public(
+        service.complete(assignment_id, principal, data.feedback, data.endorse, data.version)
+    )
+
+
+@post(
+    "/api/v1/assignments/{assignment_id:int}/withdraw",
+    sync_to_thread=True,
+    tags=["workflow"],
+    status_code=200,
+)
+def withdraw(
+    db_session: Session, principal: Principal, assignment_id: int, data: ReasonBody
+) -> AssignmentPublic:
+    service = AssignmentService(db_session)
+    return service.to_public(service.withdraw(assignment_id, principal, data.reason, data.version))
+
+
+@post(
+    "/api/v1/assignments/{assignment_id:int}/approval-link",
+    sync_to_thread=True,
+    tags=["workflow"],
+    status_code=200,
+    summary="Send the manager a new approval link",
+)
+def approval_link(db_session: Session, principal: Principal, assignment_id: int) -> LinkPublic:
+    return LinkPublic(approval_url=AssignmentService(db_session).reissue_approval(assignment_id, principal))
+
+
+# --------------------------------------------------------------------------- manager links (no account)
+_PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>Talents — accord du responsable</title>
+</head><body><main><h1>Mise à disposition de {agent}</h1>
+<p>Besoin : <strong>{need}</strong> (priorité {priority}) — rôle : {role}</p>
+<p>{share} du temps de travail, du {start} au {end}.</p>{form}</main></body></html>"""
+_FORM = """<form method="post"><label>Motif (facultatif) <textarea name="reason" maxlength="2000"></textarea></label>
+<button name="decision" value="approve">Accepter</button> <button name="decision" value="refuse">Refuser</button>
+</form>"""
+
+
+@get(
+    "/manager/approvals/{token:str}",
+    sync_to_thread=True,
+    tags=["workflow"],
+    summary="What a manager's approval link is about (JSON, or a page for browsers)",
+)
+def approval_show(request: Request, db_session: Session, token: str) -> Response[Any]:
+    view = AssignmentService(db_session).approval_view(token)
+    if "text/html" in request.headers.get("accept", ""):
+        e = html.escape
+        page = _PAGE.format(
+            agent=e(view["agent_name"]),
+            need=e(view["need_title"]),
+            priority=view["priority"],
+            role=e(view["role_title"]),
+            share=f"{view['share']:.0%}",
+            start=view["start"],
+            end=view["end"],
+            form=_FORM if view["usable"] else "<p>Ce lien a déjà servi ou n'est plus valable.</p>",
+        )
+        return Response(
+            page,
+            media_type="text/html",
+            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        )
+    return Response(view, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+@post(
+    "/manager/approvals/{token:str}",
+    tags=["workflow"],
+    status_code=200,
+    summary="The manager approves or refuses (JSON or a form)",
+)
+async def approval_decide(request: Request, token: str) -> dict[str, Any]:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = DecisionBody.model_validate(await request.json())
+    else:
+        form = await request.form()
+        try:
+            body = DecisionBody.model_validate(
+                {"decision": form.get("decision"), "reason": form.get("reason") or ""}
+            )
+        except Exception as exc:
+            raise ValidationFailedError("decision must be approve or refuse", field="decision") from exc
+
+    def decide() -> dict[str, Any]:
+        with session_scope(get_engine()) as session:
+            service = AssignmentService(session)
+            a = service.manager_decide(token, body.decision, body.reason)
+            return {"assignment_id": a.id, "state": a.state, "version": a.version}
+
+    return await anyio.to_thread.run_sync(decide)
+
+
+# --------------------------------------------------------------------------- runs and overrides
+@post(
+    "/api/v1/allocations/runs",
+    tags=["allocation"],
+    status_code=200,
+    summary="Run the allocation (dry run: the diff, nothing written)",
+)
+async def allocation_run(principal: Principal, data: RunBody) -> dict[str, Any]:
+    require(principal, REVIEWER)
+    from talents.workflow.allocation import run_allocation
+
+    return await anyio.to_thread.run_sync(
+        lambda: run_allocation(
+            get_engine(), actor=principal.email, dry_run=data.dry_run, need_ids=data.need_ids
+        )
+    )
+
+
+@get("/api/v1/allocations/runs", sync_to_thread=True, tags=["allocation"])
+def allocation_runs(
+    db_session: Session, principal: Principal, limit: Limit = 20, offset: Offset = 0
+) -> Page[dict[str, Any]]:
+    require(principal, REVIEWER)
+    from sqlmodel import col, func, select
+
+    total = db_session.exec(select(func.count()).select_from(AllocationRun)).one()
+    rows = db_session.exec(
+        select(AllocationRun).order_by(col(AllocationRun.started_at).desc()).offset(offset).limit(limit)
+    ).all()
+    return Page(data=[r.model_dump(mode="json") for r in rows], count=int(total), limit=limit, offset=offset)
+
+
+@post(
+    "/api/v1/allocations/overrides",
+    sync_to_thread=True,
+    tags=["allocation"],
+    status_code=200,
+    summary="DINUM override: force an agent onto a role, or remove an assignment (reason required)",
+)
+def override(db_session: Session, principal: Principal, data: OverrideBody) -> AssignmentPublic:
+    service = OverrideService(db_session)
+    if data.action == "force":
+        require(principal, REVIEWER)
+        missing = [k for k in ("agent_id", "need_id", "role") if getattr(data, k) is None]
+        if missing:
+            raise ValidationFailedError(f"force needs {', '.join(missing)}", field=missing[0])
+        a = service.force(principal, data.agent_id, data.need_id, data.role, data.reason)  # type: ignore[arg-type]
+    else:
+        require(principal, REVIEWER)
+        if data.assignment_id is None:
+            raise ValidationFailedError("remove needs assignment_id", field="assignment_id")
+        a = service.remove(principal, data.assignment_id, data.reason)
+    return service.assignments.to_public(a)
+
+
+# --------------------------------------------------------------------------- audit
+def _audit_filters(
+    action: str | None,
+    actor: str | None,
+    subject_type: str | None,
+    subject_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> AuditFilters:
+    return AuditFilters(action, actor, subject_type, subject_id, since, until)
+
+
+@get("/api/v1/audit", sync_to_thread=True, tags=["audit"], summary="The audit log, newest first (DINUM)")
+def audit_list(
+    db_session: Session,
+    principal: Principal,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    action: str | None = None,
+    actor: str | None = None,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page[AuditEventPublic]:
+    require(principal, REVIEWER)
+    rows, total = AuditService(db_session).list(
+        _audit_filters(action, actor, subject_type, subject_id, since, until), limit, offset
+    )
+    return Page(
+        data=[AuditEventPublic.model_validate(r) for r in rows], count=total, limit=limit, offset=offset
+    )
+
+
+@get("/api/v1/audit/export.csv", tags=["audit"], summary="The audit log as CSV (formula-safe cells)")
+async def audit_export(
+    principal: Principal,
+    action: str | None = None,
+    actor: str | None = None,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Stream:
+    require(principal, REVIEWER)
+    filters = _audit_filters(action, actor, subject_type, subject_id, since, until)
+
+    def chunks() -> Iterator[str]:
+        with session_scope(get_engine()) as session:
+            yield from AuditService(session).export_csv(filters)
+
+    return Stream(
+        chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="talents-audit.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+route_handlers = [
+    list_assignments,
+    propose,
+    get_assignment,
+    accept,
+    decline,
+    activate,
+    complete,
+    withdraw,
+    approval_link,
+    approval_show,
+    approval_decide,
+    allocation_run,
+    allocation_runs,
+    override,
+    audit_list,
+    audit_export,
+]
