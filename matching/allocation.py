@@ -322,11 +322,24 @@ def _min_free(p: _Problem, a: int, s: int, e: int, used: Sequence[tuple[int, int
     return m
 
 
+def _free_enough(starts: list[int], vals: list[float], s: int, e: int, share: float) -> bool:
+    """Free share (before this run) ≥ ``share`` on every day of [s, e]."""
+    i = bisect_right(starts, s) - 1
+    n = len(starts)
+    while i < n and starts[i] <= e:
+        if vals[i] < share - _EPS:
+            return False
+        i += 1
+    return True
+
+
 def _fits(p: _Problem, st: _State, r: int, a: int, used: Sequence[tuple[int, int, float, int]] | None = None) -> bool:
     """Agent ``a`` can take role ``r`` now: not yet in its need, free share ≥ share on every day."""
     if (p.need[r], a) in st.in_need or p.need[r] in p.fixed_needs[a]:
         return False
     u = st.used.get(a, ()) if used is None else used
+    if not u and a in p.cand_u[r]:
+        return True  # listed candidates were checked against the fixed load when built
     return _min_free(p, a, p.rs[r], p.re[r], u) >= p.share[r] - _EPS
 
 
@@ -424,6 +437,9 @@ def _build(
                 u = pair_utility(float(score), load, displaces, settings) if (load or displaces) else float(score)
                 lst.append((u, float(score), idx(agent_id), agent_id))
         lst.sort(key=lambda t: (-t[0], t[3]))
+        # Only agents free enough over the whole period, before this run, can ever take the role:
+        # filtering them once here spares every later pass the day arithmetic for unloaded agents.
+        lst = [t for t in lst if _free_enough(free_starts[t[2]], free_vals[t[2]], rs[ri], re_[ri], role.share)]
         cands.append([(u, s, a) for u, s, a, _ in lst])
         cand_u.append({a: u for u, _, a, _ in lst})
         cand_s.append({a: s for _, s, a, _ in lst})
@@ -813,13 +829,15 @@ def _replay(p: _Problem, st: _State, out: _TierOut) -> None:
 def _child(p: _Problem, conn: Any, deadline: float) -> None:
     """Child process: exact tiers one after the other, each sent as soon as decided."""
     st = _State()
-    # Each tier gets a share of the time left in proportion to its candidate pairs; time a tier
-    # does not use passes to the next ones.
+    # Each tier gets a share of the time left in proportion to its candidate pairs (at least half);
+    # time a tier does not use passes to the next ones.
     weight = {t: sum(min(len(p.cands[r]), p.settings.top_k) for r in p.tier_roles[t]) + 1.0 for t in p.tiers}
     try:
         for i, prio in enumerate(p.tiers):
             now = time.monotonic()
-            share = weight[prio] / sum(weight[t] for t in p.tiers[i:])
+            # At least half of what is left: a higher tier matters more, and later tiers can always
+            # fall back on their greedy answer.
+            share = max(weight[prio] / sum(weight[t] for t in p.tiers[i:]), 0.5)
 
             def progress(answers: list[list[int]], rep: TierReport, prio: int = prio) -> None:
                 conn.send(("partial", prio, answers, replace(rep)))
