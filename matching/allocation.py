@@ -371,6 +371,7 @@ def _build(
     proposals: Iterable[OpenProposal],
     settings: AllocationSettings,
 ) -> _Problem:
+    closed = {r.role_id for r in roles if r.seats <= 0}
     roles = [r for r in roles if r.seats > 0]
     seen: set[str] = set()
     for r in roles:
@@ -410,7 +411,7 @@ def _build(
     for op in dict.fromkeys(proposals):
         r = role_index.get(op.role_id)
         if r is None:
-            early.append((op.role_id, op.agent_id, ROLE_CLOSED))
+            early.append((op.role_id, op.agent_id, SEATS_REDUCED if op.role_id in closed else ROLE_CLOSED))
             continue
         prop_list.append((r, op.agent_id))
         prop_roles.setdefault(op.agent_id, []).append(r)
@@ -474,7 +475,7 @@ def _build(
             early.append((role.role_id, agent_id, NOT_CANDIDATE))
         elif role.candidates[agent_id] < settings.min_score - _EPS:
             early.append((role.role_id, agent_id, BELOW_THRESHOLD))
-        elif agent_id not in agent_index or not _fits(p, empty, r, agent_index[agent_id], ()):
+        elif agent_index.get(agent_id, -1) not in p.cand_u[r] or not _fits(p, empty, r, agent_index[agent_id], ()):
             early.append((role.role_id, agent_id, NOT_AVAILABLE))
         else:
             p.proposals.setdefault(r, []).append(agent_index[agent_id])

@@ -65,9 +65,7 @@ def test_declared_availability_caps_the_agent():
 
 
 def test_a_fixed_commitment_on_part_of_the_period_makes_the_agent_ineligible():
-    res = allocate(
-        [role("r", {"a": 0.9}, share=0.6)], [agent("a", commitments=[C(d(30), d(31), 0.5)])], settings=S
-    )
+    res = allocate([role("r", {"a": 0.9}, share=0.6)], [agent("a", commitments=[C(d(30), d(31), 0.5)])], settings=S)
     assert res.assignments == []
     assert res.unfilled[0].reason == "not_available"
 
@@ -214,3 +212,14 @@ def test_seats_left_by_a_short_top_k_are_filled_before_lower_tiers_choose():
     res = allocate(roles, [agent("a"), agent("b")], settings=AllocationSettings(top_k=1))
     assert pairs(res) == {("r1", "a"), ("r1", "b")}
     assert res.tiers[1].beyond_top_k == 1
+
+
+def test_a_proposal_on_a_role_without_open_seats_is_withdrawn_as_seats_reduced():
+    res = allocate([role("r", {"a": 0.9}, seats=0)], [agent("a")], [OpenProposal("r", "a")], settings=S)
+    assert [(w.role_id, w.reason) for w in res.withdrawn] == [("r", "seats_reduced")]
+
+
+def test_a_proposal_on_a_role_at_the_floor_is_not_kept():
+    res = allocate([role("r", {"a": 0.9}, share=0.5)], [agent("a")], [OpenProposal("r", "a")], settings=S)
+    assert res.assignments == []
+    assert [(w.role_id, w.reason) for w in res.withdrawn] == [("r", "not_available")]
