@@ -87,3 +87,21 @@ def test_suggest_respects_the_limit_and_orders_by_score(norm):
     out = norm.suggest("p", limit=3)
     assert len(out) <= 3
     assert [s.score for s in out] == sorted((s.score for s in out), reverse=True)
+
+
+def test_large_taxonomies_use_the_trigram_shortlist_and_still_find_typos():
+    from matching.taxonomy import Taxonomy
+    from matching.types import TaxonomySkill
+
+    objs = ["budgets", "contracts", "networks", "databases", "machinery", "vehicles", "archives", "aircraft"]
+    verbs = ["manage", "develop", "analyse", "maintain", "design", "operate", "monitor", "evaluate"]
+    skills = [
+        TaxonomySkill(f"s{i}-{j}-{k}", f"{v} {o} level {k}", category="x")
+        for i, v in enumerate(verbs)
+        for j, o in enumerate(objs)
+        for k in range(6)
+    ]
+    norm = SkillNormaliser(Taxonomy(skills))
+    assert len(norm.keys_) > 300  # beyond the shortlist size
+    assert norm.resolve("mantain archivs level 3").skill_id == "s3-6-3"
+    assert norm.suggest("opera")[0].skill_id.startswith("s5-")
