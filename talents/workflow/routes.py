@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import Stream
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -83,7 +83,7 @@ def list_assignments(
     offset: Offset = 0,
     agent_id: int | None = None,
     need_id: int | None = None,
-    state_: Annotated[str | None, Parameter(query="state")] = None,
+    state_: Annotated[str | None, QueryParameter(name="state")] = None,
 ) -> Page[AssignmentPublic]:
     state = state_
     if state is not None and state not in ALL_STATES:
@@ -201,12 +201,16 @@ _FORM = """<form method="post"><label>Motif (facultatif) <textarea name="reason"
 
 @get(
     "/manager/approvals/{token:str}",
-    sync_to_thread=True,
     tags=["workflow"],
     summary="What a manager's approval link is about (JSON, or a page for browsers)",
+    opt={"public": True},
 )
-def approval_show(request: Request, db_session: Session, token: str) -> Response[Any]:
-    view = AssignmentService(db_session).approval_view(token)
+async def approval_show(request: Request, token: str) -> Response[Any]:
+    def load() -> dict[str, Any]:
+        with session_scope(get_engine()) as session:
+            return AssignmentService(session).approval_view(token)
+
+    view = await anyio.to_thread.run_sync(load)
     if "text/html" in request.headers.get("accept", ""):
         e = html.escape
         page = _PAGE.format(
@@ -232,6 +236,8 @@ def approval_show(request: Request, db_session: Session, token: str) -> Response
     tags=["workflow"],
     status_code=200,
     summary="The manager approves or refuses (JSON or a form)",
+    # The unguessable signed token in the path is the protection; managers need no account nor session.
+    opt={"csrf_exempt": True, "public": True},
 )
 async def approval_decide(request: Request, token: str) -> dict[str, Any]:
     if request.headers.get("content-type", "").startswith("application/json"):

@@ -134,6 +134,8 @@ class AssignmentService:
         return principal.has(LEAD) and bool(lead) and principal.email.lower() == (lead or "").lower()
 
     def _is_agent(self, principal: Principal, agent: Agent) -> bool:
+        if principal.agent_id is not None and principal.agent_id == agent.id:
+            return True
         return bool(principal.email) and principal.email.lower() == agent.email.lower()
 
     def visible_to(self, principal: Principal, a: Assignment) -> bool:
