@@ -110,9 +110,7 @@ def test_ranking_is_the_exact_order_of_explained_scores(small_taxonomy, make_age
     index = fit(small_taxonomy, profiles, cooccurrence_min_support=2)
     r = make_role([("ts", 3), ("sql", 4), ("rare", 2)], title="data python")
     got = index.rank(r, top=20, near_misses=0)
-    brute = sorted(
-        ((index.explain(p, r)["score"], p.agent_id) for p in profiles), key=lambda t: (-t[0], t[1])
-    )[:20]
+    brute = sorted(((index.explain(p, r)["score"], p.agent_id) for p in profiles), key=lambda t: (-t[0], t[1]))[:20]
     assert [c.score for c in got.candidates] == pytest.approx([s for s, _ in brute], abs=1e-5)
     assert got.examined < 400  # the bulk bound let it stop early
 
@@ -127,9 +125,7 @@ def test_scores_are_in_the_unit_interval_best_first(small_taxonomy, make_agent, 
 
 def test_level_below_gets_partial_credit_and_above_a_capped_bonus(small_taxonomy, make_agent, make_role):
     index = fit(small_taxonomy, [make_agent(str(lv), [("py", lv)]) for lv in (2, 3, 5)])
-    by_id = {
-        c.agent_id: c.explanation["parts"]["skills"] for c in index.rank(make_role([("py", 3)])).candidates
-    }
+    by_id = {c.agent_id: c.explanation["parts"]["skills"] for c in index.rank(make_role([("py", 3)])).candidates}
     assert by_id["3"] == pytest.approx(0.9 * 0.95)  # interest unknown counts 0.95
     assert by_id["2"] == pytest.approx(0.63 * 0.95)
     assert by_id["5"] == pytest.approx(1.0 * 0.95)
@@ -137,9 +133,7 @@ def test_level_below_gets_partial_credit_and_above_a_capped_bonus(small_taxonomy
 
 def test_a_rare_skill_matched_counts_more_than_a_common_one(small_taxonomy, make_agent, make_role):
     crowd = [make_agent(f"py{i}", [("py", 3)], share=0.3) for i in range(20)]  # make Python common
-    index = fit(
-        small_taxonomy, [*crowd, make_agent("pythonist", [("py", 3)]), make_agent("coboler", [("rare", 3)])]
-    )
+    index = fit(small_taxonomy, [*crowd, make_agent("pythonist", [("py", 3)]), make_agent("coboler", [("rare", 3)])])
     assert ids(index.rank(make_role([("py", 3), ("rare", 3)]))) == ["coboler", "pythonist"]
 
 
@@ -187,9 +181,7 @@ def test_a_recently_used_skill_ranks_above_a_long_unused_one(small_taxonomy, mak
 def test_stated_interest_breaks_ties_between_equal_levels(small_taxonomy, make_agent, make_role):
     keen = (AgentSkill("py", 3, interest=5),)
     bored = (AgentSkill("py", 3, interest=1),)
-    index = fit(
-        small_taxonomy, [make_agent("bored", skill_objects=bored), make_agent("keen", skill_objects=keen)]
-    )
+    index = fit(small_taxonomy, [make_agent("bored", skill_objects=bored), make_agent("keen", skill_objects=keen)])
     assert ids(index.rank(make_role([("py", 3)]))) == ["keen", "bored"]
 
 
@@ -217,9 +209,7 @@ def test_every_candidate_carries_a_stable_json_ready_explanation(small_taxonomy,
     assert expl["availability"]["segments"] == [{"start": "2027-03-01", "end": "2027-05-31", "free": 0.8}]
     json.dumps(expl)
     parts = expl["parts"]
-    total = (parts["skills_weight"] * parts["skills"] + parts["text_weight"] * parts["text"]) * parts[
-        "fairness_factor"
-    ]
+    total = (parts["skills_weight"] * parts["skills"] + parts["text_weight"] * parts["text"]) * parts["fairness_factor"]
     assert expl["score"] == pytest.approx(total, abs=1e-5)
 
 
@@ -253,9 +243,7 @@ def test_near_misses_can_be_turned_off(small_taxonomy, make_agent, make_role):
 
 # ------------------------------------------------------------------ fairness
 def test_an_agent_with_open_proposals_yields_to_an_equal_one(small_taxonomy, make_agent, make_role):
-    index = fit(
-        small_taxonomy, [make_agent("busy", [("py", 3)], open_proposals=4), make_agent("zed", [("py", 3)])]
-    )
+    index = fit(small_taxonomy, [make_agent("busy", [("py", 3)], open_proposals=4), make_agent("zed", [("py", 3)])])
     got = index.rank(make_role())
     assert ids(got) == ["zed", "busy"]
     assert got.candidates[1].explanation["fairness"] == {
@@ -314,3 +302,14 @@ def test_excluded_agents_are_left_out(small_taxonomy, make_agent, make_role):
 
 def test_empty_index_ranks_nobody(small_taxonomy, make_role):
     assert CandidateIndex().fit(small_taxonomy, []).rank(make_role()).candidates == []
+
+
+def test_a_profile_centred_on_the_role_outranks_one_sharing_the_skills_among_unrelated_ones(
+    small_taxonomy, make_agent, make_role
+):
+    scattered = make_agent("scattered", [("py", 3), ("sql", 3), ("k8s", 3), ("rssi", 3), ("a11y", 3), ("cpp", 3)])
+    centred = make_agent("centred", [("py", 3), ("sql", 3), ("pg", 3)])
+    got = fit(small_taxonomy, [scattered, centred]).rank(make_role([("py", 3), ("sql", 3)]))
+    assert ids(got) == ["centred", "scattered"]
+    parts = [c.explanation["parts"] for c in got.candidates]
+    assert parts[0]["skills"] == parts[1]["skills"] and parts[0]["text"] > parts[1]["text"]
