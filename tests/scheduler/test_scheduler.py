@@ -98,14 +98,14 @@ def _side_effects(tmp_path):
 @pytest.mark.slow
 @pytest.mark.integration
 def test_two_scheduler_processes_elect_one_and_each_slot_runs_exactly_once_even_across_a_crash(engine, tmp_path):
-    procs = [_start(engine, tmp_path, f"p{i}", duration=8, elect=True, lease=1.5) for i in range(2)]
+    procs = [_start(engine, tmp_path, f"p{i}", duration=6, elect=True, lease=1.2) for i in range(2)]
     lease = LeaderLease(engine, "observer", ttl_s=1)
     try:
         deadline = time.monotonic() + 15
         while (holder := lease.holder_now()) is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert holder is not None, "nobody took the lead"
-        time.sleep(2.5)
+        time.sleep(2)
         leader_pid = int(holder.split(":")[1])
         leader = next(p for p, _ in procs if p.pid == leader_pid)
         leader.send_signal(signal.SIGKILL)  # no release: the follower must wait for the lease to expire
@@ -120,21 +120,21 @@ def test_two_scheduler_processes_elect_one_and_each_slot_runs_exactly_once_even_
     assert runs and set(slots.values()) == {1}
     effects, pids = _side_effects(tmp_path)
     assert set(effects.values()) == {1}  # the job's own effect: once per slot, never twice
-    assert len(effects) >= len([r for r in runs if r.status == "done"]) >= 5
+    assert len(effects) >= len([r for r in runs if r.status == "done"]) >= 4
     assert pids == {str(p.pid) for p, _ in procs}  # the follower took over after the crash
     survivor = json.loads(next(s for p, s in procs if p.pid != leader_pid).read_text())
-    assert survivor["ran"] >= 3
+    assert survivor["ran"] >= 1
 
 
 @pytest.mark.slow
 @pytest.mark.integration
 def test_without_election_two_schedulers_still_run_each_slot_exactly_once(engine, tmp_path):
-    procs = [_start(engine, tmp_path, f"p{i}", duration=5, elect=False, lease=5) for i in range(2)]
+    procs = [_start(engine, tmp_path, f"p{i}", duration=3.5, elect=False, lease=5) for i in range(2)]
     for p, _ in procs:
         p.wait(timeout=30)
     runs = job_runs(engine)
     slots = sorted(r.slot for r in runs)
-    assert len(slots) >= 4 and len(set(slots)) == len(slots)
+    assert len(slots) >= 3 and len(set(slots)) == len(slots)
     first, last = slots[0], slots[-1]
     span = int((last - first).total_seconds()) + 1
     assert len(slots) == span  # no slot skipped, none doubled
