@@ -143,3 +143,45 @@ def test_without_election_two_schedulers_still_run_each_slot_exactly_once(engine
     stats = [json.loads(s.read_text()) for _, s in procs]
     assert sum(s["ran"] for s in stats) == len(slots)
     assert sum(s["skipped"] for s in stats) >= len(slots) - 2  # they really competed for the same slots
+
+
+@pytest.mark.integration
+def test_the_in_app_scheduler_starts_only_when_asked_and_takes_the_lease(engine, monkeypatch):
+    from talents import scheduler
+    from talents.settings import reset_settings
+
+    monkeypatch.setenv("TALENTS_SCHEDULER_IN_APP", "false")
+    reset_settings()
+    scheduler.start_in_app()
+    assert scheduler._in_app is None
+    monkeypatch.setenv("TALENTS_SCHEDULER_IN_APP", "true")
+    monkeypatch.setenv("TALENTS_SCHEDULER_LEASE_S", "3")
+    reset_settings()
+    try:
+        scheduler.start_in_app()
+        deadline = time.monotonic() + 5
+        while not scheduler._in_app.leading and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert scheduler._in_app.leading
+        assert LeaderLease(engine, "observer", 1).holder_now() == scheduler._in_app.holder
+    finally:
+        scheduler.stop_in_app()
+        monkeypatch.undo()
+        reset_settings()
+    assert LeaderLease(engine, "observer", 1).holder_now() is None  # released on stop
+
+
+@pytest.mark.integration
+def test_the_cli_lists_and_runs_one_job(engine):
+    from typer import Typer
+    from typer.testing import CliRunner
+
+    from talents import scheduler
+
+    app = Typer()
+    scheduler.register(app)
+    app.command("noop")(lambda: None)  # a second command keeps typer from collapsing the group
+    listed = CliRunner().invoke(app, ["scheduler", "--list"])
+    assert listed.exit_code == 0 and "dispatch" in listed.output and "daily at" in listed.output
+    ran = CliRunner().invoke(app, ["scheduler", "--once", "retention"])
+    assert ran.exit_code == 0 and ran.output.strip().splitlines()[-1] in {"ran", "skipped"}
