@@ -13,7 +13,8 @@ Methods, all run in the same process on the same typed texts:
 * ``tfidf all text``: the same over skill names, bio, need title and description;
 * ``fuzzy+coverage``: :class:`~matching.normalise.SkillNormaliser` then weighted share of asked skills held;
 * ``engine``: normaliser then :class:`~matching.ranking.CandidateIndex` (levels, rarity, related and
-  co-occurring skills, text), with ablations of its parts.
+  co-occurring skills, profile similarity), with ablations of its parts and other values of its
+  constants (the figures that justify each default, recorded in ``docs/matching.md``).
 
 Metrics: NDCG@10 (gain 2^grade − 1; grade 2 same occupation, 1 related occupation) and precision@3
 (share of the first three of the same occupation), averaged over needs.
@@ -173,9 +174,11 @@ REFERENCES: dict[str, Ranker] = {
 ABLATIONS: dict[str, dict[str, object]] = {
     "engine w/o co-occurrence": {"cooccurrence_credit": 0.0},
     "engine w/o taxonomy relations": {"related_credit": 0.0},
-    "engine w/o text": {"text_weight": 0.0},
+    "engine w/o profile similarity": {"text_weight": 0.0},
+    "engine w/o skills in profile sim.": {"context_weight": 0.0},
     "engine w/o rarity": {"use_rarity": False},
     "engine text_weight=0.3": {"text_weight": 0.3},
+    "engine text_weight=0.7": {"text_weight": 0.7},
     "engine cooccurrence_credit=0.3": {"cooccurrence_credit": 0.3},
     "engine cooccurrence_credit=0.9": {"cooccurrence_credit": 0.9},
     "engine related_credit=0.8": {"related_credit": 0.8},

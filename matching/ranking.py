@@ -696,10 +696,16 @@ class CandidateIndex:
         out[~self.alive_] = -np.inf
         return out
 
+    def _in_overlay(self, rows: np.ndarray, nb: int) -> np.ndarray:
+        out = rows >= nb
+        if self.overlay_:
+            out |= np.isin(rows, np.fromiter(self.overlay_, dtype=np.int64, count=len(self.overlay_)))
+        return out
+
     def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
         """Entries of ``rows``: (position in rows, column, value, last used)."""
         nb = self.base_.shape[0]
-        in_overlay = np.array([r in self.overlay_ or r >= nb for r in rows.tolist()], dtype=bool)
+        in_overlay = self._in_overlay(rows, nb)
         pos_b = np.flatnonzero(~in_overlay)
         rb = rows[pos_b]
         idx, owner = _ranges(self.base_.indptr[rb], self.base_.indptr[rb + 1])
@@ -720,7 +726,7 @@ class CandidateIndex:
         """Whether each row has free share ≥ ``share`` on every day of [start, end] (vectorised)."""
         s, e = start.toordinal(), end.toordinal()
         nb = self.base_.shape[0]
-        in_overlay = np.array([r in self.overlay_ or r >= nb for r in rows.tolist()], dtype=bool)
+        in_overlay = self._in_overlay(rows, nb)
         covered = np.zeros(rows.size, dtype=np.int64)
         pos_b = np.flatnonzero(~in_overlay)
         rb = rows[pos_b]
