@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -113,7 +114,7 @@ class ProjectService:
         self.session.delete(self.get(project_id))
         self.session.flush()
 
-    def pledges(self, project_id: int) -> list[PledgeInput]:
+    def pledges(self, project_id: int) -> builtins.list[PledgeInput]:
         rows = self.session.exec(select(Pledge).where(Pledge.project_id == project_id).order_by(col(Pledge.id))).all()
         return [PledgeInput(ministry=p.ministry, fte=p.fte) for p in rows]
 
@@ -227,7 +228,7 @@ class NeedService:
         return None
 
     # ---------------------------------------------------------------- roles
-    def roles(self, need_id: int) -> list[RolePublic]:
+    def roles(self, need_id: int) -> builtins.list[RolePublic]:
         roles = self.session.exec(select(Role).where(Role.need_id == need_id).order_by(col(Role.position))).all()
         if not roles:
             return []

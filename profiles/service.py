@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -142,7 +143,7 @@ class AgentService:
             raise ConflictError(f"an agent with external_id {external_id!r} already exists", field="external_id")
 
     # ---------------------------------------------------------------- skills
-    def skills(self, agent_id: int) -> list[AgentSkillPublic]:
+    def skills(self, agent_id: int) -> builtins.list[AgentSkillPublic]:
         rows = self.session.exec(
             select(AgentSkill, Skill)
             .join(Skill, col(Skill.id) == AgentSkill.skill_id)
@@ -211,7 +212,7 @@ class AgentService:
         )
 
     # ---------------------------------------------------------------- availability
-    def availability(self, agent_id: int) -> list[AvailabilityPublic]:
+    def availability(self, agent_id: int) -> builtins.list[AvailabilityPublic]:
         rows = self.session.exec(
             select(Availability).where(Availability.agent_id == agent_id).order_by(col(Availability.start))
         ).all()

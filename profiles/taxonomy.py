@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import threading
 import unicodedata
@@ -194,7 +195,7 @@ class TaxonomyService:
         rows = self.session.exec(query.order_by(col(Skill.id)).offset(offset).limit(limit)).all()
         return rows, int(total)
 
-    def suggest(self, text: str, limit: int = 10) -> list[Suggestion]:
+    def suggest(self, text: str, limit: int = 10) -> builtins.list[Suggestion]:
         _, normaliser = _cache.get(self.session)
         return normaliser.suggest(text, limit=limit)
 
