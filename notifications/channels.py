@@ -8,6 +8,7 @@ Every channel passes the delivery's idempotency key to the other side, so that a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -22,6 +23,7 @@ import httpx
 
 from notifications.models import Notification
 from notifications.render import HeaderInjectionError, build_email, render_bodies
+from talents.logs import get_logger
 from talents.settings import NotificationSettings, get_settings
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "WebhookChannel",
     "build_channels",
     "sign_webhook",
+    "verify_webhook",
 ]
 
 
@@ -136,10 +139,8 @@ class EmailChannel:
 
     def close(self) -> None:
         if self._smtp is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection may be dead already
                 self._smtp.quit()
-            except Exception:  # noqa: BLE001, S110 - the connection is dead anyway
-                pass
             self._smtp = None
 
 
@@ -148,6 +149,18 @@ def sign_webhook(secret: str, timestamp: int, body: bytes) -> str:
     """``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>`` — the receiver recomputes and compares."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
+
+
+def verify_webhook(secret: str, header: str, body: bytes, *, now: float | None = None, tolerance_s: int = 300) -> bool:
+    """For receivers: is ``X-Talents-Signature`` valid for ``body`` and recent (replays are refused)?"""
+    try:
+        fields = dict(part.split("=", 1) for part in header.split(","))
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now if now is not None else time.time()) - timestamp) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign_webhook(secret, timestamp, body), f"t={timestamp},v1={fields.get('v1', '')}")
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -163,9 +176,7 @@ class WebhookChannel:
 
     name = "webhook"
 
-    def __init__(
-        self, url: str, secret: str, timeout: float = 10.0, client: httpx.Client | None = None
-    ) -> None:
+    def __init__(self, url: str, secret: str, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
         self.url = url
         self.secret = secret
         self.client = client or httpx.Client(timeout=timeout)
@@ -221,9 +232,7 @@ class MatrixChannel:
 
     def url_for(self, txn_id: str) -> str:
         room = quote(self.room_id, safe="")
-        return (
-            f"{self.homeserver}/_matrix/client/v3/rooms/{room}/send/m.room.message/{quote(txn_id, safe='')}"
-        )
+        return f"{self.homeserver}/_matrix/client/v3/rooms/{room}/send/m.room.message/{quote(txn_id, safe='')}"
 
     def send(self, delivery: Notification) -> None:
         text, _html = render_bodies(delivery)
@@ -261,6 +270,10 @@ def build_channels(settings: NotificationSettings | None = None) -> dict[str, Ch
     if s.smtp_url:
         channels["email"] = EmailChannel(s.smtp_url, timeout=s.smtp_timeout_s)
     if s.webhook_url:
+        if not s.webhook_secret:
+            get_logger("talents.notifications").warning(
+                "webhook_unsigned", note="TALENTS_WEBHOOK_SECRET is empty: receivers cannot verify the signature"
+            )
         channels["webhook"] = WebhookChannel(s.webhook_url, s.webhook_secret, timeout=s.webhook_timeout_s)
     if s.matrix_homeserver and s.matrix_room_id:
         channels["matrix"] = MatrixChannel(

@@ -50,14 +50,15 @@ def dispatch(
 def status() -> None:
     """Count deliveries by channel and status."""
     import sqlalchemy as sa
+    from sqlmodel import col
 
     from notifications.models import Notification
 
     engine = _engine()
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(Notification.channel, Notification.status, sa.func.count()).group_by(
-                Notification.channel, Notification.status
+            sa.select(col(Notification.channel), col(Notification.status), sa.func.count()).group_by(
+                col(Notification.channel), col(Notification.status)
             )
         ).all()
     typer.echo(json.dumps({f"{c}.{s}": n for c, s, n in rows}, indent=2, sort_keys=True))
@@ -67,6 +68,7 @@ def status() -> None:
 def retry_failed() -> None:
     """Queue every failed delivery again (same idempotency keys)."""
     import sqlalchemy as sa
+    from sqlmodel import col
 
     from notifications.models import Notification
     from talents.db import utcnow
@@ -75,7 +77,7 @@ def retry_failed() -> None:
     with engine.begin() as conn:
         n = conn.execute(
             sa.update(Notification)
-            .where(Notification.status == "failed")
+            .where(col(Notification.status) == "failed")
             .values(status="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None, claimed_by=None)
         ).rowcount
     typer.echo(f"{n} deliveries queued again")

@@ -110,9 +110,7 @@ def claim(
             )
         )
         rows = (
-            conn.execute(
-                sa.select(_T).where(_T.c.claimed_by == token, _T.c.status == "sending").order_by(_T.c.id)
-            )
+            conn.execute(sa.select(_T).where(_T.c.claimed_by == token, _T.c.status == "sending").order_by(_T.c.id))
             .mappings()
             .all()
         )
@@ -123,9 +121,7 @@ def _finish(engine: Engine, row: Notification, token: str, **values: Any) -> boo
     """Record the outcome, if the claim is still ours (else someone re-claimed it after our lease ran out)."""
     with engine.begin() as conn:
         result = conn.execute(
-            _T.update()
-            .where(_T.c.id == row.id, _T.c.claimed_by == token, _T.c.status == "sending")
-            .values(**values)
+            _T.update().where(_T.c.id == row.id, _T.c.claimed_by == token, _T.c.status == "sending").values(**values)
         )
     return result.rowcount == 1
 
@@ -226,9 +222,7 @@ def _deliver(
         )
 
 
-def _failed(
-    engine: Engine, row: Notification, token: str, now: datetime, error: str, report: DispatchReport
-) -> None:
+def _failed(engine: Engine, row: Notification, token: str, now: datetime, error: str, report: DispatchReport) -> None:
     if _finish(engine, row, token, status="failed", lease_until=None, last_error=error[:2000]):
         report.failed += 1
         log.error(

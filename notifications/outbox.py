@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from notifications.models import Notification, NotificationPreference
 from talents.db import utcnow
@@ -55,7 +55,7 @@ _ROUTES: dict[str, tuple[str, ...]] = {
     "assignment.withdrawn": ("agent_email", "lead_email"),
     "assignment.expired": ("agent_email", "lead_email"),
     "assignment.forced": ("agent_email", "lead_email"),
-    "need.created": ("lead_email",),
+    "need.created": (),  # the lead created it; reviewers see it in their digest, rooms via webhooks
     "need.priority_changed": ("lead_email",),
     "need.staffed": ("lead_email",),
     "allocation.run_completed": (),
@@ -66,7 +66,6 @@ _ROUTES: dict[str, tuple[str, ...]] = {
     "reminder.profile_stale": ("agent_email",),
     "digest.reviewer": (),
     "digest.user": (),
-    "delivery.failed": (),
 }
 KINDS: tuple[str, ...] = tuple(_ROUTES)
 _NEVER_DEFERRED = {
@@ -134,8 +133,8 @@ def _preferences(session: Session, emails: Iterable[str], kind: str) -> dict[str
         return {}
     rows = session.exec(
         select(NotificationPreference).where(
-            NotificationPreference.email.in_(emails),  # type: ignore[attr-defined]
-            NotificationPreference.kind.in_([kind, "*"]),  # type: ignore[attr-defined]
+            col(NotificationPreference.email).in_(emails),
+            col(NotificationPreference.kind).in_([kind, "*"]),
         )
     ).all()
     best: dict[str, NotificationPreference] = {}
@@ -169,9 +168,7 @@ def enqueue(
     prefs = _preferences(session, [r.email for r in people], event.kind)
     rows: list[Notification] = []
 
-    def add(
-        channel: str, recipient: str, status: str = "pending", payload: dict[str, Any] | None = None
-    ) -> None:
+    def add(channel: str, recipient: str, status: str = "pending", payload: dict[str, Any] | None = None) -> None:
         rows.append(
             Notification(
                 key=delivery_key(event_id, channel, recipient),
@@ -209,11 +206,7 @@ def _insert_new(session: Session, rows: list[Notification], *, smtp_configured: 
     if not rows:
         return []
     existing = set(
-        session.exec(
-            select(Notification.key).where(
-                Notification.key.in_([r.key for r in rows])  # type: ignore[attr-defined]
-            )
-        ).all()
+        session.exec(select(col(Notification.key)).where(col(Notification.key).in_([r.key for r in rows]))).all()
     )
     fresh = [r for r in rows if r.key not in existing]
     for row in fresh:
@@ -257,6 +250,6 @@ def count_due(session: Session, now: datetime) -> int:
         session.exec(
             select(sa.func.count())
             .select_from(Notification)
-            .where(Notification.status == "pending", Notification.next_attempt_at <= now)
+            .where(col(Notification.status) == "pending", col(Notification.next_attempt_at) <= now)
         ).one()
     )

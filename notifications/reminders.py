@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from notifications.models import Notification
 from notifications.outbox import Recipient, enqueue, is_valid_address
@@ -41,15 +41,36 @@ __all__ = [
 log = get_logger("talents.notifications.reminders")
 _c = sa.column
 _TS, _DAY = sa.DateTime(timezone=True), sa.Date()
-AGENT = sa.table("agent", _c("id"), _c("email"), _c("name"), _c("manager_email"), _c("updated_at", _TS),
-                 _c("erased_at", _TS))
-AVAILABILITY = sa.table("availability", _c("id"), _c("agent_id"), _c("start_date", _DAY), _c("end_date", _DAY),
-                        _c("share"))
-ASSIGNMENT = sa.table("assignment", _c("id"), _c("need_id"), _c("role_id"), _c("agent_id"), _c("state"),
-                      _c("share"), _c("start_date", _DAY), _c("end_date", _DAY), _c("created_at", _TS),
-                      _c("updated_at", _TS))
-NEED = sa.table("need", _c("id"), _c("title"), _c("priority"), _c("status"), _c("lead_email"),
-                _c("created_at", _TS), _c("start_date", _DAY), _c("end_date", _DAY))
+AGENT = sa.table(
+    "agent", _c("id"), _c("email"), _c("name"), _c("manager_email"), _c("updated_at", _TS), _c("erased_at", _TS)
+)
+AVAILABILITY = sa.table(
+    "availability", _c("id"), _c("agent_id"), _c("start_date", _DAY), _c("end_date", _DAY), _c("share")
+)
+ASSIGNMENT = sa.table(
+    "assignment",
+    _c("id"),
+    _c("need_id"),
+    _c("role_id"),
+    _c("agent_id"),
+    _c("state"),
+    _c("share"),
+    _c("start_date", _DAY),
+    _c("end_date", _DAY),
+    _c("created_at", _TS),
+    _c("updated_at", _TS),
+)
+NEED = sa.table(
+    "need",
+    _c("id"),
+    _c("title"),
+    _c("priority"),
+    _c("status"),
+    _c("lead_email"),
+    _c("created_at", _TS),
+    _c("start_date", _DAY),
+    _c("end_date", _DAY),
+)
 ROLE = sa.table("role", _c("id"), _c("need_id"), _c("title"), _c("count"), _c("position"))
 AUTH_USER = sa.table("auth_user", _c("email"), _c("roles", sa.JSON()))
 LIVE_STATES = ("proposed", "accepted", "approved", "active")
@@ -67,9 +88,7 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def _notify(
-    session: Session, kind: str, event_id: str, email: str | None, data: dict[str, Any], now: datetime
-) -> int:
+def _notify(session: Session, kind: str, event_id: str, email: str | None, data: dict[str, Any], now: datetime) -> int:
     if not email or not is_valid_address(email.strip().lower()):
         return 0
     email = email.strip().lower()
@@ -138,10 +157,10 @@ def remind_pending_proposals(engine: Engine, now: datetime, days: int | None = N
 def _approval_links(session: Session, since: datetime) -> dict[Any, str]:
     """The signed approval links already sent to managers (the workflow made them; we do not mint any)."""
     rows = session.exec(
-        select(Notification.data).where(
-            Notification.kind == "assignment.approval_requested",
-            Notification.channel == "email",
-            Notification.created_at >= since,
+        select(col(Notification.data)).where(
+            col(Notification.kind) == "assignment.approval_requested",
+            col(Notification.channel) == "email",
+            col(Notification.created_at) >= since,
         )
     ).all()
     return {str(d.get("assignment_id")): d["approval_url"] for d in rows if d.get("approval_url")}
@@ -214,9 +233,7 @@ def remind_availability_ending(engine: Engine, now: datetime, days: int | None =
             AVAILABILITY.c.end_date >= today,
             AVAILABILITY.c.end_date <= today + timedelta(days=days),
             AGENT.c.erased_at.is_(None),
-            ~sa.exists().where(
-                later.c.agent_id == AVAILABILITY.c.agent_id, later.c.end_date > AVAILABILITY.c.end_date
-            ),
+            ~sa.exists().where(later.c.agent_id == AVAILABILITY.c.agent_id, later.c.end_date > AVAILABILITY.c.end_date),
         )
     )
     sent = 0
@@ -323,9 +340,7 @@ def reviewer_digest(engine: Engine, now: datetime) -> int:
         data = {
             "day": day,
             "new_needs": [dict(n) for n in new],
-            "new_needs_lines": [
-                f"Priorité {p} : {', '.join(titles)}" for p, titles in sorted(by_priority.items())
-            ],
+            "new_needs_lines": [f"Priorité {p} : {', '.join(titles)}" for p, titles in sorted(by_priority.items())],
             "unfilled": [dict(s) for s in open_seats],
             "unfilled_seats": sum(int(s["missing"]) for s in open_seats),
             "unfilled_lines": [
@@ -345,8 +360,8 @@ def daily_user_digests(engine: Engine, now: datetime) -> int:
     day = now.date().isoformat()
     with session_scope(engine) as session:
         emails = session.exec(
-            select(Notification.recipient)
-            .where(Notification.status == "held", Notification.channel == "email")
+            select(col(Notification.recipient))
+            .where(col(Notification.status) == "held", col(Notification.channel) == "email")
             .distinct()
         ).all()
     made = 0
@@ -355,11 +370,11 @@ def daily_user_digests(engine: Engine, now: datetime) -> int:
             held = session.exec(
                 select(Notification)
                 .where(
-                    Notification.status == "held",
-                    Notification.channel == "email",
-                    Notification.recipient == email,
+                    col(Notification.status) == "held",
+                    col(Notification.channel) == "email",
+                    col(Notification.recipient) == email,
                 )
-                .order_by(Notification.created_at, Notification.id)
+                .order_by(col(Notification.created_at), col(Notification.id))
             ).all()
             if not held:
                 continue

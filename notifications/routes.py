@@ -110,9 +110,7 @@ def put_preferences(db_session: Session, principal: Principal, data: Preferences
     opt=_ADMINS,
     summary="Deliveries that failed after their last attempt (admins, reviewers)",
 )
-def list_failed(
-    db_session: Session, principal: Principal, limit: Limit = 50, offset: Offset = 0
-) -> DeliveryPage:
+def list_failed(db_session: Session, principal: Principal, limit: Limit = 50, offset: Offset = 0) -> DeliveryPage:
     return DeliveryAdminService(db_session).list(principal, limit=limit, offset=offset)
 
 

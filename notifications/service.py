@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, field_validator
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from notifications.models import Notification, NotificationPreference, NotificationPublic
 from notifications.outbox import KINDS
@@ -50,7 +50,9 @@ class InboxService:
 
     def _mine(self, email: str) -> Any:
         return sa.and_(
-            Notification.recipient == email, Notification.channel == "inapp", Notification.status == "sent"
+            col(Notification.recipient) == email,
+            col(Notification.channel) == "inapp",
+            col(Notification.status) == "sent",
         )
 
     def unread_count(self, principal: Principal) -> int:
@@ -59,22 +61,20 @@ class InboxService:
             self.session.exec(
                 select(sa.func.count())
                 .select_from(Notification)
-                .where(self._mine(email), Notification.read_at.is_(None))
+                .where(self._mine(email), col(Notification.read_at).is_(None))
             ).one()
-        )  # type: ignore[union-attr]
+        )
 
-    def list(
-        self, principal: Principal, *, limit: int = 20, offset: int = 0, unread_only: bool = False
-    ) -> InboxPage:
+    def list(self, principal: Principal, *, limit: int = 20, offset: int = 0, unread_only: bool = False) -> InboxPage:
         email = _own(principal)
         where = [self._mine(email)]
         if unread_only:
-            where.append(Notification.read_at.is_(None))  # type: ignore[union-attr]
+            where.append(col(Notification.read_at).is_(None))
         count = int(self.session.exec(select(sa.func.count()).select_from(Notification).where(*where)).one())
         rows = self.session.exec(
             select(Notification)
             .where(*where)
-            .order_by(Notification.created_at.desc(), Notification.id.desc())  # type: ignore
+            .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
             .limit(limit)
             .offset(offset)
         ).all()
@@ -86,12 +86,10 @@ class InboxService:
             offset=offset,
         )
 
-    def mark_read(
-        self, principal: Principal, notification_id: int, now: datetime | None = None
-    ) -> NotificationPublic:
+    def mark_read(self, principal: Principal, notification_id: int, now: datetime | None = None) -> NotificationPublic:
         email = _own(principal)
         row = self.session.exec(
-            select(Notification).where(Notification.id == notification_id, self._mine(email))
+            select(Notification).where(col(Notification.id) == notification_id, self._mine(email))
         ).first()
         if row is None:
             raise NotFoundError("no such notification")
@@ -105,10 +103,10 @@ class InboxService:
         email = _own(principal)
         result = self.session.execute(
             sa.update(Notification)
-            .where(self._mine(email), Notification.read_at.is_(None))
+            .where(self._mine(email), col(Notification.read_at).is_(None))
             .values(read_at=now or utcnow())
-        )  # type: ignore
-        return int(result.rowcount or 0)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _public(row: Notification) -> NotificationPublic:
@@ -152,9 +150,7 @@ class PreferenceService:
 
     def _rows(self, email: str) -> list[NotificationPreference]:
         return list(
-            self.session.exec(
-                select(NotificationPreference).where(NotificationPreference.email == email)
-            ).all()
+            self.session.exec(select(NotificationPreference).where(col(NotificationPreference.email) == email)).all()
         )
 
     def get(self, principal: Principal) -> Preferences:
@@ -163,7 +159,7 @@ class PreferenceService:
     def get_for(self, email: str) -> Preferences:
         prefs = Preferences()
         for row in self._rows(email):
-            choice = ChannelChoice(inapp=row.inapp_enabled, email=row.email_enabled, mode=row.mode)  # type: ignore
+            choice = ChannelChoice(inapp=row.inapp_enabled, email=row.email_enabled, mode=row.mode)
             if row.kind == "*":
                 prefs.default = choice
             else:
@@ -198,7 +194,7 @@ class PreferenceService:
         base = current.default if kind == "*" else current.kinds.get(kind, current.default)
         row = self.session.exec(
             select(NotificationPreference).where(
-                NotificationPreference.email == email, NotificationPreference.kind == kind
+                col(NotificationPreference.email) == email, col(NotificationPreference.kind) == kind
             )
         ).first()
         self._set(email, kind, ChannelChoice(inapp=base.inapp, email=False, mode=base.mode), row)
@@ -218,15 +214,13 @@ def unsubscribe(session: Session, token: str) -> tuple[str, str]:
         kind = "*"
     PreferenceService(session).stop_emails(email, kind)
     where = [
-        Notification.recipient == email,
-        Notification.channel == "email",
-        Notification.status.in_(("pending", "held")),
-    ]  # type: ignore[attr-defined]
+        col(Notification.recipient) == email,
+        col(Notification.channel) == "email",
+        col(Notification.status).in_(("pending", "held")),
+    ]
     if kind != "*":
-        where.append(Notification.kind == kind)
-    session.execute(
-        sa.update(Notification).where(*where).values(status="cancelled", last_error="unsubscribed")
-    )
+        where.append(col(Notification.kind) == kind)
+    session.execute(sa.update(Notification).where(*where).values(status="cancelled", last_error="unsubscribed"))
     return email, kind
 
 
@@ -258,24 +252,16 @@ class DeliveryAdminService:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def list(
-        self, principal: Principal, *, status: str = "failed", limit: int = 50, offset: int = 0
-    ) -> DeliveryPage:
+    def list(self, principal: Principal, *, status: str = "failed", limit: int = 50, offset: int = 0) -> DeliveryPage:
         require(principal, ADMIN, REVIEWER)
-        where = Notification.status == status
+        where = col(Notification.status) == status
         count = int(self.session.exec(select(sa.func.count()).select_from(Notification).where(where)).one())
         rows = self.session.exec(
-            select(Notification)
-            .where(where)
-            .order_by(Notification.id.desc())  # type: ignore
-            .limit(limit)
-            .offset(offset)
+            select(Notification).where(where).order_by(col(Notification.id).desc()).limit(limit).offset(offset)
         ).all()
         return DeliveryPage(data=[_admin(r) for r in rows], count=count, limit=limit, offset=offset)
 
-    def retry(
-        self, principal: Principal, delivery_id: int, now: datetime | None = None
-    ) -> DeliveryAdminPublic:
+    def retry(self, principal: Principal, delivery_id: int, now: datetime | None = None) -> DeliveryAdminPublic:
         """A failed delivery goes back to the queue with a fresh set of attempts (same key: no duplicate)."""
         require(principal, ADMIN, REVIEWER)
         row = self.session.get(Notification, delivery_id)

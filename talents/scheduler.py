@@ -17,6 +17,7 @@ slot runs normally. Every job opens its own sessions.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -243,9 +244,7 @@ def _retention(engine: Engine, now: datetime) -> dict[str, Any]:
         with session_scope(engine) as session:
             out["auth"] = purge(session, now)
     with engine.begin() as conn:  # our own bookkeeping: job runs are kept 30 days
-        out["job_runs"] = conn.execute(
-            _RUN.delete().where(_RUN.c.started_at < now - timedelta(days=30))
-        ).rowcount
+        out["job_runs"] = conn.execute(_RUN.delete().where(_RUN.c.started_at < now - timedelta(days=30))).rowcount
     return out
 
 
@@ -269,9 +268,7 @@ class SchedulerRunner:
     engine: Engine
     jobs: list[Job]
     lease_s: float = 30.0
-    holder: str = field(
-        default_factory=lambda: f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    )
+    holder: str = field(default_factory=lambda: f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     elect: bool = True
 
     def __post_init__(self) -> None:
@@ -349,10 +346,8 @@ class SchedulerRunner:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self.elect:
-            try:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):  # it expires by itself anyway
                 self.lease.release()
-            except sa.exc.SQLAlchemyError:
-                pass
 
     def run_forever(self, duration_s: float | None = None) -> None:
         """Block (the ``talents scheduler`` process) until SIGTERM/SIGINT or ``duration_s``."""
@@ -421,18 +416,14 @@ def main(once: str | None = None, list_jobs: bool = False) -> None:
     jobs = default_jobs()
     if list_jobs:
         for job in jobs:
-            when = (
-                f"daily at {job.daily_hour:02d}:00 UTC"
-                if job.daily_hour is not None
-                else f"every {job.period_s}s"
-            )
+            when = f"daily at {job.daily_hour:02d}:00 UTC" if job.daily_hour is not None else f"every {job.period_s}s"
             print(f"{job.name:14} {when}")  # noqa: T201
         return
     if once:
-        job = next((j for j in jobs if j.name == once), None)
-        if job is None:
+        chosen = next((j for j in jobs if j.name == once), None)
+        if chosen is None:
             raise SystemExit(f"unknown job {once!r}; see --list")
-        print(run_job(get_engine(), job, utcnow(), f"cli:{os.getpid()}"))  # noqa: T201
+        print(run_job(get_engine(), chosen, utcnow(), f"cli:{os.getpid()}"))  # noqa: T201
         return
     SchedulerRunner(get_engine(), jobs, lease_s=get_settings().scheduler.scheduler_lease_s).run_forever()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import random
 from datetime import UTC, datetime, timedelta
 

@@ -90,3 +90,15 @@ def test_unsubscribe_tokens_are_signed():
     assert read_unsubscribe_token(token) == ("alice@interieur.gouv.fr", "assignment.proposed")
     assert read_unsubscribe_token(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]) is None
     assert read_unsubscribe_token("not-a-token") is None
+
+
+def test_a_webhook_receiver_can_verify_the_signature_and_refuse_replays():
+    from notifications.channels import sign_webhook, verify_webhook
+
+    body = b'{"kind": "need.created"}'
+    header = sign_webhook("s3cret", 1_800_000_000, body)
+    assert verify_webhook("s3cret", header, body, now=1_800_000_010)
+    assert not verify_webhook("s3cret", header, body + b" ", now=1_800_000_010)
+    assert not verify_webhook("other", header, body, now=1_800_000_010)
+    assert not verify_webhook("s3cret", header, body, now=1_800_000_000 + 3600)
+    assert not verify_webhook("s3cret", "garbage", body)
