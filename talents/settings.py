@@ -83,17 +83,20 @@ class NotificationSettings(_Base):
                                  "assignment.withdrawn", "allocation.run_completed"],
         description="Event kinds posted to the webhook and to the Matrix room",
     )
-    http_timeout_s: float = 10.0
-    max_attempts: int = Field(8, ge=1, le=50)
-    backoff_base_s: float = Field(30.0, gt=0, description="First retry delay; doubles each attempt, with jitter")
-    backoff_max_s: float = Field(6 * 3600.0, gt=0)
-    lease_s: float = Field(120.0, gt=0, description="A claimed delivery not marked within this is claimed again")
-    batch_size: int = Field(50, ge=1, le=1000)
+    webhook_timeout_s: float = 10.0
+    notify_max_attempts: int = Field(8, ge=1, le=50)
+    notify_backoff_base_s: float = Field(30.0, gt=0,
+                                         description="First retry delay; doubles each attempt, with jitter")
+    notify_backoff_max_s: float = Field(6 * 3600.0, gt=0)
+    notify_lease_s: float = Field(120.0, gt=0,
+                                  description="A claimed delivery not marked within this is claimed again")
+    notify_batch_size: int = Field(50, ge=1, le=1000)
     proposal_reminder_days: int = Field(3, ge=1)
     approval_reminder_days: int = Field(3, ge=1)
     availability_ending_days: int = Field(14, ge=1)
     profile_stale_days: int = Field(182, ge=1)
-    reviewer_emails: list[str] = Field(default_factory=list, description="Extra recipients of the reviewer digest")
+    notify_reviewer_emails: list[str] = Field(default_factory=list,
+                                              description="Extra recipients of the reviewer digest")
     unsubscribe_max_age_days: int = Field(365, ge=1)
 
 
