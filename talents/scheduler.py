@@ -214,11 +214,19 @@ def _reminders(engine: Engine, now: datetime) -> dict[str, int]:
 def _availability(engine: Engine, now: datetime) -> dict[str, Any]:
     from notifications import reminders
 
-    out: dict[str, Any] = {"ending_soon": reminders.remind_availability_ending(engine, now)}
-    expire = _optional("talents.workflow.allocation_job", "expire_due")
-    if expire is not None:
-        out["expired"] = expire(engine, now)
-    return out
+    return {"ending_soon": reminders.remind_availability_ending(engine, now)}
+
+
+def _expiry(engine: Engine, now: datetime) -> Any:
+    """Proposals and approvals past their deadline expire; approved assignments that have started activate."""
+    run = _optional("talents.workflow.allocation_job", "expire_and_activate")
+    return "skipped: talents.workflow.allocation_job is not available" if run is None else run(engine, now)
+
+
+def _triggers(engine: Engine, now: datetime) -> Any:
+    """A new priority-1 need gets its allocation run at the next tick, not at the next periodic run."""
+    run = _optional("talents.workflow.allocation_job", "process_allocation_triggers")
+    return "skipped: talents.workflow.allocation_job is not available" if run is None else run(engine, now)
 
 
 def _digests(engine: Engine, now: datetime) -> dict[str, int]:
@@ -243,8 +251,8 @@ def _retention(engine: Engine, now: datetime) -> dict[str, Any]:
     if purge is not None:
         with session_scope(engine) as session:
             out["auth"] = purge(session, now)
-    with engine.begin() as conn:  # our own bookkeeping: job runs are kept 30 days
-        out["job_runs"] = conn.execute(_RUN.delete().where(_RUN.c.started_at < now - timedelta(days=30))).rowcount
+    with engine.begin() as conn:  # our own bookkeeping: job runs are kept 3 days (dispatch runs every 5 s)
+        out["job_runs"] = conn.execute(_RUN.delete().where(_RUN.c.started_at < now - timedelta(days=3))).rowcount
     return out
 
 
@@ -254,6 +262,8 @@ def default_jobs() -> list[Job]:
         Job("dispatch", _dispatch_job(), period_s=s.scheduler_dispatch_interval_s),
         Job("reminders", _reminders, period_s=s.scheduler_reminders_interval_s),
         Job("availability", _availability, daily_hour=s.scheduler_digest_hour_utc),
+        Job("expiry", _expiry, period_s=s.scheduler_expiry_interval_s),
+        Job("allocation_triggers", _triggers, period_s=s.scheduler_triggers_interval_s),
         Job("digests", _digests, daily_hour=s.scheduler_digest_hour_utc),
         Job("allocation", _allocation, period_s=s.scheduler_allocation_interval_s),
         Job("retention", _retention, daily_hour=(s.scheduler_digest_hour_utc + 21) % 24),

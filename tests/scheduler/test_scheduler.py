@@ -76,7 +76,8 @@ def test_optional_jobs_of_other_teams_are_skipped_when_absent(engine):
 
     assert scheduler._optional("talents.no_such_module", "run") is None
     jobs = {j.name: j for j in scheduler.default_jobs()}
-    assert set(jobs) == {"dispatch", "reminders", "availability", "digests", "allocation", "retention"}
+    assert set(jobs) == {"dispatch", "reminders", "availability", "expiry", "allocation_triggers", "digests",
+                         "allocation", "retention"}
     assert run_job(engine, jobs["retention"], T, "t") == "ran"
     assert run_job(engine, jobs["digests"], T, "t") == "ran"
 
