@@ -110,6 +110,8 @@ class SchedulerSettings(_Base):
     scheduler_reminders_interval_s: int = Field(3600, ge=60)
     scheduler_digest_hour_utc: int = Field(6, ge=0, le=23)
     scheduler_allocation_interval_s: int = Field(6 * 3600, ge=60)
+    scheduler_expiry_interval_s: int = Field(900, ge=10, description="Expire overdue proposals, activate started")
+    scheduler_triggers_interval_s: int = Field(30, ge=1, description="Pick up priority-1 allocation triggers")
     scheduler_retention_interval_s: int = Field(24 * 3600, ge=60)
 
 
