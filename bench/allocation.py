@@ -7,6 +7,7 @@ Instances are synthetic and seeded; every figure printed comes from the run itse
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -148,7 +149,8 @@ def _case(name: str, roles: list[OpenRole], agents: list[AgentCapacity], setting
     print(_row("greedy", greedy, tg, greedy))
     print(_row("solver", solved, ts, greedy))
     tiers = "  ".join(
-        f"p{p}:{t.status},gap={_fmt(t.gap, '.3%')},pairs={t.pairs},rows={t.rows}" for p, t in solved.tiers.items()
+        f"p{p}:{t.status},gap={_fmt(t.gap, '.3%')},seats<={_fmt(t.seats_bound, '.1f')},pairs={t.pairs},rows={t.rows}"
+        for p, t in solved.tiers.items()
     )
     print(f"  tiers    {tiers}")
     print("  timings  " + " ".join(f"{k}={v:.2f}s" for k, v in solved.timings.items()))
@@ -164,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     scale = 0.1 if args.quick else 1.0
     settings = AllocationSettings(time_budget_s=args.budget, top_k=50, min_score=0.3)
     print(f"settings: {settings}")
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
     n_r, n_a = int(200 * scale), int(5000 * scale)
     _case(f"A exact   {n_r}x{n_a} plenty", *make_instance(n_r, n_a, "plenty", seed=1), settings)
     n_r, n_a = int(1000 * scale), int(20000 * scale)
@@ -201,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     print(f"churn of a re-run of B after score noise ±{noise} and {len(extra)} new priority-1 roles:")
     _print_churn(solved_b, runs)
+    print(f"machine: load average {os.getloadavg()[0]:.2f} at end")
 
 
 def _print_churn(before: AllocationResult, runs: dict[str, AllocationResult]) -> None:
