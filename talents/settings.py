@@ -8,7 +8,17 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AppSettings", "AuthSettings", "DatabaseSettings", "MatchingSettings", "PrivacySettings", "NotificationSettings", "SchedulerSettings", "get_settings", "reset_settings"]
+__all__ = [
+    "AppSettings",
+    "AuthSettings",
+    "DatabaseSettings",
+    "MatchingSettings",
+    "NotificationSettings",
+    "PrivacySettings",
+    "SchedulerSettings",
+    "get_settings",
+    "reset_settings",
+]
 
 _DEV_SECRET = "dev-secret-change-me-0123456789abcdef0123456789abcdef"
 
@@ -151,7 +161,6 @@ class PrivacySettings(_Base):
     retention_revoked_tokens_days: int = Field(90, ge=1)
     retention_login_flows_hours: int = Field(1, ge=1, description="Unfinished sign-ins")
     retention_notifications_days: int = Field(365, ge=1)
-    retention_erased_profiles_days: int = Field(30, ge=1, description="Skills and windows of erased agents")
     retention_inactive_users_days: int = Field(3 * 365, ge=30, description="Accounts not signed in since")
 
 
