@@ -403,12 +403,15 @@ class RankingService:
             ],
         }
 
-    def scores_for(self, need: Need, role: Role, top: int, include: Iterable[int] = ()) -> dict[int, float]:
+    def scores_for(
+        self, need: Need, role: Role, top: int, include: Iterable[int] = (), refresh: bool = True
+    ) -> dict[int, float]:
         """The solver's view of a role: top-``top`` eligible agents against fixed commitments, plus the
         exact scores of ``include`` (agents holding an open proposal on it) when they are still eligible."""
         req = self.role_requirement(need, role)
         with self.cache.lock:
-            self.cache.refresh(self.session)
+            if refresh:
+                self.cache.refresh(self.session)
             index = self.cache.allocation
             assert index is not None
             out: dict[int, float] = {}

@@ -41,7 +41,7 @@ from talents.workflow.audit import record
 from talents.workflow.models import COMMITTED_STATES, FIXED_STATES, AllocationRun, Assignment
 from talents.workflow.service import SYSTEM, AssignmentService
 
-__all__ = ["REASONS", "RunPlan", "plan_run", "run_allocation"]
+__all__ = ["REASONS", "RunPlan", "plan_run", "run_allocation", "solve_plan"]
 
 # Why a seat stays empty or a proposal is withdrawn, for people.
 REASONS = {
@@ -76,15 +76,19 @@ class RunPlan:
     agents: dict[int, tuple[str | None, str]] = field(default_factory=dict)  # id → (external id, name)
     result: Any = None
     proposal_ids: dict[tuple[int, int], int] = field(default_factory=dict)  # (role, agent) → assignment id
+    proposal_versions: dict[int, int] = field(default_factory=dict)  # assignment id → version planned on
     explanations: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    inputs: Any = None
 
 
 def _fixed(a: Assignment) -> bool:
     return a.state in FIXED_STATES or (a.forced and a.state in COMMITTED_STATES)
 
 
-def plan_run(session: Session, need_ids: Sequence[int] | None = None, run_id: str | None = None) -> RunPlan:
-    """Read the database and solve; nothing is written."""
+def plan_run(
+    session: Session, need_ids: Sequence[int] | None = None, run_id: str | None = None, solve: bool = True
+) -> RunPlan:
+    """Read the database (and, with ``solve``, solve); nothing is written."""
     settings = get_settings().matching
     plan = RunPlan(
         run_id=run_id or uuid.uuid4().hex, need_ids=list(need_ids) if need_ids is not None else None
@@ -108,6 +112,7 @@ def plan_run(session: Session, need_ids: Sequence[int] | None = None, run_id: st
         select(Role).where(col(Role.need_id).in_(list(need_of_role_ids) or [-1])).order_by(col(Role.id))
     ).all()
     ranking = RankingService(session)
+    ranking.cache.refresh(session)
     open_roles: list[OpenRole] = []
     proposals: list[OpenProposal] = []
     for role in roles:
@@ -118,7 +123,7 @@ def plan_run(session: Session, need_ids: Sequence[int] | None = None, run_id: st
             continue
         seats = max(int(role.count) - fixed_on_role.get(role.id, 0), 0)  # type: ignore[arg-type]
         include = [a.agent_id for a in holders]
-        cands = ranking.scores_for(need, role, settings.allocation_top_k if in_scope else 0, include)
+        cands = ranking.scores_for(need, role, settings.allocation_top_k if in_scope else 0, include, refresh=False)
         if not in_scope:
             cands = {k: v for k, v in cands.items() if k in include}
         plan.roles[str(role.id)] = _RoleInfo(role, need, in_scope)
@@ -137,6 +142,7 @@ def plan_run(session: Session, need_ids: Sequence[int] | None = None, run_id: st
         for a in holders:
             proposals.append(OpenProposal(str(role.id), str(a.agent_id)))
             plan.proposal_ids[(int(role.id), a.agent_id)] = int(a.id)  # type: ignore[arg-type]
+            plan.proposal_versions[int(a.id)] = int(a.version)  # type: ignore[arg-type]
     agent_ids = sorted(
         {int(k) for r in open_roles for k in r.candidates} | {int(p.agent_id) for p in proposals}
     )
@@ -145,6 +151,17 @@ def plan_run(session: Session, need_ids: Sequence[int] | None = None, run_id: st
         int(a.id): (a.external_id, a.name)  # type: ignore[arg-type]
         for a in session.exec(select(Agent).where(col(Agent.id).in_(agent_ids or [-1]))).all()
     }
+    plan.inputs = (open_roles, capacities, proposals)
+    if solve:
+        solve_plan(plan)
+    return plan
+
+
+def solve_plan(plan: RunPlan) -> RunPlan:
+    """Run the pure solver on the gathered input (no database session needed: SQLite writers are not
+    kept waiting while it thinks)."""
+    settings = get_settings().matching
+    open_roles, capacities, proposals = plan.inputs
     plan.result = allocate(
         open_roles,
         capacities,
@@ -292,7 +309,8 @@ def run_allocation(
     now = now or datetime.now(UTC)
     started = datetime.now(UTC)
     with session_scope(engine) as session:
-        plan = plan_run(session, need_ids)
+        plan = plan_run(session, need_ids, solve=False)
+    solve_plan(plan)
     out = _diff(plan)
     out.update({"dry_run": dry_run, "need_ids": plan.need_ids, "trigger": trigger, "skipped": []})
     if dry_run:
@@ -335,7 +353,8 @@ def _apply(
                     "withdrawn",
                     actor,
                     reason=w["why"],
-                    expected_version=a.version,
+                    # Only the proposal the plan saw: accepted, forced or changed since, it stays as it is.
+                    expected_version=plan.proposal_versions.get(int(aid), -1),
                     audit_data={"run_id": plan.run_id, "code": w["reason"], "by": w["by"]},
                     run_id=plan.run_id,
                 )
