@@ -51,8 +51,11 @@ def _row(obj: Any, skip: Iterable[str] = ()) -> dict[str, Any]:
     return {k: _plain(v) for k, v in data.items() if k not in set(skip)}
 
 
-def _table_exists(session: Session, name: str) -> bool:
-    return sa.inspect(session.connection()).has_table(name)
+def _table(session: Session, name: str) -> sa.Table | None:
+    """Another package's table, when it exists (notifications are optional)."""
+    if not sa.inspect(session.connection()).has_table(name):
+        return None
+    return sa.Table(name, sa.MetaData(), autoload_with=session.connection())
 
 
 def export_data(session: Session, principal: Principal) -> dict[str, list[dict[str, Any]]]:
@@ -85,9 +88,9 @@ def export_data(session: Session, principal: Principal) -> dict[str, list[dict[s
                 select(AccessLog).where(AccessLog.agent_id == agent.id).order_by(col(AccessLog.at))).all()]
     address = principal.email.lower()
     for table, column in (("notification", "recipient"), ("notification_preference", "email")):
-        if _table_exists(session, table):
-            result = session.execute(sa.text(f'SELECT * FROM "{table}" WHERE lower({column}) = :e'),  # noqa: S608
-                                     {"e": address})
+        t = _table(session, table)
+        if t is not None:
+            result = session.execute(sa.select(t).where(sa.func.lower(t.c[column]) == address))
             out[table + "s"] = [{k: _plain(v) for k, v in r._mapping.items()} for r in result]
     return out
 
@@ -139,9 +142,9 @@ def erase(session: Session, principal: Principal) -> dict[str, int]:
             done["assignments_kept_anonymous"] = len(assignments)
     address = principal.email.lower()
     for table, column in (("notification", "recipient"), ("notification_preference", "email")):
-        if _table_exists(session, table):
-            result = session.execute(sa.text(f'DELETE FROM "{table}" WHERE lower({column}) = :e'),  # noqa: S608
-                                     {"e": address})
+        t = _table(session, table)
+        if t is not None:
+            result = session.execute(sa.delete(t).where(sa.func.lower(t.c[column]) == address))
             done[table + "s"] = int(getattr(result, "rowcount", 0) or 0)
     user = session.exec(select(User).where(User.email_key == email_key(principal.email))).first()
     if user is not None:

@@ -49,7 +49,7 @@ def purge(session: Session, now: datetime) -> dict[str, int]:
 
     # Accounts nobody has used for years, that hold no live token: the person has left.
     idle = now - timedelta(days=keep.retention_inactive_users_days)
-    live_tokens = sa.select(ApiToken.user_id).where(col(ApiToken.revoked_at).is_(None))
+    live_tokens = sa.select(col(ApiToken.user_id)).where(col(ApiToken.revoked_at).is_(None))
     done["inactive_accounts"] = _count(session.execute(sa.delete(User).where(
         sa.func.coalesce(col(User.last_login_at), col(User.created_at)) < idle,
         col(User.id).not_in(live_tokens))))

@@ -148,8 +148,6 @@ def test_purge_deletes_only_what_outlived_its_retention(engine):
 
 
 def test_purge_forgets_old_sessions_tokens_and_sign_in_flows(engine, client):
-    from talents.auth.retention import purge
-
     token = issue_token(engine, "old@x.gouv.fr", "agent")
     long_ago = utcnow() - timedelta(days=400)
     with engine.begin() as conn:
