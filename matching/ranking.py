@@ -297,6 +297,7 @@ class CandidateIndex:
         self.profiles_: list[CandidateProfile | None] = list(plist)
         n = len(plist)
         self.alive_ = np.ones(n, dtype=bool)
+        self.n_alive_ = n
         self.open_proposals_ = np.array([p.open_proposals for p in plist], dtype=np.float64)
         self.fair_ = self._fairness(self.open_proposals_)
 
@@ -310,43 +311,47 @@ class CandidateIndex:
         norms = np.sqrt(np.bincount(t_rows, weights=t_vals**2, minlength=n))
         t_vals = t_vals / np.where(norms > 0, norms, 1.0)[t_rows]
 
-        # Skills and free-share segments: one pass over the profiles into flat lists.
+        # Skills: flattened with list comprehensions, then deduplicated and valued with numpy.
         self.skill_df_ = np.zeros(len(self.skill_ids_), dtype=np.float64)
-        s_rows: list[int] = []
-        s_cols: list[int] = []
-        s_vals: list[float] = []
-        s_lu: list[int] = []
+        index_of = self.skill_index_
+        h = self.text_features
+        flat = [(i, sk) for i, p in enumerate(plist) for sk in p.skills]
+        r_all = np.fromiter((i for i, _ in flat), dtype=np.int64, count=len(flat))
+        k_all = np.fromiter((index_of[sk.skill_id] for _, sk in flat), dtype=np.int64, count=len(flat))
+        lvl_all = np.clip(np.fromiter((sk.level for _, sk in flat), dtype=np.int64, count=len(flat)), 1, LEVELS)
+        int_all = np.fromiter((sk.interest or 3 for _, sk in flat), dtype=np.float64, count=len(flat))
+        lu_all = np.fromiter(
+            (sk.last_used.toordinal() if sk.last_used else _NO_DATE for _, sk in flat),
+            dtype=np.int64,
+            count=len(flat),
+        )
+        del flat
+        # a skill listed twice by one agent keeps its best level
+        key = r_all * max(len(self.skill_ids_), 1) + k_all
+        order = np.lexsort((lvl_all, key))
+        last = np.r_[key[order][1:] != key[order][:-1], True] if order.size else np.zeros(0, dtype=bool)
+        keep = order[last]
+        s_rows_a = r_all[keep]
+        s_k = k_all[keep]
+        s_cols_a = h + s_k * LEVELS + lvl_all[keep] - 1
+        s_vals_list = 1.0 - 0.025 * (5 - np.clip(int_all[keep], 1, 5))  # = scoring.interest_factor
+        s_lu_a = lu_all[keep]
+        # Free-share segments, one agent at a time (most take the fast path).
         g_rows: list[int] = []
         g_start: list[int] = []
         g_end: list[int] = []
         g_free: list[float] = []
-        index_of = self.skill_index_
-        h = self.text_features
         for i, p in enumerate(plist):
-            best: dict[int, AgentSkill] = {}
-            for sk in p.skills:
-                k = index_of[sk.skill_id]
-                if k not in best or sk.level > best[k].level:
-                    best[k] = sk
-            for k, sk in best.items():
-                s_rows.append(i)
-                s_cols.append(h + k * LEVELS + min(max(sk.level, 1), LEVELS) - 1)
-                s_vals.append(interest_factor(sk.interest))
-                s_lu.append(sk.last_used.toordinal() if sk.last_used else _NO_DATE)
             for start, end, free in self._segments(p):
                 g_rows.append(i)
                 g_start.append(start)
                 g_end.append(end)
                 g_free.append(free)
-        s_cols_a = np.array(s_cols, dtype=np.int64)
-        s_lu_a = np.array(s_lu, dtype=np.int64)
         ref = self.reference_date or (
             date.fromordinal(int(s_lu_a.max())) if s_lu_a.size and s_lu_a.max() > 0 else date(1, 1, 1)
         )
         self.reference_date_ = ref
-        s_vals_a = np.array(s_vals, dtype=np.float64) * self._recency(s_lu_a, ref)
-        s_rows_a = np.array(s_rows, dtype=np.int64)
-        s_k = (s_cols_a - h) // LEVELS
+        s_vals_a = s_vals_list * self._recency(s_lu_a, ref)
         self.skill_df_ += np.bincount(s_k, minlength=len(self.skill_ids_))
         # Profile channel: the words (unit vector) and the skills held (rarity-weighted unit vector)
         # share one L2-normalised row, so a cosine rewards a profile centred on the role's skills.
@@ -423,7 +428,7 @@ class CandidateIndex:
         slu = np.array([best[k].last_used.toordinal() if best[k].last_used else _NO_DATE for k in ks], dtype=np.int64)
         svals = np.array([interest_factor(best[k].interest) for k in ks], dtype=np.float64)
         svals = svals * self._recency(slu, self.reference_date_)
-        n_alive = max(int(self.alive_.sum()), 1)
+        n_alive = max(self.n_alive_, 1)
         ccols = self.context_cols_[np.array(ks, dtype=np.int64)]
         cvals = np.asarray(self._rarity(self.skill_df_[ks], n_alive), dtype=np.float64).reshape(-1)
         tcols, tvals = self._profile_vector(tcols, tvals, ccols, cvals)
@@ -446,6 +451,13 @@ class CandidateIndex:
         """Free-share segments (ordinal start, ordinal end, free > 0) over the agent's whole horizon."""
         if not p.availability:
             return []
+        if len(p.availability) == 1 and not p.commitments:  # the most common case, kept cheap
+            w = p.availability[0]
+            return (
+                [(w.start.toordinal(), w.end.toordinal(), min(w.share, 1.0))]
+                if w.share > 0 and w.end >= w.start
+                else []
+            )
         windows = sorted(p.availability, key=lambda w: w.start)
         disjoint = all(a.end < b.start for a, b in zip(windows, windows[1:], strict=False))
         if not p.commitments and disjoint:  # fast path: the windows are the segments
@@ -538,6 +550,7 @@ class CandidateIndex:
             self.profiles_.append(profile)
             self.row_of_[profile.agent_id] = row
             self.alive_ = np.append(self.alive_, True)
+            self.n_alive_ += 1
             self.open_proposals_ = np.append(self.open_proposals_, float(profile.open_proposals))
             self.fair_ = np.append(self.fair_, self._fairness(float(profile.open_proposals)))
         else:
@@ -561,6 +574,7 @@ class CandidateIndex:
         if old is not None and self.alive_[row]:
             self._uncount(old)
         self.alive_[row] = False
+        self.n_alive_ -= 1
         self.profiles_[row] = None
         self.agent_ids_[row] = None
         self.overlay_[row] = _Row(*(np.empty(0, dt) for dt in (np.int64, float, np.int64, np.int64, np.int64, float)))
@@ -598,7 +612,7 @@ class CandidateIndex:
         return self
 
     def __len__(self) -> int:
-        return int(self.alive_.sum())
+        return self.n_alive_
 
     def __contains__(self, agent_id: object) -> bool:
         return agent_id in self.row_of_
@@ -610,7 +624,7 @@ class CandidateIndex:
 
     # ================================================================== role compilation
     def _compile(self, role: RoleRequirement) -> _RoleVector:
-        n_alive = max(int(self.alive_.sum()), 1)
+        n_alive = max(self.n_alive_, 1)
         text = f"{role.title} {role.description}".strip()
         counts = self._hasher.transform([text]).tocsr()
         ncols = self.text_features + LEVELS * len(self.skill_ids_)
