@@ -830,15 +830,14 @@ def _replay(p: _Problem, st: _State, out: _TierOut) -> None:
 def _child(p: _Problem, conn: Any, deadline: float) -> None:
     """Child process: exact tiers one after the other, each sent as soon as decided."""
     st = _State()
-    # Each tier gets a share of the time left in proportion to its candidate pairs (at least half);
-    # time a tier does not use passes to the next ones.
+    # Tiers are weighted by their candidate pairs; time a tier does not use passes to the next ones.
     weight = {t: sum(min(len(p.cands[r]), p.settings.top_k) for r in p.tier_roles[t]) + 1.0 for t in p.tiers}
     try:
         for i, prio in enumerate(p.tiers):
             now = time.monotonic()
-            # At least half of what is left: a higher tier matters more, and later tiers can always
-            # fall back on their greedy answer.
-            share = max(weight[prio] / sum(weight[t] for t in p.tiers[i:]), 0.5)
+            # All of what is left but half of the later tiers' proportional share: a higher tier matters
+            # more, and later tiers can always fall back on their greedy answer.
+            share = 1.0 - 0.5 * sum(weight[t] for t in p.tiers[i + 1 :]) / sum(weight[t] for t in p.tiers[i:])
 
             def progress(answers: list[list[int]], rep: TierReport, prio: int = prio) -> None:
                 conn.send(("partial", prio, answers, replace(rep)))
