@@ -354,6 +354,24 @@ def pair_utility(
     return u
 
 
+def _one_window(availability: Sequence[AvailabilityWindow], h0: int, h1: int) -> tuple[list[int], list[float]]:
+    """``free_segments`` for the common case of at most one window and no commitment, without its
+    date arithmetic: the build calls it once per candidate agent (tens of thousands)."""
+    if not availability:
+        return [h0], [0.0]
+    w = availability[0]
+    s, e = max(w.start.toordinal(), h0), min(w.end.toordinal(), h1)
+    if e < s:
+        return [h0], [0.0]
+    starts, vals = ([h0], [0.0]) if s > h0 else ([], [])
+    starts.append(s)
+    vals.append(round(min(w.share, 1.0), 9))
+    if e < h1:
+        starts.append(e + 1)
+        vals.append(0.0)
+    return starts, vals
+
+
 def _committed_load(commitments: Iterable[Commitment], s: date, e: date) -> float:
     """Average committed share over [s, e]: how loaded the agent already is during the role."""
     days = (e - s).days + 1
@@ -398,9 +416,13 @@ def _build(
             agent_index[agent_id] = i
             agent_ids.append(agent_id)
             cap = cap_by_id[agent_id]
-            segs = free_segments(cap.availability, cap.commitments, date.fromordinal(h0), date.fromordinal(h1))
-            free_starts.append([s.start.toordinal() for s in segs] or [h0])
-            free_vals.append([s.free for s in segs] or [0.0])
+            if len(cap.availability) <= 1 and not cap.commitments:
+                starts, vals = _one_window(cap.availability, h0, h1)
+            else:
+                segs = free_segments(cap.availability, cap.commitments, date.fromordinal(h0), date.fromordinal(h1))
+                starts, vals = [s.start.toordinal() for s in segs], [s.free for s in segs]
+            free_starts.append(starts or [h0])
+            free_vals.append(vals or [0.0])
             fixed_needs.append(cap.need_ids)
         return i
 

@@ -57,8 +57,7 @@ def instances(draw):
             for _ in range(draw(st.integers(0, 2)))
         )
         commits = tuple(
-            Commitment(*draw(periods()), draw(st.sampled_from((0.2, 0.4))))
-            for _ in range(draw(st.integers(0, 1)))
+            Commitment(*draw(periods()), draw(st.sampled_from((0.2, 0.4)))) for _ in range(draw(st.integers(0, 1)))
         )
         agents.append(AgentCapacity(f"a{i}", windows, commits))
     ids = [a.agent_id for a in agents]
@@ -70,9 +69,7 @@ def instances(draw):
         start, end = draw(periods())
         need = f"n{prio}-{draw(st.integers(0, 2))}"
         roles.append(
-            OpenRole(
-                f"r{j}", need, prio, draw(st.integers(1, 3)), draw(st.sampled_from(shares)), start, end, cands
-            )
+            OpenRole(f"r{j}", need, prio, draw(st.integers(1, 3)), draw(st.sampled_from(shares)), start, end, cands)
         )
     top_k = draw(st.sampled_from((1, 2, 50)))
     conf = AllocationSettings(min_score=0.3, time_budget_s=5.0, top_k=top_k, floor=0.3 if low_floor else 0.5)
@@ -197,3 +194,26 @@ def test_a_tiny_budget_returns_in_time_with_a_valid_answer(regime, n_roles, n_ag
     assert elapsed < conf.time_budget_s + 0.5, elapsed
     assert res.assignments
     check(roles, agents, [], conf, res)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(-10, 80),
+    st.integers(0, 40),
+    st.sampled_from((0.0, 0.3, 0.6, 1.0, 1.2)),
+    st.integers(0, 50),
+    st.integers(0, 60),
+    st.booleans(),
+)
+def test_the_one_window_shortcut_agrees_with_free_segments(ws, wl, share, h0, hl, has_window):
+    from bisect import bisect_right
+
+    from matching.allocation import _one_window
+    from matching.availability import free_segments
+
+    av = (AvailabilityWindow(day(ws), day(ws + wl), share),) if has_window else ()
+    lo, hi = day(h0), day(h0 + hl)
+    starts, vals = _one_window(av, lo.toordinal(), hi.toordinal())
+    for seg in free_segments(av, (), lo, hi):
+        for d in days(seg.start, seg.end):
+            assert vals[bisect_right(starts, d.toordinal()) - 1] == pytest.approx(seg.free, abs=1e-12)
