@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import httpx
 
 from notifications.models import Notification
-from notifications.render import HeaderInjectionError, build_email, render_bodies
+from notifications.render import HeaderInjectionError, TemplateFailure, build_email, render_bodies
 from talents.logs import get_logger
 from talents.settings import NotificationSettings, get_settings
 
@@ -235,7 +235,10 @@ class MatrixChannel:
         return f"{self.homeserver}/_matrix/client/v3/rooms/{room}/send/m.room.message/{quote(txn_id, safe='')}"
 
     def send(self, delivery: Notification) -> None:
-        text, _html = render_bodies(delivery)
+        try:
+            text, _html = render_bodies(delivery)
+        except TemplateFailure as exc:
+            raise PermanentError(str(exc)) from exc
         body = text.split("\n--\n", 1)[0].strip()
         if body.startswith("Bonjour"):  # a room is not a person: drop the greeting
             body = body.split("\n\n", 1)[-1]

@@ -81,7 +81,7 @@ _ADDRESS = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
 # Never copied into webhook or Matrix payloads: personal addresses and signed links are not for a chat room.
-_PRIVATE_KEY = re.compile(r"(email|url|token|recipients|password|secret)", re.I)
+_PRIVATE_KEY = re.compile(r"(^_|email|url|token|recipients|password|secret|agent_name|feedback)", re.I)
 
 
 def is_valid_address(address: str) -> bool:
@@ -222,9 +222,12 @@ def _log_unsent_mail(row: Notification) -> None:
     # The body is logged outside production only: it may carry a signed approval link.
     fields: dict[str, Any] = {"key": row.key, "kind": row.kind, "to": row.recipient, "subject": row.subject}
     if get_settings().app.env != "production":
-        from notifications.render import render_bodies
+        from notifications.render import TemplateFailure, render_bodies
 
-        fields["text"] = render_bodies(row)[0]
+        try:
+            fields["text"] = render_bodies(row)[0]
+        except TemplateFailure as exc:
+            fields["template_error"] = str(exc)[:300]
     log.info("email_kept_in_outbox", **fields)
 
 

@@ -20,6 +20,7 @@ from talents.settings import get_settings
 
 __all__ = [
     "HeaderInjectionError",
+    "TemplateFailure",
     "as_utc",
     "build_email",
     "message_id",
@@ -67,10 +68,21 @@ def safe_header(value: str, *, max_length: int = 250) -> str:
     return _CONTROL.sub(" ", " ".join(str(value).split()))[:max_length].strip()
 
 
+class TemplateFailure(ValueError):
+    """A template could not render this delivery's data (retrying will not help)."""
+
+
 def render_subject(kind: str, data: dict[str, Any]) -> str:
-    template = _env(False).get_template(_template_name(kind))
-    context = template.new_context({"fmt": "text", **data})
-    return safe_header("".join(template.blocks["subject"](context))) or "Talents"
+    """The subject line. Never raises: the subscriber runs inside someone else's transaction."""
+    try:
+        template = _env(False).get_template(_template_name(kind))
+        context = template.new_context({"fmt": "text", **data})
+        return safe_header("".join(template.blocks["subject"](context))) or "Talents"
+    except Exception:  # noqa: BLE001 - a bad value in event data must not roll back the business change
+        from talents.logs import get_logger
+
+        get_logger("talents.notifications").exception("notification_subject_failed", kind=kind)
+        return "Talents : nouvelle notification"
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -119,6 +131,13 @@ def _context(row: Notification) -> dict[str, Any]:
 
 def render_bodies(row: Notification) -> tuple[str, str]:
     """The plain-text and HTML bodies of a delivery."""
+    try:
+        return _render_bodies(row)
+    except Exception as exc:  # noqa: BLE001 - template errors are permanent for this delivery
+        raise TemplateFailure(f"template {row.kind}: {type(exc).__name__}: {exc}") from exc
+
+
+def _render_bodies(row: Notification) -> tuple[str, str]:
     context = _context(row)
     text = _env(False).get_template(_template_name(row.kind)).render({**context, "fmt": "text"})
     html = _env(True).get_template(_template_name(row.kind)).render({**context, "fmt": "html"})

@@ -207,3 +207,10 @@ def test_a_webhook_down_is_retried_and_a_client_error_fails_for_good(engine, con
     assert dispatch_once(engine, T0 + timedelta(seconds=20), channel).failed == 1
     assert [r.status for r in all_rows(engine, "webhook")] == ["sent", "failed"]
     assert "HTTP 400" in all_rows(engine, "webhook")[1].last_error
+
+
+def test_a_template_failure_is_permanent_not_retried(engine, configure, smtp_server):
+    publish_one(engine, data={**PROPOSED, "share": "soixante pour cent"})
+    report = dispatch_once(engine, T0, {"email": EmailChannel(smtp_server.url)})
+    assert report.failed == 2 and report.retried == 0
+    assert all("template" in r.last_error for r in all_rows(engine, "email"))

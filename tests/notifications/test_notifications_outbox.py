@@ -105,3 +105,19 @@ def test_events_for_nobody_or_with_bad_addresses_write_nothing_personal(engine, 
                                                  "lead_email": ""}))
         publish(s, Event("something.unknown", {"agent_email": "a@b.fr"}))
     assert rows(engine) == []
+
+
+def test_data_a_template_cannot_render_never_breaks_the_business_change(engine, configure):
+    with session_scope(engine) as s:
+        publish(s, Event("assignment.proposed", {**PROPOSED, "share": "soixante pour cent"}))
+    email = rows(engine, channel="email")
+    assert len(email) == 2 and email[0].subject  # written, with a subject, despite the odd value
+
+
+def test_rooms_get_no_names_no_actor_and_no_feedback(engine, configure):
+    configure(webhook_url="http://127.0.0.1:9/hook")
+    with session_scope(engine) as s:
+        publish(s, Event("assignment.forced", {**PROPOSED, "reason": "crise", "feedback": "x"},
+                         actor="reviewer@numerique.gouv.fr"))
+    [hook] = rows(engine, channel="webhook")
+    assert set(hook.data) == {"assignment_id", "need_id", "need_title", "role_title", "priority", "reason"}
