@@ -102,3 +102,16 @@ def test_a_webhook_receiver_can_verify_the_signature_and_refuse_replays():
     assert not verify_webhook("other", header, body, now=1_800_000_010)
     assert not verify_webhook("s3cret", header, body, now=1_800_000_000 + 3600)
     assert not verify_webhook("s3cret", "garbage", body)
+
+
+def test_the_smtp_url_gives_host_port_credentials_and_tls_mode():
+    from notifications.channels import SmtpTarget
+
+    t = SmtpTarget.parse("smtp://talents%40min.gouv.fr:p%3Ass%2Fw@smtp.min.gouv.fr:587?starttls=true")
+    assert (t.host, t.port, t.username, t.password, t.starttls, t.implicit_tls) == (
+        "smtp.min.gouv.fr", 587, "talents@min.gouv.fr", "p:ss/w", True, False)
+    assert SmtpTarget.parse("smtps://relay.gouv.fr").port == 465 and SmtpTarget.parse("smtps://r.fr").implicit_tls
+    plain = SmtpTarget.parse("smtp://relay.gouv.fr")
+    assert (plain.port, plain.username, plain.starttls) == (25, None, False)
+    with pytest.raises(ValueError):
+        SmtpTarget.parse("http://relay.gouv.fr")
