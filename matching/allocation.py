@@ -113,6 +113,10 @@ class OpenProposal:
 class AllocationSettings:
     """Knobs of a run.
 
+    ``start_method`` is the multiprocessing start method of the exact child: ``None`` means ``fork`` where it
+    exists (cheap: the built problem is shared, not pickled), else ``spawn``. A process that runs threads
+    holding locks (a web server, a scheduler) may prefer ``"spawn"`` or ``"forkserver"``.
+
     ``load_penalty`` and ``stickiness`` are tie-breakers, small next to score differences:
     utility = score − load_penalty·(share of the agent already committed over the role's period)
     − stickiness (when taking the agent would withdraw one of its lower-priority open proposals).
@@ -127,6 +131,7 @@ class AllocationSettings:
     exact: bool = True
     exact_max_pairs: int = 250_000
     mip_rel_gap: float = 1e-6
+    start_method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -871,9 +876,11 @@ def _child(p: _Problem, conn: Any, deadline: float) -> None:
         conn.close()
 
 
-def _mp_context() -> Any:
+def _mp_context(method: str | None) -> Any:
     # 'fork' shares the built problem without pickling; 'spawn' where fork does not exist.
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    if method is None:
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    return mp.get_context(method)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -911,7 +918,7 @@ def allocate(
     child_deadline = deadline - max(0.1 * left, 0.1)
     t_child = t
     if settings.exact and p.tiers and child_deadline - t > 0.1:
-        ctx = _mp_context()
+        ctx = _mp_context(settings.start_method)
         recv, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_child, args=(p, send, child_deadline - _CHILD_MARGIN_S), daemon=True)
         proc.start()

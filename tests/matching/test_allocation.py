@@ -223,3 +223,10 @@ def test_a_proposal_on_a_role_at_the_floor_is_not_kept():
     res = allocate([role("r", {"a": 0.9}, share=0.5)], [agent("a")], [OpenProposal("r", "a")], settings=S)
     assert res.assignments == []
     assert [(w.role_id, w.reason) for w in res.withdrawn] == [("r", "not_available")]
+
+
+def test_the_exact_child_also_runs_under_spawn():
+    roles = [role("r1", {"a": 0.35}), role("r2", {"a": 1.0, "b": 0.35})]
+    res = allocate(roles, [agent("a"), agent("b")], settings=AllocationSettings(time_budget_s=20, start_method="spawn"))
+    assert res.status == "optimal"
+    assert pairs(res) == {("r1", "a"), ("r2", "b")}
