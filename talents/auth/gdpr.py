@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from talents.auth.middleware import caller_of
 from talents.auth.models import AccessLog, ApiToken, User, UserSession
 from talents.auth.principal import Principal
-from talents.auth.service import email_key
+from talents.auth.service import as_aware, email_key
 from talents.db import utcnow
 from talents.logs import get_logger
 from talents.settings import get_settings
@@ -41,7 +41,9 @@ def csv_safe(value: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, (date, datetime)):
+    if isinstance(value, datetime):
+        return as_aware(value).isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     return value
 

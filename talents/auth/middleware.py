@@ -29,6 +29,7 @@ __all__ = ["STATE_KEY", "AuthMiddleware", "Caller", "caller_of"]
 
 STATE_KEY = "talents.caller"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_ID = 2**31 - 1
 log = get_logger("talents.auth")
 
 
@@ -173,6 +174,12 @@ class AuthMiddleware(ASGIMiddleware):
                 log.info("rate_limited", key=limit_key.split(":", 1)[0], path=path)
                 await reply(send, 429, "too many requests, try again later", {"Retry-After": str(retry)})
                 return
+
+        # Ids are 32-bit integers in the database: a larger one names nothing (and would overflow the driver).
+        params = scope.get("path_params") or {}
+        if any(isinstance(v, int) and not -MAX_ID <= v <= MAX_ID for v in params.values()):
+            await reply(send, 404, "not found")
+            return
 
         if path.startswith("/api/") and method != "OPTIONS":
             rule = rule_for(handler, method, str(scope.get("path_template") or path))

@@ -3,10 +3,11 @@ and the append-only access log."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from sqlmodel import Field, SQLModel
 
 from talents.db import utcnow
@@ -21,7 +22,16 @@ __all__ = [
     "User",
     "UserPublic",
     "UserSession",
+    "UtcDatetime",
 ]
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns; they were written in UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 def _tz() -> sa.DateTime:
@@ -50,8 +60,8 @@ class UserPublic(BaseModel):
     name: str
     roles: list[str]
     active: bool
-    created_at: datetime
-    last_login_at: datetime | None
+    created_at: UtcDatetime
+    last_login_at: UtcDatetime | None
 
 
 class ApiToken(SQLModel, table=True):
@@ -75,9 +85,9 @@ class ApiTokenPublic(BaseModel):
     email: str
     prefix: str
     name: str
-    created_at: datetime
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None
+    last_used_at: UtcDatetime | None
 
 
 class UserSession(SQLModel, table=True):

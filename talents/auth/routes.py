@@ -6,7 +6,6 @@ Sign-in pages and the OpenID Connect flow live in :mod:`talents.auth.web`; GDPR 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post, put
@@ -17,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from talents.auth.middleware import AuthMiddleware, caller_of
-from talents.auth.models import ApiTokenPublic, UserPublic
+from talents.auth.models import ApiTokenPublic, UserPublic, UtcDatetime
 from talents.auth.principal import ADMIN, ROLES, Principal
 from talents.auth.service import TokenService, UserService
 
@@ -52,7 +51,7 @@ class TokenIssued(BaseModel):
     email: str
     roles: list[str]
     name: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class RolesUpdate(BaseModel):
