@@ -214,3 +214,33 @@ def test_a_template_failure_is_permanent_not_retried(engine, configure, smtp_ser
     report = dispatch_once(engine, T0, {"email": EmailChannel(smtp_server.url)})
     assert report.failed == 2 and report.retried == 0
     assert all("template" in r.last_error for r in all_rows(engine, "email"))
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # 127.0.0.1, a test
+def test_smtp_credentials_from_the_url_are_used_to_log_in(engine, configure):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+    from notif_servers import _Collect, free_port
+
+    seen: list[tuple[str, str]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        seen.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=auth_data.password == b"p:ss/w")
+
+    received: list = []
+    port = free_port()
+    ctl = Controller(_Collect(received), hostname="127.0.0.1", port=port, authenticator=authenticator,
+                     auth_require_tls=False, auth_required=True)
+    ctl.start()
+    try:
+        publish_one(engine, "assignment.completed", {"need_title": "X", "agent_email": "alice@interieur.gouv.fr"})
+        good = EmailChannel(f"smtp://talents%40min.gouv.fr:p%3Ass%2Fw@127.0.0.1:{port}")
+        assert dispatch_once(engine, T0, {"email": good}).sent == 1
+        assert seen == [("talents@min.gouv.fr", "p:ss/w")] and len(received) == 1
+        publish_one(engine, "assignment.completed", {"need_title": "Y", "agent_email": "alice@interieur.gouv.fr"})
+        # Refused credentials (aiosmtpd then stalls the session): transient — credentials get fixed, mail waits.
+        bad = EmailChannel(f"smtp://talents:wrong@127.0.0.1:{port}", timeout=1)
+        assert dispatch_once(engine, T0, {"email": bad}).retried == 1
+    finally:
+        ctl.stop()
