@@ -921,7 +921,12 @@ def allocate(
         ctx = _mp_context(settings.start_method)
         recv, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_child, args=(p, send, child_deadline - _CHILD_MARGIN_S), daemon=True)
-        proc.start()
+        try:
+            proc.start()
+        except (AssertionError, OSError):
+            # No child possible here (a daemonic worker, no process left): the greedy answer stands.
+            recv.close()
+            proc = recv = None
         send.close()
 
     t = time.monotonic()
