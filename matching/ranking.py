@@ -586,27 +586,49 @@ class CandidateIndex:
             self.merge()
 
     def merge(self) -> CandidateIndex:
-        """Fold pending changes into the matrix (done automatically every ``merge_every`` changes)."""
+        """Fold pending changes into the matrix (done automatically every ``merge_every`` changes).
+
+        Rows stay in order, so the new arrays are the old ones cut around the changed rows and
+        stitched with them: one copy of the data, no sort.
+        """
         n = len(self.agent_ids_)
-        nb = self.base_.shape[0]
-        keep = np.ones(nb, dtype=bool)
-        keep[[r for r in self.overlay_ if r < nb]] = False
-        kept = np.flatnonzero(keep)
-        idx, owner = _ranges(self.base_.indptr[kept], self.base_.indptr[kept + 1])
-        sidx, sowner = _ranges(self.seg_indptr_[kept], self.seg_indptr_[kept + 1])
+        ncols = self.text_features + LEVELS * len(self.skill_ids_)
         over = sorted(self.overlay_.items())
-        rows_ = [kept[owner]] + [np.full(r.cols.size, i, dtype=np.int64) for i, r in over]
-        srows = [kept[sowner]] + [np.full(r.seg_start.size, i, dtype=np.int64) for i, r in over]
-        self._assemble(
-            n,
-            np.concatenate(rows_),
-            np.concatenate([self.base_.indices[idx].astype(np.int64)] + [r.cols for _, r in over]),
-            np.concatenate([self.base_.data[idx]] + [r.vals for _, r in over]),
-            np.concatenate([self.base_last_used_[idx]] + [r.last_used for _, r in over]),
-            np.concatenate(srows),
-            np.concatenate([self.seg_start_[sidx]] + [r.seg_start for _, r in over]),
-            np.concatenate([self.seg_end_[sidx]] + [r.seg_end for _, r in over]),
-            np.concatenate([self.seg_free_[sidx]] + [r.seg_free for _, r in over]),
+
+        def stitch(indptr: np.ndarray, arrays: list[np.ndarray], fields: list[str]) -> tuple[np.ndarray, ...]:
+            nb = indptr.size - 1
+            lengths = np.zeros(n, dtype=np.int64)
+            lengths[:nb] = np.diff(indptr)
+            pieces: list[list[np.ndarray]] = [[] for _ in arrays]
+            prev = 0
+            for row, r in over:
+                if row < nb:
+                    cut = slice(indptr[prev], indptr[row])
+                    prev = row + 1
+                else:  # new rows come after every base row
+                    cut = slice(indptr[prev], indptr[nb])
+                    prev = nb
+                for out, arr in zip(pieces, arrays, strict=True):
+                    out.append(arr[cut])
+                own = [getattr(r, f) for f in fields]
+                for out, arr in zip(pieces, own, strict=True):
+                    out.append(arr.astype(out[0].dtype, copy=False))
+                lengths[row] = own[0].size
+            for out, arr in zip(pieces, arrays, strict=True):
+                out.append(arr[indptr[prev] : indptr[nb]])
+            new_indptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(lengths, out=new_indptr[1:])
+            return (new_indptr, *(np.concatenate(p) for p in pieces))
+
+        indptr, indices, data, last_used = stitch(
+            self.base_.indptr,
+            [self.base_.indices, self.base_.data, self.base_last_used_],
+            ["cols", "vals", "last_used"],
+        )
+        self.base_ = sp.csr_matrix((data, indices, indptr), shape=(n, ncols))
+        self.base_last_used_ = last_used
+        self.seg_indptr_, self.seg_start_, self.seg_end_, self.seg_free_ = stitch(
+            self.seg_indptr_, [self.seg_start_, self.seg_end_, self.seg_free_], ["seg_start", "seg_end", "seg_free"]
         )
         self.overlay_ = {}
         return self

@@ -313,3 +313,34 @@ def test_a_profile_centred_on_the_role_outranks_one_sharing_the_skills_among_unr
     assert ids(got) == ["centred", "scattered"]
     parts = [c.explanation["parts"] for c in got.candidates]
     assert parts[0]["skills"] == parts[1]["skills"] and parts[0]["text"] > parts[1]["text"]
+
+
+def test_merging_pending_changes_never_changes_a_ranking(small_taxonomy, make_agent, make_role):
+    rnd = random.Random(11)
+    skills = ["py", "js", "ts", "sql", "pg", "k8s"]
+
+    def random_agent(i):
+        return make_agent(
+            f"a{i}",
+            [(s, rnd.randint(1, 5)) for s in rnd.sample(skills, rnd.randint(1, 3))],
+            share=rnd.choice([0.5, 0.7, 1.0]),
+            text=rnd.choice(["python", "data", ""]),
+        )
+
+    start = [random_agent(i) for i in range(60)]
+    merged = fit(small_taxonomy, start, merge_every=7)
+    pending = fit(small_taxonomy, start, merge_every=10**9)
+    for step in range(80):
+        if rnd.random() < 0.3:
+            victim = f"a{rnd.randint(0, 90)}"
+            merged.remove(victim)
+            pending.remove(victim)
+        else:
+            p = random_agent(rnd.randint(0, 90))
+            merged.upsert(p)
+            pending.upsert(p)
+    assert pending.overlay_ and len(merged.overlay_) < 7
+    r = make_role([("py", 3), ("sql", 2)], title="python data")
+    a, b = merged.rank(r, top=100), pending.rank(r, top=100)
+    assert ids(a) == ids(b)
+    assert [c.score for c in a.candidates] == pytest.approx([c.score for c in b.candidates])
