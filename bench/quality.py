@@ -175,7 +175,7 @@ ABLATIONS: dict[str, dict[str, object]] = {
     "engine w/o co-occurrence": {"cooccurrence_credit": 0.0},
     "engine w/o taxonomy relations": {"related_credit": 0.0},
     "engine w/o profile similarity": {"text_weight": 0.0},
-    "engine w/o skills in profile sim.": {"context_weight": 0.0},
+    "engine w/o skills in profile": {"context_weight": 0.0},
     "engine w/o rarity": {"use_rarity": False},
     "engine text_weight=0.3": {"text_weight": 0.3},
     "engine text_weight=0.7": {"text_weight": 0.7},
