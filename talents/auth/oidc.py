@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -29,6 +30,8 @@ __all__ = ["ALGORITHMS", "OIDCClient", "OIDCError", "SignIn", "get_client", "new
 
 ALGORITHMS = ["RS256", "ES256"]
 log = get_logger("talents.auth.oidc")
+# httpcore's DEBUG lines echo request and response headers: client credentials, tokens, redirect URLs.
+logging.getLogger("httpcore").setLevel(max(logging.getLogger("httpcore").level, logging.INFO))
 
 
 class OIDCError(Exception):
