@@ -171,6 +171,7 @@ def solve_plan(plan: RunPlan) -> RunPlan:
             time_budget_s=settings.allocation_time_budget_s,
             top_k=settings.allocation_top_k,
             floor=settings.floor,
+            exact=settings.allocation_exact,
         ),
     )
     return plan

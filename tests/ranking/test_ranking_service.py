@@ -16,6 +16,8 @@ from talents.errors import NotFoundError
 from talents.ranking import RankingService, get_ranking_cache, resolve_need
 
 pytestmark = pytest.mark.integration
+# Backend-independent logic: SQLite only (the PostgreSQL-specific paths are covered by the other tests).
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 
 
 def _rank(engine, need_ext="n1", position=0, **kw):
@@ -76,6 +78,7 @@ def test_erased_and_deleted_agents_are_never_ranked_again(engine):
     assert [c["agent"] for c in _rank(engine)["candidates"]] == ["c"]
 
 
+@SQLITE_ONLY
 def test_an_open_proposal_holds_the_agents_time_for_leads_but_not_for_the_solver(engine):
     x = make_agent(engine, "x", skills=[("python", 4)])
     n1 = make_need(engine, "n1", priority=3)
@@ -98,6 +101,7 @@ def test_an_open_proposal_holds_the_agents_time_for_leads_but_not_for_the_solver
     assert _rank(engine, "n1")["candidates"] == []
 
 
+@SQLITE_ONLY
 def test_need_references_are_numeric_ids_first_then_external_ids(engine):
     n = make_need(engine, "EXT-1")
     make_need(engine, str(n + 100))  # an external id that looks like a number
@@ -109,6 +113,7 @@ def test_need_references_are_numeric_ids_first_then_external_ids(engine):
             resolve_need(s, "nope")
 
 
+@SQLITE_ONLY
 def test_team_proposal_fills_every_seat_without_taking_an_agent_twice(engine):
     for i in range(3):
         make_agent(engine, f"dev{i}", skills=[("python", 4)])
@@ -124,6 +129,7 @@ def test_team_proposal_fills_every_seat_without_taking_an_agent_twice(engine):
     assert out["unfilled"] == []
 
 
+@SQLITE_ONLY
 def test_match_cli_prints_exactly_the_bulk_contract(engine):
     from talents.cli import app
 
@@ -148,6 +154,7 @@ def test_match_cli_prints_exactly_the_bulk_contract(engine):
     assert res.exit_code == 2
 
 
+@SQLITE_ONLY
 def test_an_empty_pool_ranks_nobody(engine):
     make_need(engine, "n1", start=date(2027, 1, 1), end=date(2027, 1, 31))
     assert _rank(engine)["candidates"] == []

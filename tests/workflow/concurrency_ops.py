@@ -125,3 +125,12 @@ def close_needs(engine: Engine, need_ids: list[int]) -> None:
         for n in s.exec(select(Need).where(col(Need.id).in_(need_ids))).all():
             n.status = "closed"
             s.add(n)
+
+
+def _remove(engine: Engine, assignment_id: int) -> dict[str, Any]:
+    with session_scope(engine) as s:
+        a = OverrideService(s).remove(REVIEWER_P, assignment_id, "fin de manche")
+        return {"id": a.id, "state": a.state}
+
+
+_OPS["remove"] = _remove

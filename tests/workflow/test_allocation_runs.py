@@ -19,6 +19,8 @@ from talents.workflow.models import AllocationRun, AllocationTrigger, Assignment
 from talents.workflow.service import OverrideService
 
 pytestmark = pytest.mark.integration
+# Backend-independent logic: SQLite only (the PostgreSQL-specific paths are covered by the other tests).
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 
 
 def _counts(engine) -> tuple[int, ...]:
@@ -83,6 +85,7 @@ def test_a_higher_priority_need_takes_an_agent_proposed_elsewhere_and_says_why(e
     assert "Cellule de crise" in withdrawn.data["reason"] and withdrawn.data["need_title"] == "Besoin low"
 
 
+@SQLITE_ONLY
 def test_accepted_assignments_are_never_moved_by_a_run(engine, events):
     from urllib.parse import urlparse
 
@@ -103,6 +106,7 @@ def test_accepted_assignments_are_never_moved_by_a_run(engine, events):
     assert urlparse(events.last("assignment.approval_requested").data["approval_url"]).path.startswith("/manager/")
 
 
+@SQLITE_ONLY
 def test_a_forced_assignment_is_fixed_for_the_solver(engine):
     x = make_agent(engine, "x", skills=[("python", 5)])
     low = make_need(engine, "low", priority=4)
@@ -135,6 +139,7 @@ def test_a_new_priority_one_need_triggers_a_run_for_it(engine, events):
         assert [(t.need_id, t.reason) for t in pending] == [(n, "need.priority_raised")]
 
 
+@SQLITE_ONLY
 def test_the_scheduled_job_consumes_triggers_and_runs_everything(engine):
     make_agent(engine, "a", skills=[("python", 5)])
     make_agent(engine, "b", skills=[("python", 5)])
@@ -146,6 +151,7 @@ def test_the_scheduled_job_consumes_triggers_and_runs_everything(engine):
         set(_states(engine)) == {("crise", "b"), ("routine", "a")}
 
 
+@SQLITE_ONLY
 def test_allocate_cli_prints_exactly_the_bulk_contract_and_a_dry_run_writes_nothing(engine):
     from talents.cli import app
 

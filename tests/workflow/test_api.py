@@ -11,6 +11,8 @@ from factories import make_agent, make_need
 from wfhelpers import LEAD_EMAIL
 
 pytestmark = pytest.mark.integration
+# Backend-independent logic: SQLite only (the PostgreSQL-specific paths are covered by the other tests).
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 
 issue_token = pytest.importorskip("talents.auth.testing").issue_token
 
@@ -96,6 +98,7 @@ def test_the_life_of_an_assignment_over_http(client, tokens, world, events):
     assert rows[0][0] == "id" and len(rows) == 1 + sum(a.startswith("assignment.") for a in actions)
 
 
+@SQLITE_ONLY
 def test_overrides_over_http_need_a_reviewer_a_reason_and_capacity(client, tokens, world, engine):
     n2 = make_need(engine, "n2")
     body = {"action": "force", "agent_id": world["x"], "need_id": world["n1"], "role": 0}
@@ -116,6 +119,7 @@ def test_overrides_over_http_need_a_reviewer_a_reason_and_capacity(client, token
     assert r.status_code == 200 and r.json()["state"] == "withdrawn"
 
 
+@SQLITE_ONLY
 def test_unknown_filters_and_anonymous_calls_are_refused(client, tokens, world):
     assert client.get("/api/v1/assignments").status_code == 401
     assert client.get("/api/v1/assignments?state=flying", headers=tokens["reviewer"]).status_code in (400, 422)

@@ -25,6 +25,8 @@ from talents.workflow.service import AssignmentService
 from talents.workflow.tokens import make_approval_token
 
 pytestmark = pytest.mark.integration
+# Backend-independent logic: SQLite only (the PostgreSQL-specific paths are covered by the other tests).
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 
 EVENT_KEYS = {"agent_email", "agent_name", "manager_email", "lead_email", "need_title", "role_title", "priority",
               "approval_url", "reason"}
@@ -77,6 +79,7 @@ def test_the_whole_life_proposed_accepted_approved_active_completed(engine, prop
     assert events.last("assignment.approval_requested").data["approval_url"].startswith("http")
 
 
+@SQLITE_ONLY
 def test_only_the_agent_accepts_or_declines(engine, proposal):
     for who in (LEAD_P, REVIEWER_P, agent_principal("y")):
         with pytest.raises(PermissionDeniedError):
@@ -87,6 +90,7 @@ def test_only_the_agent_accepts_or_declines(engine, proposal):
     assert a.state == "declined" and a.reason == "pas disponible"
 
 
+@SQLITE_ONLY
 def test_invalid_transitions_are_409_with_the_reason(engine, proposal):
     with pytest.raises(InvalidTransitionError, match="it is proposed; from proposed it may only become"):
         _do(engine, lambda s: s.activate(proposal, LEAD_P))
@@ -105,6 +109,7 @@ def test_a_stale_version_is_a_409_and_changes_nothing(engine, proposal):
         assert s.get(Assignment, proposal).state == "proposed"
 
 
+@SQLITE_ONLY
 def test_withdraw_needs_the_lead_of_the_need_or_a_reviewer_and_a_reason(engine, proposal, events):
     with pytest.raises(PermissionDeniedError):
         _do(engine, lambda s: s.withdraw(proposal, OTHER_LEAD_P, "non"))
@@ -129,6 +134,7 @@ def test_the_manager_link_is_single_use(engine, proposal, events):
     assert not _do(engine, lambda s: s.approval_view(token))["usable"]
 
 
+@SQLITE_ONLY
 def test_a_link_of_an_older_version_an_expired_or_a_forged_link_is_refused(engine, proposal, events):
     _do(engine, lambda s: s.accept(proposal, agent_principal("x")))
     token = _token(events)
@@ -167,6 +173,7 @@ def test_jobs_expire_unanswered_proposals_and_activate_started_assignments(engin
     assert "assignment.expired" in events.kinds() and "assignment.activated" in events.kinds()
 
 
+@SQLITE_ONLY
 def test_completion_feedback_endorses_only_skills_on_the_profile(engine, proposal, events):
     _do(engine, lambda s: s.accept(proposal, agent_principal("x")))
     _do(engine, lambda s: s.manager_decide(_token(events), "approve"))
@@ -180,6 +187,7 @@ def test_completion_feedback_endorses_only_skills_on_the_profile(engine, proposa
     assert _do(engine, lambda s: s.complete(proposal, ADMIN_P, "bien", ["python"])).state == "completed"
 
 
+@SQLITE_ONLY
 def test_an_agent_sees_their_own_assignments_a_lead_those_of_their_needs(engine, proposal):
     from talents.workflow.service import AssignmentFilters
 

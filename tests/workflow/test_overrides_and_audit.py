@@ -18,6 +18,8 @@ from talents.workflow.models import Assignment, AuditEvent
 from talents.workflow.service import OverrideService
 
 pytestmark = pytest.mark.integration
+# Backend-independent logic: SQLite only (the PostgreSQL-specific paths are covered by the other tests).
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 
 
 def _force(engine, who, agent, need, role=0, reason="décision DINUM"):
@@ -25,6 +27,7 @@ def _force(engine, who, agent, need, role=0, reason="décision DINUM"):
         return OverrideService(s).force(who, agent, need, role, reason)
 
 
+@SQLITE_ONLY
 def test_only_a_reviewer_forces_and_only_with_a_written_reason(engine, events):
     x = make_agent(engine, "x")
     n = make_need(engine, "n1")
@@ -51,6 +54,7 @@ def test_forcing_never_exceeds_one_hundred_percent(engine):
         assert len(s.exec(select(Assignment)).all()) == 1
 
 
+@SQLITE_ONLY
 def test_forcing_an_existing_proposal_fixes_it_and_removing_withdraws(engine):
     from talents.workflow.allocation import run_allocation
 
@@ -93,6 +97,7 @@ def test_the_database_refuses_to_update_or_delete_the_audit_log(engine):
                              "VALUES (CURRENT_TIMESTAMP, 'a', 'b', 'c', 'd', '', '{}')"))
 
 
+@SQLITE_ONLY
 def test_the_audit_log_lists_newest_first_with_filters_and_pages(engine):
     with session_scope(engine) as s:
         for i in range(7):
@@ -109,6 +114,7 @@ def test_the_audit_log_lists_newest_first_with_filters_and_pages(engine):
         assert total == 3 and len(rows) == 2
 
 
+@SQLITE_ONLY
 def test_the_csv_export_cannot_run_formulas_in_a_spreadsheet(engine):
     with session_scope(engine) as s:
         record(s, "=HYPERLINK(\"http://evil\")", "assignment.withdrawn", "assignment", "1",
