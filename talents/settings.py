@@ -70,6 +70,9 @@ class MatchingSettings(_Base):
     proposal_ttl_days: int = Field(7, ge=1, description="A proposal not answered within this expires")
     approval_ttl_days: int = Field(7, ge=1, description="A manager's approval link is valid this long; an "
                                                         "accepted assignment not decided within it expires")
+    allocation_exact: bool = Field(
+        True, description="Let the solver try the exact model (LP bound, MILP) in a child process; false: "
+                          "greedy tiers only (tests, tiny machines)")
     allocation_trigger_sync: bool = Field(
         False, description="Run the allocation for a new priority-1 need right after the commit that created "
                            "it (default: the scheduler picks the trigger up at its next tick)")
