@@ -138,6 +138,7 @@ class AuthSettings(_Base):
     oidc_post_logout_redirect_uri: str = Field("", description="Default: <base_url>/auth/logged-out")
     oidc_scopes: str = "openid given_name usual_name email uid siret idp_id"
     oidc_acr_values: str = Field("", description="Requested acr_values, e.g. eidas1 (empty: none)")
+    oidc_request_amr: bool = Field(True, description='Ask for the amr claim (claims={"id_token":{"amr":…}})')
     oidc_mfa_acr_values: str = Field("eidas2 eidas3 https://proconnect.gouv.fr/assurance/self-asserted-2fa "
                                      "https://proconnect.gouv.fr/assurance/consistency-checked-2fa",
                                      description="acr values that count as multi-factor authentication")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import secrets
 import threading
@@ -63,7 +64,7 @@ class OIDCClient:
     """One provider. Discovery and keys are cached; the keys are fetched again when a ``kid`` is unknown."""
 
     def __init__(self, issuer: str, client_id: str, client_secret: str, redirect_uri: str, *,
-                 scopes: str = "openid email", acr_values: str = "", mfa_acr_values: str = "",
+                 scopes: str = "openid email", acr_values: str = "", mfa_acr_values: str = "", request_amr: bool = True,
                  timeout_s: float = 10.0, clock_skew_s: int = 60, http: httpx.Client | None = None) -> None:
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
@@ -71,6 +72,7 @@ class OIDCClient:
         self.redirect_uri = redirect_uri
         self.scopes = scopes
         self.acr_values = acr_values
+        self.request_amr = request_amr
         self.mfa_acr_values = frozenset(mfa_acr_values.split())
         self.clock_skew_s = clock_skew_s
         self.http = http or httpx.Client(timeout=timeout_s, follow_redirects=False)
@@ -126,6 +128,10 @@ class OIDCClient:
         raise OIDCError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------ the flow
+    def uses_pkce(self) -> bool:
+        # ProConnect refuses any parameter it does not know: PKCE only where the provider advertises it.
+        return "S256" in (self.metadata().get("code_challenge_methods_supported") or [])
+
     def authorization_url(self, state: str, nonce: str, code_verifier: str) -> str:
         params = {
             "response_type": "code",
@@ -134,9 +140,12 @@ class OIDCClient:
             "scope": self.scopes,
             "state": state,
             "nonce": nonce,
-            "code_challenge": pkce_challenge(code_verifier),
-            "code_challenge_method": "S256",
         }
+        if self.request_amr:
+            # ProConnect returns ``amr`` (how the person authenticated, e.g. "mfa") only when asked.
+            params["claims"] = json.dumps({"id_token": {"amr": {"essential": True}}}, separators=(",", ":"))
+        if self.uses_pkce():
+            params |= {"code_challenge": pkce_challenge(code_verifier), "code_challenge_method": "S256"}
         if self.acr_values:
             params["acr_values"] = self.acr_values
         return f"{self.metadata()['authorization_endpoint']}?{urlencode(params)}"
@@ -144,11 +153,12 @@ class OIDCClient:
     def finish(self, code: str, nonce: str, code_verifier: str) -> SignIn:
         """Exchange the code, check the id_token, read userinfo; the e-mail is the account key."""
         meta = self.metadata()
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
-                "code_verifier": code_verifier}
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
+        if self.uses_pkce():
+            form["code_verifier"] = code_verifier
         methods = meta.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         headers = {"Accept": "application/json"}
-        if "client_secret_post" in methods and "client_secret_basic" not in methods:
+        if "client_secret_post" in methods:  # what ProConnect documents
             form |= {"client_id": self.client_id, "client_secret": self.client_secret}
         else:
             # RFC 6749 §2.3.1: both parts form-urlencoded before the Basic encoding.
@@ -255,7 +265,8 @@ def get_client() -> OIDCClient | None:
         if client is None or client.redirect_uri != redirect or client.client_secret != auth.oidc_client_secret:
             client = OIDCClient(auth.oidc_issuer, auth.oidc_client_id, auth.oidc_client_secret, redirect,
                                 scopes=auth.oidc_scopes, acr_values=auth.oidc_acr_values,
-                                mfa_acr_values=auth.oidc_mfa_acr_values, timeout_s=auth.oidc_timeout_s,
+                                mfa_acr_values=auth.oidc_mfa_acr_values, request_amr=auth.oidc_request_amr,
+                                timeout_s=auth.oidc_timeout_s,
                                 clock_skew_s=auth.oidc_clock_skew_s)
             _clients[key] = client
         return client

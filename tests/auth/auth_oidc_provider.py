@@ -43,6 +43,7 @@ class Provider:
         self.acr: str | None = "eidas1"
         self.userinfo_as_jwt = True
         self.tamper: set[str] = set()
+        self.pkce = True  # False: like ProConnect, no PKCE advertised and unknown parameters refused
         self.codes: dict[str, dict[str, Any]] = {}
         self.access: dict[str, dict[str, Any]] = {}
         self.authorize_requests: list[dict[str, str]] = []
@@ -60,15 +61,20 @@ class Provider:
         self.server.server_close()
 
     # ------------------------------------------------------------------ documents
+    def allowed_parameters(self) -> set[str]:
+        allowed = {"response_type", "client_id", "redirect_uri", "scope", "claims", "state", "nonce", "prompt",
+                   "idp_hint", "acr_values"}
+        return allowed | ({"code_challenge", "code_challenge_method"} if self.pkce else set())
+
     def discovery(self) -> dict[str, Any]:
         i = self.issuer
-        return {"issuer": i, "authorization_endpoint": f"{i}/authorize", "token_endpoint": f"{i}/token",
+        pkce = {"code_challenge_methods_supported": ["S256"]} if self.pkce else {}
+        return {**pkce,"issuer": i, "authorization_endpoint": f"{i}/authorize", "token_endpoint": f"{i}/token",
                 "userinfo_endpoint": f"{i}/userinfo", "jwks_uri": f"{i}/jwks", "end_session_endpoint": f"{i}/logout",
                 "scopes_supported": ["openid", "given_name", "usual_name", "email", "uid", "siret", "idp_id"],
                 "response_types_supported": ["code"], "id_token_signing_alg_values_supported": [self.alg],
                 "userinfo_signing_alg_values_supported": [self.alg],
-                "token_endpoint_auth_methods_supported": ["client_secret_post"],
-                "code_challenge_methods_supported": ["S256"]}
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"]}
 
     def sign(self, claims: dict[str, Any], rogue: bool = False) -> str:
         key = self.rogue if rogue else self.key
@@ -124,6 +130,10 @@ class Provider:
                     self._send(200, json.dumps({"keys": [provider.key.as_dict(private=False)]}))
                 elif url.path == "/authorize":
                     provider.authorize_requests.append(q)
+                    unknown = set(q) - provider.allowed_parameters()
+                    if unknown:  # as ProConnect: "Y000400 : Bad Request Exception"
+                        self._send(400, json.dumps({"error": "Y000400", "unknown": sorted(unknown)}))
+                        return
                     code = secrets.token_urlsafe(16)
                     provider.codes[code] = q
                     target = q["redirect_uri"] + "?" + urlencode({"code": code, "state": q["state"]})
@@ -161,7 +171,7 @@ class Provider:
                     return
                 verifier = form.get("code_verifier", "")
                 challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-                if challenge.decode() != request.get("code_challenge"):
+                if "code_challenge" in request and challenge.decode() != request["code_challenge"]:
                     self._send(400, json.dumps({"error": "invalid_grant", "error_description": "PKCE"}))
                     return
                 access = secrets.token_urlsafe(16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -73,6 +74,15 @@ def test_sign_in_follows_the_code_flow_with_state_nonce_and_pkce(app_client, pro
     body = me(app_client).json()
     assert body["email"] == "jeanne.martin@interieur.gouv.fr"
     assert body["roles"] == ["agent"] and body["via"] == "session" and body["csrf_token"]
+
+
+def test_without_advertised_pkce_only_the_parameters_proconnect_knows_are_sent(app_client, provider):
+    provider.pkce = False
+    assert sign_in(app_client).status_code in (302, 303)
+    asked = provider.authorize_requests[-1]
+    assert "code_challenge" not in asked
+    assert json.loads(asked["claims"]) == {"id_token": {"amr": {"essential": True}}}
+    assert me(app_client).status_code == 200
 
 
 def test_userinfo_as_plain_json_is_accepted_too(app_client, provider):
