@@ -857,6 +857,8 @@ class CandidateIndex:
         found_scores: list[np.ndarray] = []
         found_text: list[np.ndarray] = []
         pool_rows: list[np.ndarray] = []
+        pool_scores: list[np.ndarray] = []
+        pool_text: list[np.ndarray] = []
         m = min(n_pos, max(4 * top, 128))  # usually one round: argpartition is O(n) each time
         while True:
             if m < n:
@@ -875,7 +877,10 @@ class CandidateIndex:
                 found_scores.append(score[ok])
                 found_text.append(text[ok])
                 if want_near:
-                    pool_rows.append(head[self._near_pool(head, role, free, gate, req, rv)])
+                    near = self._near_pool(head, role, free, gate, req, rv)
+                    pool_rows.append(head[near])
+                    pool_scores.append(score[near])
+                    pool_text.append(text[near])
             allscores = np.concatenate(found_scores) if found_scores else np.empty(0)
             enough = allscores.size >= top and np.partition(allscores, -top)[-top] + _EPS >= bound * slack
             pool_size = sum(p.size for p in pool_rows)
@@ -911,6 +916,8 @@ class CandidateIndex:
         if want_near:
             ranking.near_misses = self._near_misses(
                 np.concatenate(pool_rows) if pool_rows else np.empty(0, np.int64),
+                np.concatenate(pool_scores) if pool_scores else np.empty(0),
+                np.concatenate(pool_text) if pool_text else np.empty(0),
                 role,
                 rv,
                 want_near,
@@ -958,6 +965,8 @@ class CandidateIndex:
     def _near_misses(
         self,
         rows: np.ndarray,
+        score: np.ndarray,
+        text: np.ndarray,
         role: RoleRequirement,
         rv: _RoleVector,
         limit: int,
@@ -967,7 +976,6 @@ class CandidateIndex:
     ) -> list[NearMiss]:
         if rows.size == 0:
             return []
-        score, _, text, _, _ = self._exact(rows, rv, today, fairness)
         out: list[NearMiss] = []
         for i in np.argsort(-score, kind="stable").tolist():
             if len(out) >= limit:
@@ -1108,7 +1116,13 @@ class CandidateIndex:
                 )
         if text_sim is None:
             text_sim = self._text_similarity(profile, rv)
-        fair = float(self._fairness(profile.open_proposals)) if fairness else 1.0
+        row = self.row_of_.get(profile.agent_id)
+        if not fairness:
+            fair = 1.0
+        elif row is not None and self.profiles_[row] is profile:
+            fair = float(self.fair_[row])
+        else:
+            fair = float(self._fairness(profile.open_proposals))
         score = min(1.0, max(0.0, (rv.skill_weight * fit + rv.text_weight * text_sim) * fair))
         el = eligibility_ or eligibility(
             profile.availability, profile.commitments, role.start, role.end, role.share, floor
