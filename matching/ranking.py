@@ -2,14 +2,15 @@
 
 How a role is ranked (details and figures in ``docs/matching.md``):
 
-1. **Bulk score, one sparse mat-vec.** Every agent is one row of a CSR matrix whose columns are
-   hashed words of the profile text (TF-IDF, L2-normalised) followed by one column per
-   (skill, level) pair, valued by the agent's interest factor. A role becomes one dense vector: for
-   each asked skill, the credit of each level (:func:`matching.scoring.level_credit`) times its weight
-   and rarity (IDF), plus the same for related skills (taxonomy and co-occurrence) times their
-   similarity; plus the role's text vector. ``matrix @ vector`` gives every agent an *upper bound* of
-   its exact score (related credit is summed there, maxed in the exact score; recency and fairness
-   only lower it).
+1. **Bulk score, one sparse mat-vec.** Every agent is one row of a CSR matrix. Its first columns
+   (hashed) hold the *profile vector*: TF-IDF words of the profile text and the skills held
+   (rarity-weighted), L2-normalised together. Then one column per (skill, level) pair, valued by the
+   agent's interest × recency factors. A role becomes one dense vector: for each asked skill, the
+   credit of each level (:func:`matching.scoring.level_credit`) times its weight and rarity (IDF), plus
+   the same for related skills (taxonomy and co-occurrence) times their similarity; plus the role's
+   own profile vector (its words, its skills expanded to related ones). ``matrix @ vector``, times
+   each agent's fairness factor, gives every agent an *upper bound* of its exact score (related
+   credit is summed there, maxed in the exact score; recency after the reference date only lowers it).
 2. **Exact score on a short list.** Agents are taken in bulk order (``np.argpartition``), checked for
    eligibility (vectorised over per-agent free-share segments, then confirmed with
    :func:`matching.availability.eligibility`) and for required skills, and scored exactly. The list
