@@ -218,6 +218,10 @@ OCCUPATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("urbanisation-si", "architecture-d-entreprise", "architecture-technique", "api-conception"),
         ("microservices", "togaf", "architecture-cloud", "interoperabilite", "architecture-de-donnees"),
     ),
+    "Ingénieur·e poste de travail": (("poste-de-travail", "architecture-technique", "messagerie", "active-directory"),
+                                     ("windows-server", "tchap", "virtualisation", "support-utilisateur")),
+    "Expert·e numérique responsable": (("numerique-responsable", "eco-conception", "performance"),
+                                       ("developpement-front-end", "mesure-d-audience", "finops")),
     "Chef·fe de projet numérique": (
         ("gestion-de-projet", "amoa", "planification", "conduite-du-changement"),
         ("pmo", "prince2", "expression-de-besoin", "recette", "gouvernance-de-projet"),
@@ -477,14 +481,11 @@ def _agents(count: int, rng: random.Random, today: date) -> Iterator[tuple[int, 
         skills += [{"name": s, "level": rng.randint(1, 4)} for s in rng.sample(extra, k=rng.randint(0, 3))]
         availability = []
         if rng.random() < 0.8:
-            start = today + timedelta(days=rng.randint(-30, 75))
-            share = rng.choices((0.4, 0.6, 0.7, 0.8, 1.0), weights=(1, 4, 2, 3, 1))[0]
+            start = today + timedelta(days=rng.randint(-60, 45))
+            share = rng.choices((0.4, 0.6, 0.7, 0.8, 1.0), weights=(1, 3, 2, 4, 2))[0]
+            length = rng.choice((120, 180, 270, 365, 365))
             availability.append(
-                {
-                    "start": start.isoformat(),
-                    "end": (start + timedelta(days=rng.choice((90, 180, 270, 365)))).isoformat(),
-                    "share": share,
-                }
+                {"start": start.isoformat(), "end": (start + timedelta(days=length)).isoformat(), "share": share}
             )
         ext = f"agent-{i + 1:06d}"
         yield (

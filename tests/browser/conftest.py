@@ -28,7 +28,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "TALENTS_DATABASE_URL": f"sqlite:///{directory / 'demo.db'}", "TALENTS_DEMO": "true",
            "TALENTS_ENV": "development"}
-    subprocess.run([sys.executable, "-m", "talents.cli", "demo", "--agents", "300"], env=env, check=True,
+    subprocess.run([sys.executable, "-m", "talents.cli", "demo", "--agents", "1000"], env=env, check=True,
                    capture_output=True)
     proc = subprocess.Popen([sys.executable, "-m", "talents.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=(directory / "server.log").open("w"))

@@ -2,6 +2,7 @@
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -15,16 +16,45 @@ def test_home_page_is_french_on_the_design_system_and_shows_figures(live_server,
     assert "Marianne" in font
     tiles = browser.find_elements(By.CSS_SELECTOR, "#chiffres .fr-h3")
     figures = [int(t.text) for t in tiles]
-    assert figures[0] == 300 and len(figures) == 5
+    assert figures[0] == 1000 and len(figures) == 5
     assert "Brigade" in browser.page_source or "téléservice" in browser.page_source
     browser.save_screenshot(str(screenshot_dir / "accueil.png"))
     severe = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     assert severe == []
 
 
-def test_needs_page_asks_for_sign_in(live_server, browser):
+def test_a_reviewer_signs_in_and_sees_needs_candidates_and_the_review(live_server, browser, screenshot_dir):
+    browser.delete_all_cookies()
     browser.get(live_server + "/besoins")
-    assert "/auth/login" in browser.current_url
+    assert "/auth/demo" in browser.current_url  # demo mode: the local sign-in, no identity check
+    browser.find_element(By.NAME, "email").send_keys("revue@numerique.gouv.fr")
+    Select(browser.find_element(By.NAME, "role")).select_by_value("reviewer")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    assert browser.current_url.endswith("/besoins")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#besoins tbody tr")
+    assert len(rows) == 5
+    assert rows[0].find_element(By.CSS_SELECTOR, ".fr-badge").text.upper() == "P1"
+    rows[0].find_element(By.TAG_NAME, "a").click()
+    assert "/besoins/" in browser.current_url
+    candidates = browser.find_elements(By.CSS_SELECTOR, "#role-0 table.candidats tbody tr")
+    assert candidates, "the first role of the flash team has ranked candidates"
+    scores = [float(r.find_elements(By.TAG_NAME, "td")[2].text) for r in candidates]
+    assert scores == sorted(scores, reverse=True)
+    browser.save_screenshot(str(screenshot_dir / "besoin.png"))
+    browser.get(live_server + "/pilotage")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Pilotage DINUM"
+    pledged = [r.find_elements(By.TAG_NAME, "td")[2].text for r in browser.find_elements(By.CSS_SELECTOR, "#etp tbody tr")]
+    assert sum(float(x) for x in pledged) == 18.0  # 4 + 6 + 6 + 2 ETP pledged in the demo programme
+    browser.save_screenshot(str(screenshot_dir / "pilotage.png"))
+
+
+def test_an_agent_cannot_open_the_review(live_server, browser):
+    browser.delete_all_cookies()
+    browser.get(live_server + "/auth/demo?next=/pilotage")
+    browser.find_element(By.NAME, "email").send_keys("agent@numerique.gouv.fr")
+    Select(browser.find_element(By.NAME, "role")).select_by_value("agent")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    assert "Pilotage DINUM" not in browser.find_element(By.TAG_NAME, "body").text
 
 
 def test_the_api_viewer_works_offline(live_server, browser):
