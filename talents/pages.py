@@ -19,7 +19,7 @@ from profiles.taxonomy import SkillResolver
 from talents.auth.principal import ADMIN, REVIEWER, Principal, require
 from talents.review import ReviewService
 
-__all__ = ["dependencies", "route_handlers"]
+__all__ = ["dependencies", "message_page", "route_handlers"]
 
 SIGN_IN_PATH = "/auth/login"
 SIGN_OUT_PATH = "/auth/logout"
@@ -33,6 +33,14 @@ def _page(name: str, principal: Principal, active: str, title: str, **context: A
                  "sign_out_path": SIGN_OUT_PATH, "badge": lambda p: _BADGES.get(p, ""), **context},
         media_type=MediaType.HTML,
     )
+
+
+def message_page(principal: Principal, title: str, message: str, *, status: int = 200,
+                 alert_class: str = "fr-alert--info", body_html: str = "") -> Template:
+    """A page that only says something (errors, confirmations), in the same layout as the others."""
+    page = _page("message", principal, "", title, message=message, alert_class=alert_class, body_html=body_html)
+    page.status_code = status
+    return page
 
 
 def _sign_in(path: str) -> Redirect:
@@ -92,7 +100,9 @@ def need_page(db_session: Session, principal: Principal, need_id: int) -> Templa
 def review_page(db_session: Session, principal: Principal) -> Template | Redirect:
     if not principal.authenticated:
         return _sign_in("/pilotage")
-    require(principal, REVIEWER)
+    if not principal.has(REVIEWER, ADMIN):
+        return message_page(principal, "Accès réservé", "Le pilotage est réservé à la DINUM.", status=403,
+                            alert_class="fr-alert--warning")
     return _page("pilotage", principal, "pilotage", "Pilotage DINUM", summary=ReviewService(db_session).summary())
 
 

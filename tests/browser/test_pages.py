@@ -54,7 +54,7 @@ def test_an_agent_cannot_open_the_review(live_server, browser):
     browser.find_element(By.NAME, "email").send_keys("agent@numerique.gouv.fr")
     Select(browser.find_element(By.NAME, "role")).select_by_value("agent")
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert "Pilotage DINUM" not in browser.find_element(By.TAG_NAME, "body").text
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Accès réservé"
 
 
 def test_the_api_viewer_works_offline(live_server, browser):
