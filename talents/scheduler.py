@@ -420,14 +420,17 @@ def register(app: Any) -> None:
 def main(once: str | None = None, list_jobs: bool = False) -> None:
     from notifications import outbox
     from talents.db import migrate
+    from talents.logs import configure_logging
 
+    settings = get_settings()
+    configure_logging(settings.app.log_level, settings.app.log_json)
     migrate()
     outbox.install()
     jobs = default_jobs()
     if list_jobs:
         for job in jobs:
             when = f"daily at {job.daily_hour:02d}:00 UTC" if job.daily_hour is not None else f"every {job.period_s}s"
-            print(f"{job.name:14} {when}")  # noqa: T201
+            print(f"{job.name:20} {when}")  # noqa: T201
         return
     if once:
         chosen = next((j for j in jobs if j.name == once), None)
@@ -438,5 +441,9 @@ def main(once: str | None = None, list_jobs: bool = False) -> None:
     SchedulerRunner(get_engine(), jobs, lease_s=get_settings().scheduler.scheduler_lease_s).run_forever()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m talents.scheduler [--list] [--once JOB]
+    import typer
+
+    _cli = typer.Typer(add_completion=False)
+    register(_cli)
+    _cli()
