@@ -16,7 +16,7 @@ import anyio
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from talents.auth.policy import rule_for
+from talents.auth.policy import CSRF_EXEMPT_PREFIXES, rule_for
 from talents.auth.principal import ANONYMOUS, Principal
 from talents.auth.ratelimit import hit
 from talents.auth.service import SessionService, TokenService, same_secret
@@ -149,7 +149,8 @@ class AuthMiddleware(ASGIMiddleware):
             return
 
         # CSRF: a browser session authenticates by cookie, which a third-party page can make the browser send.
-        if method in UNSAFE and caller.session_id is not None and not opt.get("csrf_exempt"):
+        csrf_exempt = opt.get("csrf_exempt") or path.startswith(CSRF_EXEMPT_PREFIXES)
+        if method in UNSAFE and caller.session_id is not None and not csrf_exempt:
             given = headers.get("x-csrf-token", "")
             if not given and "application/x-www-form-urlencoded" in headers.get("content-type", ""):
                 body, messages = await _read_body(receive, settings.app.max_body_bytes)

@@ -21,6 +21,7 @@ from talents.errors import NotFoundError, PermissionDeniedError
 
 __all__ = [
     "DEFAULT_RULE",
+    "CSRF_EXEMPT_PREFIXES",
     "PREFIX_RULES",
     "RULES",
     "Rule",
@@ -224,6 +225,10 @@ def _normalise(template: str) -> str:
 
 
 _RULES = {(method, _normalise(path)): rule for (method, path), rule in RULES.items()}
+
+# Capability URLs: the signed token in the URL is the credential, not the session cookie, so a forged
+# cross-site request gains nothing from the cookie. (Manager approvals, RFC 8058 one-click unsubscribe.)
+CSRF_EXEMPT_PREFIXES: tuple[str, ...] = ("/manager/approvals/", "/notifications/unsubscribe")
 
 # Whole namespaces, for routes that state nothing more precise.
 PREFIX_RULES: tuple[tuple[str, Rule], ...] = (

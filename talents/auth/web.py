@@ -26,6 +26,7 @@ from talents.auth.oidc import OIDCError, get_client, new_secret
 from talents.auth.principal import AGENT, ROLES
 from talents.auth.service import SessionService, UserService, as_aware, digest, same_secret
 from talents.db import utcnow
+from talents.errors import PermissionDeniedError
 from talents.logs import get_logger
 from talents.settings import get_settings
 
@@ -67,6 +68,8 @@ def _open_session(db_session: Session, response: Response[Any], request: Request
     users = UserService(db_session)
     user = users.by_email(email)
     user = users.ensure(email, (*(roles_if_new if user is None else ()), *add_roles), name=name)
+    if not user.active:
+        raise PermissionDeniedError("this account is disabled")
     sessions = SessionService(db_session)
     old = request.cookies.get(settings.session_cookie)
     if old:

@@ -271,3 +271,19 @@ def test_next_cannot_send_people_to_another_site():
                 "/ok\r\nSet-Cookie: x=1"):
         assert safe_next(bad) == "/"
     assert safe_next("/besoins/3?x=1") == "/besoins/3?x=1"
+
+
+def test_capability_links_do_not_need_the_csrf_token_even_with_a_session(app_client, provider):
+    sign_in(app_client)
+    answer = app_client.post("/manager/approvals/not-a-real-token", data={"decision": "approve"})
+    assert answer.status_code != 403 or "CSRF" not in answer.text
+    assert answer.status_code < 500
+
+
+def test_a_disabled_account_cannot_sign_in(app_client, provider, engine):
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO auth_user (email, email_key, name, roles, active, created_at) "
+                             "VALUES (:e, :e, '', '[]', :f, :t)"),
+                     {"e": provider.user["email"], "f": False, "t": _ago(seconds=0)})
+    assert sign_in(app_client).status_code == 403
+    assert me(app_client).status_code == 401
