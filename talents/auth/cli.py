@@ -47,9 +47,9 @@ def tokens_create(
 
 @tokens_app.command("revoke")
 def tokens_revoke(
-    token_id: Annotated[int, typer.Argument(help="The token's id (see `talents tokens list`)")],
+    token: Annotated[str, typer.Argument(help="The token's id (see `talents tokens list`) or the token itself")],
 ) -> None:
-    """Revoke a token by id."""
+    """Revoke a token, by id or by value."""
     from talents.auth.service import TokenService
     from talents.db import session_scope
     from talents.errors import DomainError
@@ -57,7 +57,9 @@ def tokens_revoke(
     _prepare()
     try:
         with session_scope() as session:
-            TokenService(session).revoke(token_id)
+            service = TokenService(session)
+            row = service.revoke(int(token)) if token.isdigit() else service.revoke_value(token.strip())
+            token_id = row.id
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc

@@ -158,6 +158,17 @@ def test_signing_in_again_rotates_the_session_id(app_client, provider):
     assert me(app_client).status_code == 200
 
 
+def test_a_session_opened_on_one_instance_works_on_another(app_client, provider):
+    from litestar.testing import TestClient
+
+    from talents.app import create_app
+
+    sign_in(app_client)
+    with TestClient(create_app()) as other:  # another worker or instance, same database
+        other.cookies.set("talents_session", app_client.cookies.get("talents_session"))
+        assert me(other).json()["email"] == provider.user["email"]
+
+
 def test_sign_out_needs_csrf_ends_the_session_and_goes_through_end_session(app_client, provider):
     sign_in(app_client)
     csrf = me(app_client).json()["csrf_token"]

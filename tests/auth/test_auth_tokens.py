@@ -101,4 +101,7 @@ def test_cli_prints_the_token_alone_on_its_last_line_then_lists_and_revokes(clie
     assert runner.invoke(app, ["tokens", "revoke", str(token_id)]).exit_code == 0
     assert client.get("/api/v1/me", headers=auth_headers(token)).status_code == 401
     assert runner.invoke(app, ["tokens", "revoke", "999999"]).exit_code == 1
+    other = runner.invoke(app, ["tokens", "create", "--email", "cli@x.gouv.fr"]).stdout.strip().splitlines()[-1]
+    assert runner.invoke(app, ["tokens", "revoke", other]).exit_code == 0
+    assert client.get("/api/v1/me", headers=auth_headers(other)).status_code == 401
     assert runner.invoke(app, ["tokens", "create", "--email", "x@y.fr", "--role", "king"]).exit_code == 2
