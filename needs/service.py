@@ -31,6 +31,7 @@ from needs.models import (
 )
 from talents.db import utcnow
 from talents.errors import ConflictError, NotFoundError, ValidationFailedError
+from talents.events import Event, publish
 from talents.settings import get_settings
 
 __all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort", "check_share_above_floor"]
@@ -186,6 +187,7 @@ class NeedService:
         self.session.flush()
         for role in data.roles:
             self.add_role(need.id, role)  # type: ignore[arg-type]
+        publish(self.session, Event("need.created", {**self._event_data(need), "event_id": f"need-{need.id}-created"}))
         return need
 
     def update(self, need_id: int, data: NeedUpdate) -> Need:
@@ -201,11 +203,27 @@ class NeedService:
         start, end = changes.get("start", need.start), changes.get("end", need.end)
         if end < start:
             raise ValidationFailedError("end must not be before start", field="end")
+        old_priority = need.priority
         need.sqlmodel_update(changes)
         need.updated_at = utcnow()
         self.session.add(need)
         self.session.flush()
+        if need.priority != old_priority:
+            publish(
+                self.session, Event("need.priority_changed", {**self._event_data(need), "old_priority": old_priority})
+            )
         return need
+
+    def _event_data(self, need: Need) -> dict[str, object]:
+        """What subscribers (notifications) need to know of a need, without reading this package."""
+        return {
+            "need_id": need.id,
+            "need_title": need.title,
+            "priority": need.priority,
+            "lead_email": need.lead_email,
+            "start": need.start.isoformat(),
+            "end": need.end.isoformat(),
+        }
 
     def delete(self, need_id: int) -> None:
         self.session.delete(self.get(need_id))

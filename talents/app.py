@@ -127,6 +127,7 @@ FEATURE_MODULES = (
     "talents.workflow.routes",
     "notifications.routes",
     "talents.pages",
+    "talents.scheduler",
 )
 
 

@@ -242,6 +242,7 @@ FEATURE_CLIS = (
     "talents.workflow.cli",
     "notifications.cli",
     "talents.auth.cli",
+    "talents.scheduler",
 )
 
 

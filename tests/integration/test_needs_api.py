@@ -113,3 +113,19 @@ def test_delete_need_and_unknown_ids(admin_client):
     assert admin_client.get(f"/api/v1/needs/{need['id']}").status_code == 404
     assert admin_client.get("/api/v1/needs/1/roles/7").status_code == 404
     assert admin_client.get("/api/v1/projects/424242").status_code == 404
+
+
+def test_a_priority_change_notifies_the_lead_in_the_same_transaction(admin_client, engine):
+    import sqlalchemy as sa
+
+    need = admin_client.post("/api/v1/needs", json={**NEED, "priority": 3, "lead_email": "porteur@pm.gouv.fr"}).json()
+    assert admin_client.patch(f"/api/v1/needs/{need['id']}", json={"priority": 1}).status_code == 200
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT channel, recipient FROM notification WHERE kind = 'need.priority_changed'"))
+        before = rows.tuples().all()
+    assert ("email", "porteur@pm.gouv.fr") in set(before)
+    # A refused change writes no notification.
+    assert admin_client.patch(f"/api/v1/needs/{need['id']}", json={"end": "2020-01-01"}).status_code == 422
+    with engine.connect() as conn:
+        after = conn.execute(sa.text("SELECT count(*) FROM notification WHERE kind = 'need.priority_changed'")).scalar()
+    assert after == len(before)
