@@ -28,6 +28,7 @@ __all__ = [
     "claim_need",
     "claim_project",
     "check_agent_create",
+    "declared_rule",
     "check_need_update",
     "check_need_writer",
     "check_project_update",

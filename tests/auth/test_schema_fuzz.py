@@ -16,8 +16,6 @@ from talents.auth.testing import issue_token
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-os.environ.setdefault("TALENTS_WRITE_RATE_PER_MINUTE", "1000000")
-
 
 def _app():  # noqa: ANN202 - the app factory's own type
     from talents.app import create_app
