@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from joserfc import jwt
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.jwk import ECKey, OctKey, RSAKey
 
 __all__ = ["Provider"]
 
@@ -96,6 +96,9 @@ class Provider:
             claims["aud"] = "someone-else"
         if "issuer" in self.tamper:
             claims["iss"] = "https://evil.example"
+        if "hs256" in self.tamper:  # signed with the client secret: a secret the client also knows
+            secret = OctKey.import_key(self.client_secret.encode())
+            return jwt.encode({"alg": "HS256", "kid": self.key.kid}, claims, secret)
         if "unsigned" in self.tamper:
             header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
             body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
@@ -144,6 +147,8 @@ class Provider:
                         self._send(401, json.dumps({"error": "invalid_token"}))
                         return
                     claims = {**provider.user}
+                    if "userinfo_sub" in provider.tamper:
+                        claims["sub"] = "somebody-else"
                     if provider.userinfo_as_jwt:
                         claims |= {"iss": provider.issuer, "aud": provider.client_id}
                         self._send(200, provider.sign(claims), "application/jwt; charset=utf-8")

@@ -111,9 +111,10 @@ def _api_routes(app: Any) -> list[tuple[str, str, Any]]:
             if method in ("OPTIONS", "HEAD"):
                 continue
             out.append((method, route.path, handler[0] if isinstance(handler, tuple) else handler))
-    # unsafe last, deletes at the very end: earlier checks see the objects intact
+    # unsafe last, deletes at the very end, erasing one's own account last of all: earlier checks see the
+    # objects (and the callers) intact
     order = {"GET": 0, "POST": 1, "PUT": 1, "PATCH": 1, "DELETE": 2}
-    return sorted(out, key=lambda r: (order.get(r[0], 1), r[1]))
+    return sorted(out, key=lambda r: (3 if (r[0], r[1]) == ("DELETE", "/api/v1/me") else order.get(r[0], 1), r[1]))
 
 
 def _world(client: Any, admin: dict[str, str]) -> dict[str, Any]:

@@ -91,7 +91,8 @@ def test_userinfo_as_plain_json_is_accepted_too(app_client, provider):
     assert me(app_client).json()["email"] == "jeanne.martin@interieur.gouv.fr"
 
 
-@pytest.mark.parametrize("tamper", ["wrong_nonce", "bad_signature", "expired", "audience", "issuer", "unsigned"])
+@pytest.mark.parametrize("tamper", ["wrong_nonce", "bad_signature", "expired", "audience", "issuer", "unsigned",
+                                    "hs256", "userinfo_sub"])
 def test_an_untrustworthy_id_token_opens_no_session(app_client, provider, tamper):
     provider.tamper = {tamper}
     response = sign_in(app_client)
