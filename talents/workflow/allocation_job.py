@@ -51,8 +51,25 @@ def process_allocation_triggers(engine: Engine, now: datetime | None = None) -> 
             t.processed_at = datetime.now(UTC)
             t.run_id = result["run_id"]
             session.add(t)
-    log.info("allocation_triggered", needs=ids, run_id=result["run_id"], proposed=len(result["proposed"]))
-    return result
+    summary = _summary(result)
+    log.info("allocation_triggered", needs=ids, **summary)
+    return summary
+
+
+def _summary(result: dict[str, Any]) -> dict[str, Any]:
+    """What a job reports (the scheduler records it): ids and counts, not the whole diff."""
+    return {
+        "run_id": result["run_id"],
+        "trigger": result["trigger"],
+        "need_ids": result["need_ids"],
+        "proposed": len(result["proposed"]),
+        "withdrawn": len(result["withdrawn"]),
+        "unfilled_seats": sum(u["seats"] for u in result["unfilled"]),
+        "skipped": len(result["skipped"]),
+        "objective": result["objective"],
+        "bound": result["bound"],
+        "status": result["status"],
+    }
 
 
 def run_scheduled_allocation(engine: Engine, now: datetime | None = None) -> dict[str, Any]:
@@ -68,13 +85,5 @@ def run_scheduled_allocation(engine: Engine, now: datetime | None = None) -> dic
         withdrawn=len(full["withdrawn"]),
         **{k: len(v) for k, v in housekeeping.items()},
     )
-    return {
-        **housekeeping,
-        "triggered_run": None if triggered is None else triggered["run_id"],
-        "run": {k: full[k] for k in ("run_id", "objective", "bound", "gap", "status", "skipped")}
-        | {
-            "proposed": len(full["proposed"]),
-            "withdrawn": len(full["withdrawn"]),
-            "unfilled": len(full["unfilled"]),
-        },
-    }
+    return {**housekeeping, "triggered_run": None if triggered is None else triggered["run_id"],
+            "run": _summary(full)}

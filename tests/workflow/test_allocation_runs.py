@@ -146,7 +146,7 @@ def test_the_scheduled_job_consumes_triggers_and_runs_everything(engine):
     make_need(engine, "routine", priority=3)
     make_need(engine, "crise", priority=1)
     out = run_scheduled_allocation(engine)
-    assert out["triggered_run"] is not None and out["run"]["proposed"] == 1
+    assert out["triggered_run"] is not None and out["run"]["proposed"] == 1 and out["run"]["trigger"] == "scheduled"
     assert set(_states(engine)) == {("crise", "a"), ("routine", "b")} or \
         set(_states(engine)) == {("crise", "b"), ("routine", "a")}
 
@@ -174,3 +174,16 @@ def test_allocate_cli_prints_exactly_the_bulk_contract_and_a_dry_run_writes_noth
     assert _counts(engine) == before
     res = CliRunner().invoke(app, ["allocate", "--json"])
     assert json.loads(res.stdout)["dry_run"] is False and _counts(engine) != before
+
+
+@SQLITE_ONLY
+def test_with_the_sync_setting_a_priority_one_need_is_staffed_right_after_its_commit(engine, monkeypatch):
+    from talents.settings import reset_settings
+
+    monkeypatch.setenv("TALENTS_ALLOCATION_TRIGGER_SYNC", "true")
+    reset_settings()
+    make_agent(engine, "a", skills=[("python", 5)])
+    make_need(engine, "crise", priority=1)
+    assert _states(engine) == {("crise", "a"): "proposed"}
+    with session_scope(engine) as s:
+        assert all(t.processed_at is not None for t in s.exec(select(AllocationTrigger)).all())
