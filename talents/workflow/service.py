@@ -459,7 +459,24 @@ class AssignmentService:
             )
         self.session.refresh(a)
         self._emit(kind, a, actor, reason, audit_data, **event_extra)
+        if to == "approved":
+            self._maybe_staffed(a.need_id, actor)
         return a
+
+    def _maybe_staffed(self, need_id: int, actor: str) -> None:
+        """``need.staffed`` when the approval just made filled the need's last seat."""
+        need = self._need(need_id)
+        seats = sum(int(r.count) for r in self.session.exec(select(Role).where(Role.need_id == need_id)).all())
+        held = self.session.exec(
+            select(func.count()).select_from(Assignment).where(
+                Assignment.need_id == need_id, col(Assignment.state).in_(("approved", "active"))
+            )
+        ).one()
+        if seats and int(held) == seats:
+            data = {"need_id": need.id, "need_title": need.title, "priority": need.priority,
+                    "lead_email": self.lead_email(need), "seats": seats, "reason": ""}
+            record(self.session, actor, "need.staffed", "need", need.id, "", data)
+            publish(self.session, Event("need.staffed", data, actor))
 
     @staticmethod
     def _allowed(a: Assignment, to: str) -> None:

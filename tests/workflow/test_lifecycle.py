@@ -70,9 +70,12 @@ def test_the_whole_life_proposed_accepted_approved_active_completed(engine, prop
         audit = [e.action for e in s.exec(select(AuditEvent).order_by(AuditEvent.id)).all()]
     assert endorsed == {"python": 1, "django": 1}
     assert audit == ["assignment.proposed", "assignment.accepted", "assignment.approval_requested",
-                     "assignment.approved", "assignment.activated", "assignment.completed"]
+                     "assignment.approved", "need.staffed", "assignment.activated", "assignment.completed"]
     assert events.kinds() == audit
+    assert events.last("need.staffed").data["need_title"] == "Besoin n1"
     for e in events:
+        if e.kind == "need.staffed":
+            continue
         assert set(e.data) >= EVENT_KEYS, e.kind
         assert e.data["agent_email"] == "x@agents.gouv.fr" and e.data["lead_email"] == LEAD_P.email
         assert e.data["manager_email"] == "chef@interieur.gouv.fr" and e.data["priority"] == 3
