@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BASE = date(2028, 1, 3)
 AGENTS = ("c0", "c1", "c2", "c3")
 # Rounds per mode and backend; TALENTS_TEST_ROUNDS scales them (e.g. 200 for a long soak).
-ROUNDS = int(os.environ.get("TALENTS_TEST_ROUNDS", "10"))
+ROUNDS = int(os.environ.get("TALENTS_TEST_ROUNDS", "15"))
 
 
 # --------------------------------------------------------------------------- process workers
