@@ -79,6 +79,7 @@ class RunPlan:
     proposal_versions: dict[int, int] = field(default_factory=dict)  # assignment id → version planned on
     explanations: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     inputs: Any = None
+    ignored_need_ids: list[int] = field(default_factory=list)  # asked for, but unknown or not open
 
 
 def _fixed(a: Assignment) -> bool:
@@ -95,6 +96,7 @@ def plan_run(
     )
     open_needs = {n.id: n for n in session.exec(select(Need).where(Need.status == "open")).all()}
     scope = set(open_needs) if need_ids is None else {i for i in need_ids if i in open_needs}
+    plan.ignored_need_ids = sorted({i for i in need_ids or () if i not in open_needs})
     live = session.exec(
         select(Assignment).where(
             col(Assignment.state).in_(COMMITTED_STATES), col(Assignment.need_id).in_(list(open_needs) or [-1])
@@ -123,7 +125,9 @@ def plan_run(
             continue
         seats = max(int(role.count) - fixed_on_role.get(role.id, 0), 0)  # type: ignore[arg-type]
         include = [a.agent_id for a in holders]
-        cands = ranking.scores_for(need, role, settings.allocation_top_k if in_scope else 0, include, refresh=False)
+        cands = ranking.scores_for(
+            need, role, settings.allocation_top_k if in_scope else 0, include, refresh=False
+        )
         if not in_scope:
             cands = {k: v for k, v in cands.items() if k in include}
         plan.roles[str(role.id)] = _RoleInfo(role, need, in_scope)
@@ -313,7 +317,15 @@ def run_allocation(
         plan = plan_run(session, need_ids, solve=False)
     solve_plan(plan)
     out = _diff(plan)
-    out.update({"dry_run": dry_run, "need_ids": plan.need_ids, "trigger": trigger, "skipped": []})
+    out.update(
+        {
+            "dry_run": dry_run,
+            "need_ids": plan.need_ids,
+            "trigger": trigger,
+            "skipped": [],
+            "ignored_need_ids": plan.ignored_need_ids,
+        }
+    )
     if dry_run:
         return out
     with session_scope(engine) as session:

@@ -266,6 +266,7 @@ async def approval_decide(request: Request, token: str) -> dict[str, Any]:
     tags=["allocation"],
     status_code=200,
     summary="Run the allocation (dry run: the diff, nothing written)",
+    opt={"roles": (REVIEWER,)},
 )
 async def allocation_run(principal: Principal, data: RunBody) -> dict[str, Any]:
     require(principal, REVIEWER)
@@ -278,7 +279,7 @@ async def allocation_run(principal: Principal, data: RunBody) -> dict[str, Any]:
     )
 
 
-@get("/api/v1/allocations/runs", sync_to_thread=True, tags=["allocation"])
+@get("/api/v1/allocations/runs", sync_to_thread=True, tags=["allocation"], opt={"roles": (REVIEWER,)})
 def allocation_runs(
     db_session: Session, principal: Principal, limit: Limit = 20, offset: Offset = 0
 ) -> Page[dict[str, Any]]:
@@ -298,6 +299,7 @@ def allocation_runs(
     tags=["allocation"],
     status_code=200,
     summary="DINUM override: force an agent onto a role, or remove an assignment (reason required)",
+    opt={"roles": (REVIEWER,)},
 )
 def override(db_session: Session, principal: Principal, data: OverrideBody) -> AssignmentPublic:
     service = OverrideService(db_session)
@@ -327,7 +329,13 @@ def _audit_filters(
     return AuditFilters(action, actor, subject_type, subject_id, since, until)
 
 
-@get("/api/v1/audit", sync_to_thread=True, tags=["audit"], summary="The audit log, newest first (DINUM)")
+@get(
+    "/api/v1/audit",
+    sync_to_thread=True,
+    tags=["audit"],
+    summary="The audit log, newest first (DINUM)",
+    opt={"roles": (REVIEWER,)},
+)
 def audit_list(
     db_session: Session,
     principal: Principal,
@@ -349,7 +357,12 @@ def audit_list(
     )
 
 
-@get("/api/v1/audit/export.csv", tags=["audit"], summary="The audit log as CSV (formula-safe cells)")
+@get(
+    "/api/v1/audit/export.csv",
+    tags=["audit"],
+    summary="The audit log as CSV (formula-safe cells)",
+    opt={"roles": (REVIEWER,)},
+)
 async def audit_export(
     principal: Principal,
     action: str | None = None,
