@@ -21,6 +21,50 @@ _STATES = ("state IN ('proposed', 'accepted', 'declined', 'approved', 'refused',
            "'withdrawn', 'expired')")
 
 
+# The 100 % rule, also as a last line of defence in the database itself: whatever writes an assignment
+# in a committed state (the service does its own, stricter check first — availability included), the
+# agent's committed shares on any day of its period may not exceed 1. On PostgreSQL the trigger locks the
+# agent row first, so concurrent writers are serialised even outside the service.
+_PEAK = """
+    SELECT COALESCE(MAX(tot), 0) FROM (
+      SELECT (SELECT COALESCE(SUM(b.share), 0) FROM assignment b
+               WHERE b.agent_id = NEW.agent_id AND b.id {ne} NEW.id
+                 AND b.state IN ('proposed', 'accepted', 'approved', 'active')
+                 AND b.start_date <= p.d AND b.end_date >= p.d) AS tot
+      FROM (SELECT NEW.start_date AS d
+            UNION SELECT a.start_date FROM assignment a
+             WHERE a.agent_id = NEW.agent_id AND a.id {ne} NEW.id
+               AND a.state IN ('proposed', 'accepted', 'approved', 'active')
+               AND a.start_date > NEW.start_date AND a.start_date <= NEW.end_date) p
+    ) peaks
+"""
+_SQLITE_CAPACITY = [
+    f"""CREATE TRIGGER assignment_capacity_{op.lower()} BEFORE {op} ON assignment
+        WHEN NEW.state IN ('proposed', 'accepted', 'approved', 'active')
+         AND ({_PEAK.format(ne='IS NOT')}) + NEW.share > 1.000000001
+        BEGIN SELECT RAISE(ABORT, 'assignment_capacity: the agent would be committed above 100 %'); END"""
+    for op in ("INSERT", "UPDATE")
+]
+_PG_CAPACITY = [
+    f"""CREATE OR REPLACE FUNCTION assignment_capacity() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE peak double precision;
+        BEGIN
+          IF NEW.state NOT IN ('proposed', 'accepted', 'approved', 'active') THEN
+            RETURN NEW;
+          END IF;
+          PERFORM 1 FROM agent WHERE id = NEW.agent_id FOR UPDATE;
+          {_PEAK.format(ne='IS DISTINCT FROM').replace('SELECT COALESCE(MAX(tot), 0) FROM', 'SELECT COALESCE(MAX(tot), 0) INTO peak FROM', 1)};
+          IF peak + NEW.share > 1.000000001 THEN
+            RAISE EXCEPTION 'assignment_capacity: the agent would be committed above 100 %%'
+              USING ERRCODE = 'check_violation';
+          END IF;
+          RETURN NEW;
+        END $$""",
+    """CREATE TRIGGER assignment_capacity BEFORE INSERT OR UPDATE ON assignment
+       FOR EACH ROW EXECUTE FUNCTION assignment_capacity()""",
+]
+
+
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     with op.batch_alter_table("assignment", schema=None) as batch_op:
@@ -71,6 +115,9 @@ def upgrade() -> None:
     op.create_index(op.f("ix_allocation_trigger_need_id"), "allocation_trigger", ["need_id"])
     op.create_index(op.f("ix_allocation_trigger_processed_at"), "allocation_trigger", ["processed_at"])
 
+    for statement in _PG_CAPACITY if dialect == "postgresql" else _SQLITE_CAPACITY:
+        op.execute(statement)
+
     # The audit log is append-only: the database itself refuses updates and deletes.
     if dialect == "postgresql":
         op.execute(
@@ -107,6 +154,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS assignment_capacity ON assignment")
+        op.execute("DROP FUNCTION IF EXISTS assignment_capacity()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS assignment_capacity_insert")
+        op.execute("DROP TRIGGER IF EXISTS assignment_capacity_update")
     if dialect == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_event_no_delete ON audit_event")
         op.execute("DROP TRIGGER IF EXISTS audit_event_no_update ON audit_event")

@@ -130,3 +130,36 @@ def test_the_csv_export_cannot_run_formulas_in_a_spreadsheet(engine):
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert csv_safe("-1") == "'-1" and csv_safe("ok") == "ok" and csv_safe(None) == ""
+
+
+def test_the_database_itself_refuses_to_commit_an_agent_above_one_hundred_percent(engine):
+    """A last line of defence below the service: a raw write that would overcommit fails (409 in the app)."""
+    x = make_agent(engine, "x", windows=[(START, END, 1.0)])
+    n1 = make_need(engine, "n1", roles=[{"share": 0.6}])
+    n2 = make_need(engine, "n2", roles=[{"share": 0.6}])
+    insert = sa.text(
+        "INSERT INTO assignment (need_id, role_id, agent_id, share, start_date, end_date, state, score, explanation,"
+        " forced, reason, feedback, created_by, created_at, updated_at, version) VALUES (:n, "
+        "(SELECT id FROM role WHERE need_id = :n), :a, :s, :st, :en, :state, 0, '{}', false, '', '', 'raw', "
+        "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)")
+    args = {"a": x, "st": START, "en": END}
+    with engine.begin() as conn:
+        conn.execute(insert, {**args, "n": n1, "s": 0.6, "state": "accepted"})
+    with pytest.raises(sa.exc.IntegrityError, match="assignment_capacity"):
+        with engine.begin() as conn:
+            conn.execute(insert, {**args, "n": n2, "s": 0.6, "state": "proposed"})
+    with engine.begin() as conn:  # a terminal state holds no time; 40 % more still fits
+        conn.execute(insert, {**args, "n": n2, "s": 0.6, "state": "declined"})
+        conn.execute(sa.text("UPDATE role SET share = 0.4"))
+    with pytest.raises(sa.exc.IntegrityError, match="assignment_capacity"):
+        with engine.begin() as conn:  # reviving the declined one at 60 %
+            conn.execute(sa.text("UPDATE assignment SET state = 'proposed' WHERE state = 'declined'"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE assignment SET state = 'proposed', share = 0.4 WHERE state = 'declined'"))
+    assert overcommitted_rows(engine) == []
+
+
+def overcommitted_rows(engine):
+    from concurrency_ops import overcommitted
+
+    return overcommitted(engine)
