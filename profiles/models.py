@@ -111,6 +111,8 @@ class Agent(AgentBase, table=True):
     """A civil servant with digital skills."""
 
     __tablename__ = "agent"
+    # E-mails are unique whatever their case; the index also serves the lookups by e-mail.
+    __table_args__ = (sa.Index("ux_agent_email_lower", sa.func.lower(sa.column("email")), unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     external_id: str | None = Field(default=None, max_length=200, unique=True)

@@ -45,6 +45,7 @@ def upgrade() -> None:
     with op.batch_alter_table('agent', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_agent_ministry'), ['ministry'], unique=False)
         batch_op.create_index(batch_op.f('ix_agent_updated_at'), ['updated_at'], unique=False)
+    op.create_index('ux_agent_email_lower', 'agent', [sa.text('lower(email)')], unique=True)
 
     op.create_table('audit_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -292,6 +293,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_event_action'))
 
     op.drop_table('audit_event')
+    op.drop_index('ux_agent_email_lower', table_name='agent')
     with op.batch_alter_table('agent', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_agent_updated_at'))
         batch_op.drop_index(batch_op.f('ix_agent_ministry'))

@@ -56,7 +56,9 @@ def purge(session: Session, now: datetime) -> dict[str, int]:
 
     if sa.inspect(session.connection()).has_table("notification"):
         done["notifications"] = _count(session.execute(
-            sa.text("DELETE FROM notification WHERE created_at < :cutoff AND status <> 'pending'"),
+            # Only finished deliveries: pending, held for a digest or mid-delivery ones are still owed.
+            sa.text("DELETE FROM notification WHERE created_at < :cutoff "
+                    "AND status IN ('sent', 'failed', 'digested', 'cancelled')"),
             {"cutoff": now - timedelta(days=keep.retention_notifications_days)}))
     session.flush()
     return done

@@ -159,3 +159,23 @@ def test_purge_forgets_old_sessions_tokens_and_sign_in_flows(engine, client):
     counts = json.loads(result.stdout.strip().splitlines()[-1])
     assert counts["revoked_tokens"] == 1 and counts["login_flows"] == 1
     assert client.get("/api/v1/me", headers=auth_headers(token)).status_code == 401
+
+
+def test_purge_keeps_notifications_still_owed(engine):
+    """Old deliveries that are finished go; pending, held-for-digest and mid-delivery ones stay."""
+    from datetime import timedelta
+
+    from talents.auth.retention import purge
+
+    old = utcnow() - timedelta(days=3650)
+    with engine.begin() as conn:
+        for i, status in enumerate(("sent", "failed", "digested", "cancelled", "pending", "held", "sending")):
+            conn.execute(sa.text(
+                "INSERT INTO notification (key, kind, channel, recipient, subject, data, status, attempts, "
+                "max_attempts, next_attempt_at, last_error, created_at) VALUES (:k, 'assignment.proposed', "
+                "'email', 'a@pm.gouv.fr', '', '{}', :s, 0, 8, :t, '', :t)"), {"k": f"key-{i}", "s": status, "t": old})
+    with session_scope(engine) as session:
+        assert purge(session, utcnow())["notifications"] == 4
+    with engine.connect() as conn:
+        left = {r[0] for r in conn.execute(sa.text("SELECT status FROM notification"))}
+    assert left == {"pending", "held", "sending"}
