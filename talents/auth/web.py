@@ -14,7 +14,7 @@ from datetime import timedelta
 from html import escape
 from typing import Annotated, Any
 
-from litestar import MediaType, Request, Response, get, post
+from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from talents.auth.middleware import caller_of
 from talents.auth.models import LoginFlow
 from talents.auth.oidc import OIDCError, get_client, new_secret
-from talents.auth.principal import AGENT, ROLES
+from talents.auth.principal import AGENT, ANONYMOUS, ROLES
 from talents.auth.service import SessionService, UserService, as_aware, digest, same_secret
 from talents.db import utcnow
 from talents.errors import PermissionDeniedError
@@ -48,11 +48,13 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def _page(title: str, body: str, status: int = 200) -> Response[str]:
-    html = (f'<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>{escape(title)} — Talents</title>'
-            f'</head><body><main><h1>{escape(title)}</h1>{body}</main></body></html>')
-    return Response(html, status_code=status, media_type=MediaType.HTML,
-                    headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+def _page(title: str, body: str, status: int = 200) -> Response[Any]:
+    """A sign-in page in the site's layout (State design system); ``body`` is trusted, escaped HTML."""
+    from talents.pages import message_page
+
+    page = message_page(ANONYMOUS, title, "", status=status, body_html=body)
+    page.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return page  # type: ignore[return-value]
 
 
 def _cookie_args(max_age: int, path: str = "/", http_only: bool = True) -> dict[str, Any]:
@@ -151,7 +153,7 @@ def logout_page(request: Request[Any, Any, Any]) -> Response[Any]:
     token = escape(caller.csrf_token or "")
     return _page("Se déconnecter", f'<form method="post" action="/auth/logout">'
                                    f'<input type="hidden" name="csrf_token" value="{token}">'
-                                   f'<button type="submit">Se déconnecter</button></form>')
+                                   f'<button class="fr-btn" type="submit">Se déconnecter</button></form>')
 
 
 @post("/auth/logout", include_in_schema=False, sync_to_thread=True, opt={"public": True})
@@ -201,13 +203,18 @@ def demo_page(request: Request[Any, Any, Any]) -> Response[Any]:
     if not get_settings().app.demo:
         return _page("Introuvable", "<p>Cette page n'existe pas.</p>", 404)
     target = escape(safe_next(request.query_params.get("next")))
-    options = "".join(f'<option value="{r}">{r}</option>' for r in ROLES)
+    labels = {"agent": "Agent", "manager": "Responsable", "lead": "Porteur de projet", "reviewer": "DINUM",
+              "admin": "Administrateur"}
+    options = "".join(f'<option value="{r}">{labels.get(r, r)}</option>' for r in ROLES)
     return _page("Connexion de démonstration",
-                 '<p>Démonstration seulement : aucune vérification d\'identité.</p>'
+                 '<div class="fr-alert fr-alert--warning fr-mb-4w"><p>Démonstration seulement : aucune '
+                 "vérification d'identité.</p></div>"
                  f'<form method="post" action="/auth/demo"><input type="hidden" name="next" value="{target}">'
-                 '<label>Adresse e-mail <input type="email" name="email" required></label>'
-                 f'<label>Rôle <select name="role">{options}</select></label>'
-                 '<button type="submit">Se connecter</button></form>')
+                 '<div class="fr-input-group"><label class="fr-label" for="email">Adresse électronique</label>'
+                 '<input class="fr-input" type="email" id="email" name="email" autocomplete="email" required></div>'
+                 '<div class="fr-select-group"><label class="fr-label" for="role">Rôle</label>'
+                 f'<select class="fr-select" id="role" name="role">{options}</select></div>'
+                 '<button class="fr-btn fr-mb-4w" type="submit">Se connecter</button></form>')
 
 
 @post("/auth/demo", include_in_schema=False, sync_to_thread=True, opt={**_SIGNIN, "csrf_exempt": True})
