@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -33,7 +34,7 @@ from matching.types import AvailabilityWindow, Commitment
 from needs.models import Need, Role
 from profiles.models import Agent, Availability
 from talents.db import session_scope
-from talents.errors import ConflictError, DomainError
+from talents.errors import DomainError
 from talents.events import Event, publish
 from talents.ranking import RankingService, agent_label
 from talents.settings import get_settings
@@ -372,7 +373,7 @@ def _apply(
                     run_id=plan.run_id,
                 )
             applied_withdrawals.append(w)
-        except ConflictError as exc:  # accepted or withdrawn meanwhile: it stays as it is now
+        except DomainError as exc:  # accepted or withdrawn meanwhile: it stays as it is now
             skipped.append({**w, "kind": "withdrawal", "skipped_because": exc.message})
     applied = []
     for p in new:
@@ -391,6 +392,8 @@ def _apply(
             applied.append(p)
         except DomainError as exc:  # the world changed since the plan: report, never force
             skipped.append({**p, "kind": "proposal", "skipped_because": exc.message})
+        except sa.exc.IntegrityError as exc:  # the database's own guards (seat index, 100 % trigger)
+            skipped.append({**p, "kind": "proposal", "skipped_because": f"refused by the database: {exc.orig}"})
     out["skipped"] = skipped
     out["applied"] = {"proposed": len(applied), "withdrawn": len(applied_withdrawals)}
     summary = {

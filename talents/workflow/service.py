@@ -34,6 +34,7 @@ from profiles.taxonomy import SkillResolver
 from talents.auth.principal import ADMIN, LEAD, REVIEWER, Principal
 from talents.errors import (
     ConflictError,
+    DomainError,
     InvalidTransitionError,
     NotFoundError,
     PermissionDeniedError,
@@ -160,6 +161,8 @@ class AssignmentService:
             email = principal.email.lower()
             mine = select(Agent.id).where(func.lower(Agent.email) == email)
             conds = [col(Assignment.agent_id).in_(mine)]
+            if principal.agent_id is not None:
+                conds.append(Assignment.agent_id == principal.agent_id)
             if principal.has(LEAD) and email:
                 led = select(Need.id).where(
                     sa.or_(
@@ -199,7 +202,7 @@ class AssignmentService:
             .with_for_update()
             .execution_options(populate_existing=True)
         ).first()
-        if agent is None or agent.erased_at is not None:
+        if agent is None:
             raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
         agent.updated_at = datetime.now(UTC)  # the wall clock, even in jobs run with another ``now``
         self.session.add(agent)
@@ -339,7 +342,8 @@ class AssignmentService:
                 f"role {role.position} of need {need.id} has no open seat ({role.count} of {role.count} taken)",
                 field="role",
             )
-        self.lock_agent(agent_id)
+        if self.lock_agent(agent_id).erased_at is not None:
+            raise NotFoundError(f"agent {agent_id} not found (erased)", field="agent_id")
         other = self.session.exec(
             select(Assignment.id).where(
                 Assignment.need_id == need.id,
@@ -720,7 +724,7 @@ class AssignmentService:
                     )
                     self.transition(a, "expired", SYSTEM, reason=reason, expected_version=a.version)
                     done.append(int(a.id))  # type: ignore[arg-type]
-            except ConflictError:
+            except DomainError:  # changed meanwhile, or the 100 % re-check refused it: left as it is
                 continue
         return done
 
@@ -737,7 +741,7 @@ class AssignmentService:
                 with self.session.begin_nested():
                     self.transition(a, "active", SYSTEM, expected_version=a.version)
                     done.append(int(a.id))  # type: ignore[arg-type]
-            except ConflictError:
+            except DomainError:  # changed meanwhile, or the 100 % re-check refused it: left as it is
                 continue
         return done
 

@@ -187,3 +187,24 @@ def test_with_the_sync_setting_a_priority_one_need_is_staffed_right_after_its_co
     assert _states(engine) == {("crise", "a"): "proposed"}
     with session_scope(engine) as s:
         assert all(t.processed_at is not None for t in s.exec(select(AllocationTrigger)).all())
+
+
+@SQLITE_ONLY
+def test_a_proposal_of_an_erased_agent_is_withdrawn_by_the_next_run(engine):
+    from profiles.models import Agent, Availability
+    from talents.db import utcnow
+
+    x = make_agent(engine, "x", skills=[("python", 5)])
+    make_agent(engine, "y", skills=[("python", 4)])
+    make_need(engine, "n1")
+    run_allocation(engine, dry_run=False)
+    assert _states(engine) == {("n1", "x"): "proposed"}
+    with session_scope(engine) as s:  # what erasure does to the profile (talents.auth.gdpr)
+        agent = s.get(Agent, x)
+        agent.erased_at = agent.updated_at = utcnow()
+        s.add(agent)
+        for w in s.exec(select(Availability).where(Availability.agent_id == x)).all():
+            s.delete(w)
+    out = run_allocation(engine, dry_run=False)
+    assert [(w["agent"], w["reason"]) for w in out["withdrawn"]] == [("x", "not_candidate")]  # out of the index
+    assert _states(engine) == {("n1", "x"): "withdrawn", ("n1", "y"): "proposed"}

@@ -145,15 +145,14 @@ def test_the_database_itself_refuses_to_commit_an_agent_above_one_hundred_percen
     args = {"a": x, "st": START, "en": END}
     with engine.begin() as conn:
         conn.execute(insert, {**args, "n": n1, "s": 0.6, "state": "accepted"})
-    with pytest.raises(sa.exc.IntegrityError, match="assignment_capacity"):
-        with engine.begin() as conn:
-            conn.execute(insert, {**args, "n": n2, "s": 0.6, "state": "proposed"})
+    with pytest.raises(sa.exc.IntegrityError, match="assignment_capacity"), engine.begin() as conn:
+        conn.execute(insert, {**args, "n": n2, "s": 0.6, "state": "proposed"})
     with engine.begin() as conn:  # a terminal state holds no time; 40 % more still fits
         conn.execute(insert, {**args, "n": n2, "s": 0.6, "state": "declined"})
         conn.execute(sa.text("UPDATE role SET share = 0.4"))
-    with pytest.raises(sa.exc.IntegrityError, match="assignment_capacity"):
-        with engine.begin() as conn:  # reviving the declined one at 60 %
-            conn.execute(sa.text("UPDATE assignment SET state = 'proposed' WHERE state = 'declined'"))
+    # reviving the declined one at 60 %
+    with pytest.raises(sa.exc.IntegrityError, match="assignment_capacity"), engine.begin() as conn:
+        conn.execute(sa.text("UPDATE assignment SET state = 'proposed' WHERE state = 'declined'"))
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE assignment SET state = 'proposed', share = 0.4 WHERE state = 'declined'"))
     assert overcommitted_rows(engine) == []
