@@ -42,7 +42,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy matching talents profiles needs notifications
-	$(BIN)/bandit -q -c pyproject.toml -r talents matching profiles needs notifications
+	$(BIN)/bandit -q -ll -c pyproject.toml -r talents matching profiles needs notifications
+	$(BIN)/pip-audit --progress-spinner off --skip-editable
 
 ## bench: the benchmarks (speed and quality of matching, allocation, bulk import), printed as ratios
 bench: install

@@ -397,12 +397,12 @@ def _build(
     closed = {r.role_id for r in roles if r.seats <= 0}
     roles = [r for r in roles if r.seats > 0]
     seen: set[str] = set()
-    for r in roles:
-        if r.role_id in seen:
-            raise ValueError(f"duplicate role id {r.role_id!r}")
-        if r.end < r.start:
-            raise ValueError(f"role {r.role_id!r} ends before it starts")
-        seen.add(r.role_id)
+    for open_role in roles:
+        if open_role.role_id in seen:
+            raise ValueError(f"duplicate role id {open_role.role_id!r}")
+        if open_role.end < open_role.start:
+            raise ValueError(f"role {open_role.role_id!r} ends before it starts")
+        seen.add(open_role.role_id)
     cap_by_id = {c.agent_id: c for c in agents}
     role_index = {r.role_id: i for i, r in enumerate(roles)}
     h0 = min((r.start.toordinal() for r in roles), default=0)

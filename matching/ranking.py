@@ -186,6 +186,10 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return idx, owner
 
 
+def _ordinal(day: date | None) -> int:
+    return day.toordinal() if day is not None else _NO_DATE
+
+
 class CandidateIndex:
     """An index of agents that ranks them for a role, and proposes teams for a need.
 
@@ -426,7 +430,7 @@ class CandidateIndex:
         ks = sorted(best)
         self.skill_df_[ks] += 1.0
         scols = np.array([self._skill_col(k, best[k].level) for k in ks], dtype=np.int64)
-        slu = np.array([best[k].last_used.toordinal() if best[k].last_used else _NO_DATE for k in ks], dtype=np.int64)
+        slu = np.array([_ordinal(best[k].last_used) for k in ks], dtype=np.int64)
         svals = np.array([interest_factor(best[k].interest) for k in ks], dtype=np.float64)
         svals = svals * self._recency(slu, self.reference_date_)
         n_alive = max(self.n_alive_, 1)

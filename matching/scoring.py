@@ -93,7 +93,7 @@ def interest_factor(interest: int | None) -> float:
     return 1.0 - 0.025 * (5 - i)
 
 
-def fairness_factor(open_proposals: int | np.ndarray, max_penalty: float = 0.15, half: float = 2.0):
+def fairness_factor(open_proposals: float | np.ndarray, max_penalty: float = 0.15, half: float = 2.0):
     """Exposure fairness: multiplier in [1 - max_penalty, 1] that decays with open proposals.
 
     ``1 - max_penalty * (1 - 0.5 ** (open / half))``: 0 open → 1; 2 open → 1 - max_penalty/2;

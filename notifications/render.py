@@ -47,7 +47,7 @@ def _env(html: bool) -> jinja2.Environment:
     # Two environments over the same files: HTML escapes every value, plain text and subjects do not.
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
-        autoescape=html,  # noqa: S701 - False only for plain text and subjects, never rendered as HTML
+        autoescape=html,  # noqa: S701  # nosec B701 - False only for plain text and subjects, never HTML
         undefined=jinja2.ChainableUndefined,
         trim_blocks=False,
         keep_trailing_newline=False,
