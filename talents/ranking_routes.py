@@ -55,4 +55,24 @@ def need_team(db_session: Session, principal: Principal, need_id: int) -> dict[s
     return service.team(_need(db_session, need_id))
 
 
+def _warm_up() -> None:
+    """Build the ranking index in the background at start-up, so the first request does not pay for it."""
+    import threading
+
+    from talents.db import get_engine, session_scope
+    from talents.logs import get_logger
+    from talents.ranking import get_ranking_cache
+
+    def build() -> None:
+        try:
+            engine = get_engine()
+            with session_scope(engine) as session:
+                get_ranking_cache(engine).refresh(session)
+        except Exception as exc:  # noqa: BLE001 - a warm-up failure only means a slower first request
+            get_logger("talents.ranking").warning("ranking_warm_up_failed", error=str(exc)[:300])
+
+    threading.Thread(target=build, name="ranking-warm-up", daemon=True).start()
+
+
 route_handlers = [role_candidates, need_team]
+on_startup = [_warm_up]
