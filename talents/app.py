@@ -13,6 +13,7 @@ from litestar.di import Provide
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -44,6 +45,18 @@ def _integrity_error(_: Request, exc: sa.exc.IntegrityError) -> Response[dict[st
     # A constraint the services did not check first (a concurrent write): a conflict, not a crash.
     log.warning("integrity_error", error=str(exc.orig)[:300])
     return Response({"detail": "the change conflicts with existing data", "status_code": 409}, status_code=409)
+
+
+def _out_of_range(_: Request, exc: Exception) -> Response[dict[str, object]]:
+    # A number the database cannot store (an id of 2**70, say): the client's input, not our failure.
+    if isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DataError):
+        if not isinstance(exc.orig, OverflowError):
+            log.error("statement_error", error=str(exc.orig)[:300])
+            return Response({"detail": "Internal Server Error", "status_code": 500}, status_code=500)
+    return Response(
+        {"detail": "a value is out of range for the database (too large a number?)", "status_code": 400},
+        status_code=400,
+    )
 
 
 def _operational_error(_: Request, exc: sa.exc.OperationalError) -> Response[dict[str, object]]:
@@ -108,6 +121,20 @@ def _openapi() -> OpenAPIConfig:
         version=__version__,
         description="Partagez vos talents numériques : profils, besoins, équipes flash, appariement et allocation.",
         path="/schema",
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(
+                    type="http", scheme="bearer", description="An API token (talents tokens create)"
+                ),
+                "SessionCookie": SecurityScheme(
+                    type="apiKey",
+                    security_scheme_in="cookie",
+                    name="talents_session",
+                    description="The session of a signed-in user (ProConnect)",
+                ),
+            }
+        ),
+        security=[{"BearerToken": []}, {"SessionCookie": []}],
         render_plugins=[
             SwaggerRenderPlugin(
                 js_url=f"{vendor}/swagger-ui-bundle.js",
@@ -176,6 +203,9 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
             DomainError: _domain_error,
             sa.exc.IntegrityError: _integrity_error,
             sa.exc.OperationalError: _operational_error,
+            sa.exc.DataError: _out_of_range,
+            sa.exc.StatementError: _out_of_range,
+            OverflowError: _out_of_range,
         },
         middleware=[RequestLogMiddleware(), *[m for f in features for m in getattr(f, "middleware", [])]],
         on_startup=[_on_startup, *[h for f in features for h in getattr(f, "on_startup", [])]],

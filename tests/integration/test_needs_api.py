@@ -129,3 +129,11 @@ def test_a_priority_change_notifies_the_lead_in_the_same_transaction(admin_clien
     with engine.connect() as conn:
         after = conn.execute(sa.text("SELECT count(*) FROM notification WHERE kind = 'need.priority_changed'")).scalar()
     assert after == len(before)
+
+
+def test_numbers_too_large_for_the_database_are_a_400_not_a_500(admin_client):
+    huge = 2**70
+    response = admin_client.post("/api/v1/needs", json={**NEED, "project_id": huge})
+    assert response.status_code == 400 and "out of range" in response.json()["detail"]
+    response = admin_client.post("/api/v1/assignments", json={"need_id": huge, "role": 0, "agent_id": huge})
+    assert response.status_code == 400
