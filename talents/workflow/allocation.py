@@ -87,6 +87,17 @@ def _fixed(a: Assignment) -> bool:
     return a.state in FIXED_STATES or (a.forced and a.state in COMMITTED_STATES)
 
 
+def _start_method() -> str | None:
+    """How the exact solve's child process starts: 'fork' is cheapest, but forking a threaded process
+    (the web server's worker threads) can deadlock the child, so a threaded host uses 'forkserver'."""
+    import multiprocessing
+    import threading
+
+    if threading.active_count() > 1 and "forkserver" in multiprocessing.get_all_start_methods():
+        return "forkserver"
+    return None
+
+
 def plan_run(
     session: Session, need_ids: Sequence[int] | None = None, run_id: str | None = None, solve: bool = True
 ) -> RunPlan:
@@ -177,6 +188,7 @@ def solve_plan(plan: RunPlan) -> RunPlan:
             top_k=settings.allocation_top_k,
             floor=settings.floor,
             exact=settings.allocation_exact,
+            start_method=_start_method(),
         ),
     )
     return plan
