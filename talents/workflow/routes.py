@@ -190,13 +190,26 @@ def approval_link(db_session: Session, principal: Principal, assignment_id: int)
 
 
 # --------------------------------------------------------------------------- manager links (no account)
-_PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>Talents — accord du responsable</title>
-</head><body><main><h1>Mise à disposition de {agent}</h1>
-<p>Besoin : <strong>{need}</strong> (priorité {priority}) — rôle : {role}</p>
-<p>{share} du temps de travail, du {start} au {end}.</p>{form}</main></body></html>"""
-_FORM = """<form method="post"><label>Motif (facultatif) <textarea name="reason" maxlength="2000"></textarea></label>
-<button name="decision" value="approve">Accepter</button> <button name="decision" value="refuse">Refuser</button>
-</form>"""
+_PAGE = """<p>Besoin : <strong>{need}</strong> (priorité {priority}) — rôle : {role}</p>
+<p>{share} du temps de travail, du {start} au {end}.</p>{form}"""
+_FORM = """<form method="post">
+<div class="fr-input-group"><label class="fr-label" for="reason">Motif (facultatif)</label>
+<textarea class="fr-input" id="reason" name="reason" maxlength="2000"></textarea></div>
+<ul class="fr-btns-group fr-btns-group--inline-md">
+<li><button class="fr-btn" name="decision" value="approve">Accepter</button></li>
+<li><button class="fr-btn fr-btn--secondary" name="decision" value="refuse">Refuser</button></li>
+</ul></form>"""
+_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _manager_page(title: str, body_html: str, status: int = 200) -> Response[Any]:
+    """The manager's pages, in the site's layout; managers have no account (an anonymous principal)."""
+    from talents.auth.principal import ANONYMOUS
+    from talents.pages import message_page
+
+    page = message_page(ANONYMOUS, title, "", status=status, body_html=body_html)
+    page.headers.update(_NO_STORE)
+    return page  # type: ignore[return-value]
 
 
 @get(
@@ -213,8 +226,7 @@ async def approval_show(request: Request, token: str) -> Response[Any]:
     view = await anyio.to_thread.run_sync(load)
     if "text/html" in request.headers.get("accept", ""):
         e = html.escape
-        page = _PAGE.format(
-            agent=e(view["agent_name"]),
+        body = _PAGE.format(
             need=e(view["need_title"]),
             priority=view["priority"],
             role=e(view["role_title"]),
@@ -223,12 +235,8 @@ async def approval_show(request: Request, token: str) -> Response[Any]:
             end=view["end"],
             form=_FORM if view["usable"] else "<p>Ce lien a déjà servi ou n'est plus valable.</p>",
         )
-        return Response(
-            page,
-            media_type="text/html",
-            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-        )
-    return Response(view, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        return _manager_page(f"Mise à disposition de {view['agent_name']}", body)
+    return Response(view, headers=_NO_STORE)
 
 
 @post(
@@ -239,8 +247,9 @@ async def approval_show(request: Request, token: str) -> Response[Any]:
     # The unguessable signed token in the path is the protection; managers need no account nor session.
     opt={"csrf_exempt": True, "public": True},
 )
-async def approval_decide(request: Request, token: str) -> dict[str, Any]:
-    if request.headers.get("content-type", "").startswith("application/json"):
+async def approval_decide(request: Request, token: str) -> Response[Any]:
+    as_json = request.headers.get("content-type", "").startswith("application/json")
+    if as_json:
         body = DecisionBody.model_validate(await request.json())
     else:
         form = await request.form()
@@ -257,7 +266,11 @@ async def approval_decide(request: Request, token: str) -> dict[str, Any]:
             a = service.manager_decide(token, body.decision, body.reason)
             return {"assignment_id": a.id, "state": a.state, "version": a.version}
 
-    return await anyio.to_thread.run_sync(decide)
+    result = await anyio.to_thread.run_sync(decide)
+    if as_json:
+        return Response(result, headers=_NO_STORE)
+    done = "Vous avez accepté la mise à disposition." if result["state"] == "approved" else "Vous avez refusé."
+    return _manager_page("Merci, votre réponse est enregistrée", f"<p>{html.escape(done)}</p>")
 
 
 # --------------------------------------------------------------------------- runs and overrides

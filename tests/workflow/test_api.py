@@ -73,8 +73,9 @@ def test_the_life_of_an_assignment_over_http(client, tokens, world, events):
     view = client.get(link)  # no account
     assert view.status_code == 200 and view.json()["usable"] is True
     assert "Accepter" in client.get(link, headers={"Accept": "text/html"}).text
-    r = client.post(link, json={"decision": "approve"})
-    assert r.status_code == 200 and r.json()["state"] == "approved"
+    r = client.post(link, data={"decision": "approve", "reason": ""})  # the manager's browser sends the form
+    assert r.status_code == 200 and "Vous avez accepté" in r.text and "fr-header" in r.text
+    assert client.get(f"/api/v1/assignments/{aid}", headers=tokens["x"]).json()["state"] == "approved"
     again = client.post(link, json={"decision": "refuse"})
     assert again.status_code == 409 and "already been used" in again.json()["detail"]
     assert client.get(link[:-3] + "abc").status_code == 404
