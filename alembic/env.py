@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alembic import context
 from sqlmodel import SQLModel
 
+from alembic import context
 from talents.db import get_engine, import_all_models
 
 import_all_models()

@@ -111,7 +111,8 @@ def run_lower_bound(documents: list[dict], db_path: Path) -> float:
             [(i + 1, d["external_id"], d["name"], d["email"], d["ministry"]) for i, d in enumerate(documents)],
         )
         conn.executemany(
-            "INSERT INTO agent_skill (agent_id, skill_id, typed, confidence, level, endorsements) VALUES (?, ?, ?, 1, ?, 0)",
+            "INSERT INTO agent_skill (agent_id, skill_id, typed, confidence, level, endorsements) "
+            "VALUES (?, ?, ?, 1, ?, 0)",
             [
                 (i + 1, ids[k % 8], s["name"], s["level"])
                 for i, d in enumerate(documents)

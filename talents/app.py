@@ -49,10 +49,10 @@ def _integrity_error(_: Request, exc: sa.exc.IntegrityError) -> Response[dict[st
 
 def _out_of_range(_: Request, exc: Exception) -> Response[dict[str, object]]:
     # A number the database cannot store (an id of 2**70, say): the client's input, not our failure.
-    if isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DataError):
-        if not isinstance(exc.orig, OverflowError):
-            log.error("statement_error", error=str(exc.orig)[:300])
-            return Response({"detail": "Internal Server Error", "status_code": 500}, status_code=500)
+    wrapped = isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DataError)
+    if wrapped and not isinstance(exc.orig, OverflowError):  # type: ignore[attr-defined]
+        log.error("statement_error", error=str(exc.orig)[:300])  # type: ignore[attr-defined]
+        return Response({"detail": "Internal Server Error", "status_code": 500}, status_code=500)
     return Response(
         {"detail": "a value is out of range for the database (too large a number?)", "status_code": 400},
         status_code=400,

@@ -91,9 +91,7 @@ def to_requirement(need: Need, role: Role, skills: Iterable[RoleSkill]) -> RoleR
         share=float(role.share),
         start=need.start,
         end=need.end,
-        skills=tuple(
-            SkillRequirement(s.skill_id, int(s.level), float(s.weight), bool(s.required)) for s in skills
-        ),
+        skills=tuple(SkillRequirement(s.skill_id, int(s.level), float(s.weight), bool(s.required)) for s in skills),
         count=int(role.count),
         description=role.description,
         priority=int(need.priority),
@@ -157,7 +155,7 @@ def _load(session: Session, ids: Sequence[int] | None) -> dict[int, _Loaded]:
         agents = {a.id: a for a in session.exec(q).all()}
         if not agents:
             continue
-        keys = list(agents) if batch is not None else None
+        keys: list[int] | None = [int(k) for k in agents if k is not None] if batch is not None else None
 
         def rows(model: Any, keys: list[int] | None = keys) -> list[Any]:
             q = select(model)
@@ -264,9 +262,7 @@ class RankingCache:
             elif aid not in self.versions or self.versions[aid] != ts:
                 changed.append(aid)
         # Deleted rows leave no trace in updated_at: a count tells, then the id lists.
-        live = session.exec(
-            select(func.count()).select_from(Agent).where(col(Agent.erased_at).is_(None))
-        ).one()
+        live = session.exec(select(func.count()).select_from(Agent).where(col(Agent.erased_at).is_(None))).one()
         if int(live) != len(self.versions) - len(gone) + sum(1 for a in changed if a not in self.versions):
             ids = set(session.exec(select(Agent.id).where(col(Agent.erased_at).is_(None))).all())
             gone += [a for a in self.versions if a not in ids and a not in gone]
@@ -332,14 +328,10 @@ class RankingService:
         return to_requirement(need, role, skills)
 
     def roles(self, need: Need) -> list[Role]:
-        return list(
-            self.session.exec(select(Role).where(Role.need_id == need.id).order_by(col(Role.position))).all()
-        )
+        return list(self.session.exec(select(Role).where(Role.need_id == need.id).order_by(col(Role.position))).all())
 
     def role_at(self, need: Need, position: int) -> Role:
-        role = self.session.exec(
-            select(Role).where(Role.need_id == need.id, Role.position == position)
-        ).first()
+        role = self.session.exec(select(Role).where(Role.need_id == need.id, Role.position == position)).first()
         if role is None:
             raise NotFoundError(f"need {need.id} has no role at position {position}", field="role")
         return role
@@ -424,12 +416,9 @@ class RankingService:
                 profile = index.profile(str(aid))
                 if profile is None:
                     continue
-                el = eligibility(
-                    profile.availability, profile.commitments, req.start, req.end, req.share, self.floor
-                )
+                el = eligibility(profile.availability, profile.commitments, req.start, req.end, req.share, self.floor)
                 missing_required = any(
-                    r.required
-                    and not any(s.skill_id == r.skill_id and s.level >= r.level for s in profile.skills)
+                    r.required and not any(s.skill_id == r.skill_id and s.level >= r.level for s in profile.skills)
                     for r in req.skills
                 )
                 if el.eligible and not missing_required:

@@ -20,7 +20,7 @@ __all__ = [
     "reset_settings",
 ]
 
-_DEV_SECRET = "dev-secret-change-me-0123456789abcdef0123456789abcdef"
+_DEV_SECRET = "dev-secret-change-me-0123456789abcdef0123456789abcdef"  # noqa: S105  # nosec B105 - refused in production
 
 
 class _Base(BaseSettings):

@@ -103,9 +103,7 @@ def plan_run(
 ) -> RunPlan:
     """Read the database (and, with ``solve``, solve); nothing is written."""
     settings = get_settings().matching
-    plan = RunPlan(
-        run_id=run_id or uuid.uuid4().hex, need_ids=list(need_ids) if need_ids is not None else None
-    )
+    plan = RunPlan(run_id=run_id or uuid.uuid4().hex, need_ids=list(need_ids) if need_ids is not None else None)
     open_needs = {n.id: n for n in session.exec(select(Need).where(Need.status == "open")).all()}
     scope = set(open_needs) if need_ids is None else {i for i in need_ids if i in open_needs}
     plan.ignored_need_ids = sorted({i for i in need_ids or () if i not in open_needs})
@@ -137,9 +135,7 @@ def plan_run(
             continue
         seats = max(int(role.count) - fixed_on_role.get(role.id, 0), 0)  # type: ignore[arg-type]
         include = [a.agent_id for a in holders]
-        cands = ranking.scores_for(
-            need, role, settings.allocation_top_k if in_scope else 0, include, refresh=False
-        )
+        cands = ranking.scores_for(need, role, settings.allocation_top_k if in_scope else 0, include, refresh=False)
         if not in_scope:
             cands = {k: v for k, v in cands.items() if k in include}
         plan.roles[str(role.id)] = _RoleInfo(role, need, in_scope)
@@ -159,9 +155,7 @@ def plan_run(
             proposals.append(OpenProposal(str(role.id), str(a.agent_id)))
             plan.proposal_ids[(int(role.id), a.agent_id)] = int(a.id)  # type: ignore[arg-type]
             plan.proposal_versions[int(a.id)] = int(a.version)  # type: ignore[arg-type]
-    agent_ids = sorted(
-        {int(k) for r in open_roles for k in r.candidates} | {int(p.agent_id) for p in proposals}
-    )
+    agent_ids = sorted({int(k) for r in open_roles for k in r.candidates} | {int(p.agent_id) for p in proposals})
     capacities = _capacities(session, agent_ids)
     plan.agents = {
         int(a.id): (a.external_id, a.name)  # type: ignore[arg-type]
@@ -203,9 +197,7 @@ def _capacities(session: Session, agent_ids: Sequence[int]) -> list[AgentCapacit
         for w in session.exec(select(Availability).where(col(Availability.agent_id).in_(chunk))).all():
             windows.setdefault(w.agent_id, []).append(AvailabilityWindow(w.start, w.end, float(w.share)))
         for a in session.exec(
-            select(Assignment).where(
-                col(Assignment.agent_id).in_(chunk), col(Assignment.state).in_(COMMITTED_STATES)
-            )
+            select(Assignment).where(col(Assignment.agent_id).in_(chunk), col(Assignment.state).in_(COMMITTED_STATES))
         ).all():
             if _fixed(a):
                 fixed.setdefault(a.agent_id, []).append(Commitment(a.start, a.end, float(a.share)))
@@ -257,12 +249,12 @@ def _diff(plan: RunPlan) -> dict[str, Any]:
         )
     withdrawn = []
     for w in res.withdrawn:
-        info = plan.roles.get(w.role_id)
+        withdrawn_info = plan.roles.get(w.role_id)
         aid = int(w.agent_id)
         withdrawn.append(
             {
-                "need": need_ref(info) if info else None,
-                "role": info.role.position if info else None,
+                "need": need_ref(withdrawn_info) if withdrawn_info else None,
+                "role": withdrawn_info.role.position if withdrawn_info else None,
                 "agent": agent_ref(aid),
                 "reason": w.reason,
                 "why": _reason_text(w.reason, w.by_role_ids, plan),
@@ -271,7 +263,7 @@ def _diff(plan: RunPlan) -> dict[str, Any]:
                     for r in w.by_role_ids
                     if r in plan.roles
                 ],
-                "need_id": info.need.id if info else None,
+                "need_id": withdrawn_info.need.id if withdrawn_info else None,
                 "role_id": int(w.role_id),
                 "agent_id": aid,
                 "assignment_id": plan.proposal_ids.get((int(w.role_id), aid)),

@@ -18,6 +18,7 @@ the audit log is written and the domain event published.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -216,7 +217,7 @@ class AssignmentService:
             raise NotFoundError(f"role {role_id} not found", field="role")
         return role
 
-    def committed(self, agent_id: int, exclude_id: int | None = None) -> list[Assignment]:
+    def committed(self, agent_id: int, exclude_id: int | None = None) -> builtins.list[Assignment]:
         q = select(Assignment).where(
             Assignment.agent_id == agent_id, col(Assignment.state).in_(COMMITTED_STATES)
         )
@@ -667,7 +668,7 @@ class AssignmentService:
             )
         return a
 
-    def _endorsable(self, agent_id: int, names: Iterable[str]) -> list[AgentSkill]:
+    def _endorsable(self, agent_id: int, names: Iterable[str]) -> builtins.list[AgentSkill]:
         names = [n for n in dict.fromkeys(n.strip() for n in names) if n]
         if not names:
             return []
@@ -702,7 +703,7 @@ class AssignmentService:
         )
 
     # ---------------------------------------------------------------- jobs
-    def expire_overdue(self) -> list[int]:
+    def expire_overdue(self) -> builtins.list[int]:
         """Proposals and approvals not answered by their deadline become ``expired``."""
         rows = self.session.exec(
             select(Assignment)
@@ -728,7 +729,7 @@ class AssignmentService:
                 continue
         return done
 
-    def activate_started(self) -> list[int]:
+    def activate_started(self) -> builtins.list[int]:
         """Approved assignments whose start date has come become ``active``."""
         rows = self.session.exec(
             select(Assignment)

@@ -43,7 +43,8 @@ def test_a_reviewer_signs_in_and_sees_needs_candidates_and_the_review(live_serve
     browser.save_screenshot(str(screenshot_dir / "besoin.png"))
     browser.get(live_server + "/pilotage")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Pilotage DINUM"
-    pledged = [r.find_elements(By.TAG_NAME, "td")[2].text for r in browser.find_elements(By.CSS_SELECTOR, "#etp tbody tr")]
+    rows = browser.find_elements(By.CSS_SELECTOR, "#etp tbody tr")
+    pledged = [r.find_elements(By.TAG_NAME, "td")[2].text for r in rows]
     assert sum(float(x) for x in pledged) == 18.0  # 4 + 6 + 6 + 2 ETP pledged in the demo programme
     browser.save_screenshot(str(screenshot_dir / "pilotage.png"))
 
