@@ -119,6 +119,19 @@ def erase(session: Session, principal: Principal) -> dict[str, int]:
     if principal.agent_id is not None:
         agent = session.get(Agent, principal.agent_id)
         if agent is not None:
+            # Seats not yet started are given back through the workflow, so that leads are told and the
+            # audit log says why; work already under way stays, anonymous.
+            from talents.workflow.service import AssignmentService
+
+            workflow = AssignmentService(session)
+            open_seats = session.exec(
+                select(Assignment).where(
+                    Assignment.agent_id == agent.id, col(Assignment.state).in_(("proposed", "accepted", "approved"))
+                )
+            ).all()
+            for a in open_seats:
+                workflow.transition(a, "withdrawn", principal.email, reason="profil effacé à la demande de l'agent")
+            done["assignments_withdrawn"] = len(open_seats)
             agent.name = "—"
             agent.email = f"erased-{agent.id}@erased.invalid"
             agent.bio = ""

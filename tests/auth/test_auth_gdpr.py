@@ -40,6 +40,7 @@ def agent(client, engine) -> dict[str, Any]:
     assert need.status_code == 201, need.text
     proposal = client.post("/api/v1/assignments", headers=admin, json={
         "need_id": need.json()["id"], "role": 0, "agent_id": created.json()["id"]})
+    assert proposal.status_code < 300, proposal.text
     with engine.begin() as conn:
         if sa.inspect(conn).has_table("notification"):
             conn.execute(sa.text(
@@ -94,8 +95,11 @@ def test_erasure_removes_identity_and_keeps_anonymous_statistics(client, agent, 
         assert conn.execute(sa.text("SELECT count(*) FROM availability WHERE agent_id = :i"),
                             {"i": agent["id"]}).scalar() == 0
         if agent["proposed"]:
-            assert conn.execute(sa.text("SELECT count(*) FROM assignment WHERE agent_id = :i"),
-                                {"i": agent["id"]}).scalar() == 1
+            # The seat not yet started is given back (withdrawn, audited), the row stays without identity.
+            states = conn.execute(sa.text("SELECT state FROM assignment WHERE agent_id = :i"),
+                                  {"i": agent["id"]}).scalars().all()
+            assert states == ["withdrawn"]
+            assert erased.json()["assignments_withdrawn"] == 1
         if sa.inspect(conn).has_table("notification"):
             left = conn.execute(sa.text("SELECT count(*) FROM notification WHERE recipient LIKE 'marie%'")).scalar()
             assert left == 0
