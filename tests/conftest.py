@@ -18,12 +18,17 @@ os.environ["TALENTS_DATABASE_URL"] = f"sqlite:///{_TMP / 'default.db'}"
 os.environ.setdefault("TALENTS_LOG_JSON", "true")
 os.environ.setdefault("TALENTS_SECRET_KEY", "test-secret-" + "x" * 40)
 
+import logging  # noqa: E402
+
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 
 from talents import db as dbmod  # noqa: E402
 from talents.settings import reset_settings  # noqa: E402
+
+# aiosmtpd logs every connection from its own thread, sometimes after pytest closed the captured stream.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 POSTGRES_URL = os.environ.get("TALENTS_TEST_POSTGRES_URL", "").strip()
 
