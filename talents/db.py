@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,6 +38,10 @@ MODEL_MODULES = (
     "notifications.models",
     "talents.auth.models",
 )
+
+# The case-insensitive e-mail index is an expression index, which SQLAlchemy's reflection skips with a
+# warning whenever a table's indexes are read; the migrations, not reflection, own it.
+warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
