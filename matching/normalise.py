@@ -28,12 +28,12 @@ from sklearn.feature_extraction.text import HashingVectorizer
 
 from matching.taxonomy import Taxonomy
 
-__all__ = ["Resolution", "SkillNormaliser", "Suggestion", "fold"]
+__all__ = ["STOP_WORDS", "Resolution", "SkillNormaliser", "Suggestion", "fold"]
 
 Status = Literal["matched", "pending"]
 
 # Words that carry no meaning for matching, in both languages of the taxonomy.
-_STOP = frozenset(
+STOP_WORDS = frozenset(
     [
         "de",
         "du",
@@ -119,12 +119,12 @@ def fold(text: str) -> str:
 
 def _content_key(folded: str) -> str:
     """Words without stop words, sorted: makes word order and small words irrelevant."""
-    words = [w for w in folded.split() if w not in _STOP]
+    words = [w for w in folded.split() if w not in STOP_WORDS]
     return " ".join(sorted(words)) if words else folded
 
 
 def _acronym(folded: str) -> str:
-    words = [w for w in folded.split() if w not in _STOP]
+    words = [w for w in folded.split() if w not in STOP_WORDS]
     return "".join(w[0] for w in words) if len(words) >= 2 else ""
 
 
@@ -264,7 +264,7 @@ class SkillNormaliser:
 
         Score in [0, 1]: share of the name's characters typed, so that fuller matches rank first.
         """
-        words = [w for w in folded.split() if w not in _STOP] or folded.split()
+        words = [w for w in folded.split() if w not in STOP_WORDS] or folded.split()
         if not words:
             return {}
         sets: list[np.ndarray] = []
@@ -287,7 +287,7 @@ class SkillNormaliser:
         out: dict[int, float] = {}
         for i in common[:limit]:
             name = self.names_[int(i)]
-            content = sum(len(w) for w in name.split() if w not in _STOP) or len(name)
+            content = sum(len(w) for w in name.split() if w not in STOP_WORDS) or len(name)
             out[int(i)] = min(1.0, typed / content)
         return out
 

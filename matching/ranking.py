@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from matching.availability import DEFAULT_FLOOR, Eligibility, above_floor, eligibility, free_segments
+from matching.normalise import STOP_WORDS
 from matching.scoring import (
     LEVELS,
     REQUIRED_WEIGHT,
@@ -58,62 +59,9 @@ _EPS = 1e-9
 _NO_DATE = -1  # last_used unknown (text columns carry it too)
 # Words too common to say anything about a profile, in both languages.
 _TEXT_STOP = sorted(
-    set(
-        [
-            "de",
-            "du",
-            "des",
-            "la",
-            "le",
-            "les",
-            "et",
-            "en",
-            "au",
-            "aux",
-            "un",
-            "une",
-            "pour",
-            "sur",
-            "par",
-            "avec",
-            "dans",
-            "je",
-            "j",
-            "ai",
-            "suis",
-            "mon",
-            "ma",
-            "mes",
-            "nous",
-            "vous",
-            "il",
-            "elle",
-            "qui",
-            "que",
-            "est",
-            "sont",
-            "ce",
-            "cette",
-            "ces",
-            "d",
-            "l",
-            "a",
-            "of",
-            "the",
-            "and",
-            "for",
-            "to",
-            "in",
-            "on",
-            "with",
-            "an",
-            "is",
-            "are",
-            "i",
-            "my",
-            "we",
-        ]
-    )
+    STOP_WORDS
+    | {"je", "j", "ai", "suis", "mon", "ma", "mes", "nous", "vous", "il", "elle", "qui", "que", "est", "sont"}
+    | {"ce", "cette", "ces", "is", "are", "i", "my", "we"}
 )
 
 
