@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
@@ -144,12 +145,17 @@ class _Loaded:
     name: str
 
 
+def _matchable() -> Any:
+    """Agents the engine may rank: not erased, and not hidden by their owner (visibility ``private``)."""
+    return sa.and_(col(Agent.erased_at).is_(None), col(Agent.visibility) != "private")
+
+
 def _load(session: Session, ids: Sequence[int] | None) -> dict[int, _Loaded]:
-    """Profiles of the given agents (``None``: every agent not erased)."""
+    """Profiles of the given agents (``None``: every agent that can be matched)."""
     batches: Iterable[Sequence[int] | None] = [None] if ids is None else list(_chunks(list(ids)))
     out: dict[int, _Loaded] = {}
     for batch in batches:
-        q = select(Agent).where(col(Agent.erased_at).is_(None))
+        q = select(Agent).where(_matchable())
         if batch is not None:
             q = q.where(col(Agent.id).in_(batch))
         agents = {a.id: a for a in session.exec(q).all()}
@@ -246,25 +252,25 @@ class RankingCache:
     def _incremental(self, session: Session) -> None:
         assert self.interactive is not None and self.allocation is not None
         overlap = timedelta(seconds=get_settings().matching.ranking_refresh_overlap_s)
-        q = select(Agent.id, Agent.updated_at, Agent.erased_at)
+        q = select(Agent.id, Agent.updated_at, Agent.erased_at, Agent.visibility)
         if self.watermark is not None:
             q = q.where(col(Agent.updated_at) >= self.watermark - overlap)
         changed: list[int] = []
         gone: list[int] = []
         top = self.watermark
-        for aid, updated_at, erased_at in session.exec(q).all():
+        for aid, updated_at, erased_at, visibility in session.exec(q).all():
             ts = _naive(updated_at)
             if top is None or (ts is not None and ts > top):
                 top = ts
-            if erased_at is not None:
+            if erased_at is not None or visibility == "private":
                 if aid in self.versions:
                     gone.append(aid)
             elif aid not in self.versions or self.versions[aid] != ts:
                 changed.append(aid)
         # Deleted rows leave no trace in updated_at: a count tells, then the id lists.
-        live = session.exec(select(func.count()).select_from(Agent).where(col(Agent.erased_at).is_(None))).one()
+        live = session.exec(select(func.count()).select_from(Agent).where(_matchable())).one()
         if int(live) != len(self.versions) - len(gone) + sum(1 for a in changed if a not in self.versions):
-            ids = set(session.exec(select(Agent.id).where(col(Agent.erased_at).is_(None))).all())
+            ids = set(session.exec(select(Agent.id).where(_matchable())).all())
             gone += [a for a in self.versions if a not in ids and a not in gone]
         for aid in gone:
             self.interactive.remove(str(aid))

@@ -78,6 +78,22 @@ def test_erased_and_deleted_agents_are_never_ranked_again(engine):
     assert [c["agent"] for c in _rank(engine)["candidates"]] == ["c"]
 
 
+def test_an_agent_who_hides_the_profile_is_not_ranked_until_they_show_it_again(engine):
+    from profiles.models import AgentUpdate
+    from profiles.service import AgentService
+
+    a = make_agent(engine, "a", skills=[("python", 4)])
+    make_agent(engine, "b", skills=[("python", 4)])
+    make_need(engine, "n1")
+    assert {c["agent"] for c in _rank(engine)["candidates"]} == {"a", "b"}
+    with session_scope(engine) as s:
+        AgentService(s).update(a, AgentUpdate(visibility="private"))
+    assert [c["agent"] for c in _rank(engine)["candidates"]] == ["b"]
+    with session_scope(engine) as s:
+        AgentService(s).update(a, AgentUpdate(visibility="public"))
+    assert {c["agent"] for c in _rank(engine)["candidates"]} == {"a", "b"}
+
+
 @SQLITE_ONLY
 def test_an_open_proposal_holds_the_agents_time_for_leads_but_not_for_the_solver(engine):
     x = make_agent(engine, "x", skills=[("python", 4)])
