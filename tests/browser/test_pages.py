@@ -1,8 +1,11 @@
 """The pages in a real browser: French, on the State design system, no console errors."""
 
+from urllib.parse import urlparse
+
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -30,11 +33,14 @@ def test_a_reviewer_signs_in_and_sees_needs_candidates_and_the_review(live_serve
     browser.find_element(By.NAME, "email").send_keys("revue@numerique.gouv.fr")
     Select(browser.find_element(By.NAME, "role")).select_by_value("reviewer")
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert browser.current_url.endswith("/besoins")
+    # Wait for the redirect to land: the sign-in page's own URL also ends in "next=/besoins".
+    WebDriverWait(browser, 20).until(EC.presence_of_element_located((By.ID, "besoins")))
+    assert urlparse(browser.current_url).path == "/besoins"
     rows = browser.find_elements(By.CSS_SELECTOR, "#besoins tbody tr")
     assert len(rows) == 5
     assert rows[0].find_element(By.CSS_SELECTOR, ".fr-badge").text.upper() == "P1"
     rows[0].find_element(By.TAG_NAME, "a").click()
+    WebDriverWait(browser, 20).until(EC.presence_of_element_located((By.ID, "role-0")))
     assert "/besoins/" in browser.current_url
     candidates = browser.find_elements(By.CSS_SELECTOR, "#role-0 table.candidats tbody tr")
     assert candidates, "the first role of the flash team has ranked candidates"
@@ -55,6 +61,7 @@ def test_an_agent_cannot_open_the_review(live_server, browser):
     browser.find_element(By.NAME, "email").send_keys("agent@numerique.gouv.fr")
     Select(browser.find_element(By.NAME, "role")).select_by_value("agent")
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(browser, 20).until(lambda b: urlparse(b.current_url).path == "/pilotage")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Accès réservé"
 
 
