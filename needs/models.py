@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from pydantic import model_validator
 from sqlmodel import Field, SQLModel
 
-from talents.db import utcnow
+from talents.db import tz_datetime, utcnow
 from talents.fields import Email
 
 __all__ = [
@@ -37,9 +37,6 @@ NeedStatus = Literal["draft", "open", "staffed", "closed", "cancelled"]
 NEED_STATUSES: tuple[str, ...] = ("draft", "open", "staffed", "closed", "cancelled")
 
 
-def _tz() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
-
 
 # --------------------------------------------------------------------------- projects
 class ProjectBase(SQLModel):
@@ -55,7 +52,7 @@ class Project(ProjectBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     external_id: str | None = Field(default=None, max_length=200, unique=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
 
 
 class Pledge(SQLModel, table=True):
@@ -130,8 +127,8 @@ class Need(NeedBase, table=True):
     start: date = Field(sa_column=sa.Column("start_date", sa.Date, nullable=False))
     end: date = Field(sa_column=sa.Column("end_date", sa.Date, nullable=False))
     status: str = Field(default="open", max_length=20, index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
 
 
 class RoleSkillInput(SQLModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, field_validator, model_validator
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
-from talents.db import utcnow
+from talents.db import tz_datetime, utcnow
 from talents.fields import Email
 
 __all__ = [
@@ -37,9 +37,6 @@ Visibility = Literal["public", "ministry", "private"]
 SkillStatus = Literal["active", "pending", "retired"]
 
 
-def _tz() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
-
 
 # --------------------------------------------------------------------------- taxonomy
 class SkillBase(SQLModel):
@@ -59,8 +56,8 @@ class Skill(SkillBase, table=True):
     aliases: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     related: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     status: str = Field(default="active", max_length=20, index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=_tz(), index=True)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
 
 
 class SkillCreate(SkillBase):
@@ -118,9 +115,9 @@ class Agent(AgentBase, table=True):
     external_id: str | None = Field(default=None, max_length=200, unique=True)
     email: str = Field(max_length=254, unique=True)
     languages: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=_tz(), index=True)  # type: ignore[call-overload]
-    erased_at: datetime | None = Field(default=None, sa_type=_tz())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
+    erased_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
 
 
 class _AgentInputChecks(SQLModel):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
@@ -27,6 +28,7 @@ __all__ = [
     "is_postgres",
     "migrate",
     "session_scope",
+    "tz_datetime",
     "utcnow",
 ]
 
@@ -46,6 +48,11 @@ warnings.filterwarnings("ignore", message="Skipped unsupported reflection of exp
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 _ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+
+
+def tz_datetime() -> sa.DateTime:
+    """The column type of every timestamp: timezone-aware."""
+    return sa.DateTime(timezone=True)
 
 
 def utcnow() -> datetime:

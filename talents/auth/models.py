@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel
 from sqlmodel import Field, SQLModel
 
-from talents.db import utcnow
+from talents.db import tz_datetime, utcnow
 
 __all__ = [
     "AccessLog",
@@ -34,9 +34,6 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
-def _tz() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
-
 
 class User(SQLModel, table=True):
     """Someone who can sign in. Matched on the work e-mail (case-insensitive), never on an OIDC ``sub``."""
@@ -50,8 +47,8 @@ class User(SQLModel, table=True):
     name: str = Field(default="", max_length=200)
     roles: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     active: bool = True
-    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
-    last_login_at: datetime | None = Field(default=None, sa_type=_tz())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    last_login_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
 
 
 class UserPublic(BaseModel):
@@ -74,9 +71,9 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     prefix: str = Field(max_length=16)
     name: str = Field(default="", max_length=200)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
-    revoked_at: datetime | None = Field(default=None, sa_type=_tz())  # type: ignore[call-overload]
-    last_used_at: datetime | None = Field(default=None, sa_type=_tz())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    revoked_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
+    last_used_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
 
 
 class ApiTokenPublic(BaseModel):
@@ -103,10 +100,10 @@ class UserSession(SQLModel, table=True):
     method: str = Field(default="oidc", max_length=20)
     # Kept server-side only, for the end-session request (``id_token_hint``).
     id_token: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
-    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=_tz())  # type: ignore[call-overload]
-    expires_at: datetime = Field(sa_type=_tz(), index=True)  # type: ignore[call-overload]
-    ended_at: datetime | None = Field(default=None, sa_type=_tz())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    expires_at: datetime = Field(sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
+    ended_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
 
 
 class LoginFlow(SQLModel, table=True):
@@ -120,7 +117,7 @@ class LoginFlow(SQLModel, table=True):
     nonce: str = Field(max_length=128)
     code_verifier: str = Field(max_length=128)
     next_url: str = Field(default="/", max_length=500)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz(), index=True)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
 
 
 class RateBucket(SQLModel, table=True):
@@ -139,7 +136,7 @@ class AccessLog(SQLModel, table=True):
     __tablename__ = "access_log"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow, sa_type=_tz(), index=True)  # type: ignore[call-overload]
+    at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
     viewer_email: str = Field(max_length=254, index=True)
     viewer_roles: str = Field(default="", max_length=200)
     agent_id: int = Field(index=True)
@@ -154,4 +151,4 @@ class AccessLogPurge(SQLModel, table=True):
     __tablename__ = "access_log_purge"
 
     id: int | None = Field(default=None, primary_key=True)
-    before: datetime = Field(sa_type=_tz())  # type: ignore[call-overload]
+    before: datetime = Field(sa_type=tz_datetime())  # type: ignore[call-overload]
