@@ -95,13 +95,14 @@ def read_jsonl(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | None, st
 def read_csv_lines(stream: IO[str]) -> Iterator[tuple[int, dict[str, str], str | None]]:
     """Yields (line number in the file, row, error) for a CSV with a header line."""
     sample = stream.read(4096)
-    stream.seek(0) if stream.seekable() else None
+    if stream.seekable():
+        stream.seek(0)
+    else:  # read the sniffed sample again, in front of the rest
+        stream = io.StringIO(sample + stream.read())
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel  # type: ignore[assignment]
-    if not stream.seekable():
-        stream = io.StringIO(sample + stream.read())
     reader = csv.DictReader(stream, dialect=dialect)
     for row in reader:
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
