@@ -24,7 +24,7 @@ from needs.models import (
     RoleUpdate,
 )
 from needs.service import NeedFilters, NeedService, ProjectService, SkillPort
-from talents.api import Limit, Offset, Page
+from talents.api import Limit, Offset, Page, read_upload_records
 from talents.auth.policy import check_need_update, check_project_update, claim_need, claim_project
 from talents.auth.principal import Principal
 from talents.db import get_engine
@@ -109,8 +109,6 @@ class NeedController(Controller):
 
     @post("/import", status_code=HTTP_200_OK, summary="Import needs (JSON Lines), upsert by external_id")
     async def import_needs(self, request: Request, skill_port_factory: Any) -> dict[str, Any]:
-        from profiles.controllers import read_upload_records
-
         records, _ = await read_upload_records(request)
         report = await anyio.to_thread.run_sync(lambda: NeedImporter(get_engine(), skill_port_factory).run(records))
         return report.to_dict()

@@ -31,29 +31,12 @@ from profiles.models import (
 )
 from profiles.service import AgentFilters, AgentService
 from profiles.taxonomy import TaxonomyService
-from talents.api import Limit, Offset, Page
+from talents.api import Limit, Offset, Page, read_upload_records
 from talents.auth.policy import check_agent_create
 from talents.auth.principal import Principal
-from talents.bulk import read_csv_lines, read_jsonl
 from talents.db import get_engine
-from talents.errors import ValidationFailedError
 
-__all__ = ["AgentController", "TaxonomyController", "read_upload_records"]
-
-
-async def read_upload_records(request: Request) -> tuple[list[tuple[int, Any, str | None]], bool]:
-    """The lines of an uploaded document: CSV when the content type says so, JSON Lines otherwise."""
-    import io
-
-    raw = await request.body()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationFailedError("body: the document must be UTF-8 text", field="body") from exc
-    is_csv = "csv" in (request.headers.get("content-type") or "")
-    stream = io.StringIO(text, newline="")
-    records = list(read_csv_lines(stream) if is_csv else read_jsonl(stream))
-    return records, is_csv
+__all__ = ["AgentController", "TaxonomyController"]
 
 
 class ImportResult(BaseModel):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Generator
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from litestar import Request
 from litestar.params import Parameter
 from pydantic import BaseModel
 from sqlmodel import Session
 
+from talents.bulk import read_csv_lines, read_jsonl
 from talents.db import get_engine
+from talents.errors import ValidationFailedError
 
-__all__ = ["Limit", "Offset", "Page", "provide_db_session"]
+__all__ = ["Limit", "Offset", "Page", "provide_db_session", "read_upload_records"]
 
 T = TypeVar("T")
 
@@ -39,3 +43,16 @@ def provide_db_session() -> Generator[Session, None, None]:
         raise
     finally:
         session.close()
+
+
+async def read_upload_records(request: Request) -> tuple[list[tuple[int, Any, str | None]], bool]:
+    """The lines of an uploaded document: CSV when the content type says so, JSON Lines otherwise."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailedError("body: the document must be UTF-8 text", field="body") from exc
+    is_csv = "csv" in (request.headers.get("content-type") or "")
+    stream = io.StringIO(text, newline="")
+    records = list(read_csv_lines(stream) if is_csv else read_jsonl(stream))
+    return records, is_csv
