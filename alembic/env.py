@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+import talents.models  # noqa: F401  (every table, for autogenerate)
 from alembic import context
-from talents.db import get_engine, import_all_models
+from talents.kernel.db import get_engine
 
-import_all_models()
 target_metadata = SQLModel.metadata
 config = context.config
 

@@ -37,15 +37,15 @@ def _document(i: int, skills: int) -> dict:
 
 
 def _fresh_database(directory: Path, name: str) -> str:
-    from talents.db import migrate, session_scope
-    from talents.settings import reset_settings
+    from talents.kernel.db import migrate, session_scope
+    from talents.kernel.settings import reset_settings
 
     url = f"sqlite:///{directory / name}"
     os.environ["TALENTS_DATABASE_URL"] = url
     reset_settings()
     migrate(url)
     from profiles.taxonomy import TaxonomyService
-    from talents.db import get_engine
+    from talents.kernel.db import get_engine
 
     with session_scope(get_engine(url)) as session:
         TaxonomyService(session).ensure_default()
@@ -54,8 +54,8 @@ def _fresh_database(directory: Path, name: str) -> str:
 
 def run_engine(path: Path, url: str) -> float:
     from profiles.importer import AgentImporter
-    from talents.bulk import read_records
-    from talents.db import get_engine
+    from talents.kernel.bulk import read_records
+    from talents.kernel.db import get_engine
 
     start = time.perf_counter()
     report = AgentImporter(get_engine(url)).run(read_records(path))
@@ -66,7 +66,7 @@ def run_engine(path: Path, url: str) -> float:
 
 def run_orm_baseline(documents: list[dict], url: str) -> float:
     from profiles.models import Agent, AgentSkill, Availability
-    from talents.db import get_engine, session_scope
+    from talents.kernel.db import get_engine, session_scope
 
     start = time.perf_counter()
     for doc in documents:

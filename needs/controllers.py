@@ -24,10 +24,10 @@ from needs.models import (
     RoleUpdate,
 )
 from needs.service import NeedFilters, NeedService, ProjectService, SkillPort
-from talents.api import Limit, Offset, Page, read_upload_records
 from talents.auth.policy import check_need_update, check_project_update, claim_need, claim_project
-from talents.auth.principal import Principal
-from talents.db import get_engine
+from talents.kernel.api import Limit, Offset, Page, read_upload_records
+from talents.kernel.db import get_engine
+from talents.kernel.principal import Principal
 
 __all__ = ["NeedController", "ProjectController"]
 

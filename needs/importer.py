@@ -12,9 +12,9 @@ from sqlmodel import Session
 
 from needs.models import NeedCreate, NeedUpdate
 from needs.service import NeedService, SkillPort
-from talents.bulk import ImportReport, LineError, Progress, batched, describe_validation_error
-from talents.db import session_scope
-from talents.errors import DomainError
+from talents.kernel.bulk import ImportReport, LineError, Progress, batched, describe_validation_error
+from talents.kernel.db import session_scope
+from talents.kernel.errors import DomainError
 
 __all__ = ["NeedImportLine", "NeedImporter"]
 

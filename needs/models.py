@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from pydantic import model_validator
 from sqlmodel import Field, SQLModel
 
-from talents.db import tz_datetime, utcnow
-from talents.fields import Email
+from talents.kernel.db import tz_datetime, utcnow
+from talents.kernel.fields import Email
 
 __all__ = [
     "NEED_STATUSES",

@@ -29,10 +29,10 @@ from needs.models import (
     RoleSkillPublic,
     RoleUpdate,
 )
-from talents.db import utcnow
-from talents.errors import ConflictError, NotFoundError, ValidationFailedError
-from talents.events import Event, publish
-from talents.settings import get_settings
+from talents.kernel.db import utcnow
+from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
+from talents.kernel.events import Event, publish
+from talents.kernel.settings import get_settings
 
 __all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort", "check_share_above_floor"]
 

@@ -23,8 +23,8 @@ import httpx
 
 from notifications.models import Notification
 from notifications.render import HeaderInjectionError, TemplateFailure, build_email, render_bodies
-from talents.logs import get_logger
-from talents.settings import NotificationSettings, get_settings
+from talents.kernel.logs import get_logger
+from talents.kernel.settings import NotificationSettings, get_settings
 
 __all__ = [
     "Channel",

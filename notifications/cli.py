@@ -15,7 +15,7 @@ notifications_app = typer.Typer(help="Notifications: outbox, dispatch, retries."
 
 def _engine() -> Any:
     from notifications import outbox
-    from talents.db import get_engine, migrate
+    from talents.kernel.db import get_engine, migrate
 
     migrate()
     outbox.install()
@@ -71,7 +71,7 @@ def retry_failed() -> None:
     from sqlmodel import col
 
     from notifications.models import Notification
-    from talents.db import utcnow
+    from talents.kernel.db import utcnow
 
     engine = _engine()
     with engine.begin() as conn:
@@ -89,8 +89,8 @@ def send_test(address: Annotated[str, typer.Argument(help="Where to send a test 
     from notifications.channels import build_channels
     from notifications.dispatcher import dispatch_once
     from notifications.outbox import Recipient, enqueue, is_valid_address
-    from talents.db import session_scope
-    from talents.events import Event
+    from talents.kernel.db import session_scope
+    from talents.kernel.events import Event
 
     if not is_valid_address(address.strip().lower()):
         raise typer.BadParameter("not a plain e-mail address")

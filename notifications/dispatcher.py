@@ -35,9 +35,9 @@ from sqlalchemy import Engine
 
 from notifications.channels import Channel, PermanentError, TransientError
 from notifications.models import Notification
-from talents.db import is_postgres, utcnow
-from talents.logs import get_logger
-from talents.settings import get_settings
+from talents.kernel.db import is_postgres, utcnow
+from talents.kernel.logs import get_logger
+from talents.kernel.settings import get_settings
 
 __all__ = ["DispatchReport", "backoff_delay", "claim", "dispatch_once", "worker_name"]
 

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from talents.db import tz_datetime, utcnow
+from talents.kernel.db import tz_datetime, utcnow
 
 __all__ = [
     "CHANNELS",

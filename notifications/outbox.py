@@ -1,6 +1,6 @@
 """The transactional outbox: domain events become delivery rows in the transaction that caused them.
 
-:func:`on_event` is subscribed to :mod:`talents.events`. For each event it works out the recipients
+:func:`on_event` is subscribed to :mod:`talents.kernel.events`. For each event it works out the recipients
 (from the event's ``data``: ``agent_email``, ``lead_email``, ``manager_email``, ``recipients``…), reads their
 preferences, and inserts one :class:`~notifications.models.Notification` per recipient per channel, each with
 its own idempotency key. Nothing is sent here: if the transaction rolls back, no notification exists; if it
@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from notifications.models import Notification, NotificationPreference
-from talents.db import utcnow
-from talents.events import Event, subscribe, unsubscribe
-from talents.logs import get_logger
-from talents.settings import get_settings
+from talents.kernel.db import utcnow
+from talents.kernel.events import Event, subscribe, unsubscribe
+from talents.kernel.logs import get_logger
+from talents.kernel.settings import get_settings
 
 __all__ = [
     "KINDS",

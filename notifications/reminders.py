@@ -23,10 +23,10 @@ from sqlmodel import Session, col, select
 
 from notifications.models import Notification
 from notifications.outbox import Recipient, enqueue, is_valid_address
-from talents.db import session_scope
-from talents.events import Event
-from talents.logs import get_logger
-from talents.settings import get_settings
+from talents.kernel.db import session_scope
+from talents.kernel.events import Event
+from talents.kernel.logs import get_logger
+from talents.kernel.settings import get_settings
 
 __all__ = [
     "daily_user_digests",

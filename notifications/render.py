@@ -16,7 +16,7 @@ import jinja2
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from notifications.models import Notification
-from talents.settings import get_settings
+from talents.kernel.settings import get_settings
 
 __all__ = [
     "HeaderInjectionError",
@@ -79,7 +79,7 @@ def render_subject(kind: str, data: dict[str, Any]) -> str:
         context = template.new_context({"fmt": "text", **data})
         return safe_header("".join(template.blocks["subject"](context))) or "Talents"
     except Exception:  # noqa: BLE001 - a bad value in event data must not roll back the business change
-        from talents.logs import get_logger
+        from talents.kernel.logs import get_logger
 
         get_logger("talents.notifications").exception("notification_subject_failed", kind=kind)
         return "Talents : nouvelle notification"

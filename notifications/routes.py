@@ -29,8 +29,8 @@ from notifications.service import (
     PreferenceService,
     unsubscribe,
 )
-from talents.auth.principal import ADMIN, REVIEWER, Principal
-from talents.errors import NotFoundError
+from talents.kernel.errors import NotFoundError
+from talents.kernel.principal import ADMIN, REVIEWER, Principal
 
 __all__ = ["dependencies", "on_startup", "route_handlers"]
 

@@ -12,9 +12,9 @@ from sqlmodel import Session, col, select
 from notifications.models import Notification, NotificationPreference, NotificationPublic
 from notifications.outbox import KINDS
 from notifications.render import read_unsubscribe_token
-from talents.auth.principal import ADMIN, REVIEWER, Principal, require
-from talents.db import utcnow
-from talents.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
+from talents.kernel.db import utcnow
+from talents.kernel.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
+from talents.kernel.principal import ADMIN, REVIEWER, Principal, require
 
 __all__ = [
     "ChannelChoice",

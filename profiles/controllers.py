@@ -31,10 +31,10 @@ from profiles.models import (
 )
 from profiles.service import AgentFilters, AgentService
 from profiles.taxonomy import TaxonomyService
-from talents.api import Limit, Offset, Page, read_upload_records
 from talents.auth.policy import check_agent_create
-from talents.auth.principal import Principal
-from talents.db import get_engine
+from talents.kernel.api import Limit, Offset, Page, read_upload_records
+from talents.kernel.db import get_engine
+from talents.kernel.principal import Principal
 
 __all__ = ["AgentController", "TaxonomyController"]
 
@@ -244,7 +244,7 @@ class TaxonomyController(Controller):
     )
     async def import_taxonomy(self, request: Request, lang: str | None = None) -> dict[str, Any]:
         from profiles.taxonomy_files import detect_and_read
-        from talents.db import session_scope
+        from talents.kernel.db import session_scope
 
         body = await request.body()
         suffix = ".json" if body.lstrip()[:1] in (b"[", b"{") else f"_{lang or 'fr'}.csv"

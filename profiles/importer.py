@@ -18,8 +18,8 @@ from sqlmodel import Session, func
 from matching.normalise import Resolution
 from profiles.models import Agent, AgentCreate, AgentSkill, Availability
 from profiles.taxonomy import SkillResolver
-from talents.bulk import ImportReport, LineError, Progress, batched, describe_validation_error
-from talents.db import session_scope, utcnow
+from talents.kernel.bulk import ImportReport, LineError, Progress, batched, describe_validation_error
+from talents.kernel.db import session_scope, utcnow
 
 __all__ = ["AgentImportLine", "AgentImporter", "csv_row_to_document"]
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, field_validator, model_validator
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
-from talents.db import tz_datetime, utcnow
-from talents.fields import Email
+from talents.kernel.db import tz_datetime, utcnow
+from talents.kernel.fields import Email
 
 __all__ = [
     "Agent",

@@ -25,8 +25,8 @@ from profiles.models import (
     Skill,
 )
 from profiles.taxonomy import SkillResolver
-from talents.db import utcnow
-from talents.errors import ConflictError, NotFoundError, ValidationFailedError
+from talents.kernel.db import utcnow
+from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 
 __all__ = ["AgentFilters", "AgentService"]
 

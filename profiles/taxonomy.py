@@ -17,8 +17,8 @@ from matching.normalise import Resolution, SkillNormaliser, Suggestion
 from matching.taxonomy import Taxonomy
 from matching.types import TaxonomySkill
 from profiles.models import AgentSkill, Skill, SkillCreate, SkillUpdate
-from talents.db import utcnow
-from talents.errors import ConflictError, NotFoundError, ValidationFailedError
+from talents.kernel.db import utcnow
+from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 
 __all__ = [
     "ImportSummary",

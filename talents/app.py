@@ -24,12 +24,12 @@ from needs.models import RoleSkill
 from profiles.controllers import AgentController, TaxonomyController
 from profiles.taxonomy import SkillResolver
 from talents import __version__
-from talents.api import provide_db_session
-from talents.db import get_engine, migrate, session_scope
-from talents.errors import DomainError
 from talents.health import healthz, readyz
-from talents.logs import configure_logging, get_logger
-from talents.settings import get_settings
+from talents.kernel.api import provide_db_session
+from talents.kernel.db import get_engine, migrate, session_scope
+from talents.kernel.errors import DomainError
+from talents.kernel.logs import configure_logging, get_logger
+from talents.kernel.settings import get_settings
 
 __all__ = ["create_app"]
 

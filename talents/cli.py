@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from talents.bulk import ImportReport, count_lines, read_records
-from talents.db import get_engine, migrate, session_scope
+from talents.kernel.bulk import ImportReport, count_lines, read_records
+from talents.kernel.db import get_engine, migrate, session_scope
 
 __all__ = ["app", "main"]
 
@@ -94,7 +94,7 @@ def serve(
 
     import uvicorn
 
-    from talents.settings import get_settings
+    from talents.kernel.settings import get_settings
 
     _prepare()
     if demo:
@@ -126,7 +126,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
     """Downgrade the schema to REVISION ("base" drops everything)."""
-    from talents.db import downgrade
+    from talents.kernel.db import downgrade
 
     downgrade(revision=revision)
     typer.echo(f"database at {revision}")
@@ -135,7 +135,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and the latest one."""
-    from talents.db import current_revision, head_revision
+    from talents.kernel.db import current_revision, head_revision
 
     typer.echo(f"current: {current_revision()}  head: {head_revision()}")
 

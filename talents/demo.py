@@ -18,7 +18,7 @@ from needs.service import NeedService, ProjectService
 from profiles.importer import AgentImporter
 from profiles.models import Agent
 from profiles.taxonomy import SkillResolver
-from talents.db import get_engine, session_scope
+from talents.kernel.db import get_engine, session_scope
 
 __all__ = ["MINISTRIES", "OCCUPATIONS", "PROJECTS", "seed_demo"]
 

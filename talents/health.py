@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from litestar import MediaType, Response, get
 
-from talents.db import current_revision, get_engine, head_revision
+from talents.kernel.db import current_revision, get_engine, head_revision
 
 __all__ = ["healthz", "readyz"]
 

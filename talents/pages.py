@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from needs.models import Need
 from needs.service import NeedFilters, NeedService
 from profiles.taxonomy import SkillResolver
-from talents.auth.principal import ADMIN, REVIEWER, Principal, require
+from talents.kernel.principal import ADMIN, REVIEWER, Principal, require
 from talents.review import ReviewService
 
 __all__ = ["dependencies", "message_page", "route_handlers"]

@@ -45,8 +45,8 @@ from matching.types import (
 from needs.models import Need, Role, RoleSkill
 from profiles.models import Agent, AgentSkill, Availability, Skill
 from profiles.taxonomy import to_taxonomy_skill
-from talents.errors import NotFoundError
-from talents.settings import get_settings
+from talents.kernel.errors import NotFoundError
+from talents.kernel.settings import get_settings
 from talents.workflow.models import COMMITTED_STATES, FIXED_STATES, Assignment
 
 __all__ = [

@@ -10,8 +10,8 @@ import typer
 
 def _quiet_stdout() -> None:
     """Logs go to stderr: with --json, stdout carries the document only."""
-    from talents.logs import configure_logging
-    from talents.settings import get_settings
+    from talents.kernel.logs import configure_logging
+    from talents.kernel.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.app.log_level, settings.app.log_json)
@@ -31,8 +31,8 @@ def match(
     With --json: ``[{"agent": external_id, "score": float, "explanation": {...}}]``.
     """
     from talents.cli import _prepare
-    from talents.db import session_scope
-    from talents.errors import DomainError
+    from talents.kernel.db import session_scope
+    from talents.kernel.errors import DomainError
     from talents.ranking import RankingService, resolve_need
 
     _quiet_stdout()

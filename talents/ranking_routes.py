@@ -9,8 +9,8 @@ from litestar.params import Parameter
 from sqlmodel import Session
 
 from needs.models import Need
-from talents.auth.principal import LEAD, REVIEWER, Principal, require
-from talents.errors import NotFoundError
+from talents.kernel.errors import NotFoundError
+from talents.kernel.principal import LEAD, REVIEWER, Principal, require
 from talents.ranking import RankingService
 
 __all__ = ["route_handlers"]
@@ -59,8 +59,8 @@ def _warm_up() -> None:
     """Build the ranking index in the background at start-up, so the first request does not pay for it."""
     import threading
 
-    from talents.db import get_engine, session_scope
-    from talents.logs import get_logger
+    from talents.kernel.db import get_engine, session_scope
+    from talents.kernel.logs import get_logger
     from talents.ranking import get_ranking_cache
 
     def build() -> None:

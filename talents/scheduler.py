@@ -34,9 +34,9 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from notifications.models import JobRun, SchedulerLease
-from talents.db import get_engine, session_scope, utcnow
-from talents.logs import get_logger
-from talents.settings import get_settings
+from talents.kernel.db import get_engine, session_scope, utcnow
+from talents.kernel.logs import get_logger
+from talents.kernel.settings import get_settings
 
 __all__ = [
     "Job",
@@ -419,8 +419,8 @@ def register(app: Any) -> None:
 
 def main(once: str | None = None, list_jobs: bool = False) -> None:
     from notifications import outbox
-    from talents.db import migrate
-    from talents.logs import configure_logging
+    from talents.kernel.db import migrate
+    from talents.kernel.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.app.log_level, settings.app.log_json)

@@ -24,8 +24,8 @@ import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 
-from talents import db as dbmod  # noqa: E402
-from talents.settings import reset_settings  # noqa: E402
+from talents.kernel import db as dbmod  # noqa: E402
+from talents.kernel.settings import reset_settings  # noqa: E402
 
 # aiosmtpd logs every connection from its own thread, sometimes after pytest closed the captured stream.
 logging.getLogger("mail.log").setLevel(logging.WARNING)

@@ -14,7 +14,7 @@ gdpr_app = typer.Typer(help="Personal data: retention.", no_args_is_help=True)
 
 
 def _prepare() -> None:
-    from talents.db import migrate
+    from talents.kernel.db import migrate
 
     migrate()
 
@@ -28,8 +28,8 @@ def tokens_create(
 ) -> None:
     """Create a token and print it ALONE on the last line (it is never shown again)."""
     from talents.auth.service import TokenService, UserService
-    from talents.db import session_scope
-    from talents.errors import DomainError
+    from talents.kernel.db import session_scope
+    from talents.kernel.errors import DomainError
 
     _prepare()
     try:
@@ -51,8 +51,8 @@ def tokens_revoke(
 ) -> None:
     """Revoke a token, by id or by value."""
     from talents.auth.service import TokenService
-    from talents.db import session_scope
-    from talents.errors import DomainError
+    from talents.kernel.db import session_scope
+    from talents.kernel.errors import DomainError
 
     _prepare()
     try:
@@ -73,7 +73,7 @@ def tokens_list(
 ) -> None:
     """List tokens: id, owner, prefix, name, dates (never the token values)."""
     from talents.auth.service import TokenService
-    from talents.db import session_scope
+    from talents.kernel.db import session_scope
 
     _prepare()
     with session_scope() as session:
@@ -91,7 +91,7 @@ def tokens_list(
 def gdpr_purge(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Delete what has outlived its retention period (see TALENTS_RETENTION_* settings)."""
     from talents.auth.retention import purge
-    from talents.db import session_scope, utcnow
+    from talents.kernel.db import session_scope, utcnow
 
     _prepare()
     with session_scope() as session:

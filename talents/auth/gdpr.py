@@ -21,11 +21,11 @@ from sqlmodel import Session, col, select
 
 from talents.auth.middleware import caller_of
 from talents.auth.models import AccessLog, ApiToken, User, UserSession
-from talents.auth.principal import Principal
 from talents.auth.service import as_aware, email_key
-from talents.db import utcnow
-from talents.logs import get_logger
-from talents.settings import get_settings
+from talents.kernel.db import utcnow
+from talents.kernel.logs import get_logger
+from talents.kernel.principal import Principal
+from talents.kernel.settings import get_settings
 
 __all__ = ["csv_safe", "erase", "export_data", "route_handlers", "to_csv"]
 

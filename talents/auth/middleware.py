@@ -17,13 +17,13 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from talents.auth.policy import CSRF_EXEMPT_PREFIXES, rule_for
-from talents.auth.principal import ANONYMOUS, Principal
 from talents.auth.ratelimit import hit
 from talents.auth.service import SessionService, TokenService, same_secret
-from talents.db import session_scope
-from talents.errors import DomainError
-from talents.logs import get_logger
-from talents.settings import get_settings
+from talents.kernel.db import session_scope
+from talents.kernel.errors import DomainError
+from talents.kernel.logs import get_logger
+from talents.kernel.principal import ANONYMOUS, Principal
+from talents.kernel.settings import get_settings
 
 __all__ = ["STATE_KEY", "AuthMiddleware", "Caller", "caller_of"]
 
@@ -203,7 +203,7 @@ def _count(key: str, limit: int, window: int) -> int | None:
 
 
 def _authorise(rule: Any, principal: Principal, params: dict[str, Any], path: str) -> None:
-    from talents.auth.principal import require
+    from talents.kernel.principal import require
 
     if rule.roles:
         require(principal, *rule.roles)

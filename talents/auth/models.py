@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel
 from sqlmodel import Field, SQLModel
 
-from talents.db import tz_datetime, utcnow
+from talents.kernel.db import tz_datetime, utcnow
 
 __all__ = [
     "AccessLog",

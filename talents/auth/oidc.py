@@ -24,8 +24,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from talents.logs import get_logger
-from talents.settings import get_settings
+from talents.kernel.logs import get_logger
+from talents.kernel.settings import get_settings
 
 __all__ = ["ALGORITHMS", "OIDCClient", "OIDCError", "SignIn", "get_client", "new_secret", "pkce_challenge"]
 

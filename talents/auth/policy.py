@@ -4,7 +4,7 @@ Every ``/api/v1/*`` route needs a signed-in principal unless its rule says ``pub
 from, in order: the handler's ``opt`` (``opt={"public": True}``, ``opt={"roles": (LEAD, REVIEWER)}``, or
 ``opt={"auth": Rule(...)}``), then :data:`RULES` (for the profiles/needs controllers), then the default:
 any signed-in principal. Handlers still check what only they can see (a body, a state) with
-:func:`talents.auth.principal.require` and the helpers below.
+:func:`talents.kernel.principal.require` and the helpers below.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from talents.auth.principal import ADMIN, AGENT, LEAD, REVIEWER, Principal, require
-from talents.errors import NotFoundError, PermissionDeniedError
+from talents.kernel.errors import NotFoundError, PermissionDeniedError
+from talents.kernel.principal import ADMIN, AGENT, LEAD, REVIEWER, Principal, require
 
 __all__ = [
     "DEFAULT_RULE",

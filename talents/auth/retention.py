@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 
 from talents.auth.models import AccessLog, AccessLogPurge, ApiToken, LoginFlow, User, UserSession
 from talents.auth.ratelimit import purge_buckets
-from talents.settings import get_settings
+from talents.kernel.settings import get_settings
 
 __all__ = ["purge"]
 

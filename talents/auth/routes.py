@@ -17,8 +17,8 @@ from sqlmodel import Session
 
 from talents.auth.middleware import AuthMiddleware, caller_of
 from talents.auth.models import ApiTokenPublic, UserPublic, UtcDatetime
-from talents.auth.principal import ADMIN, ROLES, Principal
 from talents.auth.service import TokenService, UserService
+from talents.kernel.principal import ADMIN, ROLES, Principal
 
 __all__ = ["dependencies", "middleware", "provide_principal", "route_handlers"]
 

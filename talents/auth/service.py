@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, func, select
 
 from talents.auth.models import ApiToken, ApiTokenPublic, User, UserSession
-from talents.auth.principal import ANONYMOUS, ROLES, Principal
-from talents.db import utcnow
-from talents.errors import NotFoundError, ValidationFailedError
-from talents.settings import get_settings
+from talents.kernel.db import utcnow
+from talents.kernel.errors import NotFoundError, ValidationFailedError
+from talents.kernel.principal import ANONYMOUS, ROLES, Principal
+from talents.kernel.settings import get_settings
 
 __all__ = [
     "TOKEN_PREFIX",

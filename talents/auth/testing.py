@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from talents.auth.service import TokenService, UserService
-from talents.db import session_scope
+from talents.kernel.db import session_scope
 
 __all__ = ["auth_headers", "issue_token"]
 

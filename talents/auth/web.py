@@ -23,12 +23,12 @@ from sqlmodel import Session, select
 from talents.auth.middleware import caller_of
 from talents.auth.models import LoginFlow
 from talents.auth.oidc import OIDCError, get_client, new_secret
-from talents.auth.principal import AGENT, ANONYMOUS, ROLES
 from talents.auth.service import SessionService, UserService, as_aware, digest, same_secret
-from talents.db import utcnow
-from talents.errors import PermissionDeniedError
-from talents.logs import get_logger
-from talents.settings import get_settings
+from talents.kernel.db import utcnow
+from talents.kernel.errors import PermissionDeniedError
+from talents.kernel.logs import get_logger
+from talents.kernel.principal import AGENT, ANONYMOUS, ROLES
+from talents.kernel.settings import get_settings
 
 __all__ = ["route_handlers", "safe_next"]
 

@@ -33,11 +33,11 @@ from matching.allocation import AgentCapacity, AllocationSettings, OpenProposal,
 from matching.types import AvailabilityWindow, Commitment
 from needs.models import Need, Role
 from profiles.models import Agent, Availability
-from talents.db import session_scope
-from talents.errors import DomainError
-from talents.events import Event, publish
+from talents.kernel.db import session_scope
+from talents.kernel.errors import DomainError
+from talents.kernel.events import Event, publish
+from talents.kernel.settings import get_settings
 from talents.ranking import RankingService, agent_label
-from talents.settings import get_settings
 from talents.workflow.audit import record
 from talents.workflow.models import COMMITTED_STATES, FIXED_STATES, AllocationRun, Assignment
 from talents.workflow.service import SYSTEM, AssignmentService

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from talents.db import session_scope
-from talents.logs import get_logger
+from talents.kernel.db import session_scope
+from talents.kernel.logs import get_logger
 from talents.workflow.allocation import run_allocation
 from talents.workflow.models import AllocationTrigger
 from talents.workflow.service import SYSTEM, AssignmentService

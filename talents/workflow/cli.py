@@ -10,8 +10,8 @@ import typer
 
 def _quiet_stdout() -> None:
     """Logs go to stderr: with --json, stdout carries the document only."""
-    from talents.logs import configure_logging
-    from talents.settings import get_settings
+    from talents.kernel.logs import configure_logging
+    from talents.kernel.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.app.log_level, settings.app.log_json)
@@ -60,8 +60,8 @@ def allocate(
 ) -> None:
     """Allocate open seats of open needs by government priority; propose (or, with --dry-run, show)."""
     from talents.cli import _prepare
-    from talents.db import get_engine, session_scope
-    from talents.errors import DomainError
+    from talents.kernel.db import get_engine, session_scope
+    from talents.kernel.errors import DomainError
     from talents.ranking import resolve_need
     from talents.workflow.allocation import run_allocation
 
@@ -97,7 +97,7 @@ def allocate(
 def workflow_tick() -> None:
     """What the scheduler runs: expiries, activations, pending priority-1 triggers, a full run."""
     from talents.cli import _prepare
-    from talents.db import get_engine
+    from talents.kernel.db import get_engine
     from talents.workflow.allocation_job import run_scheduled_allocation
 
     _quiet_stdout()

@@ -14,10 +14,10 @@ from litestar.response import Stream
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from talents.api import Limit, Offset, Page
-from talents.auth.principal import REVIEWER, Principal, require
-from talents.db import get_engine, session_scope
-from talents.errors import ValidationFailedError
+from talents.kernel.api import Limit, Offset, Page
+from talents.kernel.db import get_engine, session_scope
+from talents.kernel.errors import ValidationFailedError
+from talents.kernel.principal import REVIEWER, Principal, require
 from talents.workflow.audit import AuditFilters, AuditService
 from talents.workflow.models import ALL_STATES, AllocationRun, AssignmentPublic, AuditEventPublic
 from talents.workflow.service import AssignmentFilters, AssignmentService, OverrideService
@@ -106,7 +106,7 @@ def get_assignment(db_session: Session, principal: Principal, assignment_id: int
     service = AssignmentService(db_session)
     a = service.get(assignment_id)
     if not service.visible_to(principal, a):
-        from talents.errors import NotFoundError
+        from talents.kernel.errors import NotFoundError
 
         raise NotFoundError(f"assignment {assignment_id} not found", field="assignment_id")
     return service.to_public(a)
@@ -204,7 +204,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 def _manager_page(title: str, body_html: str, status: int = 200) -> Response[Any]:
     """The manager's pages, in the site's layout; managers have no account (an anonymous principal)."""
-    from talents.auth.principal import ANONYMOUS
+    from talents.kernel.principal import ANONYMOUS
     from talents.pages import message_page
 
     page = message_page(ANONYMOUS, title, "", status=status, body_html=body_html)

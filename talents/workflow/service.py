@@ -32,8 +32,7 @@ from matching.types import AvailabilityWindow, Commitment
 from needs.models import Need, Project, Role
 from profiles.models import Agent, AgentSkill, Availability
 from profiles.taxonomy import SkillResolver
-from talents.auth.principal import ADMIN, LEAD, REVIEWER, Principal
-from talents.errors import (
+from talents.kernel.errors import (
     ConflictError,
     DomainError,
     InvalidTransitionError,
@@ -41,8 +40,9 @@ from talents.errors import (
     PermissionDeniedError,
     ValidationFailedError,
 )
-from talents.events import Event, publish
-from talents.settings import get_settings
+from talents.kernel.events import Event, publish
+from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal
+from talents.kernel.settings import get_settings
 from talents.workflow.audit import record
 from talents.workflow.models import (
     COMMITTED_STATES,
@@ -767,7 +767,7 @@ class OverrideService:
     def force(
         self, principal: Principal, agent_id: int, need_id: int, position: int, reason: str
     ) -> Assignment:
-        from talents.auth.principal import require
+        from talents.kernel.principal import require
 
         require(principal, REVIEWER)
         text = self._reason(reason)
@@ -823,7 +823,7 @@ class OverrideService:
         )
 
     def remove(self, principal: Principal, assignment_id: int, reason: str) -> Assignment:
-        from talents.auth.principal import require
+        from talents.kernel.principal import require
 
         require(principal, REVIEWER)
         text = self._reason(reason)

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from talents.errors import InvalidTransitionError, NotFoundError
-from talents.settings import get_settings
+from talents.kernel.errors import InvalidTransitionError, NotFoundError
+from talents.kernel.settings import get_settings
 
 __all__ = ["ApprovalClaim", "approval_url", "make_approval_token", "read_approval_token", "token_hash"]
 

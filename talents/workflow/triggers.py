@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session as OrmSession
 
 from needs.models import Need
-from talents.db import utcnow
+from talents.kernel.db import utcnow
 from talents.workflow.models import AllocationTrigger
 
 __all__ = ["install"]
@@ -56,7 +56,7 @@ def _after_commit(session: OrmSession) -> None:
     pending = session.info.pop(_KEY, None)
     if not pending:
         return
-    from talents.settings import get_settings
+    from talents.kernel.settings import get_settings
 
     if not get_settings().matching.allocation_trigger_sync:
         return

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from talents.auth.testing import auth_headers, issue_token
-from talents.settings import reset_settings
+from talents.kernel.settings import reset_settings
 
 pytestmark = pytest.mark.integration
 

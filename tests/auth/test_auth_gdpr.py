@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from talents.auth.gdpr import csv_safe
 from talents.auth.testing import auth_headers, issue_token
-from talents.db import session_scope, utcnow
+from talents.kernel.db import session_scope, utcnow
 
 pytestmark = pytest.mark.integration
 

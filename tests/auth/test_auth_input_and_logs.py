@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from talents.auth.testing import auth_headers, issue_token
-from talents.settings import reset_settings
+from talents.kernel.settings import reset_settings
 
 pytestmark = pytest.mark.integration
 
@@ -52,9 +52,9 @@ def test_next_targets_are_always_local_paths(value):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=300))
 def test_any_bearer_string_is_either_a_token_or_nobody(sqlite_engine, text):
-    from talents.auth.principal import ANONYMOUS
     from talents.auth.service import TokenService
-    from talents.db import session_scope
+    from talents.kernel.db import session_scope
+    from talents.kernel.principal import ANONYMOUS
 
     with session_scope(sqlite_engine) as session:
         assert TokenService(session).resolve(text) == ANONYMOUS
@@ -121,7 +121,7 @@ def test_logs_never_carry_tokens_cookies_or_oidc_secrets(engine, monkeypatch, ca
     logged = capsys.readouterr().err
     assert "signed_in" in logged and "csrf_rejected" in logged and "auth_rejected" in logged
     with capsys.disabled():  # hand the log handler back a live stream
-        from talents.logs import configure_logging
+        from talents.kernel.logs import configure_logging
 
         configure_logging("INFO", True)
     names = ["api token", "session", "csrf", "client secret", "code", "state", "nonce", "challenge", "bad token",

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from auth_oidc_provider import Provider
 
 from talents.auth.service import UserService
-from talents.db import session_scope
-from talents.settings import reset_settings
+from talents.kernel.db import session_scope
+from talents.kernel.settings import reset_settings
 
 pytestmark = pytest.mark.integration
 
@@ -227,7 +227,7 @@ def test_sessions_end_after_the_idle_and_the_absolute_timeouts(app_client, provi
 def _ago(**delta: float) -> Any:
     from datetime import timedelta
 
-    from talents.db import utcnow
+    from talents.kernel.db import utcnow
 
     return utcnow() - timedelta(**delta)
 
@@ -246,7 +246,7 @@ def test_session_cookies_are_secure_when_configured(provider, engine, monkeypatc
 
 
 def test_cookie_secure_cannot_be_turned_off_in_production(monkeypatch):
-    from talents.settings import get_settings
+    from talents.kernel.settings import get_settings
 
     monkeypatch.setenv("TALENTS_ENV", "production")
     monkeypatch.setenv("TALENTS_SECRET_KEY", "p" * 40)

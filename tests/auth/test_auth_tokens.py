@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from talents.auth.service import UserService
 from talents.auth.testing import auth_headers, issue_token
-from talents.db import session_scope
+from talents.kernel.db import session_scope
 
 pytestmark = pytest.mark.integration
 

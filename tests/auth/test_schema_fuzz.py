@@ -29,7 +29,7 @@ MAX_EXAMPLES = int(os.environ.get("TALENTS_FUZZ_EXAMPLES", "6"))
 
 @pytest.fixture
 def admin_token(sqlite_engine, monkeypatch) -> str:
-    from talents.settings import reset_settings
+    from talents.kernel.settings import reset_settings
 
     monkeypatch.setenv("TALENTS_WRITE_RATE_PER_MINUTE", "1000000")
     reset_settings()

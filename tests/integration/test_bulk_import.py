@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from profiles.importer import AgentImporter
-from talents.bulk import read_records
+from talents.kernel.bulk import read_records
 
 pytestmark = pytest.mark.integration
 

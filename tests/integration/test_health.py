@@ -8,7 +8,7 @@ def test_liveness_answers_ok(client):
 
 
 def test_readiness_reports_database_and_migrations_at_head(client):
-    from talents.db import head_revision
+    from talents.kernel.db import head_revision
 
     body = client.get("/readyz").json()
     assert body["status"] == "ready"
@@ -17,7 +17,7 @@ def test_readiness_reports_database_and_migrations_at_head(client):
 
 
 def test_readiness_is_503_when_migrations_lag(client, engine):
-    from talents.db import downgrade, migrate
+    from talents.kernel.db import downgrade, migrate
 
     url = engine.url.render_as_string(hide_password=False)
     downgrade(url, "0001")

@@ -6,7 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from talents.db import downgrade, import_all_models, migrate
+import talents.models  # noqa: F401  (every table)
+from talents.kernel.db import downgrade, migrate
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +17,6 @@ def _url(engine) -> str:
 
 
 def test_models_and_migrations_agree(engine):
-    import_all_models()
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, SQLModel.metadata)
@@ -47,7 +47,7 @@ def test_upgrade_downgrade_round_trip_keeps_the_schema(engine):
 def test_each_revision_downgrades_one_step_and_back(engine):
     from alembic.script import ScriptDirectory
 
-    from talents.db import alembic_config
+    from talents.kernel.db import alembic_config
 
     revisions = [r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
     for revision in revisions[:-1]:  # head first, down to the first

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from notif_servers import HttpServer, SmtpServer
 
-from talents.settings import reset_settings
+from talents.kernel.settings import reset_settings
 
 
 @pytest.fixture(autouse=True)

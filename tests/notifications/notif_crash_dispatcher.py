@@ -14,7 +14,7 @@ import time
 
 from notifications.channels import EmailChannel
 from notifications.dispatcher import dispatch_once
-from talents.db import get_engine
+from talents.kernel.db import get_engine
 
 
 def main() -> None:

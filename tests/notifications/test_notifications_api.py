@@ -7,8 +7,8 @@ from sqlmodel import select
 
 from notifications.models import Notification, NotificationPreference
 from notifications.render import unsubscribe_token
-from talents.db import session_scope
-from talents.events import Event, publish
+from talents.kernel.db import session_scope
+from talents.kernel.events import Event, publish
 
 pytestmark = pytest.mark.integration
 testing = pytest.importorskip("talents.auth.testing")

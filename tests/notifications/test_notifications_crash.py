@@ -18,8 +18,8 @@ from sqlmodel import select
 from notifications.channels import EmailChannel, WebhookChannel
 from notifications.dispatcher import dispatch_once
 from notifications.models import Notification
-from talents.db import session_scope
-from talents.events import Event, publish
+from talents.kernel.db import session_scope
+from talents.kernel.events import Event, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HERE = Path(__file__).parent

@@ -13,8 +13,8 @@ from sqlmodel import select
 from notifications.channels import EmailChannel, MatrixChannel, WebhookChannel
 from notifications.dispatcher import backoff_delay, dispatch_once
 from notifications.models import Notification
-from talents.db import session_scope
-from talents.events import Event, publish
+from talents.kernel.db import session_scope
+from talents.kernel.events import Event, publish
 
 pytestmark = pytest.mark.integration
 
@@ -104,8 +104,8 @@ def test_smtp_down_is_retried_with_backoff_then_delivered_exactly_once(engine, c
 def test_after_the_last_attempt_a_delivery_is_failed_and_an_admin_can_queue_it_again(engine, configure,
                                                                                       smtp_server):
     from notifications.service import DeliveryAdminService
-    from talents.auth.principal import ADMIN, AGENT, Principal
-    from talents.errors import PermissionDeniedError
+    from talents.kernel.errors import PermissionDeniedError
+    from talents.kernel.principal import ADMIN, AGENT, Principal
 
     configure(notify_max_attempts=2, notify_backoff_base_s=1)
     smtp_server.stop()

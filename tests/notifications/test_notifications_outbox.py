@@ -8,8 +8,8 @@ from sqlmodel import select
 
 from notifications.models import Notification, NotificationPreference
 from notifications.outbox import delivery_key, enqueue
-from talents.db import session_scope
-from talents.events import Event, publish
+from talents.kernel.db import session_scope
+from talents.kernel.events import Event, publish
 
 pytestmark = pytest.mark.integration
 

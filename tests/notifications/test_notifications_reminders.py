@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from notifications import reminders
 from notifications.models import Notification, NotificationPreference
-from talents.db import session_scope
-from talents.events import Event, publish
+from talents.kernel.db import session_scope
+from talents.kernel.events import Event, publish
 
 pytestmark = pytest.mark.integration
 

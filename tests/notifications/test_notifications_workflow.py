@@ -10,8 +10,8 @@ from sqlmodel import select
 from notifications.channels import EmailChannel
 from notifications.dispatcher import dispatch_once
 from notifications.models import Notification
-from talents.auth.principal import AGENT, Principal
-from talents.db import session_scope
+from talents.kernel.db import session_scope
+from talents.kernel.principal import AGENT, Principal
 
 pytestmark = pytest.mark.integration
 workflow = pytest.importorskip("talents.workflow.service")

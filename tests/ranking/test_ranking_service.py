@@ -11,8 +11,8 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from profiles.models import Agent, AgentSkill
-from talents.db import session_scope
-from talents.errors import NotFoundError
+from talents.kernel.db import session_scope
+from talents.kernel.errors import NotFoundError
 from talents.ranking import RankingService, get_ranking_cache, resolve_need
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ def test_erased_and_deleted_agents_are_never_ranked_again(engine):
     make_agent(engine, "c", skills=[("python", 4)])
     make_need(engine, "n1")
     assert len(_rank(engine)["candidates"]) == 3
-    from talents.db import utcnow
+    from talents.kernel.db import utcnow
 
     with session_scope(engine) as s:
         row = s.get(Agent, a)

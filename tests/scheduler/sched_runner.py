@@ -10,7 +10,7 @@ import os
 import sys
 
 import talents.scheduler as sched
-from talents.db import get_engine
+from talents.kernel.db import get_engine
 
 
 def main() -> None:

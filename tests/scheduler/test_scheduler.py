@@ -149,7 +149,7 @@ def test_without_election_two_schedulers_still_run_each_slot_exactly_once(engine
 @pytest.mark.integration
 def test_the_in_app_scheduler_starts_only_when_asked_and_takes_the_lease(engine, monkeypatch):
     from talents import scheduler
-    from talents.settings import reset_settings
+    from talents.kernel.settings import reset_settings
 
     monkeypatch.setenv("TALENTS_SCHEDULER_IN_APP", "false")
     reset_settings()

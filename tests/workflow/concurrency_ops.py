@@ -17,9 +17,9 @@ from matching.availability import free_segments
 from matching.types import AvailabilityWindow, Commitment
 from needs.models import Need, Role
 from profiles.models import Availability
-from talents.auth.principal import AGENT, LEAD, REVIEWER, Principal
-from talents.db import session_scope
-from talents.errors import DomainError
+from talents.kernel.db import session_scope
+from talents.kernel.errors import DomainError
+from talents.kernel.principal import AGENT, LEAD, REVIEWER, Principal
 from talents.workflow.allocation import run_allocation
 from talents.workflow.models import COMMITTED_STATES, Assignment
 from talents.workflow.service import AssignmentService, OverrideService

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from needs.models import Need, Role, RoleSkill
 from profiles.models import Agent, AgentSkill, Availability
-from talents.db import session_scope
+from talents.kernel.db import session_scope
 
 START = date(2027, 3, 1)
 END = date(2027, 6, 30)

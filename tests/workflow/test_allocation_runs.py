@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from wfhelpers import REVIEWER_P
 
 from needs.models import Need
-from talents.db import session_scope
+from talents.kernel.db import session_scope
 from talents.workflow.allocation import run_allocation
 from talents.workflow.allocation_job import process_allocation_triggers, run_scheduled_allocation
 from talents.workflow.models import AllocationRun, AllocationTrigger, Assignment, AuditEvent
@@ -178,7 +178,7 @@ def test_allocate_cli_prints_exactly_the_bulk_contract_and_a_dry_run_writes_noth
 
 @SQLITE_ONLY
 def test_with_the_sync_setting_a_priority_one_need_is_staffed_right_after_its_commit(engine, monkeypatch):
-    from talents.settings import reset_settings
+    from talents.kernel.settings import reset_settings
 
     monkeypatch.setenv("TALENTS_ALLOCATION_TRIGGER_SYNC", "true")
     reset_settings()
@@ -192,7 +192,7 @@ def test_with_the_sync_setting_a_priority_one_need_is_staffed_right_after_its_co
 @SQLITE_ONLY
 def test_a_proposal_of_an_erased_agent_is_withdrawn_by_the_next_run(engine):
     from profiles.models import Agent, Availability
-    from talents.db import utcnow
+    from talents.kernel.db import utcnow
 
     x = make_agent(engine, "x", skills=[("python", 5)])
     make_agent(engine, "y", skills=[("python", 4)])

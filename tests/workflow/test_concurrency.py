@@ -19,8 +19,8 @@ from factories import make_agent
 from sqlmodel import col, select
 
 from needs.models import Role
-from talents.db import session_scope
-from talents.events import Event, subscribe, unsubscribe
+from talents.kernel.db import session_scope
+from talents.kernel.events import Event, subscribe, unsubscribe
 from talents.workflow.models import COMMITTED_STATES, Assignment, AuditEvent
 from talents.workflow.service import AssignmentService
 
@@ -34,7 +34,7 @@ ROUNDS = int(os.environ.get("TALENTS_TEST_ROUNDS", "15"))
 
 # --------------------------------------------------------------------------- process workers
 def _worker(url: str, barrier: Any, inbox: Any, outbox: Any) -> None:
-    from talents import db as dbmod
+    from talents.kernel import db as dbmod
 
     for e in list(dbmod._engines.values()):  # never reuse the parent's connections
         e.dispose(close=False)
@@ -98,7 +98,7 @@ class _Threads:
 # --------------------------------------------------------------------------- the test
 @pytest.mark.parametrize("mode", ["threads", "processes"])
 def test_concurrent_runs_accepts_approvals_and_overrides_never_overcommit_nor_lose_writes(engine, mode, monkeypatch):
-    from talents.settings import reset_settings
+    from talents.kernel.settings import reset_settings
 
     # The greedy tiers only: the exact model's child process would cost more than the rest of a round.
     monkeypatch.setenv("TALENTS_ALLOCATION_EXACT", "false")

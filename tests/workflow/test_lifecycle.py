@@ -12,8 +12,8 @@ from wfhelpers import ADMIN_P, LEAD_P, OTHER_LEAD_P, REVIEWER_P, agent_principal
 
 from needs.models import Role
 from profiles.models import AgentSkill
-from talents.db import session_scope
-from talents.errors import (
+from talents.kernel.db import session_scope
+from talents.kernel.errors import (
     ConflictError,
     InvalidTransitionError,
     NotFoundError,

@@ -11,8 +11,8 @@ from factories import END, START, make_agent, make_need
 from sqlmodel import select
 from wfhelpers import LEAD_P, REVIEWER_P
 
-from talents.db import session_scope
-from talents.errors import ConflictError, PermissionDeniedError, ValidationFailedError
+from talents.kernel.db import session_scope
+from talents.kernel.errors import ConflictError, PermissionDeniedError, ValidationFailedError
 from talents.workflow.audit import AuditFilters, AuditService, csv_safe, record
 from talents.workflow.models import Assignment, AuditEvent
 from talents.workflow.service import OverrideService

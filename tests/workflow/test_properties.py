@@ -17,8 +17,8 @@ from wfhelpers import LEAD_P, REVIEWER_P, agent_principal
 from matching.availability import eligibility
 from matching.types import AvailabilityWindow, Commitment
 from needs.models import Role
-from talents.db import session_scope
-from talents.errors import ConflictError, DomainError, InvalidTransitionError
+from talents.kernel.db import session_scope
+from talents.kernel.errors import ConflictError, DomainError, InvalidTransitionError
 from talents.workflow.models import ALL_STATES, COMMITTED_STATES, TERMINAL_STATES, Assignment
 from talents.workflow.service import TRANSITIONS, AssignmentService, OverrideService
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from talents.auth.principal import ADMIN, AGENT, LEAD, REVIEWER, Principal
-from talents.events import Event, subscribe, unsubscribe
+from talents.kernel.events import Event, subscribe, unsubscribe
+from talents.kernel.principal import ADMIN, AGENT, LEAD, REVIEWER, Principal
 
 LEAD_EMAIL = "lead@numerique.gouv.fr"
 REVIEWER_P = Principal(email="revue@numerique.gouv.fr", roles=frozenset({REVIEWER}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from talents.errors import PermissionDeniedError
+from talents.kernel.errors import PermissionDeniedError
 
 __all__ = ["ADMIN", "AGENT", "ANONYMOUS", "LEAD", "MANAGER", "REVIEWER", "ROLES", "Principal", "require"]
 

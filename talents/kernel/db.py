@@ -11,20 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Engine, event, inspect
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
-from talents.settings import get_settings
+from talents.kernel.settings import get_settings
 
 __all__ = [
-    "MODEL_MODULES",
     "alembic_config",
     "current_revision",
     "dispose_engines",
     "get_engine",
     "head_revision",
-    "import_all_models",
     "is_postgres",
     "migrate",
     "session_scope",
@@ -32,22 +30,13 @@ __all__ = [
     "utcnow",
 ]
 
-# Every module that declares tables; Alembic's env.py and the app import them all.
-MODEL_MODULES = (
-    "profiles.models",
-    "needs.models",
-    "talents.workflow.models",
-    "notifications.models",
-    "talents.auth.models",
-)
-
 # The case-insensitive e-mail index is an expression index, which SQLAlchemy's reflection skips with a
 # warning whenever a table's indexes are read; the migrations, not reflection, own it.
 warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
-_ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+_ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
 
 
 def tz_datetime() -> sa.DateTime:
@@ -58,19 +47,6 @@ def tz_datetime() -> sa.DateTime:
 def utcnow() -> datetime:
     """Timezone-aware now, the only clock the models use."""
     return datetime.now(UTC)
-
-
-def import_all_models() -> None:
-    """Import every model module so that ``SQLModel.metadata`` knows all tables."""
-    import importlib
-
-    for name in MODEL_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            # A module of the list that does not exist yet is skipped; a broken import inside one is not.
-            if exc.name is None or not name.startswith(exc.name):
-                raise
 
 
 def _normalise_url(url: str) -> str:
@@ -206,7 +182,3 @@ def _run_alembic(url: str, action: Any) -> None:
         finally:
             if sqlite:
                 conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
-
-
-def table_names(engine: Engine | None = None) -> list[str]:
-    return inspect(engine or get_engine()).get_table_names()

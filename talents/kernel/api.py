@@ -11,9 +11,9 @@ from litestar.params import Parameter
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from talents.bulk import read_csv_lines, read_jsonl
-from talents.db import get_engine
-from talents.errors import ValidationFailedError
+from talents.kernel.bulk import read_csv_lines, read_jsonl
+from talents.kernel.db import get_engine
+from talents.kernel.errors import ValidationFailedError
 
 __all__ = ["Limit", "Offset", "Page", "provide_db_session", "read_upload_records"]
 
