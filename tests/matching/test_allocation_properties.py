@@ -208,7 +208,7 @@ def test_a_tiny_budget_returns_in_time_with_a_valid_answer(regime, n_roles, n_ag
 def test_the_one_window_shortcut_agrees_with_free_segments(ws, wl, share, h0, hl, has_window):
     from bisect import bisect_right
 
-    from matching.allocation import _one_window
+    from matching.allocation_model import _one_window
     from matching.availability import free_segments
 
     av = (AvailabilityWindow(day(ws), day(ws + wl), share),) if has_window else ()
