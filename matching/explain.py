@@ -141,6 +141,7 @@ class ExplainingIndex(IndexBase):
         held = {s.skill_id: s for s in profile.skills}
         matched: list[dict[str, Any]] = []
         related: list[dict[str, Any]] = []
+        below: list[dict[str, Any]] = []
         missing: list[dict[str, Any]] = []
         fit = 0.0
         for j, req in enumerate(role.skills):
@@ -166,17 +167,16 @@ class ExplainingIndex(IndexBase):
             }
             if how is None:
                 missing.append(base)
-            elif how[0] == "direct":
-                s = how[1]
-                matched.append(
-                    base
-                    | {
-                        "agent_level": s.level,
-                        "credit": round(best, 4),
-                        "last_used": s.last_used.isoformat() if s.last_used else None,
-                        "interest": s.interest,
-                    }
-                )
+            elif direct is not None and (how[0] == "direct" or direct.level < req.level):
+                # Held directly: matched at or above the required level, else below level (both levels
+                # shown) even when a related skill earned more credit.
+                held_entry = base | {
+                    "agent_level": direct.level,
+                    "credit": round(best, 4),
+                    "last_used": direct.last_used.isoformat() if direct.last_used else None,
+                    "interest": direct.interest,
+                }
+                (matched if direct.level >= req.level else below).append(held_entry)
             else:
                 s = how[1]
                 related.append(
@@ -214,6 +214,7 @@ class ExplainingIndex(IndexBase):
             },
             "matched": matched,
             "related": related,
+            "below_level": below,
             "missing": missing,
             "availability": {
                 "start": role.start.isoformat(),

@@ -55,7 +55,9 @@ def match(
     typer.echo(f"{result['role_title']} ({result['share']:.0%}, {result['start']} → {result['end']})")
     for i, c in enumerate(result["candidates"], 1):
         ex = c["explanation"]
-        skills = ", ".join(f"{m['label']} {m['agent_level']}/{m['required_level']}" for m in ex["matched"])
+        held = [f"{m['label']} {m['agent_level']}/{m['required_level']}" for m in ex["matched"]]
+        held += [f"{m['label']} {m['agent_level']}/{m['required_level']} (sous le niveau)" for m in ex["below_level"]]
+        skills = ", ".join(held)
         typer.echo(f"{i:3}. {c['score']:.3f}  {c['agent']:24} {c['name']:30} {skills}")
     if not result["candidates"]:
         typer.echo("no eligible candidate")

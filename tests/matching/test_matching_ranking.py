@@ -201,13 +201,25 @@ def test_every_candidate_carries_a_stable_json_ready_explanation(small_taxonomy,
     index = fit(small_taxonomy, [make_agent("a", [("py", 4), ("js", 2)], text="python")])
     r = make_role([("py", 3), ("ts", 3), ("k8s", 2)], title="python")
     expl = index.rank(r).candidates[0].explanation
-    assert set(expl) == {"score", "parts", "matched", "related", "missing", "availability", "fairness"}
+    assert set(expl) == {"score", "parts", "matched", "related", "below_level", "missing", "availability", "fairness"}
     assert set(expl["parts"]) == {"skills", "text", "skills_weight", "text_weight", "fairness_factor"}
     assert expl["matched"][0]["agent_level"] == 4 and expl["matched"][0]["required_level"] == 3
     assert expl["related"][0]["via_skill_id"] == "js"
     assert [m["skill_id"] for m in expl["missing"]] == ["k8s"]
     assert expl["availability"]["segments"] == [{"start": "2027-03-01", "end": "2027-05-31", "free": 0.8}]
     json.dumps(expl)
+
+
+def test_a_skill_held_below_the_required_level_is_below_level_not_matched(small_taxonomy, make_agent, make_role):
+    index = fit(small_taxonomy, [make_agent("a", [("py", 2), ("js", 4)], text="python")])
+    r = make_role([("py", 3), ("js", 3), ("k8s", 2)], title="python")
+    expl = index.rank(r).candidates[0].explanation
+    assert [m["skill_id"] for m in expl["matched"]] == ["js"]
+    below = expl["below_level"]
+    assert [(m["skill_id"], m["agent_level"], m["required_level"]) for m in below] == [("py", 2, 3)]
+    assert 0 < below[0]["credit"] < 1
+    assert [m["skill_id"] for m in expl["missing"]] == ["k8s"]
+    assert all(m["skill_id"] != "py" for m in expl["related"])
     parts = expl["parts"]
     total = (parts["skills_weight"] * parts["skills"] + parts["text_weight"] * parts["text"]) * parts["fairness_factor"]
     assert expl["score"] == pytest.approx(total, abs=1e-5)
