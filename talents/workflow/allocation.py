@@ -40,7 +40,8 @@ from talents.kernel.settings import get_settings
 from talents.ranking import RankingService, agent_label
 from talents.workflow.audit import record
 from talents.workflow.models import COMMITTED_STATES, FIXED_STATES, AllocationRun, Assignment
-from talents.workflow.service import SYSTEM, AssignmentService
+from talents.workflow.service import AssignmentService
+from talents.workflow.transitions import SYSTEM
 
 __all__ = ["REASONS", "RunPlan", "plan_run", "run_allocation", "solve_plan"]
 

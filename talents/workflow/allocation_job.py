@@ -12,7 +12,8 @@ from talents.kernel.db import session_scope
 from talents.kernel.logs import get_logger
 from talents.workflow.allocation import run_allocation
 from talents.workflow.models import AllocationTrigger
-from talents.workflow.service import SYSTEM, AssignmentService
+from talents.workflow.service import AssignmentService
+from talents.workflow.transitions import SYSTEM
 
 __all__ = ["expire_and_activate", "process_allocation_triggers", "run_scheduled_allocation"]
 

@@ -20,7 +20,8 @@ from talents.kernel.errors import ValidationFailedError
 from talents.kernel.principal import REVIEWER, Principal, require
 from talents.workflow.audit import AuditFilters, AuditService
 from talents.workflow.models import ALL_STATES, AllocationRun, AssignmentPublic, AuditEventPublic
-from talents.workflow.service import AssignmentFilters, AssignmentService, OverrideService
+from talents.workflow.overrides import OverrideService
+from talents.workflow.service import AssignmentFilters, AssignmentService
 
 __all__ = ["route_handlers"]
 
@@ -327,7 +328,7 @@ def override(db_session: Session, principal: Principal, data: OverrideBody) -> A
         if data.assignment_id is None:
             raise ValidationFailedError("remove needs assignment_id", field="assignment_id")
         a = service.remove(principal, data.assignment_id, data.reason)
-    return service.assignments.to_public(a)
+    return AssignmentService(db_session).to_public(a)
 
 
 # --------------------------------------------------------------------------- audit

@@ -22,7 +22,8 @@ from talents.kernel.errors import DomainError
 from talents.kernel.principal import AGENT, LEAD, REVIEWER, Principal
 from talents.workflow.allocation import run_allocation
 from talents.workflow.models import COMMITTED_STATES, Assignment
-from talents.workflow.service import AssignmentService, OverrideService
+from talents.workflow.overrides import OverrideService
+from talents.workflow.service import AssignmentService
 
 REVIEWER_P = Principal(email="revue@numerique.gouv.fr", roles=frozenset({REVIEWER}))
 LEAD_P = Principal(email="lead@numerique.gouv.fr", roles=frozenset({LEAD}))

@@ -16,7 +16,7 @@ from talents.kernel.db import session_scope
 from talents.workflow.allocation import run_allocation
 from talents.workflow.allocation_job import process_allocation_triggers, run_scheduled_allocation
 from talents.workflow.models import AllocationRun, AllocationTrigger, Assignment, AuditEvent
-from talents.workflow.service import OverrideService
+from talents.workflow.overrides import OverrideService
 
 pytestmark = pytest.mark.integration
 # Backend-independent logic: SQLite only (the PostgreSQL-specific paths are covered by the other tests).

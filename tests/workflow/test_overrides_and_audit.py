@@ -15,7 +15,7 @@ from talents.kernel.db import session_scope
 from talents.kernel.errors import ConflictError, PermissionDeniedError, ValidationFailedError
 from talents.workflow.audit import AuditFilters, AuditService, csv_safe, record
 from talents.workflow.models import Assignment, AuditEvent
-from talents.workflow.service import OverrideService
+from talents.workflow.overrides import OverrideService
 
 pytestmark = pytest.mark.integration
 # Backend-independent logic: SQLite only (the PostgreSQL-specific paths are covered by the other tests).

@@ -20,7 +20,9 @@ from needs.models import Role
 from talents.kernel.db import session_scope
 from talents.kernel.errors import ConflictError, DomainError, InvalidTransitionError
 from talents.workflow.models import ALL_STATES, COMMITTED_STATES, TERMINAL_STATES, Assignment
-from talents.workflow.service import TRANSITIONS, AssignmentService, OverrideService
+from talents.workflow.overrides import OverrideService
+from talents.workflow.service import AssignmentService
+from talents.workflow.transitions import TRANSITIONS
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +81,7 @@ def test_random_transition_sequences_never_leave_the_life_cycle(sqlite_engine, a
         if state in TERMINAL_STATES:
             for to in ALL_STATES:
                 with pytest.raises(InvalidTransitionError):
-                    AssignmentService(s)._allowed(a, to)
+                    AssignmentService(s).allowed(a, to)
 
 
 _day = st.integers(min_value=0, max_value=60)
