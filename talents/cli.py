@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from talents.kernel.bulk import ImportReport, count_lines, read_records
 from talents.kernel.db import get_engine, migrate, session_scope
+from talents.kernel.logs import configure_logging, set_verbose
+from talents.kernel.settings import get_settings, reset_settings
 
 __all__ = ["app", "main"]
 
@@ -29,6 +32,17 @@ app.add_typer(agents_app, name="agents")
 app.add_typer(needs_app, name="needs")
 
 err = Console(stderr=True)
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the libraries' log lines")] = False,
+) -> None:
+    """A command prints what it did; the libraries' informational lines only with --verbose."""
+    set_verbose(verbose)
+    if verbose:
+        settings = get_settings()
+        configure_logging(settings.app.log_level, settings.app.log_json)
 
 
 def _prepare() -> None:
@@ -90,17 +104,17 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Seed demo data first when the database is empty")] = False,
 ) -> None:
     """Run the web service (migrates the database first)."""
-    import os
-
     import uvicorn
 
-    from talents.kernel.settings import get_settings
-
+    if demo:
+        # Before anything reads the settings: they are read once per process and cached, and the
+        # app (and any worker process, which inherits the environment) must see the demo on.
+        os.environ["TALENTS_DEMO"] = "true"
+        reset_settings()
     _prepare()
     if demo:
         from talents.demo import seed_demo
 
-        os.environ["TALENTS_DEMO"] = "true"
         with progress_bar("Demo data", None) as advance:
             seed_demo(if_empty=True, progress=advance)
     settings = get_settings()

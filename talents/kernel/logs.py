@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger", "redact"]
+__all__ = ["LIBRARY_LOGGERS", "configure_logging", "get_logger", "redact", "set_verbose"]
 
 _SECRET_KEYS = re.compile(
     r"(pass(word)?|secret|token|cookie|authorization|session|code_verifier|id_token|"
@@ -17,6 +17,18 @@ _SECRET_KEYS = re.compile(
     re.I,
 )
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
+
+# Libraries whose informational lines ("setup plugin alembic.autogenerate…", "Running upgrade…") are
+# chatter for whoever runs a command: shown only with ``--verbose``.
+LIBRARY_LOGGERS = ("alembic", "httpx", "httpcore", "apscheduler", "aiosmtpd", "multipart")
+_verbose = {"on": False}
+
+
+def set_verbose(on: bool) -> None:
+    """Show (or hide again) the libraries' informational lines; applied now and by every later configuration."""
+    _verbose["on"] = on
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if on else logging.WARNING)
 
 
 def redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +66,7 @@ def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
+    set_verbose(_verbose["on"])
     for noisy in ("uvicorn.access",):  # our request log replaces it (it would print query strings)
         logging.getLogger(noisy).handlers = []
         logging.getLogger(noisy).propagate = False
