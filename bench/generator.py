@@ -231,7 +231,7 @@ class Case:
 
 
 # ---------------------------------------------------------------------- occupations
-def _builtin_occupations(tax: Taxonomy) -> list[Occupation]:
+def builtin_occupations(tax: Taxonomy) -> list[Occupation]:
     titles = [t for t, _ in _OCCUPATIONS]
     rel: dict[int, set[int]] = {i: set() for i in range(len(titles))}
     for a, b in _RELATED_OCCUPATIONS:
@@ -400,7 +400,7 @@ def generate(
     rng = np.random.default_rng(seed)
     if taxonomy is None:
         taxonomy = builtin_taxonomy()
-        occupations = _builtin_occupations(taxonomy)
+        occupations = builtin_occupations(taxonomy)
     else:
         occupations = _derived_occupations(taxonomy, rng, families, occupation_size)
     all_ids = list(taxonomy.ids())
