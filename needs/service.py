@@ -32,9 +32,9 @@ from needs.models import (
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 from talents.kernel.events import Event, publish
-from talents.kernel.settings import get_settings
+from talents.kernel.policy import check_share_above_floor
 
-__all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort", "check_share_above_floor"]
+__all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort"]
 
 
 @runtime_checkable
@@ -44,17 +44,6 @@ class SkillPort(Protocol):
     def skill_id_for(self, text: str) -> tuple[str, float]: ...
 
     def labels(self, skill_ids: Iterable[str]) -> dict[str, str]: ...
-
-
-def check_share_above_floor(share: float, field: str) -> None:
-    """A contribution counts only strictly above the policy floor (DESIGN.md)."""
-    floor = get_settings().matching.floor
-    if share <= floor:
-        raise ValidationFailedError(
-            f"{field} must be above {floor:.0%} of working time (got {share:.0%}): "
-            "a contribution counts only above the floor",
-            field=field,
-        )
 
 
 # --------------------------------------------------------------------------- projects

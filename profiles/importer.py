@@ -20,6 +20,8 @@ from profiles.models import Agent, AgentCreate, AgentSkill, Availability
 from profiles.taxonomy import SkillResolver
 from talents.kernel.bulk import ImportReport, LineError, Progress, batched, describe_validation_error
 from talents.kernel.db import session_scope, utcnow
+from talents.kernel.errors import DomainError
+from talents.kernel.policy import check_share_above_floor
 
 __all__ = ["AgentImportLine", "AgentImporter", "csv_row_to_document"]
 
@@ -118,11 +120,16 @@ class AgentImporter:
         try:
             if csv_rows:
                 doc = csv_row_to_document(doc)
-            return AgentImportLine.model_validate(doc)
+            line = AgentImportLine.model_validate(doc)
+            for i, window in enumerate(line.availability):
+                check_share_above_floor(window.share, f"availability.{i}.share")
+            return line
         except ValidationError as exc:
             report.errors.append(LineError(number, describe_validation_error(exc), ext))
         except ValueError as exc:
             report.errors.append(LineError(number, str(exc), ext))
+        except DomainError as exc:
+            report.errors.append(LineError(number, exc.message, ext))
         return None
 
     def _write_batch(self, good: list[tuple[int, AgentImportLine]], report: ImportReport) -> None:

@@ -27,6 +27,7 @@ from profiles.models import (
 from profiles.taxonomy import SkillResolver
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
+from talents.kernel.policy import check_share_above_floor
 
 __all__ = ["AgentFilters", "AgentService"]
 
@@ -92,6 +93,8 @@ class AgentService:
 
     def create(self, data: AgentCreate) -> Agent:
         self._check_unique(email=str(data.email), external_id=data.external_id)
+        for i, window in enumerate(data.availability):
+            check_share_above_floor(window.share, f"availability.{i}.share")
         agent = Agent.model_validate(data.model_dump(exclude={"skills", "availability"}))
         agent.email = str(data.email)
         agent.manager_email = str(data.manager_email) if data.manager_email else None
@@ -220,6 +223,7 @@ class AgentService:
 
     def add_availability(self, agent_id: int, data: AvailabilityCreate) -> AvailabilityPublic:
         agent = self.get(agent_id)
+        check_share_above_floor(data.share, "share")
         row = Availability(agent_id=agent_id, start=data.start, end=data.end, share=data.share)
         self.session.add(row)
         self.touch(agent)
@@ -227,6 +231,7 @@ class AgentService:
 
     def update_availability(self, agent_id: int, window_id: int, data: AvailabilityCreate) -> AvailabilityPublic:
         row = self._window(agent_id, window_id)
+        check_share_above_floor(data.share, "share")
         row.start, row.end, row.share = data.start, data.end, data.share
         self.session.add(row)
         self.touch(self.get(agent_id))

@@ -76,7 +76,7 @@ def _agents(count: int, rng: random.Random, today: date) -> Iterator[tuple[int, 
         availability = []
         if rng.random() < 0.8:
             start = today + timedelta(days=rng.randint(-60, 45))
-            share = rng.choices((0.4, 0.6, 0.7, 0.8, 1.0), weights=(1, 3, 2, 4, 2))[0]
+            share = rng.choices((0.6, 0.7, 0.8, 1.0), weights=(4, 2, 4, 2))[0]
             length = rng.choice((120, 180, 270, 365, 365))
             availability.append(
                 {"start": start.isoformat(), "end": (start + timedelta(days=length)).isoformat(), "share": share}
