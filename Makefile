@@ -21,16 +21,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-## assets: the State design system (DSFR) and the offline OpenAPI viewer, from the npm registry
+## assets: the State design system (DSFR), htmx and the offline OpenAPI viewer, from the npm registry
 assets: $(STATIC)/vendor/.installed
 
 $(STATIC)/vendor/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	rm -rf $(STATIC)/dsfr $(STATIC)/vendor
-	mkdir -p $(STATIC)/vendor/swagger-ui
+	mkdir -p $(STATIC)/vendor/swagger-ui $(STATIC)/vendor/htmx
 	cp -r node_modules/@gouvfr/dsfr/dist $(STATIC)/dsfr
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
 	   node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js $(STATIC)/vendor/swagger-ui/
+	cp node_modules/htmx.org/dist/htmx.min.js $(STATIC)/vendor/htmx/
 	touch $@
 
 ## test: install, then the static checks and the whole test suite (PostgreSQL too when TALENTS_TEST_POSTGRES_URL is set)

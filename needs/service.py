@@ -61,9 +61,12 @@ class ProjectService:
         return self.session.exec(select(Project).where(Project.external_id == external_id)).first()
 
     def list(
-        self, *, ministry: str | None = None, q: str | None = None, limit: int = 50, offset: int = 0
+        self, *, ministry: str | None = None, q: str | None = None, lead_email: str | None = None,
+        limit: int = 50, offset: int = 0,
     ) -> tuple[Sequence[Project], int]:
         query = select(Project)
+        if lead_email:
+            query = query.where(func.lower(Project.lead_email) == lead_email.lower())
         if ministry:
             query = query.where(Project.ministry == ministry)
         if q:
@@ -127,6 +130,7 @@ class NeedFilters:
     ministry: str | None = None
     flash: bool | None = None
     q: str | None = None
+    lead_email: str | None = None  # needs this person leads, directly or through their project
 
 
 class NeedService:
@@ -158,6 +162,10 @@ class NeedService:
             query = query.where(Need.flash == filters.flash)
         if filters.q:
             query = query.where(func.lower(Need.title).like(f"%{filters.q.lower()}%"))
+        if filters.lead_email:
+            email = filters.lead_email.lower()
+            led = select(Project.id).where(func.lower(Project.lead_email) == email)
+            query = query.where(sa.or_(func.lower(Need.lead_email) == email, col(Need.project_id).in_(led)))
         total = self.session.exec(select(func.count()).select_from(query.subquery())).one()
         rows = self.session.exec(
             query.order_by(col(Need.priority), col(Need.start), col(Need.id)).offset(offset).limit(limit)

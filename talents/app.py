@@ -30,6 +30,7 @@ from talents.kernel.db import get_engine, migrate, session_scope
 from talents.kernel.errors import DomainError
 from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
+from talents.web.filters import install as install_filters
 
 __all__ = ["create_app"]
 
@@ -153,7 +154,7 @@ FEATURE_MODULES = (
     "talents.ranking_routes",
     "talents.workflow.routes",
     "notifications.routes",
-    "talents.pages",
+    "talents.web",
     "talents.scheduler",
 )
 
@@ -210,7 +211,11 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
         middleware=[RequestLogMiddleware(), *[m for f in features for m in getattr(f, "middleware", [])]],
         on_startup=[_on_startup, *[h for f in features for h in getattr(f, "on_startup", [])]],
         openapi_config=_openapi(),
-        template_config=TemplateConfig(directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=Path(__file__).parent / "templates",
+            engine=JinjaTemplateEngine,
+            engine_callback=lambda engine: install_filters(engine.engine),
+        ),
         request_max_body_size=settings.app.max_body_bytes,
         logging_config=None,
         debug=False,

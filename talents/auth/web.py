@@ -50,7 +50,7 @@ def safe_next(value: str | None) -> str:
 
 def _page(title: str, body: str, status: int = 200) -> Response[Any]:
     """A sign-in page in the site's layout (State design system); ``body`` is trusted, escaped HTML."""
-    from talents.pages import message_page
+    from talents.web.common import message_page
 
     page = message_page(ANONYMOUS, title, "", status=status, body_html=body)
     page.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})

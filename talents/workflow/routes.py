@@ -206,7 +206,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 def _manager_page(title: str, body_html: str, status: int = 200) -> Response[Any]:
     """The manager's pages, in the site's layout; managers have no account (an anonymous principal)."""
     from talents.kernel.principal import ANONYMOUS
-    from talents.pages import message_page
+    from talents.web.common import message_page
 
     page = message_page(ANONYMOUS, title, "", status=status, body_html=body_html)
     page.headers.update(_NO_STORE)

@@ -42,16 +42,17 @@ def test_a_reviewer_signs_in_and_sees_needs_candidates_and_the_review(live_serve
     rows[0].find_element(By.TAG_NAME, "a").click()
     WebDriverWait(browser, 20).until(EC.presence_of_element_located((By.ID, "role-0")))
     assert "/besoins/" in browser.current_url
-    candidates = browser.find_elements(By.CSS_SELECTOR, "#role-0 table.candidats tbody tr")
+    candidates = browser.find_elements(By.CSS_SELECTOR, "#role-0 tr.candidat")
     assert candidates, "the first role of the flash team has ranked candidates"
-    scores = [float(r.find_elements(By.TAG_NAME, "td")[2].text) for r in candidates]
+    # Scores read as French percentages: « 87 % ».
+    scores = [int(r.find_element(By.CSS_SELECTOR, "td.score").text.rstrip("%").strip()) for r in candidates]
     assert scores == sorted(scores, reverse=True)
     browser.save_screenshot(str(screenshot_dir / "besoin.png"))
     browser.get(live_server + "/pilotage")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Pilotage DINUM"
     rows = browser.find_elements(By.CSS_SELECTOR, "#etp tbody tr")
     pledged = [r.find_elements(By.TAG_NAME, "td")[2].text for r in rows]
-    assert sum(float(x) for x in pledged) == 18.0  # 4 + 6 + 6 + 2 ETP pledged in the demo programme
+    assert sum(float(x.replace(",", ".")) for x in pledged) == 18.0  # 4 + 6 + 6 + 2 ETP pledged in the demo programme
     browser.save_screenshot(str(screenshot_dir / "pilotage.png"))
 
 

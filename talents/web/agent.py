@@ -1,0 +1,294 @@
+"""« Mon espace »: the agent's own pages — profile, skills, availability, proposals, notifications, data.
+
+Every write goes through the service the API uses (profiles, workflow, notifications, GDPR); a refusal comes
+back as a French sentence beside the form.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from notifications.outbox import KINDS
+from notifications.service import ChannelChoice, InboxService, Preferences, PreferenceService
+from profiles.models import Agent, AgentCreate, AgentSkillCreate, AgentSkillUpdate, AgentUpdate, AvailabilityCreate
+from profiles.service import AgentService
+from profiles.taxonomy import TaxonomyService
+from talents.auth.gdpr import erase
+from talents.auth.middleware import caller_of
+from talents.kernel.errors import DomainError
+from talents.kernel.principal import ANONYMOUS, Principal
+from talents.kernel.settings import get_settings
+from talents.web.common import checked, done, floor_sentence, french_error, message_page, page, sign_in
+from talents.web.labels import KIND_LABELS
+from talents.workflow.service import AssignmentFilters, AssignmentService
+
+__all__ = ["route_handlers"]
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+HOME = "/mon-espace"
+
+
+def _agent(db: Session, principal: Principal) -> Agent | None:
+    service = AgentService(db)
+    if principal.agent_id is not None:
+        agent = db.get(Agent, principal.agent_id)
+        if agent is not None and agent.erased_at is None:
+            return agent
+    agent = service.get_by_email(principal.email)
+    return agent if agent is not None and agent.erased_at is None else None
+
+
+def _space(request: Request[Any, Any, Any], db: Session, principal: Principal, *, status: int = 200,
+           error: str = "", where: str = "", form: dict[str, Any] | None = None) -> Template:
+    agent = _agent(db, principal)
+    service = AgentService(db)
+    proposals: list[Any] = []
+    assignments: list[Any] = []
+    if agent is not None and agent.id is not None:
+        workflow = AssignmentService(db)
+        rows, _ = workflow.list(principal, AssignmentFilters(agent.id, None, None), limit=200)
+        for row in rows:
+            public = workflow.to_public(row)
+            (proposals if row.state == "proposed" else assignments).append(public)
+    return page(
+        "agent/espace", principal, "espace", "Mon espace", request=request, status=status, agent=agent,
+        skills=service.skills(agent.id) if agent and agent.id else [],
+        windows=service.availability(agent.id) if agent and agent.id else [],
+        proposals=proposals, assignments=assignments, error=error, where=where, form=form or {},
+        floor_rule=floor_sentence(), unread=InboxService(db).unread_count(principal),
+    )
+
+
+def _refused(request: Request[Any, Any, Any], db: Session, principal: Principal, exc: Exception, where: str,
+             form: dict[str, Any]) -> Template:
+    db.rollback()
+    return _space(request, db, principal, status=422, error=french_error(exc), where=where, form=form)
+
+
+@get(HOME, include_in_schema=False, sync_to_thread=True, opt={"public": True})
+def space(request: Request[Any, Any, Any], db_session: Session, principal: Principal) -> Template | Redirect:
+    if not principal.authenticated:
+        return sign_in(HOME)
+    return _space(request, db_session, principal)
+
+
+def _profile_fields(data: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: str(data.get(k, "")).strip() for k in ("name", "ministry", "service", "location", "bio",
+                                                        "visibility", "manager_email")}
+    if not fields["manager_email"]:
+        fields.pop("manager_email")
+    return fields
+
+
+@post(f"{HOME}/profil", include_in_schema=False, sync_to_thread=True, opt={"public": True})
+def save_profile(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
+                 data: Form) -> Template | Redirect:
+    if not principal.authenticated:
+        return sign_in(HOME)
+    agent = _agent(db_session, principal)
+    service = AgentService(db_session)
+    try:
+        if agent is None:
+            service.create(AgentCreate.model_validate({**_profile_fields(data), "email": principal.email}))
+        else:
+            service.update(agent.id, AgentUpdate.model_validate(_profile_fields(data)))  # type: ignore[arg-type]
+    except (DomainError, ValidationError) as exc:
+        return _refused(request, db_session, principal, exc, "profil", data)
+    return done(HOME, "profil")
+
+
+def _own_agent_id(db: Session, principal: Principal) -> int | None:
+    agent = _agent(db, principal)
+    return agent.id if agent is not None else None
+
+
+def _level(value: Any) -> int | None:
+    return int(value) if str(value or "").strip().isdigit() else None
+
+
+@post(f"{HOME}/competences", include_in_schema=False, sync_to_thread=True, opt={"public": True})
+def add_skill(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
+              data: Form) -> Template | Redirect:
+    agent_id = _own_agent_id(db_session, principal)
+    if agent_id is None:
+        return sign_in(HOME) if not principal.authenticated else done(HOME, "profil")
+    try:
+        AgentService(db_session).add_skill(agent_id, AgentSkillCreate.model_validate({
+            "name": str(data.get("name", "")).strip(), "level": _level(data.get("level")),
+            "interest": _level(data.get("interest"))}))
+    except (DomainError, ValidationError) as exc:
+        return _refused(request, db_session, principal, exc, "competence", data)
+    return done(HOME + "#competences", "competence")
+
+
+@post(f"{HOME}/competences/{{row_id:int}}", include_in_schema=False, sync_to_thread=True, opt={"public": True})
+def update_skill(request: Request[Any, Any, Any], db_session: Session, principal: Principal, row_id: int,
+                 data: Form) -> Template | Redirect:
+    agent_id = _own_agent_id(db_session, principal)
+    if agent_id is None:
+        return sign_in(HOME)
+    service = AgentService(db_session)
+    try:
+        if checked(data, "retirer"):
+            service.remove_skill(agent_id, row_id)
+            return done(HOME + "#competences", "competence-retiree")
+        service.update_skill(agent_id, row_id, AgentSkillUpdate.model_validate(
+            {"level": _level(data.get("level")), "interest": _level(data.get("interest"))}))
+    except (DomainError, ValidationError) as exc:
+        return _refused(request, db_session, principal, exc, "competences", data)
+    return done(HOME + "#competences", "competence")
+
+
+def _share(value: Any) -> float | None:
+    """A share typed as a percentage (« 60 », « 60 % », « 60,5 »)."""
+    text = str(value or "").replace("%", "").replace(",", ".").strip()
+    try:
+        return float(text) / 100
+    except ValueError:
+        return None
+
+
+@post(f"{HOME}/disponibilites", include_in_schema=False, sync_to_thread=True, opt={"public": True})
+def add_window(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
+               data: Form) -> Template | Redirect:
+    agent_id = _own_agent_id(db_session, principal)
+    if agent_id is None:
+        return sign_in(HOME) if not principal.authenticated else done(HOME, "profil")
+    try:
+        window = AvailabilityCreate.model_validate({"start": data.get("start") or None, "end": data.get("end") or None,
+                                                    "share": _share(data.get("share"))})
+        AgentService(db_session).add_availability(agent_id, window)
+    except (DomainError, ValidationError) as exc:
+        return _refused(request, db_session, principal, exc, "disponibilite", data)
+    return done(HOME + "#disponibilites", "disponibilite")
+
+
+@post(f"{HOME}/disponibilites/{{window_id:int}}/retirer", include_in_schema=False, sync_to_thread=True,
+      opt={"public": True})
+def remove_window(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
+                  window_id: int) -> Template | Redirect:
+    agent_id = _own_agent_id(db_session, principal)
+    if agent_id is None:
+        return sign_in(HOME)
+    try:
+        AgentService(db_session).remove_availability(agent_id, window_id)
+    except DomainError as exc:
+        return _refused(request, db_session, principal, exc, "disponibilites", {})
+    return done(HOME + "#disponibilites", "disponibilite-retiree")
+
+
+@post(f"{HOME}/propositions/{{assignment_id:int}}", include_in_schema=False, sync_to_thread=True,
+      opt={"public": True})
+def answer_proposal(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
+                    assignment_id: int, data: Form) -> Template | Redirect:
+    if not principal.authenticated:
+        return sign_in(HOME)
+    service = AssignmentService(db_session)
+    version = _level(data.get("version"))
+    try:
+        if data.get("decision") == "accepter":
+            service.accept(assignment_id, principal, version)
+            return done(HOME + "#propositions", "acceptee")
+        service.decline(assignment_id, principal, str(data.get("reason", "")).strip()[:2000], version)
+    except DomainError as exc:
+        return _refused(request, db_session, principal, exc, "propositions", data)
+    return done(HOME + "#propositions", "declinee")
+
+
+# --------------------------------------------------------------------------- notifications
+def _notifications(request: Request[Any, Any, Any], db: Session, principal: Principal, *, status: int = 200,
+                   error: str = "") -> Template:
+    inbox = InboxService(db).list(principal, limit=50)
+    prefs = PreferenceService(db).get(principal)
+    kinds = [(k, KIND_LABELS.get(k, k), prefs.kinds.get(k, prefs.default)) for k in KINDS]
+    return page("agent/notifications", principal, "espace", "Mes notifications", request=request, status=status,
+                inbox=inbox, prefs=prefs, kinds=kinds, error=error)
+
+
+@get(f"{HOME}/notifications", include_in_schema=False, sync_to_thread=True, opt={"public": True})
+def notifications(request: Request[Any, Any, Any], db_session: Session, principal: Principal) -> Template | Redirect:
+    if not principal.authenticated:
+        return sign_in(f"{HOME}/notifications")
+    return _notifications(request, db_session, principal)
+
+
+@get("/me/notifications", include_in_schema=False, sync_to_thread=False, opt={"public": True})
+def notifications_from_mail() -> Redirect:
+    """Where the e-mails' « Gérer mes notifications » link lands."""
+    return Redirect(path=f"{HOME}/notifications")
+
+
+@post(f"{HOME}/notifications/preferences", include_in_schema=False, sync_to_thread=True, opt={"public": True})
+def save_preferences(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
+                     data: Form) -> Template | Redirect:
+    if not principal.authenticated:
+        return sign_in(f"{HOME}/notifications")
+    mode = "digest" if data.get("mode") == "digest" else "immediate"
+    kinds = {k: ChannelChoice(inapp=checked(data, f"{k}:inapp"), email=checked(data, f"{k}:email"), mode=mode)
+             for k in KINDS}
+    try:
+        PreferenceService(db_session).put(principal, Preferences(default=ChannelChoice(mode=mode), kinds=kinds))
+    except (DomainError, ValidationError) as exc:
+        db_session.rollback()
+        return _notifications(request, db_session, principal, status=422, error=french_error(exc))
+    return done(f"{HOME}/notifications", "preferences")
+
+
+@post(f"{HOME}/notifications/lues", include_in_schema=False, sync_to_thread=True, opt={"public": True})
+def mark_all_read(db_session: Session, principal: Principal) -> Redirect:
+    if not principal.authenticated:
+        return sign_in(f"{HOME}/notifications")
+    InboxService(db_session).mark_all_read(principal)
+    return done(f"{HOME}/notifications", "lues")
+
+
+# --------------------------------------------------------------------------- my data
+@get(f"{HOME}/effacement", include_in_schema=False, sync_to_thread=False, opt={"public": True})
+def erasure_page(request: Request[Any, Any, Any], principal: Principal) -> Template | Redirect:
+    if not principal.authenticated:
+        return sign_in(f"{HOME}/effacement")
+    return page("agent/effacement", principal, "espace", "Effacer mes données", request=request)
+
+
+@post(f"{HOME}/effacement/confirmer", include_in_schema=False, sync_to_thread=True, opt={"public": True})
+def erasure(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
+            data: Form) -> Template | Redirect:
+    if not principal.authenticated:
+        return sign_in(f"{HOME}/effacement")
+    if not checked(data, "confirmer"):
+        return page("agent/effacement", principal, "espace", "Effacer mes données", request=request, status=422,
+                    error="Cochez la case pour confirmer l'effacement.")
+    erase(db_session, principal)
+    settings = get_settings().auth
+    response = message_page(ANONYMOUS, "Vos données sont effacées",
+                            "Votre profil et votre compte sont effacés ; seules des statistiques anonymes "
+                            "sont conservées.", alert_class="fr-alert--success")
+    if caller_of(request.scope).session_id:
+        response.delete_cookie(settings.session_cookie, path="/")
+        response.delete_cookie(settings.csrf_cookie, path="/")
+    return response
+
+
+# --------------------------------------------------------------------------- autocomplete
+@get("/suggestions/competences", include_in_schema=False, sync_to_thread=True, opt={"public": True})
+def suggestions(request: Request[Any, Any, Any], db_session: Session, principal: Principal) -> Template:
+    """The ``<option>`` list of an autocomplete (htmx fills the field's ``<datalist>``): typos forgiven, FR/EN.
+
+    htmx sends the field under its own name (``name`` or ``skill-N``); the first non-empty one is the text."""
+    typed = next((str(v).strip() for k, v in request.query_params.items()
+                  if (k == "name" or k.startswith("skill-")) and str(v).strip()), "")[:200]
+    found = TaxonomyService(db_session).suggest(typed, limit=8) if principal.authenticated and typed else []
+    return Template(template_name="pages/partials/suggestions.html", context={"suggestions": found},
+                    media_type="text/html")
+
+
+route_handlers = [space, save_profile, add_skill, update_skill, add_window, remove_window, answer_proposal,
+                  notifications, notifications_from_mail, save_preferences, mark_all_read, erasure_page, erasure,
+                  suggestions]
