@@ -47,6 +47,7 @@ from profiles.models import Agent, AgentSkill, Availability, Skill
 from profiles.taxonomy import to_taxonomy_skill
 from talents.kernel.errors import NotFoundError
 from talents.kernel.settings import get_settings
+from talents.workflow.exclusions import excluded_agents
 from talents.workflow.models import COMMITTED_STATES, FIXED_STATES, Assignment
 
 __all__ = [
@@ -352,6 +353,12 @@ class RankingService:
             ).all()
         )
 
+    def not_candidates(self, need_id: int) -> list[str]:
+        """Agent ids the engine leaves out for the need: its members, and those who declined, were refused
+        or were removed from it (:mod:`talents.workflow.exclusions`)."""
+        left_out = self.members_of_need(need_id) | excluded_agents(self.session, [need_id])[need_id]
+        return [str(a) for a in sorted(left_out)]
+
     # ------------------------------------------------------------------ ranking
     def rank(
         self, need: Need, role: Role, top: int = 20, near_misses: int = 10, allocation: bool = False
@@ -361,7 +368,7 @@ class RankingService:
         ``allocation=True`` ranks against fixed commitments only (what the solver sees).
         """
         req = self.role_requirement(need, role)
-        exclude = [str(a) for a in self.members_of_need(need.id)]  # type: ignore[arg-type]
+        exclude = self.not_candidates(need.id)  # type: ignore[arg-type]
         with self.cache.lock:
             self.cache.refresh(self.session)
             index = self.cache.allocation if allocation else self.cache.interactive
@@ -402,10 +409,17 @@ class RankingService:
         }
 
     def scores_for(
-        self, need: Need, role: Role, top: int, include: Iterable[int] = (), refresh: bool = True
+        self,
+        need: Need,
+        role: Role,
+        top: int,
+        include: Iterable[int] = (),
+        refresh: bool = True,
+        exclude: Iterable[int] = (),
     ) -> dict[int, float]:
-        """The solver's view of a role: top-``top`` eligible agents against fixed commitments, plus the
-        exact scores of ``include`` (agents holding an open proposal on it) when they are still eligible."""
+        """The solver's view of a role: top-``top`` eligible agents against fixed commitments, but those of
+        ``exclude`` (who declined, were refused or removed), plus the exact scores of ``include`` (agents
+        holding an open proposal on it) when they are still eligible."""
         req = self.role_requirement(need, role)
         with self.cache.lock:
             if refresh:
@@ -414,7 +428,8 @@ class RankingService:
             assert index is not None
             out: dict[int, float] = {}
             if top > 0:
-                ranking = index.rank(req, top=top, near_misses=0, floor=self.floor)
+                left_out = [str(a) for a in exclude]
+                ranking = index.rank(req, top=top, near_misses=0, floor=self.floor, exclude=left_out)
                 out = {int(c.agent_id): float(c.score) for c in ranking.candidates}
             for aid in include:
                 if aid in out:
@@ -445,7 +460,7 @@ class RankingService:
             req = self.role_requirement(need, r)
             req.count = max(int(r.count) - taken.get(r.id, 0), 0)  # type: ignore[arg-type]
             reqs.append(req)
-        exclude = [str(a) for a in self.members_of_need(need.id)]  # type: ignore[arg-type]
+        exclude = self.not_candidates(need.id)  # type: ignore[arg-type]
         with self.cache.lock:
             self.cache.refresh(self.session)
             assert self.cache.interactive is not None

@@ -39,6 +39,7 @@ from talents.kernel.events import Event, publish
 from talents.kernel.settings import get_settings
 from talents.ranking import RankingService, agent_label
 from talents.workflow.audit import record
+from talents.workflow.exclusions import excluded_agents
 from talents.workflow.models import COMMITTED_STATES, FIXED_STATES, AllocationRun, Assignment
 from talents.workflow.service import AssignmentService
 from talents.workflow.transitions import SYSTEM
@@ -126,6 +127,7 @@ def plan_run(
     ).all()
     ranking = RankingService(session)
     ranking.cache.refresh(session)
+    excluded = excluded_agents(session, scope)
     open_roles: list[OpenRole] = []
     proposals: list[OpenProposal] = []
     for role in roles:
@@ -136,7 +138,10 @@ def plan_run(
             continue
         seats = max(int(role.count) - fixed_on_role.get(role.id, 0), 0)  # type: ignore[arg-type]
         include = [a.agent_id for a in holders]
-        cands = ranking.scores_for(need, role, settings.allocation_top_k if in_scope else 0, include, refresh=False)
+        cands = ranking.scores_for(
+            need, role, settings.allocation_top_k if in_scope else 0, include, refresh=False,
+            exclude=excluded.get(need.id, ()),  # type: ignore[arg-type]
+        )
         if not in_scope:
             cands = {k: v for k, v in cands.items() if k in include}
         plan.roles[str(role.id)] = _RoleInfo(role, need, in_scope)

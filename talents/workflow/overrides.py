@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from talents.kernel.errors import ConflictError, ValidationFailedError
 from talents.kernel.principal import REVIEWER, Principal, require
+from talents.workflow.exclusions import removal_audit
 from talents.workflow.models import COMMITTED_STATES, Assignment
 from talents.workflow.proposals import Proposals
 
@@ -90,5 +91,5 @@ class OverrideService:
         text = self._reason(reason)
         a = self.assignments.get(assignment_id)
         return self.assignments.transition(
-            a, "withdrawn", principal.email, reason=text, audit_data={"override": "remove"}
+            a, "withdrawn", principal.email, reason=text, audit_data=removal_audit(override="remove")
         )

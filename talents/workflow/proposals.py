@@ -21,6 +21,7 @@ from talents.kernel.errors import (
 )
 from talents.kernel.principal import ADMIN, REVIEWER, Principal
 from talents.ranking import RankingService
+from talents.workflow.exclusions import excluded_agents
 from talents.workflow.models import COMMITTED_STATES, Assignment
 from talents.workflow.transitions import Lifecycle
 
@@ -107,6 +108,8 @@ class Proposals(Lifecycle):
             raise PermissionDeniedError("only the need's project lead or a DINUM reviewer may propose")
         role = self.role_at(need_id, position)
         score, explanation = self.score(need, role, agent_id)
+        if not reason.strip():
+            self._require_reason(need, agent_id, score)
         return self.propose(
             need.id,
             role.id,  # type: ignore[arg-type]
@@ -116,6 +119,23 @@ class Proposals(Lifecycle):
             explanation=explanation,
             reason=reason,
         )
+
+    def _require_reason(self, need: Need, agent_id: int, score: float) -> None:
+        """A hand proposal the engine would not make needs a written reason: a score below the minimum of
+        automatic proposals, or an agent who declined, was refused or was removed from this need."""
+        minimum = self.settings.matching.min_score
+        if score < minimum:
+            raise ValidationFailedError(
+                f"reason: the agent's score for this role ({score:.2f}) is below the minimum of automatic "
+                f"proposals ({minimum:.2f}); a written reason is required to propose them by hand",
+                field="reason",
+            )
+        if agent_id in excluded_agents(self.session, [int(need.id)]).get(int(need.id), set()):  # type: ignore[arg-type]
+            raise ValidationFailedError(
+                "reason: the agent declined, was refused or was removed from this need; a written reason "
+                "is required to propose them again",
+                field="reason",
+            )
 
     def role_at(self, need_id: int, position: int) -> Role:
         """The need's role at ``position`` (1-based, as in the need's list of roles)."""

@@ -22,6 +22,7 @@ from profiles.taxonomy import SkillResolver
 from talents.kernel.errors import DomainError, PermissionDeniedError, ValidationFailedError
 from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal
 from talents.workflow.approvals import ManagerApprovals
+from talents.workflow.exclusions import removal_audit
 from talents.workflow.models import Assignment, AssignmentPublic
 from talents.workflow.proposals import Proposals
 from talents.workflow.transitions import SYSTEM
@@ -207,7 +208,8 @@ class AssignmentService(Proposals, ManagerApprovals):
         if not reason.strip():
             raise ValidationFailedError("a reason is required to withdraw an assignment", field="reason")
         return self.transition(
-            a, "withdrawn", principal.email, reason=reason.strip(), expected_version=version
+            a, "withdrawn", principal.email, reason=reason.strip(), expected_version=version,
+            audit_data=removal_audit(),
         )
 
     # ---------------------------------------------------------------- jobs

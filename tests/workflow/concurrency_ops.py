@@ -68,7 +68,7 @@ def _force(engine: Engine, agent_id: int, need_id: int) -> dict[str, Any]:
 
 def _propose(engine: Engine, agent_id: int, need_id: int) -> dict[str, Any]:
     with session_scope(engine) as s:
-        a = AssignmentService(s).propose_manual(LEAD_P, need_id, 0, agent_id)
+        a = AssignmentService(s).propose_manual(LEAD_P, need_id, 0, agent_id, "proposé à la main")
         return {"id": a.id, "state": a.state}
 
 

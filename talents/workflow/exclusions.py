@@ -1,0 +1,64 @@
+"""Who is no longer a candidate for a need: declines, refusals and removals are remembered per need.
+
+An agent who declined a seat, whose manager refused it, or whom a person (DINUM, the project lead) removed
+with a reason, is never proposed again for that need by an automatic run, nor ranked for it, nor put in its
+team proposal. A person may still propose them by hand, with a written reason. Withdrawals by an allocation
+run (for a higher-priority need) and expiries are not held against the agent.
+
+The memory is the assignments themselves (their final state) and, for removals, the audit log's line of the
+withdrawal, which the database keeps append-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import Session, col, select
+
+from talents.workflow.models import Assignment, AuditEvent
+
+__all__ = ["REFUSING_STATES", "REMOVAL_MARK", "excluded_agents", "removal_audit"]
+
+# Final states in which the agent (or their manager) said no.
+REFUSING_STATES: tuple[str, ...] = ("declined", "refused")
+# The audit data key a person's removal carries (an automatic run's withdrawal does not).
+REMOVAL_MARK = "removed"
+
+
+def removal_audit(**extra: object) -> dict[str, object]:
+    """The audit data of a withdrawal made by a person: remembered against the agent for that need."""
+    return {REMOVAL_MARK: True, **extra}
+
+
+def excluded_agents(session: Session, need_ids: Iterable[int]) -> dict[int, set[int]]:
+    """For each need, the agents who declined, were refused, or were removed from it by a person."""
+    ids = sorted(set(need_ids))
+    out: dict[int, set[int]] = {i: set() for i in ids}
+    if not ids:
+        return out
+    withdrawn: dict[str, tuple[int, int]] = {}
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        rows = session.exec(
+            select(Assignment.id, Assignment.need_id, Assignment.agent_id, Assignment.state).where(
+                col(Assignment.need_id).in_(chunk), col(Assignment.state).in_((*REFUSING_STATES, "withdrawn"))
+            )
+        ).all()
+        for aid, need_id, agent_id, state in rows:
+            if state in REFUSING_STATES:
+                out[need_id].add(agent_id)
+            else:
+                withdrawn[str(aid)] = (need_id, agent_id)
+    keys = list(withdrawn)
+    for chunk_keys in (keys[i : i + 500] for i in range(0, len(keys), 500)):
+        events = session.exec(
+            select(AuditEvent.subject_id, AuditEvent.data).where(
+                AuditEvent.action == "assignment.withdrawn",
+                AuditEvent.subject_type == "assignment",
+                col(AuditEvent.subject_id).in_(chunk_keys),
+            )
+        ).all()
+        for subject_id, data in events:
+            if isinstance(data, dict) and (data.get(REMOVAL_MARK) or data.get("override") == "remove"):
+                need_id, agent_id = withdrawn[subject_id]
+                out[need_id].add(agent_id)
+    return out
