@@ -140,7 +140,7 @@ class NeedController(Controller):
     def add_role(self, db_session: Session, skill_port: SkillPort, need_id: int, data: RoleCreate) -> RolePublic:
         service = NeedService(db_session, skill_port)
         role = service.add_role(need_id, data)
-        return next(r for r in service.roles(need_id) if r.id == role.id)
+        return service.role_public(need_id, role.id)  # type: ignore[arg-type]
 
     @get("/{need_id:int}/roles/{position:int}", sync_to_thread=True)
     def get_role(self, db_session: Session, skill_port: SkillPort, need_id: int, position: int) -> RolePublic:
@@ -154,7 +154,7 @@ class NeedController(Controller):
     ) -> RolePublic:
         service = NeedService(db_session, skill_port)
         role = service.update_role(need_id, position, data)
-        return next(r for r in service.roles(need_id) if r.id == role.id)
+        return service.role_public(need_id, role.id)  # type: ignore[arg-type]
 
     @delete("/{need_id:int}/roles/{position:int}", sync_to_thread=True)
     def delete_role(self, db_session: Session, skill_port: SkillPort, need_id: int, position: int) -> None:

@@ -64,6 +64,7 @@ class NeedImporter:
             report.errors.append(LineError(number, describe_validation_error(exc), ext))
             return
         savepoint = session.begin_nested()  # a bad need rolls back alone; its batch goes on
+        service.warnings.clear()
         try:
             existing = service.get_by_external_id(line.external_id)
             if existing is None:
@@ -76,6 +77,7 @@ class NeedImporter:
                 service.replace_roles(existing, line.roles)
                 report.updated += 1
             savepoint.commit()
+            report.warnings.extend(LineError(number, w, line.external_id) for w in service.warnings)
         except (DomainError, sa.exc.IntegrityError) as exc:
             savepoint.rollback()
             reason = exc.message if isinstance(exc, DomainError) else f"rejected by the database: {exc.orig}"

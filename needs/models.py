@@ -208,6 +208,8 @@ class RolePublic(RoleBase):
     need_id: int
     position: int
     skills: list[RoleSkillPublic] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description="What the write changed in what was sent "
+                                                                  "(e.g. one skill named twice, merged)")
 
 
 class NeedCreate(NeedBase):
@@ -250,3 +252,5 @@ class NeedPublic(NeedBase):
     created_at: datetime
     updated_at: datetime
     roles: list[RolePublic] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description="What the write changed in what was sent "
+                                                                  "(e.g. one skill named twice, merged)")

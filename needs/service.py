@@ -34,7 +34,7 @@ from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailed
 from talents.kernel.events import Event, publish
 from talents.kernel.policy import check_share_above_floor
 
-__all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort"]
+__all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort", "merge_role_skills"]
 
 
 @runtime_checkable
@@ -133,10 +133,35 @@ class NeedFilters:
     lead_email: str | None = None  # needs this person leads, directly or through their project
 
 
+def merge_role_skills(
+    resolved: Sequence[tuple[str, RoleSkillInput]], where: str = "skills"
+) -> tuple[builtins.list[tuple[str, RoleSkillInput]], builtins.list[str]]:
+    """One requirement per skill: names that resolve to the same skill ("sécurité informatique" and
+    "cybersécurité") become one, at the highest level and weight, required if either is; each merge is
+    said in a warning."""
+    merged: dict[str, tuple[int, RoleSkillInput]] = {}
+    warnings: builtins.list[str] = []
+    for i, (skill_id, s) in enumerate(resolved):
+        if skill_id not in merged:
+            merged[skill_id] = (i, s)
+            continue
+        first_at, first = merged[skill_id]
+        one = first.model_copy(update={"level": max(first.level, s.level), "weight": max(first.weight, s.weight),
+                                       "required": first.required or s.required})
+        merged[skill_id] = (first_at, one)
+        warnings.append(
+            f"{where}.{i}.name: {s.name!r} is the same skill as {where}.{first_at} ({first.name!r}, {skill_id}); "
+            f"merged into one requirement: level {one.level}, {'required' if one.required else 'optional'}"
+        )
+    return [(sid, s) for sid, (_, s) in merged.items()], warnings
+
+
 class NeedService:
     def __init__(self, session: Session, skills: SkillPort) -> None:
         self.session = session
         self.skills = skills
+        # What the writes of this service changed in what was sent (merged skills), for the response.
+        self.warnings: builtins.list[str] = []
 
     # ---------------------------------------------------------------- needs
     def get(self, need_id: int) -> Need:
@@ -182,8 +207,8 @@ class NeedService:
         need.project_id = self._project_id(data)
         self.session.add(need)
         self.session.flush()
-        for role in data.roles:
-            self.add_role(need.id, role)  # type: ignore[arg-type]
+        for i, role in enumerate(data.roles):
+            self.add_role(need.id, role, where=f"roles.{i}.skills")  # type: ignore[arg-type]
         publish(self.session, Event("need.created", {**self._event_data(need), "event_id": f"need-{need.id}-created"}))
         return need
 
@@ -227,7 +252,14 @@ class NeedService:
         self.session.flush()
 
     def to_public(self, need: Need) -> NeedPublic:
-        return NeedPublic.model_validate({**need.model_dump(), "roles": self.roles(need.id)})  # type: ignore[arg-type]
+        return NeedPublic.model_validate(
+            {**need.model_dump(), "roles": self.roles(need.id), "warnings": self.warnings}  # type: ignore[arg-type]
+        )
+
+    def role_public(self, need_id: int, role_id: int) -> RolePublic:
+        """A role as the API shows it, with the warnings of the write that just changed it."""
+        public = next(r for r in self.roles(need_id) if r.id == role_id)
+        return public.model_copy(update={"warnings": list(self.warnings)})
 
     def _project_id(self, data: NeedCreate) -> int | None:
         projects = ProjectService(self.session)
@@ -274,14 +306,14 @@ class NeedService:
             raise NotFoundError(f"need {need_id} has no role at position {position}", field="role")
         return role
 
-    def add_role(self, need_id: int, data: RoleCreate) -> Role:
+    def add_role(self, need_id: int, data: RoleCreate, where: str = "skills") -> Role:
         need = self.get(need_id)
         check_share_above_floor(data.share, "share")
         position = self.session.exec(select(func.count()).where(Role.need_id == need_id)).one()
         role = Role.model_validate({**data.model_dump(exclude={"skills"}), "need_id": need.id, "position": position})
         self.session.add(role)
         self.session.flush()
-        self._set_role_skills(role, data.skills)
+        self._set_role_skills(role, data.skills, where)
         self._touch(need)
         return role
 
@@ -330,22 +362,17 @@ class NeedService:
                 role.sqlmodel_update(data.model_dump(exclude={"skills"}))
             self.session.add(role)
             self.session.flush()
-            self._set_role_skills(role, data.skills)
+            self._set_role_skills(role, data.skills, f"roles.{i}.skills")
         for role in existing.values():
             self.session.delete(role)
         self.session.flush()
 
-    def _set_role_skills(self, role: Role, skills: Iterable[RoleSkillInput]) -> None:
+    def _set_role_skills(self, role: Role, skills: Iterable[RoleSkillInput], where: str = "skills") -> None:
         self.session.execute(sa.delete(RoleSkill).where(col(RoleSkill.role_id) == role.id))
-        seen: set[str] = set()
-        for i, s in enumerate(skills):
-            skill_id, _ = self.skills.skill_id_for(s.name)
-            if skill_id in seen:
-                raise ValidationFailedError(
-                    f"skills.{i}.name: {s.name!r} is the same skill as an earlier one ({skill_id})",
-                    field=f"skills.{i}.name",
-                )
-            seen.add(skill_id)
+        resolved = [(self.skills.skill_id_for(s.name)[0], s) for s in skills]
+        merged, warnings = merge_role_skills(resolved, where)
+        self.warnings.extend(warnings)
+        for skill_id, s in merged:
             self.session.add(
                 RoleSkill(
                     role_id=role.id,

@@ -46,6 +46,7 @@ class ImportResult(BaseModel):
     imported: int
     rejected: int
     errors: list[dict[str, Any]]
+    warnings: list[dict[str, Any]] = []
 
 
 class AgentController(Controller):

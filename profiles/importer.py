@@ -17,6 +17,7 @@ from sqlmodel import Session, func
 
 from matching.normalise import Resolution
 from profiles.models import Agent, AgentCreate, AgentSkill, Availability
+from profiles.service import merge_agent_skills
 from profiles.taxonomy import SkillResolver
 from talents.kernel.bulk import ImportReport, LineError, Progress, batched, describe_validation_error
 from talents.kernel.db import session_scope, utcnow
@@ -227,14 +228,11 @@ class AgentImporter:
             session.execute(sa.delete(AgentSkill).where(AgentSkill.agent_id.in_(old_ids)))  # type: ignore[attr-defined]
             session.execute(sa.delete(Availability).where(Availability.agent_id.in_(old_ids)))  # type: ignore[attr-defined]
         skill_rows, window_rows = [], []
-        for _, line in accepted:
+        for number, line in accepted:
             aid = ids[line.external_id]
-            seen: set[str] = set()
-            for s in line.skills:
-                skill_id, confidence = resolver.skill_id_for(s.name)
-                if skill_id in seen:  # "JS" and "JavaScript" on one line: keep the first
-                    continue
-                seen.add(skill_id)
+            merged, warnings = merge_agent_skills([(*resolver.skill_id_for(s.name), s) for s in line.skills])
+            report.warnings.extend(LineError(number, w, line.external_id) for w in warnings)
+            for skill_id, confidence, s in merged:
                 skill_rows.append(
                     {
                         "agent_id": aid,

@@ -28,6 +28,7 @@ __all__ = [
     "AvailabilityPublic",
     "Skill",
     "SkillCreate",
+    "SkillInput",
     "SkillPublic",
     "SkillUpdate",
 ]
@@ -253,3 +254,5 @@ class AgentPublic(AgentBase):
     updated_at: datetime
     skills: list[AgentSkillPublic] = Field(default_factory=list)
     availability: list[AvailabilityPublic] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description="What the write changed in what was sent "
+                                                                  "(e.g. one skill named twice, merged)")

@@ -6,6 +6,7 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -23,13 +24,16 @@ from profiles.models import (
     AvailabilityCreate,
     AvailabilityPublic,
     Skill,
+    SkillInput,
 )
 from profiles.taxonomy import SkillResolver
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 from talents.kernel.policy import check_share_above_floor
 
-__all__ = ["AgentFilters", "AgentService"]
+__all__ = ["AgentFilters", "AgentService", "merge_agent_skills"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,42 @@ class AgentFilters:
     available_on: date | None = None
 
 
+def _highest(a: T | None, b: T | None) -> T | None:
+    return b if a is None else a if b is None else max(a, b)  # type: ignore[type-var]
+
+
+def merge_agent_skills(
+    resolved: Sequence[tuple[str, float, SkillInput]], where: str = "skills"
+) -> tuple[builtins.list[tuple[str, float, SkillInput]], builtins.list[str]]:
+    """One entry per skill on a profile: names that resolve to the same skill ("JS" and "JavaScript") become
+    one, at the highest level (and years, last use, interest); each merge is said in a warning."""
+    merged: dict[str, tuple[int, float, SkillInput]] = {}
+    warnings: builtins.list[str] = []
+    for i, (skill_id, confidence, s) in enumerate(resolved):
+        if skill_id not in merged:
+            merged[skill_id] = (i, confidence, s)
+            continue
+        first_at, first_confidence, first = merged[skill_id]
+        one = first.model_copy(update={
+            "level": max(first.level, s.level),
+            "years": _highest(first.years, s.years),
+            "last_used": _highest(first.last_used, s.last_used),
+            "interest": _highest(first.interest, s.interest),
+        })
+        merged[skill_id] = (first_at, max(first_confidence, confidence), one)
+        warnings.append(
+            f"{where}.{i}.name: {s.name!r} is the same skill as {where}.{first_at} ({first.name!r}, {skill_id}); "
+            f"merged into one, at level {one.level}"
+        )
+    return [(sid, c, s) for sid, (_, c, s) in merged.items()], warnings
+
+
 class AgentService:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._resolver: SkillResolver | None = None
+        # What the writes of this service changed in what was sent (merged skills), for the response.
+        self.warnings: builtins.list[str] = []
 
     @property
     def resolver(self) -> SkillResolver:
@@ -100,8 +136,11 @@ class AgentService:
         agent.manager_email = str(data.manager_email) if data.manager_email else None
         self.session.add(agent)
         self.session.flush()
-        for skill in data.skills:
-            self.add_skill(agent.id, AgentSkillCreate.model_validate(skill.model_dump()))  # type: ignore[arg-type]
+        resolved = [(*self.resolver.skill_id_for(skill.name), skill) for skill in data.skills]
+        merged, warnings = merge_agent_skills(resolved)
+        self.warnings.extend(warnings)
+        for skill_id, confidence, skill in merged:
+            self._add_skill_row(agent.id, skill_id, confidence, skill)  # type: ignore[arg-type]
         for window in data.availability:
             self.add_availability(agent.id, window)  # type: ignore[arg-type]
         return agent
@@ -136,7 +175,8 @@ class AgentService:
 
     def to_public(self, agent: Agent) -> AgentPublic:
         return AgentPublic.model_validate(
-            {**agent.model_dump(), "skills": self.skills(agent.id), "availability": self.availability(agent.id)}  # type: ignore[arg-type]
+            {**agent.model_dump(), "skills": self.skills(agent.id), "availability": self.availability(agent.id),  # type: ignore[arg-type]
+             "warnings": self.warnings}
         )
 
     def _check_unique(self, *, email: str | None = None, external_id: str | None = None) -> None:
@@ -169,6 +209,11 @@ class AgentService:
                 f"the profile already has skill {skill_id!r} (typed {existing.typed!r}); update it instead",
                 field="name",
             )
+        row = self._add_skill_row(agent_id, skill_id, confidence, data)
+        self.touch(agent)
+        return self._skill_public(row)
+
+    def _add_skill_row(self, agent_id: int, skill_id: str, confidence: float, data: SkillInput) -> AgentSkill:
         row = AgentSkill(
             agent_id=agent_id,
             skill_id=skill_id,
@@ -180,8 +225,7 @@ class AgentService:
             interest=data.interest,
         )
         self.session.add(row)
-        self.touch(agent)
-        return self._skill_public(row)
+        return row
 
     def update_skill(self, agent_id: int, skill_row_id: int, data: AgentSkillUpdate) -> AgentSkillPublic:
         row = self._skill_row(agent_id, skill_row_id)

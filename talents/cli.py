@@ -81,6 +81,8 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
         )
         for e in report.errors[:200]:
             err.print(f"  line {e.line}: {e.reason}", markup=False)
+        for w in report.warnings[:200]:
+            err.print(f"  line {w.line} (imported, warning): {w.reason}", markup=False)
         if len(report.errors) > 200:
             err.print(f"  … and {len(report.errors) - 200} more (use --json for all)")
 

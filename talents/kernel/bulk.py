@@ -39,18 +39,21 @@ class LineError:
 
 @dataclass
 class ImportReport:
-    """What an import did: counts and every bad line with its number and reason."""
+    """What an import did: counts, every bad line with its number and reason, and the warnings of lines
+    imported with a change (two names of one skill merged, say)."""
 
     lines: int = 0
     created: int = 0
     updated: int = 0
     errors: list[LineError] = field(default_factory=list)
+    warnings: list[LineError] = field(default_factory=list)
 
     def merge(self, other: ImportReport) -> None:
-        """Add another report's counts and errors (lines are counted by the caller)."""
+        """Add another report's counts, errors and warnings (lines are counted by the caller)."""
         self.created += other.created
         self.updated += other.updated
         self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
 
     @property
     def imported(self) -> int:
@@ -64,6 +67,7 @@ class ImportReport:
             "imported": self.imported,
             "rejected": len(self.errors),
             "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
 

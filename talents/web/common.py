@@ -202,6 +202,9 @@ def french_error(exc: Exception) -> str:
     message = exc.message.lower()
     if (exc.field or "").endswith("share") and ("above" in message or "floor" in message):
         return floor_sentence()
+    if exc.field == "reason" and "written reason" in message:
+        return ("Un motif écrit est nécessaire : le moteur ne proposerait pas cet agent (score sous le minimum, "
+                "ou il a déjà décliné, été refusé ou été retiré de ce besoin).")
     if "100 %" in message or "100%" in message or "capacity" in message or "over-commit" in message:
         return "Cet agent n'a plus assez de temps disponible sur la période (100 % au plus, tous projets confondus)."
     if isinstance(exc, PermissionDeniedError):

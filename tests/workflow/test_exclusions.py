@@ -11,6 +11,7 @@ from needs.models import Need
 from talents.kernel.db import session_scope
 from talents.kernel.errors import ValidationFailedError
 from talents.ranking import RankingService
+from talents.web.common import french_error
 from talents.workflow.allocation import run_allocation
 from talents.workflow.exclusions import excluded_agents
 from talents.workflow.models import Assignment
@@ -111,3 +112,12 @@ def test_a_hand_proposal_the_engine_would_not_make_needs_a_written_reason(engine
     with session_scope(engine) as s:
         again = AssignmentService(s).propose_manual(LEAD_P, need, 0, best, "a changé d'avis, nous en avons parlé")
         assert again.state == "proposed" and again.reason.startswith("a changé")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_pages_say_in_french_why_a_reason_is_needed(engine, two_candidates):
+    _best, _second, need = two_candidates
+    weak = make_agent(engine, "weak", skills=[("javascript", 2)])
+    with session_scope(engine) as s, pytest.raises(ValidationFailedError) as refused:
+        AssignmentService(s).propose_manual(LEAD_P, need, 0, weak)
+    assert french_error(refused.value).startswith("Un motif écrit est nécessaire")
