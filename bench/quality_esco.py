@@ -11,7 +11,14 @@ taxonomy, held at its level); they differ only in how they score what is left:
 * ``tfidf names``: cosine of TF-IDF vectors of the typed names;
 * ``fuzzy+coverage``: rapidfuzz normalisation to the taxonomy, then the weighted share of asked skills held;
 * ``fuzzy+idf coverage``: the same with each asked skill also weighted by its rarity (IDF);
-* ``ENGINE``: normalisation then :class:`~matching.ranking.CandidateIndex` with its defaults.
+* ``ENGINE``: normalisation then :class:`~matching.ranking.CandidateIndex` with its defaults;
+* ``oracle`` (not a competitor, a ceiling): IDF coverage on the agents' *true* skills, no typing at all —
+  what the declared profiles allow at best for such a score.
+
+``--select`` learns the engine's parameters instead of taking its defaults: scikit-learn's
+``ParameterGrid`` over the parts of the score (profile similarity weight, co-occurrence credit,
+rarity, related-skill credit), chosen on half of the needs (``train_test_split``, stratified by kind)
+and reported on the other half only.
 
 Metrics, per kind of need (with two must-haves / without): NDCG@10 (gain 2^grade − 1, the ideal over
 every agent), P@3 (share of the first three of the need's occupation, over what the ideal allows:
@@ -23,10 +30,11 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import ParameterGrid, train_test_split
 
 from bench.esco import END, ROLE_SHARE, START, EscoCase, EscoNeed, builtin_case, esco_case
 from bench.quality import ndcg_at
@@ -154,6 +162,21 @@ def fuzzy_idf_coverage(p: Prepared) -> list[list[str]]:
     return _coverage(p, rarity=True)
 
 
+def oracle(p: Prepared) -> list[list[str]]:
+    """IDF coverage on the true skills: the ceiling of what the declared profiles say."""
+    case = p.case
+    truth = replace(
+        p,
+        agent_skills=[dict(a.true) for a in case.agents],
+        need_reqs=[[(s, lvl, w, req) for s, (_, lvl, w, req) in zip(q.true, q.typed, strict=True)] for q in case.needs],
+    )
+    truth.df = {}
+    for held in truth.agent_skills:
+        for sid in held:
+            truth.df[sid] = truth.df.get(sid, 0) + 1
+    return _coverage(truth, rarity=True)
+
+
 # ---------------------------------------------------------------------- engine
 def profiles(p: Prepared) -> list[CandidateProfile]:
     """The agents as the app gives them to the engine."""
@@ -218,14 +241,37 @@ REFERENCES: dict[str, Method] = {
 }
 
 
-def _table(title: str, p: Prepared, methods: dict[str, Method]) -> None:
-    print(f"\n== {title}: {len(p.ids)} agents, {len(p.case.needs)} needs, {len(p.case.jobs)} occupations")
+GRID = {
+    "text_weight": [0.3, 0.5],
+    "cooccurrence_credit": [0.0, 0.6],
+    "use_rarity": [True],
+    "related_credit": [0.5],
+    "context_weight": [1.0, 3.0],
+}
+
+
+def select(p: Prepared, grid: dict[str, list[object]], seed: int = 0) -> tuple[dict[str, object], list[int]]:
+    """The engine's parameters with the best NDCG@10 on a training half of the needs; the other half."""
+    kinds = [n.must_have for n in p.case.needs]
+    train, test = train_test_split(list(range(len(kinds))), test_size=0.5, random_state=seed, stratify=kinds)
+    best: tuple[float, dict[str, object]] = (-1.0, {})
+    for params in ParameterGrid(grid):
+        score = evaluate(p, engine(**params)(p), list(train))["all"]["ndcg"]
+        print(f"   train NDCG@10 {score:.3f}  {params}", flush=True)
+        if score > best[0]:
+            best = (score, params)
+    return best[1], sorted(test)
+
+
+def _table(title: str, p: Prepared, methods: dict[str, Method], needs: list[int] | None = None) -> None:
+    shown = len(p.case.needs) if needs is None else len(needs)
+    print(f"\n== {title}: {len(p.ids)} agents, {shown} needs, {len(p.case.jobs)} occupations")
     print(f"{'method':<24} {'kind':<11} {'NDCG@10':>8} {'P@3':>6} {'inelig.':>8} {'time s':>7}")
     for name, method in methods.items():
         t0 = time.perf_counter()
         ranked = method(p)
         elapsed = time.perf_counter() - t0
-        res = evaluate(p, ranked)
+        res = evaluate(p, ranked, needs)
         for kind in ("must-haves", "none", "all"):
             r = res[kind]
             t = f"{elapsed:>7.2f}" if kind == "all" else ""
@@ -237,14 +283,21 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--agents", type=int, default=3000)
+    ap.add_argument("--select", action="store_true", help="learn the engine's parameters on half of the needs")
     args = ap.parse_args(argv)
-    methods: dict[str, Method] = dict(REFERENCES)
-    methods["ENGINE"] = engine()
     for case in (esco_case(args.seed, agents=args.agents), builtin_case(args.seed)):
         t0 = time.perf_counter()
         p = prepare(case)
         print(f"\n(normalisation of every typed name: {time.perf_counter() - t0:.1f} s)")
-        _table(case.name, p, methods)
+        methods: dict[str, Method] = dict(REFERENCES)
+        methods["ENGINE"] = engine()
+        needs = None
+        if args.select:
+            params, needs = select(p, GRID, args.seed)
+            methods["ENGINE selected"] = engine(**params)
+            print(f"   selected on the training half: {params}; the table below is the held-out half")
+        methods["oracle (true skills)"] = oracle
+        _table(case.name, p, methods, needs)
 
 
 if __name__ == "__main__":
