@@ -243,7 +243,7 @@ class TaxonomyController(Controller):
         status_code=HTTP_200_OK,
         summary="Import skills: ESCO skills_<lang>.csv layout or the project's CSV/JSON taxonomy",
     )
-    async def import_taxonomy(self, request: Request, lang: str | None = None) -> dict[str, Any]:
+    async def import_taxonomy(self, request: Request, skill_references: Any, lang: str | None = None) -> dict[str, Any]:
         from profiles.taxonomy_files import detect_and_read
         from talents.kernel.db import session_scope
 
@@ -256,10 +256,12 @@ class TaxonomyController(Controller):
             def load() -> dict[str, Any]:
                 skills, errors = detect_and_read([path])
                 with session_scope() as session:
-                    summary = TaxonomyService(session).upsert_many(skills)
+                    report = TaxonomyService(session).reconcile(skills, referencing=skill_references)
                 return {
-                    "created": summary.created,
-                    "updated": summary.updated,
+                    "created": len(report.added),
+                    "updated": len(report.updated),
+                    "merged": report.merged,
+                    "ambiguous": report.ambiguous,
                     "errors": [{"line": n, "reason": r} for n, r in errors],
                 }
 

@@ -7,7 +7,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,11 +17,13 @@ from matching.normalise import Resolution, SkillNormaliser, Suggestion
 from matching.taxonomy import Taxonomy
 from matching.types import TaxonomySkill
 from profiles.models import AgentSkill, Skill, SkillCreate, SkillUpdate
+from profiles.taxonomy_merge import Decision, merged_fields, plan_reconciliation
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 
 __all__ = [
     "ImportSummary",
+    "ReconcileReport",
     "SkillResolver",
     "TaxonomyService",
     "pending_skill_id",
@@ -55,6 +57,25 @@ class ImportSummary:
     created: int = 0
     updated: int = 0
     errors: list[tuple[int, str]] | None = None
+
+
+@dataclass
+class ReconcileReport:
+    """What an import did: skills added, updated (same id), merged into a skill in place, and left
+    ambiguous (kept pending for curation, with the skills they could be)."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    merged: list[dict[str, str]] = field(default_factory=list)
+    ambiguous: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "merged": self.merged,
+            "ambiguous": self.ambiguous,
+        }
 
 
 class _NormaliserCache:
@@ -298,6 +319,82 @@ class TaxonomyService:
         self.session.flush()
         return summary
 
+    def reconcile(
+        self, skills: Iterable[TaxonomySkill], referencing: Sequence[tuple[Any, str]] = ()
+    ) -> ReconcileReport:
+        """Import skills over the taxonomy in place, one concept one skill (see :mod:`profiles.taxonomy_merge`).
+
+        Merged skills lend their names (as aliases), source URI and relations to the skill in place; a
+        duplicate already in place is folded into it with :meth:`merge`, so agents' skills and the
+        ``referencing`` (model, owner column) pairs — the roles' skills — follow. Nothing is lost.
+        """
+        incoming = list({s.id: s for s in skills}.values())
+        active = self.session.exec(select(Skill).where(Skill.status == "active")).all()
+        decisions = plan_reconciliation([to_taxonomy_skill(r) for r in active], incoming)
+        final = {d.skill.id: (d.target if d.action == "merge" and d.target else d.skill.id) for d in decisions}
+        report = ReconcileReport()
+        rows = {r.id: r for r in self.session.exec(select(Skill).where(col(Skill.id).in_(list(final)))).all()}
+        now = utcnow()
+        new_rows: list[dict[str, Any]] = []
+        for d in decisions:
+            s = d.skill
+            related = [final.get(r, r) for r in s.related]
+            if d.action == "merge":
+                continue
+            row = rows.get(s.id)
+            status = "pending" if d.action == "ambiguous" else "active"
+            if d.action == "ambiguous":
+                report.ambiguous.append(
+                    {"skill_id": s.id, "label": s.label_fr or s.label_en, "candidates": list(d.candidates)}
+                )
+            elif row is None or row.status != "active":
+                report.added.append(s.id)
+            else:
+                report.updated.append(s.id)
+            if row is None:
+                new_rows.append(_skill_row(s, related, status, now))
+                continue
+            # the incoming file leads; what the row had besides (aliases, relations, source) is kept
+            fields = merged_fields(replace(s, related=tuple(related)), to_taxonomy_skill(row), row.related or ())
+            row.sqlmodel_update({**fields, "status": status, "updated_at": now})
+            self.session.add(row)
+        if new_rows:
+            table = Skill.__table__  # type: ignore[attr-defined]
+            for start in range(0, len(new_rows), 2000):
+                self.session.execute(sa.insert(table), new_rows[start : start + 2000])
+        self.session.flush()
+        gone: dict[str, str] = {}
+        for d in decisions:
+            if d.action == "merge" and d.target is not None:
+                self._fold_in(d, final, referencing, now)
+                report.merged.append({"skill_id": d.skill.id, "into": d.target, "by": d.how})
+                if d.skill.id != d.target:
+                    gone[d.skill.id] = d.target
+        self._repoint_related(gone)
+        self.session.flush()
+        return report
+
+    def _fold_in(
+        self, d: Decision, final: dict[str, str], referencing: Sequence[tuple[Any, str]], now: Any
+    ) -> None:
+        assert d.target is not None
+        if self.session.get(Skill, d.skill.id) is not None:  # a duplicate in place, or left pending before
+            self.merge(d.skill.id, d.target, referencing)
+        target = self.get(d.target)
+        related = [final.get(r, r) for r in d.skill.related]
+        target.sqlmodel_update({**merged_fields(to_taxonomy_skill(target), d.skill, related), "updated_at": now})
+        self.session.add(target)
+
+    def _repoint_related(self, gone: dict[str, str]) -> None:
+        """Relations naming a skill merged away now name the skill it went into."""
+        known = set(self.session.exec(select(Skill.id)).all())
+        for row in self.session.exec(select(Skill)).all():
+            rel = list(dict.fromkeys(gone.get(r, r) for r in row.related or ()))
+            rel = [r for r in rel if r in known and r != row.id]
+            if rel != list(row.related or ()):
+                row.related = rel
+                self.session.add(row)
+
     def ensure_default(self) -> int:
         """Load the taxonomy shipped with the project when the database has none (first start)."""
         from profiles.taxonomy_files import load_default_taxonomy
@@ -311,6 +408,22 @@ class TaxonomyService:
         missing = [r for r in related if self.session.get(Skill, r) is None]
         if missing:
             raise ValidationFailedError(f"related: unknown skill ids {missing}", field="related")
+
+
+def _skill_row(s: TaxonomySkill, related: list[str], status: str, now: Any) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "label_fr": (s.label_fr or s.label_en)[:200],
+        "label_en": (s.label_en or "")[:200],
+        "category": (s.category or "")[:120],
+        "source": s.source,
+        "description": (s.description or "")[:4000],
+        "aliases": list(s.aliases),
+        "related": [r for r in dict.fromkeys(related) if r != s.id],
+        "status": status,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def clear_normaliser_cache() -> None:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from needs.models import RoleSkill
 from talents.kernel.bulk import ImportReport, count_lines, read_records
 from talents.kernel.db import get_engine, migrate, session_scope
 from talents.kernel.logs import configure_logging, set_verbose
@@ -175,17 +176,27 @@ def taxonomy_import(
     _prepare()
     skills, errors = detect_and_read(files)
     with progress_bar("Skills", len(skills)) as advance, session_scope() as session:
-        summary = TaxonomyService(session).upsert_many(skills)
+        report = TaxonomyService(session).reconcile(skills, referencing=[(RoleSkill, "role_id")])
         advance(len(skills))
     result = {
-        "created": summary.created,
-        "updated": summary.updated,
+        "created": len(report.added),
+        "updated": len(report.updated),
+        "merged": report.merged,
+        "ambiguous": report.ambiguous,
         "errors": [{"line": n, "reason": r} for n, r in errors],
     }
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
-        err.print(f"{len(skills)} skills: {summary.created} created, {summary.updated} updated, {len(errors)} rejected")
+        err.print(
+            f"{len(skills)} skills: {len(report.added)} created, {len(report.updated)} updated, "
+            f"{len(report.merged)} merged into skills in place, {len(report.ambiguous)} ambiguous "
+            f"(pending curation), {len(errors)} rejected"
+        )
+        for m in report.merged[:200]:
+            err.print(f"  merged {m['skill_id']} into {m['into']} (by {m['by']})", markup=False)
+        for a in report.ambiguous[:200]:
+            err.print(f"  ambiguous {a['skill_id']} « {a['label']} »: {', '.join(a['candidates'])}", markup=False)
         for n, r in errors[:200]:
             err.print(f"  line {n}: {r}", markup=False)
 
