@@ -23,20 +23,34 @@ from needs.models import (
     RolePublic,
     RoleUpdate,
 )
+from needs.policy import (
+    check_need_update,
+    check_project_update,
+    claim_need,
+    claim_project,
+    need_writer,
+    project_writer,
+)
 from needs.service import NeedFilters, NeedService, ProjectService, SkillPort
-from talents.auth.policy import check_need_update, check_project_update, claim_need, claim_project
+from talents.kernel.access import rule
 from talents.kernel.api import Limit, Offset, Page, read_upload_records
 from talents.kernel.db import get_engine
-from talents.kernel.principal import Principal
+from talents.kernel.principal import LEAD, REVIEWER, Principal
 
 __all__ = ["NeedController", "ProjectController"]
+
+# Who may call each route (read by the auth middleware); per-object checks are in needs.policy.
+_SIGNED_IN = rule(why="any signed-in principal")
+_LEADS = rule(LEAD, REVIEWER, why="project leads and reviewers")
+_PROJECT_WRITER = rule(LEAD, REVIEWER, check=project_writer, why="the project's lead, or a reviewer")
+_NEED_WRITER = rule(LEAD, REVIEWER, check=need_writer, why="the need's lead, or a reviewer")
 
 
 class ProjectController(Controller):
     path = "/api/v1/projects"
     tags = ["projects"]
 
-    @get("/", sync_to_thread=True)
+    @get("/", sync_to_thread=True, opt=_SIGNED_IN)
     def list_projects(
         self,
         db_session: Session,
@@ -49,18 +63,18 @@ class ProjectController(Controller):
         rows, total = service.list(ministry=ministry, q=q, limit=limit, offset=offset)
         return Page(data=[service.to_public(p) for p in rows], count=total, limit=limit, offset=offset)
 
-    @post("/", sync_to_thread=True)
+    @post("/", sync_to_thread=True, opt=_LEADS)
     def create_project(self, db_session: Session, principal: Principal, data: ProjectCreate) -> ProjectPublic:
         claim_project(principal, data)
         service = ProjectService(db_session)
         return service.to_public(service.create(data))
 
-    @get("/{project_id:int}", sync_to_thread=True)
+    @get("/{project_id:int}", sync_to_thread=True, opt=_SIGNED_IN)
     def get_project(self, db_session: Session, project_id: int) -> ProjectPublic:
         service = ProjectService(db_session)
         return service.to_public(service.get(project_id))
 
-    @patch("/{project_id:int}", sync_to_thread=True)
+    @patch("/{project_id:int}", sync_to_thread=True, opt=_PROJECT_WRITER)
     def update_project(
         self, db_session: Session, principal: Principal, project_id: int, data: ProjectUpdate
     ) -> ProjectPublic:
@@ -68,7 +82,7 @@ class ProjectController(Controller):
         service = ProjectService(db_session)
         return service.to_public(service.update(project_id, data))
 
-    @delete("/{project_id:int}", sync_to_thread=True)
+    @delete("/{project_id:int}", sync_to_thread=True, opt=_PROJECT_WRITER)
     def delete_project(self, db_session: Session, project_id: int) -> None:
         ProjectService(db_session).delete(project_id)
 
@@ -77,7 +91,7 @@ class NeedController(Controller):
     path = "/api/v1/needs"
     tags = ["needs"]
 
-    @get("/", sync_to_thread=True, summary="List needs, highest priority first")
+    @get("/", sync_to_thread=True, summary="List needs, highest priority first", opt=_SIGNED_IN)
     def list_needs(
         self,
         db_session: Session,
@@ -99,7 +113,7 @@ class NeedController(Controller):
         )
         return Page(data=[service.to_public(n) for n in rows], count=total, limit=limit, offset=offset)
 
-    @post("/", sync_to_thread=True, summary="Create a need (an équipe flash) with its roles")
+    @post("/", sync_to_thread=True, summary="Create a need (an équipe flash) with its roles", opt=_LEADS)
     def create_need(
         self, db_session: Session, skill_port: SkillPort, principal: Principal, data: NeedCreate
     ) -> NeedPublic:
@@ -107,18 +121,19 @@ class NeedController(Controller):
         service = NeedService(db_session, skill_port)
         return service.to_public(service.create(data))
 
-    @post("/import", status_code=HTTP_200_OK, summary="Import needs (JSON Lines), upsert by external_id")
+    @post("/import", status_code=HTTP_200_OK, summary="Import needs (JSON Lines), upsert by external_id",
+          opt=rule(REVIEWER, why="bulk import: reviewers"))
     async def import_needs(self, request: Request, skill_port_factory: Any) -> dict[str, Any]:
         records, _ = await read_upload_records(request)
         report = await anyio.to_thread.run_sync(lambda: NeedImporter(get_engine(), skill_port_factory).run(records))
         return report.to_dict()
 
-    @get("/{need_id:int}", sync_to_thread=True)
+    @get("/{need_id:int}", sync_to_thread=True, opt=_SIGNED_IN)
     def get_need(self, db_session: Session, skill_port: SkillPort, need_id: int) -> NeedPublic:
         service = NeedService(db_session, skill_port)
         return service.to_public(service.get(need_id))
 
-    @patch("/{need_id:int}", sync_to_thread=True)
+    @patch("/{need_id:int}", sync_to_thread=True, opt=_NEED_WRITER)
     def update_need(
         self, db_session: Session, skill_port: SkillPort, principal: Principal, need_id: int, data: NeedUpdate
     ) -> NeedPublic:
@@ -126,29 +141,29 @@ class NeedController(Controller):
         service = NeedService(db_session, skill_port)
         return service.to_public(service.update(need_id, data))
 
-    @delete("/{need_id:int}", sync_to_thread=True)
+    @delete("/{need_id:int}", sync_to_thread=True, opt=_NEED_WRITER)
     def delete_need(self, db_session: Session, skill_port: SkillPort, need_id: int) -> None:
         NeedService(db_session, skill_port).delete(need_id)
 
-    @get("/{need_id:int}/roles", sync_to_thread=True)
+    @get("/{need_id:int}/roles", sync_to_thread=True, opt=_SIGNED_IN)
     def list_roles(self, db_session: Session, skill_port: SkillPort, need_id: int) -> list[RolePublic]:
         service = NeedService(db_session, skill_port)
         service.get(need_id)
         return service.roles(need_id)
 
-    @post("/{need_id:int}/roles", sync_to_thread=True)
+    @post("/{need_id:int}/roles", sync_to_thread=True, opt=_NEED_WRITER)
     def add_role(self, db_session: Session, skill_port: SkillPort, need_id: int, data: RoleCreate) -> RolePublic:
         service = NeedService(db_session, skill_port)
         role = service.add_role(need_id, data)
         return service.role_public(need_id, role.id)  # type: ignore[arg-type]
 
-    @get("/{need_id:int}/roles/{position:int}", sync_to_thread=True)
+    @get("/{need_id:int}/roles/{position:int}", sync_to_thread=True, opt=_SIGNED_IN)
     def get_role(self, db_session: Session, skill_port: SkillPort, need_id: int, position: int) -> RolePublic:
         service = NeedService(db_session, skill_port)
         role = service.role_at(need_id, position)
         return next(r for r in service.roles(need_id) if r.id == role.id)
 
-    @patch("/{need_id:int}/roles/{position:int}", sync_to_thread=True)
+    @patch("/{need_id:int}/roles/{position:int}", sync_to_thread=True, opt=_NEED_WRITER)
     def update_role(
         self, db_session: Session, skill_port: SkillPort, need_id: int, position: int, data: RoleUpdate
     ) -> RolePublic:
@@ -156,6 +171,6 @@ class NeedController(Controller):
         role = service.update_role(need_id, position, data)
         return service.role_public(need_id, role.id)  # type: ignore[arg-type]
 
-    @delete("/{need_id:int}/roles/{position:int}", sync_to_thread=True)
+    @delete("/{need_id:int}/roles/{position:int}", sync_to_thread=True, opt=_NEED_WRITER)
     def delete_role(self, db_session: Session, skill_port: SkillPort, need_id: int, position: int) -> None:
         NeedService(db_session, skill_port).delete_role(need_id, position)

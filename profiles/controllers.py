@@ -29,14 +29,21 @@ from profiles.models import (
     SkillPublic,
     SkillUpdate,
 )
+from profiles.policy import check_agent_create, owner_or_reader, owner_or_reviewer
 from profiles.service import AgentFilters, AgentService
 from profiles.taxonomy import TaxonomyService
-from talents.auth.policy import check_agent_create
+from talents.kernel.access import rule
 from talents.kernel.api import Limit, Offset, Page, read_upload_records
 from talents.kernel.db import get_engine
-from talents.kernel.principal import Principal
+from talents.kernel.principal import AGENT, LEAD, REVIEWER, Principal
 
 __all__ = ["AgentController", "TaxonomyController"]
+
+# Who may call each route (read by the auth middleware); per-object checks are in profiles.policy.
+_READ_PROFILE = rule(check=owner_or_reader, why="the agent, or a lead/reviewer (logged in the access log)")
+_WRITE_PROFILE = rule(check=owner_or_reviewer, why="the agent, or a reviewer")
+_REVIEWERS = rule(REVIEWER, why="reviewers")
+_SIGNED_IN = rule(why="any signed-in principal")
 
 
 class ImportResult(BaseModel):
@@ -53,7 +60,8 @@ class AgentController(Controller):
     path = "/api/v1/agents"
     tags = ["agents"]
 
-    @get("/", sync_to_thread=True, summary="List agents (paginated, filterable)")
+    @get("/", sync_to_thread=True, summary="List agents (paginated, filterable)",
+         opt=rule(LEAD, REVIEWER, why="searching profiles: leads and reviewers"))
     def list_agents(
         self,
         db_session: Session,
@@ -76,69 +84,73 @@ class AgentController(Controller):
         )
         return Page(data=[service.to_public(a) for a in rows], count=total, limit=limit, offset=offset)
 
-    @post("/", sync_to_thread=True, summary="Create an agent with skills and availability")
+    @post("/", sync_to_thread=True, summary="Create an agent with skills and availability",
+          opt=rule(AGENT, REVIEWER, why="an agent creates their own profile; reviewers any"))
     def create_agent(self, db_session: Session, principal: Principal, data: AgentCreate) -> AgentPublic:
         check_agent_create(principal, data)
         service = AgentService(db_session)
         return service.to_public(service.create(data))
 
-    @post("/import", status_code=HTTP_200_OK, summary="Import agents (JSON Lines, or CSV with text/csv)")
+    @post("/import", status_code=HTTP_200_OK, summary="Import agents (JSON Lines, or CSV with text/csv)",
+          opt=_REVIEWERS)
     async def import_agents(self, request: Request) -> ImportResult:
         records, is_csv = await read_upload_records(request)
         report = await anyio.to_thread.run_sync(lambda: AgentImporter(get_engine()).run(records, csv_rows=is_csv))
         return ImportResult(**report.to_dict())
 
-    @get("/{agent_id:int}", sync_to_thread=True)
+    @get("/{agent_id:int}", sync_to_thread=True, opt=_READ_PROFILE)
     def get_agent(self, db_session: Session, agent_id: int) -> AgentPublic:
         service = AgentService(db_session)
         return service.to_public(service.get(agent_id))
 
-    @patch("/{agent_id:int}", sync_to_thread=True)
+    @patch("/{agent_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
     def update_agent(self, db_session: Session, agent_id: int, data: AgentUpdate) -> AgentPublic:
         service = AgentService(db_session)
         return service.to_public(service.update(agent_id, data))
 
-    @delete("/{agent_id:int}", sync_to_thread=True)
+    @delete("/{agent_id:int}", sync_to_thread=True,
+            opt=rule(REVIEWER, why="reviewers (agents erase theirs with DELETE /api/v1/me)"))
     def delete_agent(self, db_session: Session, agent_id: int) -> None:
         AgentService(db_session).delete(agent_id)
 
-    @get("/{agent_id:int}/skills", sync_to_thread=True)
+    @get("/{agent_id:int}/skills", sync_to_thread=True, opt=_READ_PROFILE)
     def list_skills(self, db_session: Session, agent_id: int) -> list[AgentSkillPublic]:
         service = AgentService(db_session)
         service.get(agent_id)
         return service.skills(agent_id)
 
-    @post("/{agent_id:int}/skills", sync_to_thread=True, summary="Add a skill (free text, normalised)")
+    @post("/{agent_id:int}/skills", sync_to_thread=True, summary="Add a skill (free text, normalised)",
+          opt=_WRITE_PROFILE)
     def add_skill(self, db_session: Session, agent_id: int, data: AgentSkillCreate) -> AgentSkillPublic:
         return AgentService(db_session).add_skill(agent_id, data)
 
-    @patch("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True)
+    @patch("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
     def update_skill(
         self, db_session: Session, agent_id: int, skill_row_id: int, data: AgentSkillUpdate
     ) -> AgentSkillPublic:
         return AgentService(db_session).update_skill(agent_id, skill_row_id, data)
 
-    @delete("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True)
+    @delete("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
     def remove_skill(self, db_session: Session, agent_id: int, skill_row_id: int) -> None:
         AgentService(db_session).remove_skill(agent_id, skill_row_id)
 
-    @get("/{agent_id:int}/availability", sync_to_thread=True)
+    @get("/{agent_id:int}/availability", sync_to_thread=True, opt=_READ_PROFILE)
     def list_availability(self, db_session: Session, agent_id: int) -> list[AvailabilityPublic]:
         service = AgentService(db_session)
         service.get(agent_id)
         return service.availability(agent_id)
 
-    @post("/{agent_id:int}/availability", sync_to_thread=True)
+    @post("/{agent_id:int}/availability", sync_to_thread=True, opt=_WRITE_PROFILE)
     def add_availability(self, db_session: Session, agent_id: int, data: AvailabilityCreate) -> AvailabilityPublic:
         return AgentService(db_session).add_availability(agent_id, data)
 
-    @put("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True)
+    @put("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
     def update_availability(
         self, db_session: Session, agent_id: int, window_id: int, data: AvailabilityCreate
     ) -> AvailabilityPublic:
         return AgentService(db_session).update_availability(agent_id, window_id, data)
 
-    @delete("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True)
+    @delete("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
     def remove_availability(self, db_session: Session, agent_id: int, window_id: int) -> None:
         AgentService(db_session).remove_availability(agent_id, window_id)
 
@@ -174,7 +186,7 @@ class TaxonomyController(Controller):
     path = "/api/v1/taxonomy"
     tags = ["taxonomy"]
 
-    @get("/skills", sync_to_thread=True, summary="List skills of the taxonomy")
+    @get("/skills", sync_to_thread=True, summary="List skills of the taxonomy", opt=_SIGNED_IN)
     def list_skills(
         self,
         db_session: Session,
@@ -189,7 +201,7 @@ class TaxonomyController(Controller):
         )
         return Page(data=[SkillPublic.model_validate(r) for r in rows], count=total, limit=limit, offset=offset)
 
-    @get("/suggest", sync_to_thread=True, summary="Autocomplete: skills closest to what is typed")
+    @get("/suggest", sync_to_thread=True, summary="Autocomplete: skills closest to what is typed", opt=_SIGNED_IN)
     def suggest(
         self,
         db_session: Session,
@@ -198,7 +210,8 @@ class TaxonomyController(Controller):
     ) -> list[SuggestionPublic]:
         return [_suggestion(s) for s in TaxonomyService(db_session).suggest(q, limit=limit)]
 
-    @get("/resolve", sync_to_thread=True, summary="Normalise a typed skill: taxonomy skill and confidence")
+    @get("/resolve", sync_to_thread=True, summary="Normalise a typed skill: taxonomy skill and confidence",
+         opt=_SIGNED_IN)
     def resolve(
         self, db_session: Session, q: Annotated[str, Parameter(min_length=1, max_length=200)]
     ) -> ResolutionPublic:
@@ -212,19 +225,19 @@ class TaxonomyController(Controller):
             alternatives=[_suggestion(a) for a in r.alternatives],
         )
 
-    @post("/skills", sync_to_thread=True)
+    @post("/skills", sync_to_thread=True, opt=_REVIEWERS)
     def create_skill(self, db_session: Session, data: SkillCreate) -> SkillPublic:
         return SkillPublic.model_validate(TaxonomyService(db_session).create(data))
 
-    @get("/skills/{skill_id:str}", sync_to_thread=True)
+    @get("/skills/{skill_id:str}", sync_to_thread=True, opt=_SIGNED_IN)
     def get_skill(self, db_session: Session, skill_id: str) -> SkillPublic:
         return SkillPublic.model_validate(TaxonomyService(db_session).get(skill_id))
 
-    @patch("/skills/{skill_id:str}", sync_to_thread=True)
+    @patch("/skills/{skill_id:str}", sync_to_thread=True, opt=_REVIEWERS)
     def update_skill(self, db_session: Session, skill_id: str, data: SkillUpdate) -> SkillPublic:
         return SkillPublic.model_validate(TaxonomyService(db_session).update(skill_id, data))
 
-    @delete("/skills/{skill_id:str}", sync_to_thread=True)
+    @delete("/skills/{skill_id:str}", sync_to_thread=True, opt=_REVIEWERS)
     def delete_skill(self, db_session: Session, skill_id: str) -> None:
         TaxonomyService(db_session).delete(skill_id)
 
@@ -233,6 +246,7 @@ class TaxonomyController(Controller):
         sync_to_thread=True,
         status_code=HTTP_200_OK,
         summary="Curation: fold this (pending) skill into another",
+        opt=_REVIEWERS,
     )
     def merge_skill(self, db_session: Session, skill_id: str, data: MergeRequest, skill_references: Any) -> SkillPublic:
         merged = TaxonomyService(db_session).merge(skill_id, data.target_id, referencing=skill_references)
@@ -242,6 +256,7 @@ class TaxonomyController(Controller):
         "/import",
         status_code=HTTP_200_OK,
         summary="Import skills: ESCO skills_<lang>.csv layout or the project's CSV/JSON taxonomy",
+        opt=_REVIEWERS,
     )
     async def import_taxonomy(self, request: Request, skill_references: Any, lang: str | None = None) -> dict[str, Any]:
         from profiles.taxonomy_files import detect_and_read

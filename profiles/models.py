@@ -15,6 +15,7 @@ from talents.kernel.db import tz_datetime, utcnow
 from talents.kernel.fields import Email
 
 __all__ = [
+    "AccessLog",
     "Agent",
     "AgentCreate",
     "AgentPublic",
@@ -256,3 +257,18 @@ class AgentPublic(AgentBase):
     availability: list[AvailabilityPublic] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list, description="What the write changed in what was sent "
                                                                   "(e.g. one skill named twice, merged)")
+
+
+# --------------------------------------------------------------------------- who read personal data
+class AccessLog(SQLModel, table=True):
+    """Who viewed whose profile, and when. Append-only: the database refuses updates and deletes."""
+
+    __tablename__ = "access_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
+    viewer_email: str = Field(max_length=254, index=True)
+    viewer_roles: str = Field(default="", max_length=200)
+    agent_id: int = Field(index=True)
+    action: str = Field(default="view", max_length=40)
+    path: str = Field(default="", max_length=300)

@@ -1,4 +1,4 @@
-"""The Litestar application factory: controllers, dependencies, error mapping, OpenAPI, logs."""
+"""The Litestar application factory: controllers, dependencies, error handling, OpenAPI, logs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from litestar import Litestar, Request, Response
+from litestar import Litestar
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.middleware import ASGIMiddleware
@@ -25,9 +24,9 @@ from profiles.controllers import AgentController, TaxonomyController
 from profiles.taxonomy import SkillResolver
 from talents import __version__
 from talents.health import healthz, readyz
+from talents.http_errors import exception_handlers
 from talents.kernel.api import provide_db_session
 from talents.kernel.db import get_engine, migrate, session_scope
-from talents.kernel.errors import DomainError
 from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
 from talents.web.filters import install as install_filters
@@ -36,37 +35,6 @@ __all__ = ["create_app"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = get_logger("talents.http")
-
-
-def _domain_error(_: Request, exc: DomainError) -> Response[dict[str, object]]:
-    return Response(exc.to_dict(), status_code=exc.status_code)
-
-
-def _integrity_error(_: Request, exc: sa.exc.IntegrityError) -> Response[dict[str, object]]:
-    # A constraint the services did not check first (a concurrent write): a conflict, not a crash.
-    log.warning("integrity_error", error=str(exc.orig)[:300])
-    return Response({"detail": "the change conflicts with existing data", "status_code": 409}, status_code=409)
-
-
-def _out_of_range(_: Request, exc: Exception) -> Response[dict[str, object]]:
-    # A number the database cannot store (an id of 2**70, say): the client's input, not our failure.
-    wrapped = isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DataError)
-    if wrapped and not isinstance(exc.orig, OverflowError):  # type: ignore[attr-defined]
-        log.error("statement_error", error=str(exc.orig)[:300])  # type: ignore[attr-defined]
-        return Response({"detail": "Internal Server Error", "status_code": 500}, status_code=500)
-    return Response(
-        {"detail": "a value is out of range for the database (too large a number?)", "status_code": 400},
-        status_code=400,
-    )
-
-
-def _operational_error(_: Request, exc: sa.exc.OperationalError) -> Response[dict[str, object]]:
-    log.error("database_unavailable", error=str(exc.orig)[:300])
-    return Response(
-        {"detail": "the database is busy or unavailable, try again", "status_code": 503},
-        status_code=503,
-        headers={"Retry-After": "2"},
-    )
 
 
 class RequestLogMiddleware(ASGIMiddleware):
@@ -200,14 +168,7 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
             *(extra_route_handlers or []),
         ],
         dependencies=dependencies,
-        exception_handlers={
-            DomainError: _domain_error,
-            sa.exc.IntegrityError: _integrity_error,
-            sa.exc.OperationalError: _operational_error,
-            sa.exc.DataError: _out_of_range,
-            sa.exc.StatementError: _out_of_range,
-            OverflowError: _out_of_range,
-        },
+        exception_handlers=exception_handlers(),
         middleware=[RequestLogMiddleware(), *[m for f in features for m in getattr(f, "middleware", [])]],
         on_startup=[_on_startup, *[h for f in features for h in getattr(f, "on_startup", [])]],
         openapi_config=_openapi(),

@@ -9,11 +9,16 @@ from litestar.params import Parameter
 from sqlmodel import Session
 
 from needs.models import Need
+from needs.policy import need_writer
+from talents.kernel.access import rule
 from talents.kernel.errors import NotFoundError
-from talents.kernel.principal import LEAD, REVIEWER, Principal, require
+from talents.kernel.principal import LEAD, REVIEWER
 from talents.ranking import RankingService
 
 __all__ = ["route_handlers"]
+
+# Ranked candidates name agents and their availability: the need's lead and reviewers only.
+_NEED_LEADS = rule(LEAD, REVIEWER, check=need_writer, why="the need's lead, or a reviewer")
 
 
 def _need(session: Session, need_id: int) -> Need:
@@ -28,16 +33,15 @@ def _need(session: Session, need_id: int) -> Need:
     sync_to_thread=True,
     tags=["ranking"],
     summary="Ranked eligible candidates of a role, with explanations and near misses",
+    opt=_NEED_LEADS,
 )
 def role_candidates(
     db_session: Session,
-    principal: Principal,
     need_id: int,
     position: int,
     top: Annotated[int, Parameter(ge=1, le=500, description="How many candidates")] = 20,
     near: Annotated[int, Parameter(ge=0, le=100, description="How many near misses")] = 10,
 ) -> dict[str, Any]:
-    require(principal, LEAD, REVIEWER)
     service = RankingService(db_session)
     need = _need(db_session, need_id)
     return service.rank(need, service.role_at(need, position), top=top, near_misses=near)
@@ -48,9 +52,9 @@ def role_candidates(
     sync_to_thread=True,
     tags=["ranking"],
     summary="A team proposal for every open seat of the need",
+    opt=_NEED_LEADS,
 )
-def need_team(db_session: Session, principal: Principal, need_id: int) -> dict[str, Any]:
-    require(principal, LEAD, REVIEWER)
+def need_team(db_session: Session, need_id: int) -> dict[str, Any]:
     service = RankingService(db_session)
     return service.team(_need(db_session, need_id))
 

@@ -19,8 +19,9 @@ from litestar import Request, Response, delete, get
 from litestar.params import Parameter
 from sqlmodel import Session, col, select
 
+from profiles.models import AccessLog
 from talents.auth.middleware import caller_of
-from talents.auth.models import AccessLog, ApiToken, User, UserSession
+from talents.auth.models import ApiToken, User, UserSession
 from talents.auth.service import as_aware, email_key
 from talents.kernel.db import utcnow
 from talents.kernel.logs import get_logger

@@ -1,26 +1,27 @@
 """The gate every request passes: who is calling (token or session), CSRF, rate limits, route rules.
 
-It runs after routing, so it knows the route handler and its path parameters. Its answers are plain JSON
-(401, 403, 404, 429) in the same shape as the domain errors.
+It runs after routing, so it knows the route handler, its rule (:mod:`talents.kernel.access`) and its path
+parameters. It refuses by raising (401, 403, 404, 429): :mod:`talents.http_errors` writes the answer, as for
+every other error.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
+from litestar.exceptions import NotAuthorizedException, NotFoundException, TooManyRequestsException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from talents.auth.policy import CSRF_EXEMPT_PREFIXES, rule_for
 from talents.auth.ratelimit import hit
 from talents.auth.service import SessionService, TokenService, same_secret
+from talents.kernel.access import Rule, authorise, rule_of
 from talents.kernel.db import session_scope
-from talents.kernel.errors import DomainError
+from talents.kernel.errors import PermissionDeniedError
 from talents.kernel.logs import get_logger
 from talents.kernel.principal import ANONYMOUS, Principal
 from talents.kernel.settings import get_settings
@@ -90,17 +91,6 @@ def _resolve(headers: dict[str, str]) -> Caller:
     return Caller(ANONYMOUS)
 
 
-async def reply(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps({"detail": detail, "status_code": status}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-           (b"cache-control", b"no-store")]
-    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    start: Any = {"type": "http.response.start", "status": status, "headers": raw}
-    await send(start)
-    end: Any = {"type": "http.response.body", "body": body}
-    await send(end)
-
-
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, list[Any]]:
     messages: list[Any] = []
     body = b""
@@ -144,12 +134,11 @@ class AuthMiddleware(ASGIMiddleware):
 
         if caller.bad_credentials:
             log.info("auth_rejected", reason="unknown or revoked token", path=path)
-            await reply(send, 401, "invalid or revoked credentials",
-                        {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-            return
+            raise NotAuthorizedException("invalid or revoked credentials",
+                                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
         # CSRF: a browser session authenticates by cookie, which a third-party page can make the browser send.
-        csrf_exempt = opt.get("csrf_exempt") or path.startswith(CSRF_EXEMPT_PREFIXES)
+        csrf_exempt = bool(opt.get("csrf_exempt"))
         if method in UNSAFE and caller.session_id is not None and not csrf_exempt:
             given = headers.get("x-csrf-token", "")
             if not given and "application/x-www-form-urlencoded" in headers.get("content-type", ""):
@@ -158,8 +147,8 @@ class AuthMiddleware(ASGIMiddleware):
                 given = (parse_qs(body.decode("utf-8", "replace")).get("csrf_token") or [""])[0]
             if not (caller.csrf_token and given and same_secret(given, caller.csrf_token)):
                 log.info("csrf_rejected", path=path)
-                await reply(send, 403, "missing or wrong CSRF token (send the X-CSRF-Token header)")
-                return
+                raise PermissionDeniedError("missing or wrong CSRF token (send the X-CSRF-Token header)",
+                                            field="X-CSRF-Token")
 
         # Rate limits, counted in the database so that every worker shares them.
         limit_key, limit = None, 0
@@ -173,27 +162,21 @@ class AuthMiddleware(ASGIMiddleware):
             retry = await anyio.to_thread.run_sync(_count, limit_key, limit, window)
             if retry is not None:
                 log.info("rate_limited", key=limit_key.split(":", 1)[0], path=path)
-                await reply(send, 429, "too many requests, try again later", {"Retry-After": str(retry)})
-                return
+                raise TooManyRequestsException("too many requests, try again later",
+                                               headers={"Retry-After": str(retry)})
 
         # Ids are 32-bit integers in the database: a larger one names nothing (and would overflow the driver).
         params = scope.get("path_params") or {}
-        if any(isinstance(v, int) and not -MAX_ID <= v <= MAX_ID for v in params.values()):
-            await reply(send, 404, "not found")
-            return
+        too_large = [k for k, v in params.items() if isinstance(v, int) and not -MAX_ID <= v <= MAX_ID]
+        if too_large:
+            raise NotFoundException(f"{too_large[0]} names nothing (out of range)")
 
         if path.startswith("/api/") and method != "OPTIONS":
-            rule = rule_for(handler, method, str(scope.get("path_template") or path))
+            rule = rule_of(handler)
             if not rule.public:
                 if not caller.principal.authenticated:
-                    await reply(send, 401, "sign in or send an API token", {"WWW-Authenticate": "Bearer"})
-                    return
-                try:
-                    await anyio.to_thread.run_sync(_authorise, rule, caller.principal,
-                                                   dict(scope.get("path_params") or {}), path)
-                except DomainError as exc:
-                    await reply(send, exc.status_code, exc.message)
-                    return
+                    raise NotAuthorizedException("sign in or send an API token", headers={"WWW-Authenticate": "Bearer"})
+                await anyio.to_thread.run_sync(_authorise, rule, caller.principal, dict(params), path)
         await next_app(scope, receive, send)
 
 
@@ -202,11 +185,5 @@ def _count(key: str, limit: int, window: int) -> int | None:
         return hit(db, key, limit, window)
 
 
-def _authorise(rule: Any, principal: Principal, params: dict[str, Any], path: str) -> None:
-    from talents.kernel.principal import require
-
-    if rule.roles:
-        require(principal, *rule.roles)
-    if rule.check is not None:
-        with session_scope() as db:
-            rule.check(db, principal, params, path)
+def _authorise(rule: Rule, principal: Principal, params: dict[str, Any], path: str) -> None:
+    authorise(session_scope, rule, principal, params, path)

@@ -1,5 +1,5 @@
 """Tables of sign-in and data protection: users, API tokens, sessions, sign-in flows, rate counters,
-and the append-only access log."""
+and the purge gate of the access log (the log itself is ``profiles.models.AccessLog``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from sqlmodel import Field, SQLModel
 from talents.kernel.db import tz_datetime, utcnow
 
 __all__ = [
-    "AccessLog",
     "AccessLogPurge",
     "ApiToken",
     "ApiTokenPublic",
@@ -128,20 +127,6 @@ class RateBucket(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     window_start: int = Field(primary_key=True, sa_type=sa.BigInteger)  # type: ignore[call-overload]
     hits: int = 0
-
-
-class AccessLog(SQLModel, table=True):
-    """Who viewed whose profile, and when. Append-only: the database refuses updates and deletes."""
-
-    __tablename__ = "access_log"
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
-    viewer_email: str = Field(max_length=254, index=True)
-    viewer_roles: str = Field(default="", max_length=200)
-    agent_id: int = Field(index=True)
-    action: str = Field(default="view", max_length=40)
-    path: str = Field(default="", max_length=300)
 
 
 class AccessLogPurge(SQLModel, table=True):

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from talents.auth.models import AccessLog, AccessLogPurge, ApiToken, LoginFlow, User, UserSession
+from profiles.models import AccessLog
+from talents.auth.models import AccessLogPurge, ApiToken, LoginFlow, User, UserSession
 from talents.auth.ratelimit import purge_buckets
 from talents.kernel.settings import get_settings
 

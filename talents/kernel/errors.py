@@ -1,10 +1,12 @@
-"""Domain errors raised by services; :mod:`talents.app` maps them to HTTP statuses."""
+"""Domain errors raised by services; :mod:`talents.http_errors` turns them into responses."""
 
 from __future__ import annotations
 
 __all__ = [
     "ConflictError",
     "DomainError",
+    "ExpiredLinkError",
+    "InvalidLinkError",
     "InvalidTransitionError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -52,3 +54,11 @@ class InvalidTransitionError(ConflictError):
 
 class PermissionDeniedError(DomainError):
     status_code = 403
+
+
+class InvalidLinkError(NotFoundError):
+    """A signed link (manager approval, unsubscribe) that is forged or damaged (404)."""
+
+
+class ExpiredLinkError(InvalidTransitionError):
+    """A signed link past its expiry date (409)."""

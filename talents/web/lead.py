@@ -17,10 +17,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from needs.models import NeedCreate, NeedUpdate, ProjectCreate, ProjectUpdate, RoleCreate, RoleUpdate
-from needs.service import NeedFilters, NeedService, ProjectService
-from profiles.models import Agent
-from profiles.taxonomy import SkillResolver
-from talents.auth.policy import (
+from needs.policy import (
     check_need_update,
     check_need_writer,
     check_project_update,
@@ -28,6 +25,9 @@ from talents.auth.policy import (
     claim_need,
     claim_project,
 )
+from needs.service import NeedFilters, NeedService, ProjectService
+from profiles.models import Agent
+from profiles.taxonomy import SkillResolver
 from talents.kernel.errors import DomainError, PermissionDeniedError
 from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal
 from talents.ranking import RankingService

@@ -9,7 +9,7 @@ from litestar import Request, Response, get
 from litestar.response import Redirect, Template
 from sqlmodel import Session
 
-from talents.kernel.principal import ADMIN, REVIEWER, Principal, require
+from talents.kernel.principal import ADMIN, REVIEWER, Principal
 from talents.review import ReviewService
 from talents.web.common import denied, page, sign_in
 
@@ -33,17 +33,15 @@ def dashboard(request: Request[Any, Any, Any], db_session: Session, principal: P
                 summary=ReviewService(db_session).summary())
 
 
-@get("/api/v1/review/summary", tags=["review"], sync_to_thread=True, opt={"roles": (REVIEWER, ADMIN)},
+@get("/api/v1/review/summary", tags=["review"], sync_to_thread=True, opt={"roles": (REVIEWER,)},
      summary="DINUM review: fill rate, time to staff, FTE per ministry vs pledges, skills supply vs demand")
-def review_summary(db_session: Session, principal: Principal) -> dict[str, Any]:
-    require(principal, REVIEWER)
+def review_summary(db_session: Session) -> dict[str, Any]:
     return ReviewService(db_session).summary()
 
 
-@get("/api/v1/review/fte.csv", tags=["review"], sync_to_thread=True, opt={"roles": (REVIEWER, ADMIN)},
+@get("/api/v1/review/fte.csv", tags=["review"], sync_to_thread=True, opt={"roles": (REVIEWER,)},
      summary="FTE per project and ministry against pledges, as CSV", media_type="text/csv")
-def review_fte_csv(db_session: Session, principal: Principal) -> Response[str]:
-    require(principal, REVIEWER)
+def review_fte_csv(db_session: Session) -> Response[str]:
     return Response(ReviewService(db_session).fte_csv(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="etp-par-ministere.csv"'})
 

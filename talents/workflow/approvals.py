@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from needs.policy import leads_need
 from talents.kernel.errors import InvalidTransitionError, PermissionDeniedError, ValidationFailedError
 from talents.kernel.events import Event, publish
 from talents.kernel.principal import ADMIN, REVIEWER, Principal
@@ -54,7 +55,7 @@ class ManagerApprovals(Lifecycle):
         a = self.get(assignment_id)
         need = self.need(a.need_id)
         if not (
-            self.is_lead_of(principal, need)
+            leads_need(self.session, principal, need)
             or principal.has(REVIEWER, ADMIN)
             or self.is_agent(principal, self.agent(a.agent_id))
         ):

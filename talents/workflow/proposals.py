@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import col, func, select
 
 from needs.models import Need, Role
+from needs.policy import leads_need
 from talents.kernel.errors import (
     ConflictError,
     InvalidTransitionError,
@@ -104,7 +105,7 @@ class Proposals(Lifecycle):
     ) -> Assignment:
         """A project lead (of this need) or a reviewer proposes an agent by hand."""
         need = self.need(need_id)
-        if not (self.is_lead_of(principal, need) or principal.has(REVIEWER, ADMIN)):
+        if not (leads_need(self.session, principal, need) or principal.has(REVIEWER, ADMIN)):
             raise PermissionDeniedError("only the need's project lead or a DINUM reviewer may propose")
         role = self.role_at(need_id, position)
         score, explanation = self.score(need, role, agent_id)

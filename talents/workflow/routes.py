@@ -14,16 +14,36 @@ from litestar.response import Stream
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from talents.kernel.access import rule
 from talents.kernel.api import Limit, Offset, Page
 from talents.kernel.db import get_engine, session_scope
-from talents.kernel.errors import ValidationFailedError
-from talents.kernel.principal import REVIEWER, Principal, require
+from talents.kernel.errors import NotFoundError, ValidationFailedError
+from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal
 from talents.workflow.audit import AuditFilters, AuditService
 from talents.workflow.models import ALL_STATES, AllocationRun, AssignmentPublic, AuditEventPublic
 from talents.workflow.overrides import OverrideService
 from talents.workflow.service import AssignmentFilters, AssignmentService
 
 __all__ = ["route_handlers"]
+
+
+def _assignment_party(session: Session, principal: Principal, params: Any, _path: str) -> None:
+    """The assigned agent, the need's lead, a reviewer or an admin; anyone else does not see it (404)."""
+    if principal.has(REVIEWER, ADMIN):
+        return
+    service = AssignmentService(session)
+    assignment_id = int(params["assignment_id"])
+    try:
+        visible = service.visible_to(principal, service.get(assignment_id))
+    except NotFoundError:
+        return  # the handler answers 404
+    if not visible:
+        raise NotFoundError(f"assignment {assignment_id} not found", field="assignment_id")
+
+
+# Who may call each route (read by the auth middleware).
+_PARTY = rule(check=_assignment_party, why="the assigned agent, the need's lead, or a reviewer")
+_REVIEWERS = rule(REVIEWER, why="DINUM reviewers")
 
 
 # --------------------------------------------------------------------------- schemas
@@ -76,6 +96,7 @@ class LinkPublic(BaseModel):
     sync_to_thread=True,
     tags=["workflow"],
     summary="Assignments (agents see their own, leads those of their needs, reviewers all)",
+    opt=rule(why="any signed-in principal; the list is filtered to what they may see"),
 )
 def list_assignments(
     db_session: Session,
@@ -94,7 +115,8 @@ def list_assignments(
     return Page(data=[service.to_public(a) for a in rows], count=total, limit=limit, offset=offset)
 
 
-@post("/api/v1/assignments", sync_to_thread=True, tags=["workflow"], summary="Propose an agent by hand")
+@post("/api/v1/assignments", sync_to_thread=True, tags=["workflow"], summary="Propose an agent by hand",
+      opt=rule(LEAD, REVIEWER, why="proposals by hand: leads (their needs) and reviewers"))
 def propose(db_session: Session, principal: Principal, data: ProposeBody) -> AssignmentPublic:
     service = AssignmentService(db_session)
     return service.to_public(
@@ -102,15 +124,10 @@ def propose(db_session: Session, principal: Principal, data: ProposeBody) -> Ass
     )
 
 
-@get("/api/v1/assignments/{assignment_id:int}", sync_to_thread=True, tags=["workflow"])
-def get_assignment(db_session: Session, principal: Principal, assignment_id: int) -> AssignmentPublic:
+@get("/api/v1/assignments/{assignment_id:int}", sync_to_thread=True, tags=["workflow"], opt=_PARTY)
+def get_assignment(db_session: Session, assignment_id: int) -> AssignmentPublic:
     service = AssignmentService(db_session)
-    a = service.get(assignment_id)
-    if not service.visible_to(principal, a):
-        from talents.kernel.errors import NotFoundError
-
-        raise NotFoundError(f"assignment {assignment_id} not found", field="assignment_id")
-    return service.to_public(a)
+    return service.to_public(service.get(assignment_id))
 
 
 def _body(data: VersionBody | None) -> VersionBody:
@@ -118,7 +135,8 @@ def _body(data: VersionBody | None) -> VersionBody:
 
 
 @post(
-    "/api/v1/assignments/{assignment_id:int}/accept", sync_to_thread=True, tags=["workflow"], status_code=200
+    "/api/v1/assignments/{assignment_id:int}/accept", sync_to_thread=True, tags=["workflow"], status_code=200,
+    opt=_PARTY,
 )
 def accept(
     db_session: Session, principal: Principal, assignment_id: int, data: VersionBody | None = None
@@ -128,7 +146,8 @@ def accept(
 
 
 @post(
-    "/api/v1/assignments/{assignment_id:int}/decline", sync_to_thread=True, tags=["workflow"], status_code=200
+    "/api/v1/assignments/{assignment_id:int}/decline", sync_to_thread=True, tags=["workflow"], status_code=200,
+    opt=_PARTY,
 )
 def decline(
     db_session: Session, principal: Principal, assignment_id: int, data: ReasonBody | None = None
@@ -143,6 +162,7 @@ def decline(
     sync_to_thread=True,
     tags=["workflow"],
     status_code=200,
+    opt=_PARTY,
 )
 def activate(
     db_session: Session, principal: Principal, assignment_id: int, data: VersionBody | None = None
@@ -156,6 +176,7 @@ def activate(
     sync_to_thread=True,
     tags=["workflow"],
     status_code=200,
+    opt=_PARTY,
 )
 def complete(
     db_session: Session, principal: Principal, assignment_id: int, data: CompleteBody
@@ -171,6 +192,7 @@ def complete(
     sync_to_thread=True,
     tags=["workflow"],
     status_code=200,
+    opt=_PARTY,
 )
 def withdraw(
     db_session: Session, principal: Principal, assignment_id: int, data: ReasonBody
@@ -185,6 +207,7 @@ def withdraw(
     tags=["workflow"],
     status_code=200,
     summary="Send the manager a new approval link",
+    opt=_PARTY,
 )
 def approval_link(db_session: Session, principal: Principal, assignment_id: int) -> LinkPublic:
     return LinkPublic(approval_url=AssignmentService(db_session).reissue_approval(assignment_id, principal))
@@ -280,10 +303,9 @@ async def approval_decide(request: Request, token: str) -> Response[Any]:
     tags=["allocation"],
     status_code=200,
     summary="Run the allocation (dry run: the diff, nothing written)",
-    opt={"roles": (REVIEWER,)},
+    opt=_REVIEWERS,
 )
 async def allocation_run(principal: Principal, data: RunBody) -> dict[str, Any]:
-    require(principal, REVIEWER)
     from talents.workflow.allocation import run_allocation
 
     return await anyio.to_thread.run_sync(
@@ -293,11 +315,10 @@ async def allocation_run(principal: Principal, data: RunBody) -> dict[str, Any]:
     )
 
 
-@get("/api/v1/allocations/runs", sync_to_thread=True, tags=["allocation"], opt={"roles": (REVIEWER,)})
+@get("/api/v1/allocations/runs", sync_to_thread=True, tags=["allocation"], opt=_REVIEWERS)
 def allocation_runs(
     db_session: Session, principal: Principal, limit: Limit = 20, offset: Offset = 0
 ) -> Page[dict[str, Any]]:
-    require(principal, REVIEWER)
     from sqlmodel import col, func, select
 
     total = db_session.exec(select(func.count()).select_from(AllocationRun)).one()
@@ -313,18 +334,16 @@ def allocation_runs(
     tags=["allocation"],
     status_code=200,
     summary="DINUM override: force an agent onto a role, or remove an assignment (reason required)",
-    opt={"roles": (REVIEWER,)},
+    opt=_REVIEWERS,
 )
 def override(db_session: Session, principal: Principal, data: OverrideBody) -> AssignmentPublic:
     service = OverrideService(db_session)
     if data.action == "force":
-        require(principal, REVIEWER)
         missing = [k for k in ("agent_id", "need_id", "role") if getattr(data, k) is None]
         if missing:
             raise ValidationFailedError(f"force needs {', '.join(missing)}", field=missing[0])
         a = service.force(principal, data.agent_id, data.need_id, data.role, data.reason)  # type: ignore[arg-type]
     else:
-        require(principal, REVIEWER)
         if data.assignment_id is None:
             raise ValidationFailedError("remove needs assignment_id", field="assignment_id")
         a = service.remove(principal, data.assignment_id, data.reason)
@@ -348,7 +367,7 @@ def _audit_filters(
     sync_to_thread=True,
     tags=["audit"],
     summary="The audit log, newest first (DINUM)",
-    opt={"roles": (REVIEWER,)},
+    opt=_REVIEWERS,
 )
 def audit_list(
     db_session: Session,
@@ -362,7 +381,6 @@ def audit_list(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Page[AuditEventPublic]:
-    require(principal, REVIEWER)
     rows, total = AuditService(db_session).list(
         _audit_filters(action, actor, subject_type, subject_id, since, until), limit, offset
     )
@@ -375,7 +393,7 @@ def audit_list(
     "/api/v1/audit/export.csv",
     tags=["audit"],
     summary="The audit log as CSV (formula-safe cells)",
-    opt={"roles": (REVIEWER,)},
+    opt=_REVIEWERS,
 )
 async def audit_export(
     principal: Principal,
@@ -386,7 +404,6 @@ async def audit_export(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Stream:
-    require(principal, REVIEWER)
     filters = _audit_filters(action, actor, subject_type, subject_id, since, until)
 
     def chunks() -> Iterator[str]:

@@ -16,7 +16,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 
-from needs.models import Need, Project, Role
+from needs.models import Need, Role
+from needs.policy import leads_need, needs_led_by
 from profiles.models import Agent, AgentSkill
 from profiles.taxonomy import SkillResolver
 from talents.kernel.errors import DomainError, PermissionDeniedError, ValidationFailedError
@@ -44,8 +45,8 @@ class AssignmentService(Proposals, ManagerApprovals):
     def visible_to(self, principal: Principal, a: Assignment) -> bool:
         if principal.has(REVIEWER, ADMIN):
             return True
-        return self.is_agent(principal, self.agent(a.agent_id)) or self.is_lead_of(
-            principal, self.need(a.need_id)
+        return self.is_agent(principal, self.agent(a.agent_id)) or leads_need(
+            self.session, principal, self.need(a.need_id)
         )
 
     def list(
@@ -66,15 +67,7 @@ class AssignmentService(Proposals, ManagerApprovals):
             if principal.agent_id is not None:
                 conds.append(Assignment.agent_id == principal.agent_id)
             if principal.has(LEAD) and email:
-                led = select(Need.id).where(
-                    sa.or_(
-                        func.lower(Need.lead_email) == email,
-                        col(Need.project_id).in_(
-                            select(Project.id).where(func.lower(Project.lead_email) == email)
-                        ),
-                    )
-                )
-                conds.append(col(Assignment.need_id).in_(led))
+                conds.append(col(Assignment.need_id).in_(needs_led_by(email)))
             q = q.where(sa.or_(*conds))
         total = self.session.exec(select(func.count()).select_from(q.subquery())).one()
         rows = self.session.exec(q.order_by(col(Assignment.id)).offset(offset).limit(limit)).all()
@@ -131,7 +124,7 @@ class AssignmentService(Proposals, ManagerApprovals):
     def _require_lead_or_reviewer(self, principal: Principal, a: Assignment, what: str) -> None:
         if principal.has(REVIEWER, ADMIN):
             return
-        if self.is_lead_of(principal, self.need(a.need_id)):
+        if leads_need(self.session, principal, self.need(a.need_id)):
             if a.forced:
                 raise PermissionDeniedError(f"only a DINUM reviewer may {what} an assignment DINUM forced")
             return
@@ -154,7 +147,7 @@ class AssignmentService(Proposals, ManagerApprovals):
     ) -> Assignment:
         a = self.get(assignment_id)
         need = self.need(a.need_id)
-        if not (self.is_lead_of(principal, need) or principal.has(ADMIN)):
+        if not (leads_need(self.session, principal, need) or principal.has(ADMIN)):
             raise PermissionDeniedError("only the need's project lead records the feedback that completes it")
         if not feedback.strip():
             raise ValidationFailedError("feedback is required to complete an assignment", field="feedback")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from talents.kernel.errors import InvalidTransitionError, NotFoundError
+from talents.kernel.errors import ExpiredLinkError, InvalidLinkError
 from talents.kernel.settings import get_settings
 
 __all__ = ["ApprovalClaim", "approval_url", "make_approval_token", "read_approval_token", "token_hash"]
@@ -45,9 +45,9 @@ def read_approval_token(token: str, now: datetime | None = None) -> ApprovalClai
             int(payload["a"]), int(payload["v"]), datetime.fromtimestamp(int(payload["e"]), UTC)
         )
     except (BadSignature, KeyError, TypeError, ValueError) as exc:
-        raise NotFoundError("this approval link is not valid") from exc
+        raise InvalidLinkError("this approval link is not valid") from exc
     if (now or datetime.now(UTC)) >= claim.expires_at:
-        raise InvalidTransitionError("this approval link has expired; ask the project lead for a new one")
+        raise ExpiredLinkError("this approval link has expired; ask the project lead for a new one")
     return claim
 
 

@@ -22,11 +22,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from needs.models import Need, Project, Role
+from needs.models import Need, Role
+from needs.policy import lead_email
 from profiles.models import Agent
 from talents.kernel.errors import ConflictError, InvalidTransitionError, NotFoundError
 from talents.kernel.events import Event, publish
-from talents.kernel.principal import LEAD, Principal
+from talents.kernel.principal import Principal
 from talents.kernel.settings import get_settings
 from talents.workflow import capacity
 from talents.workflow.audit import record
@@ -89,19 +90,6 @@ class Lifecycle:
             raise NotFoundError(f"need {need_id} not found", field="need_id")
         return need
 
-    def lead_email(self, need: Need) -> str | None:
-        if need.lead_email:
-            return need.lead_email
-        if need.project_id is not None:
-            project = self.session.get(Project, need.project_id)
-            if project is not None:
-                return project.lead_email
-        return None
-
-    def is_lead_of(self, principal: Principal, need: Need) -> bool:
-        lead = self.lead_email(need)
-        return principal.has(LEAD) and bool(lead) and principal.email.lower() == (lead or "").lower()
-
     @staticmethod
     def is_agent(principal: Principal, agent: Agent) -> bool:
         if principal.agent_id is not None and principal.agent_id == agent.id:
@@ -142,7 +130,7 @@ class Lifecycle:
             "agent_email": agent.email,
             "agent_name": agent.name,
             "manager_email": agent.manager_email,
-            "lead_email": self.lead_email(need),
+            "lead_email": lead_email(self.session, need),
             "share": a.share,
             "start": a.start.isoformat(),
             "end": a.end.isoformat(),
@@ -249,7 +237,7 @@ class Lifecycle:
         ).one()
         if seats and int(held) == seats:
             data = {"need_id": need.id, "need_title": need.title, "priority": need.priority,
-                    "lead_email": self.lead_email(need), "seats": seats, "reason": ""}
+                    "lead_email": lead_email(self.session, need), "seats": seats, "reason": ""}
             record(self.session, actor, "need.staffed", "need", need.id, "", data)
             publish(self.session, Event("need.staffed", data, actor))
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from talents.auth.testing import auth_headers, issue_token
+from talents.kernel.access import declared_rule
 
 pytestmark = pytest.mark.integration
 
@@ -182,13 +183,11 @@ def world(client, engine):
 
 
 def test_every_api_route_has_a_stated_expectation(client):
-    from talents.auth.policy import declared_rule
-
     missing = []
     for method, path, handler in _api_routes(client.app):
         if path.startswith(ADMIN_ONLY_PREFIX) or (method, path) in OPEN_TO:
             continue
-        rule = declared_rule(handler, method, path)
+        rule = declared_rule(handler)
         if rule is None or not rule.public:
             missing.append(f"{method} {path}")
     assert not missing, "say who may call these routes (tests/auth/test_auth_matrix.py OPEN_TO): " + \
@@ -196,12 +195,10 @@ def test_every_api_route_has_a_stated_expectation(client):
 
 
 def test_every_route_refuses_whoever_may_not_touch_someone_elses_object(client, world):
-    from talents.auth.policy import declared_rule
-
     params, headers = world
     failures = []
     for method, template, handler in _api_routes(client.app):
-        rule = declared_rule(handler, method, template)
+        rule = declared_rule(handler)
         if rule is not None and rule.public:
             continue
         url = _fill(template, params)
@@ -266,3 +263,26 @@ def test_an_agent_creates_only_their_own_profile(client, world):
     _, headers = world
     body = {"name": "Someone", "email": "someone-else@x.gouv.fr", "ministry": "Culture"}
     assert client.post(A, json=body, headers=headers["agent"]).status_code == 403
+
+
+def test_the_projects_lead_leads_its_needs_everywhere(client, engine):
+    """One answer to "who leads this need": a need without a lead of its own is led by its project's lead,
+    on the API, on the need's page and in the workflow."""
+    admin = auth_headers(issue_token(engine, "admin@x.gouv.fr", "admin"))
+    project = client.post(P, json={"name": "P", "ministry": "Culture", "lead_email": "project-lead@x.gouv.fr"},
+                          headers=admin).json()
+    need = client.post(N, json={"title": "Sans porteur propre", "project_id": project["id"], "start": "2030-01-01",
+                                "end": "2030-02-01", "roles": [{"title": "Dev", "share": 0.6}]},
+                       headers=admin).json()
+    assert need["lead_email"] is None
+    lead = auth_headers(issue_token(engine, "project-lead@x.gouv.fr", "lead"))
+    assert client.patch(f"{N}/{need['id']}", json={"title": "Renommé"}, headers=lead).status_code == 200
+    assert client.get(f"{N}/{need['id']}/team", headers=lead).status_code == 200
+    page = client.get(f"/besoins/{need['id']}", headers={**lead, "Accept": "text/html"})
+    assert page.status_code == 200
+    assert "visibles du porteur du besoin" not in page.text  # the ranked candidates are shown to the lead
+    agent = client.post(A, json={"name": "Agent", "email": "agent-p@x.gouv.fr", "ministry": "Culture"},
+                        headers=admin).json()
+    proposed = client.post("/api/v1/assignments", json={"need_id": need["id"], "role": 0, "agent_id": agent["id"]},
+                           headers=lead)
+    assert proposed.status_code not in (401, 403, 404), proposed.text
