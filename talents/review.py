@@ -16,6 +16,7 @@ from sqlmodel import Session, col, func, select
 
 from needs.models import Need, Pledge, Project, Role, RoleSkill
 from profiles.models import Agent, AgentSkill, Availability, Skill
+from talents.kernel.errors import NotFoundError
 from talents.workflow.models import Assignment
 
 __all__ = ["ReviewService", "csv_safe"]
@@ -91,14 +92,45 @@ class ReviewService:
                         "fill_rate": round(staffed / asked, 3) if asked else None})
         return out
 
-    def time_to_staff_days(self) -> float | None:
-        """Median days from a need's creation to each staffed assignment's last change."""
-        rows = self.session.exec(
-            select(Need.created_at, Assignment.updated_at).join(Assignment, col(Assignment.need_id) == Need.id)
-            .where(col(Assignment.state).in_(STAFFED))
-        ).all()
+    def time_to_staff_days(self, priority: int | None = None) -> float | None:
+        """Median days from a need's creation to each staffed assignment's last change (of one tier, if given)."""
+        query = (select(Need.created_at, Assignment.updated_at).join(Assignment, col(Assignment.need_id) == Need.id)
+                 .where(col(Assignment.state).in_(STAFFED)))
+        if priority is not None:
+            query = query.where(Need.priority == priority)
+        rows = self.session.exec(query).all()
         days = sorted(max(0.0, (b - a).total_seconds() / 86400) for a, b in rows if a and b)
         return round(days[len(days) // 2], 1) if days else None
+
+    def time_to_staff_by_priority(self) -> list[dict[str, Any]]:
+        return [{"priority": p, "days": self.time_to_staff_days(p)} for p in (1, 2, 3, 4)]
+
+    def fte_by_project(self) -> list[dict[str, Any]]:
+        """The programme's table: per project, FTE needed, pledged by DINUM and by the ministries, and supplied."""
+        needed = dict(self.session.exec(select(Project.name, Project.fte_needed)).all())
+        out: dict[str, dict[str, Any]] = {
+            name: {"project": name, "needed": float(fte or 0), "pledged_dinum": 0.0, "pledged_ministries": 0.0,
+                   "staffed": 0.0, "proposed": 0.0} for name, fte in needed.items()}
+        for line in self.fte_by_ministry():
+            row = out.setdefault(line.project, {"project": line.project, "needed": 0.0, "pledged_dinum": 0.0,
+                                                "pledged_ministries": 0.0, "staffed": 0.0, "proposed": 0.0})
+            row["pledged_dinum" if line.ministry.upper() == "DINUM" else "pledged_ministries"] += line.pledged
+            row["staffed"] += line.staffed
+            row["proposed"] += line.proposed
+        for row in out.values():
+            row["pledged"] = row["pledged_dinum"] + row["pledged_ministries"]
+            row["gap"] = round(row["pledged"] - row["staffed"], 2)
+        return sorted(out.values(), key=lambda r: (-r["needed"], r["project"]))
+
+    def exposure(self) -> list[dict[str, Any]]:
+        """How exposed agents are: how many hold 1, 2, 3 or more live proposals or assignments at once."""
+        per_agent = (select(Assignment.agent_id, func.count().label("n"))
+                     .where(col(Assignment.state).in_(LIVE)).group_by(Assignment.agent_id).subquery())
+        counts = dict(self.session.exec(select(per_agent.c.n, func.count()).group_by(per_agent.c.n)).all())
+        buckets = [(1, "1"), (2, "2"), (3, "3 ou plus")]
+        return [{"holds": label,
+                 "agents": int(sum(v for k, v in counts.items() if (k >= n if n == 3 else k == n)))}
+                for n, label in buckets]
 
     def fte_by_ministry(self) -> list[FteLine]:
         """Per project and ministry: FTE pledged, FTE staffed (sum of shares) and FTE proposed."""
@@ -158,6 +190,42 @@ class ReviewService:
             "fte_by_ministry": [{**asdict(x), "gap": x.gap} for x in self.fte_by_ministry()],
             "skills_supply_demand": self.skills_supply_demand(),
         }
+
+    def dashboard(self) -> dict[str, Any]:
+        """Everything DINUM's dashboard shows: the summary, the programme's FTE table, time to staff, exposure."""
+        return {**self.summary(), "fte_by_project": self.fte_by_project(),
+                "time_to_staff_by_priority": self.time_to_staff_by_priority(), "exposure": self.exposure()}
+
+    def table_csv(self, name: str) -> str:
+        """One of the dashboard's tables as CSV (formula-safe cells), with French headers."""
+        columns, rows = self._table(name)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([label for _, label in columns])
+        for row in rows:
+            writer.writerow([csv_safe(row.get(key)) for key, _ in columns])
+        return out.getvalue()
+
+    def _table(self, name: str) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+        if name == "remplissage":
+            return ([("priority", "priorité"), ("seats", "places"), ("staffed", "pourvues"), ("proposed", "proposées"),
+                     ("fill_rate", "taux de remplissage")], self.fill_by_priority())
+        if name == "delais":
+            return [("priority", "priorité"), ("days", "délai médian (jours)")], self.time_to_staff_by_priority()
+        if name == "etp-projets":
+            return ([("project", "projet"), ("needed", "ETP nécessaires"), ("pledged_dinum", "ETP DINUM"),
+                     ("pledged_ministries", "ETP ministères"), ("pledged", "ETP promis"), ("staffed", "ETP pourvus"),
+                     ("proposed", "ETP proposés"), ("gap", "écart")], self.fte_by_project())
+        if name == "etp-ministeres":
+            return ([("project", "projet"), ("ministry", "ministère"), ("pledged", "ETP promis"),
+                     ("staffed", "ETP pourvus"), ("proposed", "ETP proposés"), ("gap", "écart")],
+                    [{**asdict(x), "gap": x.gap} for x in self.fte_by_ministry()])
+        if name == "competences":
+            return ([("label", "compétence"), ("seats", "places qui la demandent"), ("level", "niveau"),
+                     ("supply", "agents disponibles à ce niveau")], self.skills_supply_demand())
+        if name == "exposition":
+            return [("holds", "propositions ou missions en cours"), ("agents", "agents")], self.exposure()
+        raise NotFoundError(f"no table named {name!r}", field="name")
 
     def fte_csv(self) -> str:
         out = io.StringIO()

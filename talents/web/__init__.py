@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from talents.web import agent, home, lead, review
+from talents.web import agent, home, lead, manager, review
 from talents.web.common import message_page
 from talents.web.filters import install as install_filters
 
 __all__ = ["dependencies", "install_filters", "message_page", "route_handlers"]
 
 route_handlers: list[Any] = [*home.route_handlers, *agent.route_handlers, *lead.route_handlers,
-                             *review.route_handlers]
+                             *manager.route_handlers, *review.route_handlers]
 dependencies: dict[str, Any] = {}

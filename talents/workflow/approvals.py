@@ -9,7 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlmodel import col, func, select
+
 from needs.policy import leads_need
+from profiles.models import Agent
 from talents.kernel.errors import InvalidTransitionError, PermissionDeniedError, ValidationFailedError
 from talents.kernel.events import Event, publish
 from talents.kernel.principal import ADMIN, REVIEWER, Principal
@@ -63,6 +66,22 @@ class ManagerApprovals(Lifecycle):
                 "only the agent, the need's project lead or a reviewer may resend the link"
             )
         return self.request_approval(a, principal.email)
+
+    def waiting_for(self, principal: Principal) -> list[tuple[Assignment, str]]:
+        """The requests awaiting this manager (signed in): each accepted assignment of an agent they manage,
+        with the path of its signed approval page (the same page the e-mailed link opens)."""
+        if not principal.email:
+            return []
+        rows = self.session.exec(
+            select(Assignment).join(Agent, col(Agent.id) == Assignment.agent_id)
+            .where(Assignment.state == "accepted", func.lower(Agent.manager_email) == principal.email.lower())
+            .order_by(col(Assignment.expires_at))
+        ).all()
+        out = []
+        for a in rows:
+            expires = _utc(a.expires_at) or (self.now + timedelta(days=self.settings.matching.approval_ttl_days))
+            out.append((a, f"/manager/approvals/{make_approval_token(a.id, a.version, expires)}"))  # type: ignore[arg-type]
+        return out
 
     def approval_view(self, token: str) -> dict[str, Any]:
         claim = read_approval_token(token, self.now)

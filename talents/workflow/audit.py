@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from talents.workflow.models import AuditEvent
@@ -84,6 +85,15 @@ class AuditService:
         if f.until:
             q = q.where(col(AuditEvent.at) < f.until)
         return q
+
+    def trail(self, subjects: dict[str, list[str]], limit: int = 500) -> Sequence[AuditEvent]:
+        """What happened to some subjects (``{"need": ["4"], "assignment": ["7", "9"]}``), newest first."""
+        conditions = [sa.and_(AuditEvent.subject_type == kind, col(AuditEvent.subject_id).in_(ids))
+                      for kind, ids in subjects.items() if ids]
+        if not conditions:
+            return []
+        query = select(AuditEvent).where(sa.or_(*conditions)).order_by(col(AuditEvent.id).desc()).limit(limit)
+        return self.session.exec(query).all()
 
     def list(self, f: AuditFilters, limit: int = 50, offset: int = 0) -> tuple[Sequence[AuditEvent], int]:
         q = self._query(f)
