@@ -11,6 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 def test_home_page_is_french_on_the_design_system_and_shows_figures(live_server, browser, screenshot_dir):
+    browser.get_log("browser")  # forget what earlier pages logged (a form refused with a 422, say)
     browser.get(live_server + "/")
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
     assert browser.find_element(By.TAG_NAME, "h1").text == "Partagez vos talents numériques"
@@ -37,7 +38,7 @@ def test_a_reviewer_signs_in_and_sees_needs_candidates_and_the_review(live_serve
     WebDriverWait(browser, 20).until(EC.presence_of_element_located((By.ID, "besoins")))
     assert urlparse(browser.current_url).path == "/besoins"
     rows = browser.find_elements(By.CSS_SELECTOR, "#besoins tbody tr")
-    assert len(rows) == 5
+    assert len(rows) >= 5  # the demo's needs, and those the journeys published
     assert rows[0].find_element(By.CSS_SELECTOR, ".fr-badge").text.upper() == "P1"
     rows[0].find_element(By.TAG_NAME, "a").click()
     WebDriverWait(browser, 20).until(EC.presence_of_element_located((By.ID, "role-0")))
