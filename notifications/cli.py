@@ -6,7 +6,17 @@ import json
 import time
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 import typer
+from sqlmodel import col
+
+from notifications import outbox
+from notifications.channels import build_channels
+from notifications.dispatcher import dispatch_once
+from notifications.models import Notification
+from notifications.outbox import Recipient, enqueue, is_valid_address
+from talents.kernel.db import get_engine, migrate, session_scope, utcnow
+from talents.kernel.events import Event
 
 __all__ = ["register"]
 
@@ -14,9 +24,6 @@ notifications_app = typer.Typer(help="Notifications: outbox, dispatch, retries."
 
 
 def _engine() -> Any:
-    from notifications import outbox
-    from talents.kernel.db import get_engine, migrate
-
     migrate()
     outbox.install()
     return get_engine()
@@ -28,9 +35,6 @@ def dispatch(
     interval: Annotated[float, typer.Option(help="Seconds between rounds with --loop")] = 5.0,
 ) -> None:
     """Send the due deliveries once (or in a loop). Safe beside other dispatchers and the scheduler."""
-    from notifications.channels import build_channels
-    from notifications.dispatcher import dispatch_once
-
     engine, channels = _engine(), build_channels()
     if not channels:
         typer.echo(
@@ -49,11 +53,6 @@ def dispatch(
 @notifications_app.command("status")
 def status() -> None:
     """Count deliveries by channel and status."""
-    import sqlalchemy as sa
-    from sqlmodel import col
-
-    from notifications.models import Notification
-
     engine = _engine()
     with engine.connect() as conn:
         rows = conn.execute(
@@ -67,12 +66,6 @@ def status() -> None:
 @notifications_app.command("retry-failed")
 def retry_failed() -> None:
     """Queue every failed delivery again (same idempotency keys)."""
-    import sqlalchemy as sa
-    from sqlmodel import col
-
-    from notifications.models import Notification
-    from talents.kernel.db import utcnow
-
     engine = _engine()
     with engine.begin() as conn:
         n = conn.execute(
@@ -86,12 +79,6 @@ def retry_failed() -> None:
 @notifications_app.command("send-test")
 def send_test(address: Annotated[str, typer.Argument(help="Where to send a test e-mail")]) -> None:
     """Queue a test e-mail (and webhook/Matrix message) and dispatch it now: checks the settings end to end."""
-    from notifications.channels import build_channels
-    from notifications.dispatcher import dispatch_once
-    from notifications.outbox import Recipient, enqueue, is_valid_address
-    from talents.kernel.db import session_scope
-    from talents.kernel.events import Event
-
     if not is_valid_address(address.strip().lower()):
         raise typer.BadParameter("not a plain e-mail address")
     engine = _engine()
@@ -105,7 +92,5 @@ def send_test(address: Annotated[str, typer.Argument(help="Where to send a test 
 
 
 def register(app: typer.Typer) -> None:
-    from notifications import outbox
-
     outbox.install()  # CLI commands publish events too (imports, allocation): their deliveries go with them
     app.add_typer(notifications_app, name="notifications")

@@ -1,4 +1,4 @@
-"""HTTP routes of notifications (wired by :mod:`talents.app` through ``FEATURE_MODULES``).
+"""HTTP routes of notifications (wired by :mod:`talents.app`).
 
 - ``GET  /api/v1/me/notifications`` (``limit``, ``offset``, ``unread``), ``GET …/unread-count``,
   ``POST …/{id}/read``, ``POST …/read-all`` — the principal's own in-app notifications;
@@ -11,6 +11,7 @@ Handlers are thin: they parse, call a service, return a schema.
 
 from __future__ import annotations
 
+from html import escape
 from typing import Annotated, Any
 
 from litestar import Response, get, post, put
@@ -19,6 +20,7 @@ from sqlmodel import Session
 
 from notifications import outbox
 from notifications.models import NotificationPublic
+from notifications.render import read_unsubscribe_token
 from notifications.service import (
     DeliveryAdminPublic,
     DeliveryAdminService,
@@ -32,7 +34,7 @@ from notifications.service import (
 from talents.kernel.errors import NotFoundError
 from talents.kernel.principal import ADMIN, REVIEWER, Principal
 
-__all__ = ["dependencies", "on_startup", "route_handlers"]
+__all__ = ["on_startup", "route_handlers"]
 
 Limit = Annotated[int, Parameter(ge=1, le=200, description="Items per page")]
 Offset = Annotated[int, Parameter(ge=0, le=10_000_000, description="Items to skip")]
@@ -146,10 +148,6 @@ def _html(body: str, status: int = 200) -> Response[str]:
 @get("/notifications/unsubscribe", sync_to_thread=False, include_in_schema=False, opt={"public": True})
 def unsubscribe_page(token: str = "") -> Response[str]:
     """A confirmation page: a GET changes nothing (mail scanners follow links), the button POSTs."""
-    from html import escape
-
-    from notifications.render import read_unsubscribe_token
-
     found = read_unsubscribe_token(token)
     if found is None:
         return _html("<p>Ce lien de désabonnement n’est pas valide ou a expiré.</p>", 404)
@@ -170,8 +168,6 @@ def unsubscribe_page(token: str = "") -> Response[str]:
 )
 def unsubscribe_now(db_session: Session, token: str = "") -> Response[str]:
     """RFC 8058 one-click unsubscribe; the signed token is the only credential needed."""
-    from html import escape
-
     try:
         email, kind = unsubscribe(db_session, token)
     except NotFoundError:
@@ -200,5 +196,4 @@ route_handlers: list[Any] = [
     unsubscribe_page,
     unsubscribe_now,
 ]
-dependencies: dict[str, Any] = {}
 on_startup: list[Any] = [_install_outbox]

@@ -20,9 +20,11 @@ from sqlmodel import Session
 
 from needs.controllers import NeedController, ProjectController
 from needs.models import RoleSkill
+from notifications import routes as notification_routes
 from profiles.controllers import AgentController, TaxonomyController
-from profiles.taxonomy import SkillResolver
-from talents import __version__
+from profiles.taxonomy import SkillResolver, TaxonomyService
+from talents import __version__, ranking_routes, scheduler, web
+from talents.auth import routes as auth_routes
 from talents.health import healthz, readyz
 from talents.http_errors import exception_handlers
 from talents.kernel.api import provide_db_session
@@ -30,6 +32,7 @@ from talents.kernel.db import get_engine, migrate, session_scope
 from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
 from talents.web.filters import install as install_filters
+from talents.workflow import routes as workflow_routes
 
 __all__ = ["create_app"]
 
@@ -77,8 +80,6 @@ def _provide_skill_references() -> Any:
 
 def _on_startup() -> None:
     migrate()
-    from profiles.taxonomy import TaxonomyService
-
     with session_scope() as session:
         TaxonomyService(session).ensure_default()
 
@@ -115,46 +116,19 @@ def _openapi() -> OpenAPIConfig:
     )
 
 
-# Feature modules plug themselves in: each may define ``route_handlers``, ``dependencies`` (a dict),
-# ``middleware`` (a list) and ``on_startup`` (a list). Listed here, wired below, nowhere else.
-FEATURE_MODULES = (
-    "talents.auth.routes",
-    "talents.ranking_routes",
-    "talents.workflow.routes",
-    "notifications.routes",
-    "talents.web",
-    "talents.scheduler",
-)
-
-
-def _features() -> list[Any]:
-    import importlib
-
-    loaded = []
-    for name in FEATURE_MODULES:
-        try:
-            loaded.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise
-    return loaded
-
-
 def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
     """Build the application. Every piece is wired here and only here."""
     settings = get_settings()
     configure_logging(settings.app.log_level, settings.app.log_json)
     get_engine()
     STATIC_DIR.mkdir(exist_ok=True)
-    features = _features()
     dependencies: dict[str, Provide] = {
         "db_session": Provide(provide_db_session),
         "skill_port": Provide(_provide_skill_port, sync_to_thread=False),
         "skill_port_factory": Provide(_provide_skill_port_factory, sync_to_thread=False),
         "skill_references": Provide(_provide_skill_references, sync_to_thread=False),
+        **auth_routes.dependencies,
     }
-    for feature in features:
-        dependencies.update(getattr(feature, "dependencies", {}))
     return Litestar(
         route_handlers=[
             healthz,
@@ -164,13 +138,19 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
             ProjectController,
             NeedController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
-            *[h for f in features for h in getattr(f, "route_handlers", [])],
+            *auth_routes.route_handlers,
+            *ranking_routes.route_handlers,
+            *workflow_routes.route_handlers,
+            *notification_routes.route_handlers,
+            *web.route_handlers,
             *(extra_route_handlers or []),
         ],
         dependencies=dependencies,
         exception_handlers=exception_handlers(),
-        middleware=[RequestLogMiddleware(), *[m for f in features for m in getattr(f, "middleware", [])]],
-        on_startup=[_on_startup, *[h for f in features for h in getattr(f, "on_startup", [])]],
+        middleware=[RequestLogMiddleware(), *auth_routes.middleware],
+        # What starts with the app stops with it: the in-app scheduler's thread is stopped at shutdown.
+        on_startup=[_on_startup, *ranking_routes.on_startup, *notification_routes.on_startup, *scheduler.on_startup],
+        on_shutdown=[*scheduler.on_shutdown, *ranking_routes.on_shutdown],
         openapi_config=_openapi(),
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates",

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+import uvicorn
 
+from needs.importer import NeedImporter
 from needs.models import RoleSkill
-from talents.kernel.bulk import ImportReport, count_lines, read_records
-from talents.kernel.db import get_engine, migrate, session_scope
+from notifications import cli as notifications_cli
+from profiles.importer import AgentImporter
+from profiles.taxonomy import SkillResolver, TaxonomyService
+from profiles.taxonomy_files import detect_and_read
+from talents import ranking_cli, scheduler
+from talents.auth import cli as auth_cli
+from talents.cli_support import err, existing, prepare, print_report, progress_bar
+from talents.demo import seed_demo
+from talents.kernel.bulk import count_lines, read_records
+from talents.kernel.db import current_revision, downgrade, get_engine, head_revision, migrate, session_scope
 from talents.kernel.logs import configure_logging, set_verbose
 from talents.kernel.settings import get_settings, reset_settings
+from talents.workflow import cli as workflow_cli
 
 __all__ = ["app", "main"]
 
@@ -32,8 +38,6 @@ app.add_typer(taxonomy_app, name="taxonomy")
 app.add_typer(agents_app, name="agents")
 app.add_typer(needs_app, name="needs")
 
-err = Console(stderr=True)
-
 
 @app.callback()
 def _options(
@@ -46,55 +50,7 @@ def _options(
         configure_logging(settings.app.log_level, settings.app.log_json)
 
 
-def _prepare() -> None:
-    """Every command creates or migrates the database as needed, and loads the default taxonomy."""
-    from profiles.taxonomy import TaxonomyService
-
-    migrate()
-    with session_scope() as session:
-        TaxonomyService(session).ensure_default()
-
-
-@contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A progress bar on a terminal; silence when the output is redirected."""
-    if not sys.stderr.isatty():
-        yield lambda _n: None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
-
-
-def _print_report(report: ImportReport, as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        err.print(
-            f"{report.lines} lines: {report.created} created, {report.updated} updated, {len(report.errors)} rejected"
-        )
-        for e in report.errors[:200]:
-            err.print(f"  line {e.line}: {e.reason}", markup=False)
-        for w in report.warnings[:200]:
-            err.print(f"  line {w.line} (imported, warning): {w.reason}", markup=False)
-        if len(report.errors) > 200:
-            err.print(f"  … and {len(report.errors) - 200} more (use --json for all)")
-
-
-def _existing(path: Path) -> Path:
-    if not path.is_file():
-        raise typer.BadParameter(f"{path} is not a readable file")
-    return path
-
-
-FileArg = Annotated[Path, typer.Argument(help="The document to import", callback=_existing)]
+FileArg = Annotated[Path, typer.Argument(help="The document to import", callback=existing)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON")]
 
 
@@ -107,17 +63,13 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Seed demo data first when the database is empty")] = False,
 ) -> None:
     """Run the web service (migrates the database first)."""
-    import uvicorn
-
     if demo:
         # Before anything reads the settings: they are read once per process and cached, and the
         # app (and any worker process, which inherits the environment) must see the demo on.
         os.environ["TALENTS_DEMO"] = "true"
         reset_settings()
-    _prepare()
+    prepare()
     if demo:
-        from talents.demo import seed_demo
-
         with progress_bar("Demo data", None) as advance:
             seed_demo(if_empty=True, progress=advance)
     settings = get_settings()
@@ -143,8 +95,6 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
     """Downgrade the schema to REVISION ("base" drops everything)."""
-    from talents.kernel.db import downgrade
-
     downgrade(revision=revision)
     typer.echo(f"database at {revision}")
 
@@ -152,8 +102,6 @@ def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and the latest one."""
-    from talents.kernel.db import current_revision, head_revision
-
     typer.echo(f"current: {current_revision()}  head: {head_revision()}")
 
 
@@ -164,16 +112,13 @@ def taxonomy_import(
         list[Path],
         typer.Argument(
             help="ESCO skills_fr.csv / skills_en.csv, or the project's CSV/JSON taxonomy",
-            callback=lambda v: [_existing(p) for p in v],
+            callback=lambda v: [existing(p) for p in v],
         ),
     ],
     as_json: JsonOpt = False,
 ) -> None:
     """Import skills: the official ESCO CSV layout (French and English files merged) or the project's format."""
-    from profiles.taxonomy import TaxonomyService
-    from profiles.taxonomy_files import detect_and_read
-
-    _prepare()
+    prepare()
     skills, errors = detect_and_read(files)
     with progress_bar("Skills", len(skills)) as advance, session_scope() as session:
         report = TaxonomyService(session).reconcile(skills, referencing=[(RoleSkill, "role_id")])
@@ -204,9 +149,7 @@ def taxonomy_import(
 @taxonomy_app.command("suggest")
 def taxonomy_suggest(text: str, limit: int = 10) -> None:
     """Show the taxonomy skills closest to TEXT (what autocomplete offers)."""
-    from profiles.taxonomy import TaxonomyService
-
-    _prepare()
+    prepare()
     with session_scope() as session:
         service = TaxonomyService(session)
         res = service.resolve(text)
@@ -222,14 +165,12 @@ def agents_import(
 ) -> None:
     """Import agents from JSON Lines (or CSV with a "skills" column like "Python:4; Django:3"),
     upsert by external_id. Bad lines are reported with their numbers; good lines go in."""
-    from profiles.importer import AgentImporter
-
-    _prepare()
+    prepare()
     with progress_bar("Agents", count_lines(file)) as advance:
         report = AgentImporter(get_engine(), batch_size=batch_size).run(
             read_records(file), advance, csv_rows=file.suffix.lower() == ".csv"
         )
-    _print_report(report, as_json)
+    print_report(report, as_json)
     if report.errors and not report.imported:
         raise typer.Exit(1)
 
@@ -237,13 +178,10 @@ def agents_import(
 @needs_app.command("import")
 def needs_import(file: FileArg, as_json: JsonOpt = False) -> None:
     """Import needs from JSON Lines, upsert by external_id (unknown projects are created)."""
-    from needs.importer import NeedImporter
-    from profiles.taxonomy import SkillResolver
-
-    _prepare()
+    prepare()
     with progress_bar("Needs", count_lines(file)) as advance:
         report = NeedImporter(get_engine(), SkillResolver).run(read_records(file), advance)
-    _print_report(report, as_json)
+    print_report(report, as_json)
     if report.errors and not report.imported:
         raise typer.Exit(1)
 
@@ -255,38 +193,18 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed")] = 2020,
 ) -> None:
     """Seed plausible demo data: agents of several ministries and the projects of the TECH.GOUV programme."""
-    from talents.demo import seed_demo
-
-    _prepare()
+    prepare()
     with progress_bar("Demo data", agents) as advance:
         summary = seed_demo(agents=agents, seed=seed, progress=advance)
     typer.echo(json.dumps(summary, ensure_ascii=False))
 
 
-# Feature modules add their commands: each defines ``register(app: typer.Typer) -> None``.
-FEATURE_CLIS = (
-    "talents.ranking_cli",
-    "talents.workflow.cli",
-    "notifications.cli",
-    "talents.auth.cli",
-    "talents.scheduler",
-)
-
-
-def _register_features() -> None:
-    import importlib
-
-    for name in FEATURE_CLIS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise
-            continue
-        module.register(app)
-
-
-_register_features()
+# The commands of the features, each from its own package.
+ranking_cli.register(app)
+workflow_cli.register(app)
+notifications_cli.register(app)
+auth_cli.register(app)
+scheduler.register(app)
 
 
 def main() -> Any:

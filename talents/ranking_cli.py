@@ -7,15 +7,9 @@ from typing import Annotated
 
 import typer
 
-
-def _quiet_stdout() -> None:
-    """Logs go to stderr: with --json, stdout carries the document only."""
-    from talents.kernel.logs import configure_logging
-    from talents.kernel.settings import get_settings
-
-    settings = get_settings()
-    configure_logging(settings.app.log_level, settings.app.log_json)
-
+from talents.cli_support import prepare, quiet_stdout
+from talents.kernel.db import session_scope
+from talents.kernel.errors import DomainError
 
 __all__ = ["register"]
 
@@ -30,13 +24,11 @@ def match(
 
     With --json: ``[{"agent": external_id, "score": float, "explanation": {...}}]``.
     """
-    from talents.cli import _prepare
-    from talents.kernel.db import session_scope
-    from talents.kernel.errors import DomainError
+    # The ranking loads scikit-learn: only for this command, so that the others start fast.
     from talents.ranking import RankingService, resolve_need
 
-    _quiet_stdout()
-    _prepare()
+    quiet_stdout()
+    prepare()
     try:
         with session_scope() as session:
             service = RankingService(session)

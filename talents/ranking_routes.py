@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 from litestar import get
@@ -11,11 +12,15 @@ from sqlmodel import Session
 from needs.models import Need
 from needs.policy import need_writer
 from talents.kernel.access import rule
+from talents.kernel.db import get_engine, session_scope
 from talents.kernel.errors import NotFoundError
+from talents.kernel.logs import get_logger
 from talents.kernel.principal import LEAD, REVIEWER
-from talents.ranking import RankingService
+from talents.ranking import RankingService, get_ranking_cache
 
-__all__ = ["route_handlers"]
+__all__ = ["on_shutdown", "on_startup", "route_handlers"]
+
+log = get_logger("talents.ranking")
 
 # Ranked candidates name agents and their availability: the need's lead and reviewers only.
 _NEED_LEADS = rule(LEAD, REVIEWER, check=need_writer, why="the need's lead, or a reviewer")
@@ -59,13 +64,11 @@ def need_team(db_session: Session, need_id: int) -> dict[str, Any]:
     return service.team(_need(db_session, need_id))
 
 
+_warming: list[threading.Thread] = []
+
+
 def _warm_up() -> None:
     """Build the ranking index in the background at start-up, so the first request does not pay for it."""
-    import threading
-
-    from talents.kernel.db import get_engine, session_scope
-    from talents.kernel.logs import get_logger
-    from talents.ranking import get_ranking_cache
 
     def build() -> None:
         try:
@@ -73,10 +76,19 @@ def _warm_up() -> None:
             with session_scope(engine) as session:
                 get_ranking_cache(engine).refresh(session)
         except Exception as exc:  # noqa: BLE001 - a warm-up failure only means a slower first request
-            get_logger("talents.ranking").warning("ranking_warm_up_failed", error=str(exc)[:300])
+            log.warning("ranking_warm_up_failed", error=str(exc)[:300])
 
-    threading.Thread(target=build, name="ranking-warm-up", daemon=True).start()
+    thread = threading.Thread(target=build, name="ranking-warm-up", daemon=True)
+    _warming.append(thread)
+    thread.start()
+
+
+def _wait_warm_up() -> None:
+    """At shutdown, let a warm-up still running finish: nothing of the app runs once it has stopped."""
+    while _warming:
+        _warming.pop().join(timeout=60)
 
 
 route_handlers = [role_candidates, need_team]
 on_startup = [_warm_up]
+on_shutdown = [_wait_warm_up]

@@ -18,7 +18,6 @@ slot runs normally. Every job opens its own sessions.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import signal
 import socket
@@ -28,14 +27,23 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 from typing import Any
 
 import sqlalchemy as sa
+import typer
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
+from notifications import outbox, reminders
+from notifications.channels import build_channels
+from notifications.dispatcher import dispatch_once
 from notifications.models import JobRun, SchedulerLease
-from talents.kernel.db import get_engine, session_scope, utcnow
-from talents.kernel.logs import get_logger
+from talents.auth.retention import purge
+from talents.kernel.db import get_engine, migrate, session_scope, utcnow
+from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
 
 __all__ = [
@@ -45,7 +53,6 @@ __all__ = [
     "default_jobs",
     "on_startup",
     "register",
-    "route_handlers",
     "run_job",
     "slot_of",
     "start_in_app",
@@ -176,22 +183,14 @@ class LeaderLease:
 
 
 # --------------------------------------------------------------------------- the jobs
-def _optional(module: str, attr: str) -> Callable[..., Any] | None:
-    """A function of another team's module, if that module exists yet (skipped gracefully otherwise)."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            return None
-        raise
-    fn = getattr(mod, attr, None)
-    return fn if callable(fn) else None
+def _allocation_jobs() -> ModuleType:
+    # The allocation engine (scipy, scikit-learn) loads when a job first needs it: scheduler processes start fast.
+    from talents.workflow import allocation_job
+
+    return allocation_job
 
 
 def _dispatch_job() -> Callable[[Engine, datetime], Any]:
-    from notifications.channels import build_channels
-    from notifications.dispatcher import dispatch_once
-
     channels = build_channels()  # built once: HTTP clients are reused, SMTP connects per round
 
     def dispatch(engine: Engine, _now: datetime) -> dict[str, int]:
@@ -202,8 +201,6 @@ def _dispatch_job() -> Callable[[Engine, datetime], Any]:
 
 
 def _reminders(engine: Engine, now: datetime) -> dict[str, int]:
-    from notifications import reminders
-
     return {
         "proposals": reminders.remind_pending_proposals(engine, now),
         "approvals": reminders.remind_pending_approvals(engine, now),
@@ -212,26 +209,20 @@ def _reminders(engine: Engine, now: datetime) -> dict[str, int]:
 
 
 def _availability(engine: Engine, now: datetime) -> dict[str, Any]:
-    from notifications import reminders
-
     return {"ending_soon": reminders.remind_availability_ending(engine, now)}
 
 
 def _expiry(engine: Engine, now: datetime) -> Any:
     """Proposals and approvals past their deadline expire; approved assignments that have started activate."""
-    run = _optional("talents.workflow.allocation_job", "expire_and_activate")
-    return "skipped: talents.workflow.allocation_job is not available" if run is None else run(engine, now)
+    return _allocation_jobs().expire_and_activate(engine, now)
 
 
 def _triggers(engine: Engine, now: datetime) -> Any:
     """A new priority-1 need gets its allocation run at the next tick, not at the next periodic run."""
-    run = _optional("talents.workflow.allocation_job", "process_allocation_triggers")
-    return "skipped: talents.workflow.allocation_job is not available" if run is None else run(engine, now)
+    return _allocation_jobs().process_allocation_triggers(engine, now)
 
 
 def _digests(engine: Engine, now: datetime) -> dict[str, int]:
-    from notifications import reminders
-
     return {
         "reviewers": reminders.reviewer_digest(engine, now),
         "users": reminders.daily_user_digests(engine, now),
@@ -239,18 +230,13 @@ def _digests(engine: Engine, now: datetime) -> dict[str, int]:
 
 
 def _allocation(engine: Engine, now: datetime) -> Any:
-    run = _optional("talents.workflow.allocation_job", "run_scheduled_allocation")
-    if run is None:
-        return "skipped: talents.workflow.allocation_job is not available"
-    return run(engine, now)
+    return _allocation_jobs().run_scheduled_allocation(engine, now)
 
 
 def _retention(engine: Engine, now: datetime) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    purge = _optional("talents.auth.retention", "purge")
-    if purge is not None:
-        with session_scope(engine) as session:
-            out["auth"] = purge(session, now)
+    with session_scope(engine) as session:
+        out["auth"] = purge(session, now)
     with engine.begin() as conn:  # our own bookkeeping: job runs are kept 3 days (dispatch runs every 5 s)
         out["job_runs"] = conn.execute(_RUN.delete().where(_RUN.c.started_at < now - timedelta(days=3))).rowcount
     return out
@@ -293,10 +279,6 @@ class SchedulerRunner:
         return self._leading
 
     def _start_jobs(self) -> None:
-        from apscheduler.schedulers.background import BackgroundScheduler
-        from apscheduler.triggers.cron import CronTrigger
-        from apscheduler.triggers.interval import IntervalTrigger
-
         # A scheduler of our own with an in-memory store: job stores are never shared between schedulers.
         sched = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
@@ -314,9 +296,9 @@ class SchedulerRunner:
         self._scheduler = sched
         log.info("scheduler_leading", holder=self.holder, jobs=[j.name for j in self.jobs])
 
-    def _stop_jobs(self) -> None:
+    def _stop_jobs(self, wait: bool = False) -> None:
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.shutdown(wait=wait)
             self._scheduler = None
 
     def _run(self, job: Job) -> None:
@@ -350,11 +332,13 @@ class SchedulerRunner:
         return self
 
     def stop(self) -> None:
+        """Stop the heartbeat first (else a tick under way could start the jobs again), then the jobs,
+        waiting for one still running: once this returns, nothing of the scheduler runs."""
         self._stop.set()
-        self._leading = False
-        self._stop_jobs()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=30)
+        self._leading = False
+        self._stop_jobs(wait=True)
         if self.elect:
             with contextlib.suppress(sa.exc.SQLAlchemyError):  # it expires by itself anyway
                 self.lease.release()
@@ -384,8 +368,6 @@ def start_in_app() -> None:
     settings = get_settings().scheduler
     if not settings.scheduler_in_app or _in_app is not None:
         return
-    from notifications import outbox
-
     outbox.install()
     _in_app = SchedulerRunner(get_engine(), default_jobs(), lease_s=settings.scheduler_lease_s).start()
 
@@ -397,15 +379,13 @@ def stop_in_app() -> None:
         _in_app = None
 
 
-# For talents.app FEATURE_MODULES / talents.cli FEATURE_CLIS (add "talents.scheduler" to both).
-route_handlers: list[Any] = []
+# Wired by talents.app (started with the app, stopped with it) and talents.cli (``talents scheduler``).
 on_startup: list[Any] = [start_in_app]
 on_shutdown: list[Any] = [stop_in_app]
 
 
 def register(app: Any) -> None:
     """``talents scheduler``: the scheduler as its own process."""
-    import typer
 
     @app.command("scheduler")
     def scheduler_command(
@@ -418,10 +398,6 @@ def register(app: Any) -> None:
 
 
 def main(once: str | None = None, list_jobs: bool = False) -> None:
-    from notifications import outbox
-    from talents.kernel.db import migrate
-    from talents.kernel.logs import configure_logging
-
     settings = get_settings()
     configure_logging(settings.app.log_level, settings.app.log_json)
     migrate()
@@ -442,8 +418,6 @@ def main(once: str | None = None, list_jobs: bool = False) -> None:
 
 
 if __name__ == "__main__":  # python -m talents.scheduler [--list] [--once JOB]
-    import typer
-
     _cli = typer.Typer(add_completion=False)
     register(_cli)
     _cli()

@@ -145,11 +145,9 @@ def client(engine: Engine) -> Iterator[object]:
 
 @pytest.fixture
 def admin_client(client: object, engine: Engine) -> object:
-    """The app client, signed in with an admin API token once sign-in exists."""
-    try:
-        from talents.auth.testing import issue_token
-    except ModuleNotFoundError:
-        return client
+    """The app client, signed in with an admin API token."""
+    from talents.auth.testing import issue_token
+
     token = issue_token(engine, "admin@numerique.gouv.fr", "admin")
     client.headers["Authorization"] = f"Bearer {token}"  # type: ignore[attr-defined]
     return client

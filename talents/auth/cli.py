@@ -7,6 +7,11 @@ from typing import Annotated
 
 import typer
 
+from talents.auth.retention import purge
+from talents.auth.service import TokenService, UserService
+from talents.kernel.db import migrate, session_scope, utcnow
+from talents.kernel.errors import DomainError
+
 __all__ = ["register"]
 
 tokens_app = typer.Typer(help="API tokens (stored hashed; shown once).", no_args_is_help=True)
@@ -14,8 +19,6 @@ gdpr_app = typer.Typer(help="Personal data: retention.", no_args_is_help=True)
 
 
 def _prepare() -> None:
-    from talents.kernel.db import migrate
-
     migrate()
 
 
@@ -27,10 +30,6 @@ def tokens_create(
     name: Annotated[str, typer.Option(help="What the token is for")] = "",
 ) -> None:
     """Create a token and print it ALONE on the last line (it is never shown again)."""
-    from talents.auth.service import TokenService, UserService
-    from talents.kernel.db import session_scope
-    from talents.kernel.errors import DomainError
-
     _prepare()
     try:
         with session_scope() as session:
@@ -50,10 +49,6 @@ def tokens_revoke(
     token: Annotated[str, typer.Argument(help="The token's id (see `talents tokens list`) or the token itself")],
 ) -> None:
     """Revoke a token, by id or by value."""
-    from talents.auth.service import TokenService
-    from talents.kernel.db import session_scope
-    from talents.kernel.errors import DomainError
-
     _prepare()
     try:
         with session_scope() as session:
@@ -72,9 +67,6 @@ def tokens_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List tokens: id, owner, prefix, name, dates (never the token values)."""
-    from talents.auth.service import TokenService
-    from talents.kernel.db import session_scope
-
     _prepare()
     with session_scope() as session:
         rows = TokenService(session).list(email)
@@ -90,9 +82,6 @@ def tokens_list(
 @gdpr_app.command("purge")
 def gdpr_purge(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Delete what has outlived its retention period (see TALENTS_RETENTION_* settings)."""
-    from talents.auth.retention import purge
-    from talents.kernel.db import session_scope, utcnow
-
     _prepare()
     with session_scope() as session:
         counts = purge(session, utcnow())

@@ -1,7 +1,7 @@
 """The web pages (French, State design system), one module per user: agent, lead, manager, DINUM review.
 
 Pages are thin: they call the same services as the API, and each is in the navigation of the users allowed to
-use it. Wired by :mod:`talents.app` through ``FEATURE_MODULES``.
+use it. Wired by :mod:`talents.app`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from talents.web import agent, home, lead, manager, review
 from talents.web.common import message_page
 from talents.web.filters import install as install_filters
 
-__all__ = ["dependencies", "install_filters", "message_page", "route_handlers"]
+__all__ = ["install_filters", "message_page", "route_handlers"]
 
 route_handlers: list[Any] = [*home.route_handlers, *agent.route_handlers, *lead.route_handlers,
                              *manager.route_handlers, *review.route_handlers]
-dependencies: dict[str, Any] = {}

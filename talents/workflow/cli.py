@@ -7,15 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-
-def _quiet_stdout() -> None:
-    """Logs go to stderr: with --json, stdout carries the document only."""
-    from talents.kernel.logs import configure_logging
-    from talents.kernel.settings import get_settings
-
-    settings = get_settings()
-    configure_logging(settings.app.log_level, settings.app.log_json)
-
+from talents.cli_support import prepare, quiet_stdout
+from talents.kernel.db import get_engine, session_scope
+from talents.kernel.errors import DomainError
 
 __all__ = ["contract_view", "register"]
 
@@ -59,14 +53,12 @@ def allocate(
     ] = None,
 ) -> None:
     """Allocate open seats of open needs by government priority; propose (or, with --dry-run, show)."""
-    from talents.cli import _prepare
-    from talents.kernel.db import get_engine, session_scope
-    from talents.kernel.errors import DomainError
+    # The allocation engine loads scipy and scikit-learn: only for this command, so that the others start fast.
     from talents.ranking import resolve_need
     from talents.workflow.allocation import run_allocation
 
-    _quiet_stdout()
-    _prepare()
+    quiet_stdout()
+    prepare()
     need_ids = None
     if need:
         try:
@@ -96,12 +88,11 @@ def allocate(
 
 def workflow_tick() -> None:
     """What the scheduler runs: expiries, activations, pending priority-1 triggers, a full run."""
-    from talents.cli import _prepare
-    from talents.kernel.db import get_engine
+    # The allocation engine loads scipy and scikit-learn: only for this command, so that the others start fast.
     from talents.workflow.allocation_job import run_scheduled_allocation
 
-    _quiet_stdout()
-    _prepare()
+    quiet_stdout()
+    prepare()
     typer.echo(json.dumps(run_scheduled_allocation(get_engine()), ensure_ascii=False, default=str))
 
 

@@ -54,9 +54,9 @@ def test_serve_demo_turns_the_demo_on(monkeypatch):
     import talents.cli as cli
 
     called: dict[str, Any] = {}
-    monkeypatch.setattr(cli, "_prepare", lambda: None)
-    monkeypatch.setattr("talents.demo.seed_demo", lambda **kw: called.setdefault("seeded", True))
-    monkeypatch.setattr("uvicorn.run", lambda *a, **kw: called.setdefault("served", True))
+    monkeypatch.setattr(cli, "prepare", lambda: None)
+    monkeypatch.setattr(cli, "seed_demo", lambda **kw: called.setdefault("seeded", True))
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: called.setdefault("served", True))
     monkeypatch.setenv("TALENTS_DEMO", "false")  # restored (unset) after the test, whatever serve sets
     from typer.testing import CliRunner
 

@@ -7,11 +7,11 @@ from sqlmodel import select
 
 from notifications.models import Notification, NotificationPreference
 from notifications.render import unsubscribe_token
+from talents.auth import testing
 from talents.kernel.db import session_scope
 from talents.kernel.events import Event, publish
 
 pytestmark = pytest.mark.integration
-testing = pytest.importorskip("talents.auth.testing")
 
 ALICE, BOB = "alice@interieur.gouv.fr", "bob@finances.gouv.fr"
 

@@ -12,9 +12,9 @@ from notifications.dispatcher import dispatch_once
 from notifications.models import Notification
 from talents.kernel.db import session_scope
 from talents.kernel.principal import AGENT, Principal
+from talents.workflow import service as workflow
 
 pytestmark = pytest.mark.integration
-workflow = pytest.importorskip("talents.workflow.service")
 
 
 def test_a_proposal_then_its_acceptance_mail_the_agent_the_lead_and_the_manager(engine, configure, smtp_server):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from matching import normalise
 from matching.types import TaxonomySkill
 from profiles.taxonomy_files import (
     DEFAULT_TAXONOMY_PATH,
@@ -114,7 +115,6 @@ def test_common_abbreviations_are_aliases(taxonomy: list[TaxonomySkill]) -> None
 
 def test_terms_stay_unambiguous_under_the_matcher_folding(taxonomy: list[TaxonomySkill]) -> None:
     """The engine folds punctuation away ("CI/CD" → "ci cd"): no two skills may meet there either."""
-    normalise = pytest.importorskip("matching.normalise")
     owners: dict[str, set[str]] = {}
     for s in taxonomy:
         for term in (s.label_fr, s.label_en, *s.aliases):

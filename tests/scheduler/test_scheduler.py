@@ -71,10 +71,9 @@ def test_the_lease_has_one_holder_until_it_expires_or_is_released(engine):
 
 
 @pytest.mark.integration
-def test_optional_jobs_of_other_teams_are_skipped_when_absent(engine):
+def test_every_job_is_wired_and_runs(engine):
     from talents import scheduler
 
-    assert scheduler._optional("talents.no_such_module", "run") is None
     jobs = {j.name: j for j in scheduler.default_jobs()}
     assert set(jobs) == {"dispatch", "reminders", "availability", "expiry", "allocation_triggers", "digests",
                          "allocation", "retention"}
@@ -186,3 +185,49 @@ def test_the_cli_lists_and_runs_one_job(engine):
     assert listed.exit_code == 0 and "dispatch" in listed.output and "daily at" in listed.output
     ran = CliRunner().invoke(app, ["scheduler", "--once", "retention"])
     assert ran.exit_code == 0 and ran.output.strip().splitlines()[-1] in {"ran", "skipped"}
+
+
+@pytest.mark.integration
+def test_the_in_app_scheduler_stops_with_the_app_and_nothing_runs_or_logs_after(engine, monkeypatch):
+    import logging
+    import threading
+
+    from litestar.testing import TestClient
+
+    from talents import scheduler
+    from talents.app import create_app
+    from talents.kernel.settings import reset_settings
+
+    monkeypatch.setenv("TALENTS_SCHEDULER_IN_APP", "true")
+    monkeypatch.setenv("TALENTS_SCHEDULER_LEASE_S", "1.5")
+    monkeypatch.setenv("TALENTS_SCHEDULER_DISPATCH_INTERVAL_S", "1")
+    monkeypatch.setenv("TALENTS_SCHEDULER_TRIGGERS_INTERVAL_S", "1")
+    reset_settings()
+    records: list[tuple[float, str]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append((time.monotonic(), record.getMessage()))
+
+    keep = Keep()
+    try:
+        with TestClient(create_app()):
+            logging.getLogger().addHandler(keep)  # after the app configured the logs
+            deadline = time.monotonic() + 10
+            while not job_runs(engine, "dispatch") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert job_runs(engine, "dispatch"), "the in-app scheduler never ran a job"
+        stopped = time.monotonic()
+        assert scheduler._in_app is None
+        assert LeaderLease(engine, "observer", 1).holder_now() is None  # the lease is given back
+        runs = len(job_runs(engine, "dispatch")) + len(job_runs(engine, "allocation_triggers"))
+        time.sleep(2.5)  # more than two periods of the fastest jobs and of the heartbeat
+        assert len(job_runs(engine, "dispatch")) + len(job_runs(engine, "allocation_triggers")) == runs
+        alive = [t.name for t in threading.enumerate() if t.name in ("talents-scheduler", "APScheduler")]
+        assert alive == []
+        assert [m for t, m in records if t > stopped] == []
+    finally:
+        logging.getLogger().removeHandler(keep)
+        scheduler.stop_in_app()
+        monkeypatch.undo()
+        reset_settings()

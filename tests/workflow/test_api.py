@@ -10,11 +10,12 @@ import pytest
 from factories import make_agent, make_need
 from wfhelpers import LEAD_EMAIL
 
+from talents.auth.testing import issue_token
+
 pytestmark = pytest.mark.integration
 # Backend-independent logic: SQLite only (the PostgreSQL-specific paths are covered by the other tests).
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 
-issue_token = pytest.importorskip("talents.auth.testing").issue_token
 
 
 @pytest.fixture
