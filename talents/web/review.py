@@ -54,9 +54,9 @@ def dashboard(request: Request[Any, Any, Any], db_session: Session, principal: P
     data = ReviewService(db_session).dashboard()
     charts = {
         "remplissage": bars([(f"Priorité {r['priority']}", (r["fill_rate"] or 0) * 100)
-                             for r in data["fill_by_priority"]], unit="%", maximum=100),
+                             for r in data["fill_by_priority"]], unit="\u00a0%", maximum=100),
         "delais": bars([(f"Priorité {r['priority']}", r["days"] or 0) for r in data["time_to_staff_by_priority"]],
-                       unit=" j"),
+                       unit="\u00a0j"),
         "etp": bars([(r["project"], r["needed"], r["pledged"], r["staffed"]) for r in data["fte_by_project"]]),
         "competences": bars([(s["label"], s["seats"], s["supply"]) for s in data["skills_supply_demand"]]),
         "exposition": bars([(f"{e['holds']} en cours", e["agents"]) for e in data["exposure"]]),

@@ -72,3 +72,25 @@ def test_the_api_viewer_works_offline(live_server, browser):
     browser.implicitly_wait(10)
     assert browser.find_element(By.CSS_SELECTOR, ".swagger-ui")
     assert all("cdn" not in (s.get_attribute("src") or "") for s in browser.find_elements(By.TAG_NAME, "script"))
+
+
+def test_pages_fit_a_375_px_screen(live_server, browser, screenshot_dir):
+    """Tables and charts wrap or scroll inside their frame: the page itself never scrolls sideways on a phone."""
+    browser.delete_all_cookies()
+    browser.get(live_server + "/auth/demo?next=/pilotage")
+    browser.find_element(By.NAME, "email").send_keys("revue.mobile@numerique.gouv.fr")
+    Select(browser.find_element(By.NAME, "role")).select_by_value("reviewer")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(browser, 60).until(lambda b: urlparse(b.current_url).path == "/pilotage")
+    browser.set_window_size(375, 812)
+    try:
+        for path in ("/pilotage", "/besoins", "/mon-espace", "/pilotage/allocation"):
+            browser.get(live_server + path)
+            WebDriverWait(browser, 60).until(EC.presence_of_element_located((By.TAG_NAME, "footer")))
+            width, inner = browser.execute_script(
+                "return [document.documentElement.scrollWidth, window.innerWidth]")
+            assert width <= inner, f"{path} is {width} px wide on a {inner} px screen"
+        browser.get(live_server + "/pilotage")
+        browser.save_screenshot(str(screenshot_dir / "pilotage-375px.png"))
+    finally:
+        browser.set_window_size(1280, 1600)
