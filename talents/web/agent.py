@@ -82,8 +82,9 @@ def space(request: Request[Any, Any, Any], db_session: Session, principal: Princ
 def _profile_fields(data: dict[str, Any]) -> dict[str, Any]:
     fields = {k: str(data.get(k, "")).strip() for k in ("name", "ministry", "service", "location", "bio",
                                                         "visibility", "manager_email")}
-    if not fields["manager_email"]:
-        fields.pop("manager_email")
+    for optional in ("manager_email", "visibility"):  # left empty: keep what is there (or the default)
+        if not fields[optional]:
+            fields.pop(optional)
     return fields
 
 

@@ -1,0 +1,104 @@
+"""The pages over HTTP (the whole app, a real database): forms need their CSRF token, refusals come back as French
+pages beside the form with nothing written, and each user reaches only their own pages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from talents.kernel.settings import reset_settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def demo(engine, monkeypatch) -> Iterator[None]:
+    monkeypatch.setenv("TALENTS_DEMO", "true")
+    reset_settings()
+    yield
+    monkeypatch.delenv("TALENTS_DEMO")
+    reset_settings()
+
+
+def _signed_in(email: str, role: str) -> Any:
+    from litestar.testing import TestClient
+
+    from talents.app import create_app
+
+    client = TestClient(create_app())
+    client.__enter__()
+    answer = client.post("/auth/demo", data={"email": email, "role": role, "next": "/mon-espace"})
+    assert answer.status_code == 200
+    return client
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page's forms carry a CSRF token"
+    return found.group(1)
+
+
+def test_an_agent_creates_a_profile_and_the_floor_is_refused_in_french(demo):
+    client = _signed_in("lea.agent@numerique.gouv.fr", "agent")
+    try:
+        space = client.get("/mon-espace")
+        assert space.status_code == 200 and "Créer mon profil" in space.text
+        without = client.post("/mon-espace/profil", data={"name": "Léa", "ministry": "DINUM"},
+                              follow_redirects=False)
+        assert without.status_code == 403  # no CSRF token, nothing written
+        token = _csrf(space.text)
+        made = client.post("/mon-espace/profil", data={"csrf_token": token, "name": "Léa Agent",
+                                                        "ministry": "DINUM"}, follow_redirects=False)
+        assert made.status_code == 303 and made.headers["location"] == "/mon-espace?ok=profil"
+        refused = client.post("/mon-espace/disponibilites", data={
+            "csrf_token": token, "start": "2027-01-04", "end": "2027-03-31", "share": "50"})
+        assert refused.status_code == 422
+        assert "supérieure à 50" in refused.text and "moitié du temps de travail" in refused.text
+        assert "Aucune période déclarée" in refused.text  # nothing half-written
+        bad_date = client.post("/mon-espace/disponibilites", data={
+            "csrf_token": token, "start": "2027-13-45", "end": "2027-03-31", "share": "80"})
+        assert bad_date.status_code == 422 and "« date de début » doit être une date" in bad_date.text
+        kept = client.post("/mon-espace/disponibilites", data={
+            "csrf_token": token, "start": "2027-01-04", "end": "2027-03-31", "share": "80"})
+        assert kept.status_code == 200 and "4 janvier 2027" in kept.text
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_each_user_reaches_only_their_pages(demo):
+    agent = _signed_in("theo.agent@numerique.gouv.fr", "agent")
+    try:
+        menu = agent.get("/").text
+        assert "Mon espace" in menu and "Pilotage DINUM" not in menu and "Mes projets" not in menu
+        for path in ("/pilotage", "/pilotage/allocation", "/pilotage/competences", "/porteur", "/responsable"):
+            answer = agent.get(path)
+            assert answer.status_code == 403 and "Accès réservé" in answer.text, path
+    finally:
+        agent.__exit__(None, None, None)
+    lead = _signed_in("lina.porteuse@numerique.gouv.fr", "lead")
+    try:
+        page = lead.get("/porteur")
+        token = _csrf(page.text)
+        made = lead.post("/porteur/besoins", data={"csrf_token": token, "title": "Besoin de Lina",
+                                                    "start": "2027-01-04", "end": "2027-03-31"},
+                         follow_redirects=False)
+        assert made.status_code == 303
+        need_path = made.headers["location"].split("?")[0]
+    finally:
+        lead.__exit__(None, None, None)
+    other = _signed_in("noe.porteur@numerique.gouv.fr", "lead")
+    try:
+        assert other.get(need_path).status_code == 403  # another lead's need
+    finally:
+        other.__exit__(None, None, None)
+    reviewer = _signed_in("dinum@numerique.gouv.fr", "reviewer")
+    try:
+        assert "Allocation" in reviewer.get("/").text
+        table = reviewer.get("/pilotage/export/etp-projets.csv")
+        assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
+        assert table.text.splitlines()[0].startswith("projet,ETP nécessaires")
+    finally:
+        reviewer.__exit__(None, None, None)
