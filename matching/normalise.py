@@ -28,7 +28,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 
 from matching.taxonomy import Taxonomy
 
-__all__ = ["STOP_WORDS", "Resolution", "SkillNormaliser", "Suggestion", "fold"]
+__all__ = ["STOP_WORDS", "Resolution", "SkillNormaliser", "Suggestion", "fold", "strip_accents"]
 
 Status = Literal["matched", "pending"]
 
@@ -102,6 +102,13 @@ _KEEP_SYMBOLS = (("c++", " cplusplus "), ("c#", " csharp "), ("f#", " fsharp "),
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
+def strip_accents(text: str) -> str:
+    """Case-folded, accents dropped, ligatures spelled out: "Œuvre Écrite" → "oeuvre ecrite". The one accent
+    folding of the project: keys, ids, slugs and the matcher's terms all start from it."""
+    text = unicodedata.normalize("NFKD", text.casefold().replace("œ", "oe").replace("æ", "ae"))
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
 def fold(text: str) -> str:
     """Lower-case, strip accents and punctuation, collapse spaces.
 
@@ -109,9 +116,7 @@ def fold(text: str) -> str:
 
     Symbols that distinguish languages (C++, C#, .NET) are kept as words first.
     """
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    text = text.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")
+    text = strip_accents(text)
     for symbol, word in _KEEP_SYMBOLS:
         text = text.replace(symbol, word)
     return _NON_WORD.sub(" ", text).strip()

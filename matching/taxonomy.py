@@ -100,10 +100,6 @@ class Taxonomy:
         """Distinct non-empty categories, sorted."""
         return self._categories
 
-    def in_category(self, category: str) -> tuple[TaxonomySkill, ...]:
-        """Skills of one category."""
-        return tuple(s for s in self._skills.values() if s.category == category)
-
     def label(self, skill_id: str, lang: str = "fr") -> str:
         """The label in ``lang`` ("fr" or "en"), falling back to the other language, then to the id."""
         skill = self._skills.get(skill_id)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from pydantic import model_validator
 from sqlmodel import Field, SQLModel
 
-from talents.kernel.db import tz_datetime, utcnow
+from talents.kernel.db import UTCDateTime, utcnow
 from talents.kernel.fields import Email
 
 __all__ = [
@@ -52,7 +52,7 @@ class Project(ProjectBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     external_id: str | None = Field(default=None, max_length=200, unique=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Pledge(SQLModel, table=True):
@@ -127,8 +127,8 @@ class Need(NeedBase, table=True):
     start: date = Field(sa_column=sa.Column("start_date", sa.Date, nullable=False))
     end: date = Field(sa_column=sa.Column("end_date", sa.Date, nullable=False))
     status: str = Field(default="open", max_length=20, index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class RoleSkillInput(SQLModel):

@@ -14,9 +14,10 @@ from notifications import outbox
 from notifications.channels import build_channels
 from notifications.dispatcher import dispatch_once
 from notifications.models import Notification
-from notifications.outbox import Recipient, enqueue, is_valid_address
+from notifications.outbox import Recipient, enqueue
 from talents.kernel.db import get_engine, migrate, session_scope, utcnow
 from talents.kernel.events import Event
+from talents.kernel.fields import is_valid_email
 
 __all__ = ["register"]
 
@@ -79,7 +80,7 @@ def retry_failed() -> None:
 @notifications_app.command("send-test")
 def send_test(address: Annotated[str, typer.Argument(help="Where to send a test e-mail")]) -> None:
     """Queue a test e-mail (and webhook/Matrix message) and dispatch it now: checks the settings end to end."""
-    if not is_valid_address(address.strip().lower()):
+    if not is_valid_email(address.strip().lower(), ascii_only=True):
         raise typer.BadParameter("not a plain e-mail address")
     engine = _engine()
     with session_scope(engine) as session:

@@ -33,7 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from notifications.channels import Channel, PermanentError, TransientError
+from notifications.channels import Channel, PermanentError, TransientError, build_channels
 from notifications.models import Notification
 from talents.kernel.db import is_postgres, utcnow
 from talents.kernel.logs import get_logger
@@ -136,8 +136,6 @@ def dispatch_once(
     rng: random.Random | None = None,
 ) -> DispatchReport:
     """One round: claim due deliveries of the given channels, send each, record each outcome."""
-    from notifications.channels import build_channels
-
     settings = get_settings().notifications
     channels = build_channels() if channels is None else channels
     token = f"{worker or worker_name()}:{uuid.uuid4().hex[:8]}"

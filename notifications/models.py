@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from talents.kernel.db import tz_datetime, utcnow
+from talents.kernel.db import UTCDateTime, utcnow
 
 __all__ = [
     "CHANNELS",
@@ -51,13 +51,13 @@ class Notification(SQLModel, table=True):
     status: str = Field(default="pending", max_length=20)
     attempts: int = 0
     max_attempts: int = 8
-    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    lease_until: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     claimed_by: str | None = Field(default=None, max_length=80)
     last_error: str = Field(default="", max_length=2000)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    sent_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
-    read_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     digest_key: str | None = Field(default=None, max_length=64, description="The digest that carried it")
 
 
@@ -82,7 +82,7 @@ class NotificationPreference(SQLModel, table=True):
     inapp_enabled: bool = True
     email_enabled: bool = True
     mode: str = Field(default="immediate", max_length=20, description="immediate | digest")
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class JobRun(SQLModel, table=True):
@@ -93,11 +93,11 @@ class JobRun(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     job: str = Field(max_length=80)
-    slot: datetime = Field(sa_type=tz_datetime())  # type: ignore[call-overload]
+    slot: datetime = Field(sa_type=UTCDateTime)
     runner: str = Field(max_length=120)
     status: str = Field(default="running", max_length=20)
-    started_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    finished_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     result: str = Field(default="", max_length=2000)
 
 
@@ -108,6 +108,6 @@ class SchedulerLease(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=80)
     holder: str = Field(max_length=120)
-    expires_at: datetime = Field(sa_type=tz_datetime())  # type: ignore[call-overload]
-    heartbeat_at: datetime = Field(sa_type=tz_datetime())  # type: ignore[call-overload]
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime)
     term: int = Field(default=1, description="Incremented at each change of holder (a fencing token)")

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from notifications.models import Notification, NotificationPreference
+from notifications.render import TemplateFailure, render_bodies, render_subject
 from talents.kernel.db import utcnow
 from talents.kernel.events import Event, subscribe, unsubscribe
+from talents.kernel.fields import is_valid_email
 from talents.kernel.logs import get_logger
 from talents.kernel.settings import get_settings
 
@@ -33,7 +34,6 @@ __all__ = [
     "delivery_key",
     "enqueue",
     "install",
-    "is_valid_address",
     "on_event",
     "recipients_for",
     "uninstall",
@@ -76,17 +76,8 @@ _NEVER_DEFERRED = {
 }
 _NO_INAPP = {"digest.reviewer", "digest.user"}
 
-_ADDRESS = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
 # Never copied into webhook or Matrix payloads: personal addresses and signed links are not for a chat room.
 _PRIVATE_KEY = re.compile(r"(^_|email|url|token|recipients|password|secret|agent_name|feedback)", re.I)
-
-
-def is_valid_address(address: str) -> bool:
-    """A plain ``local@domain`` address: no display name, no spaces, no CR/LF, nothing a header could abuse."""
-    return len(address) <= 254 and bool(_ADDRESS.fullmatch(address))
 
 
 @dataclass(frozen=True)
@@ -110,7 +101,7 @@ def recipients_for(event: Event) -> list[Recipient]:
         if not address or address in seen:
             continue
         seen.add(address)
-        if not is_valid_address(address):
+        if not is_valid_email(address, ascii_only=True):
             log.warning("notification_recipient_rejected", kind=event.kind, reason="invalid address")
             continue
         out.append(Recipient(address, deferrable=event.kind not in _NEVER_DEFERRED))
@@ -158,8 +149,6 @@ def enqueue(
     ``event_id`` (or ``event.data["event_id"]``) makes the keys deterministic: enqueueing the same event id
     twice adds nothing (reminders and digests rely on it). Without one, each call is a new event.
     """
-    from notifications.render import render_subject
-
     settings = get_settings().notifications
     now = now or utcnow()
     event_id = event_id or str(event.data.get("event_id") or uuid.uuid4().hex)
@@ -222,8 +211,6 @@ def _log_unsent_mail(row: Notification) -> None:
     # The body is logged outside production only: it may carry a signed approval link.
     fields: dict[str, Any] = {"key": row.key, "kind": row.kind, "to": row.recipient, "subject": row.subject}
     if get_settings().app.env != "production":
-        from notifications.render import TemplateFailure, render_bodies
-
         try:
             fields["text"] = render_bodies(row)[0]
         except TemplateFailure as exc:
@@ -246,13 +233,3 @@ def install() -> None:
 
 def uninstall() -> None:
     unsubscribe(on_event)
-
-
-def count_due(session: Session, now: datetime) -> int:
-    return int(
-        session.exec(
-            select(sa.func.count())
-            .select_from(Notification)
-            .where(col(Notification.status) == "pending", col(Notification.next_attempt_at) <= now)
-        ).one()
-    )

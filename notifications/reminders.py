@@ -13,8 +13,9 @@ same day — or two schedulers overlapping — never sends a reminder twice: the
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,9 +23,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from notifications.models import Notification
-from notifications.outbox import Recipient, enqueue, is_valid_address
-from talents.kernel.db import session_scope
+from notifications.outbox import Recipient, enqueue
+from talents.kernel.db import UTCDateTime, as_utc, session_scope
 from talents.kernel.events import Event
+from talents.kernel.fields import is_valid_email
 from talents.kernel.logs import get_logger
 from talents.kernel.settings import get_settings
 
@@ -40,7 +42,7 @@ __all__ = [
 
 log = get_logger("talents.notifications.reminders")
 _c = sa.column
-_TS, _DAY = sa.DateTime(timezone=True), sa.Date()
+_TS, _DAY = UTCDateTime(), sa.Date()
 AGENT = sa.table(
     "agent", _c("id"), _c("email"), _c("name"), _c("manager_email"), _c("updated_at", _TS), _c("erased_at", _TS)
 )
@@ -76,10 +78,6 @@ AUTH_USER = sa.table("auth_user", _c("email"), _c("roles", sa.JSON()))
 LIVE_STATES = ("proposed", "accepted", "approved", "active")
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _as_date(value: Any) -> date:
     if isinstance(value, datetime):
         return value.date()
@@ -89,7 +87,7 @@ def _as_date(value: Any) -> date:
 
 
 def _notify(session: Session, kind: str, event_id: str, email: str | None, data: dict[str, Any], now: datetime) -> int:
-    if not email or not is_valid_address(email.strip().lower()):
+    if not email or not is_valid_email(email.strip().lower(), ascii_only=True):
         return 0
     email = email.strip().lower()
     rows = enqueue(
@@ -106,7 +104,7 @@ def _notify(session: Session, kind: str, event_id: str, email: str | None, data:
 def remind_pending_proposals(engine: Engine, now: datetime, days: int | None = None) -> int:
     """Agents proposed ``days`` ago or more who have not answered; again every ``days`` days."""
     days = days or get_settings().notifications.proposal_reminder_days
-    now = _utc(now)
+    now = as_utc(now)
     query = (
         sa.select(
             ASSIGNMENT.c.id,
@@ -132,7 +130,7 @@ def remind_pending_proposals(engine: Engine, now: datetime, days: int | None = N
     sent = 0
     with session_scope(engine) as session:
         for r in session.execute(query).mappings():
-            age = (now - _utc(r["created_at"])).days
+            age = (now - as_utc(r["created_at"])).days
             data = {
                 "assignment_id": r["id"],
                 "need_id": r["need_id"],
@@ -169,7 +167,7 @@ def _approval_links(session: Session, since: datetime) -> dict[Any, str]:
 def remind_pending_approvals(engine: Engine, now: datetime, days: int | None = None) -> int:
     """Managers who have not answered an approval request for ``days`` days (with the link they received)."""
     days = days or get_settings().notifications.approval_reminder_days
-    now = _utc(now)
+    now = as_utc(now)
     query = (
         sa.select(
             ASSIGNMENT.c.id,
@@ -198,7 +196,7 @@ def remind_pending_approvals(engine: Engine, now: datetime, days: int | None = N
     with session_scope(engine) as session:
         links = _approval_links(session, now - timedelta(days=60))
         for r in session.execute(query).mappings():
-            age = (now - _utc(r["updated_at"])).days
+            age = (now - as_utc(r["updated_at"])).days
             data = {
                 "assignment_id": r["id"],
                 "need_id": r["need_id"],
@@ -224,7 +222,7 @@ def remind_pending_approvals(engine: Engine, now: datetime, days: int | None = N
 def remind_availability_ending(engine: Engine, now: datetime, days: int | None = None) -> int:
     """Agents whose availability window ends within ``days`` days and who declared nothing after it."""
     days = days or get_settings().notifications.availability_ending_days
-    today = _utc(now).date()
+    today = as_utc(now).date()
     later = AVAILABILITY.alias("later")
     query = (
         sa.select(AVAILABILITY.c.id, AVAILABILITY.c.end_date, AGENT.c.email, AGENT.c.name)
@@ -255,14 +253,14 @@ def remind_availability_ending(engine: Engine, now: datetime, days: int | None =
 def remind_stale_profiles(engine: Engine, now: datetime, days: int | None = None) -> int:
     """Agents whose profile has not changed for ``days`` days (six months by default); once per such period."""
     days = days or get_settings().notifications.profile_stale_days
-    now = _utc(now)
+    now = as_utc(now)
     query = sa.select(AGENT.c.id, AGENT.c.email, AGENT.c.name, AGENT.c.updated_at).where(
         AGENT.c.updated_at <= now - timedelta(days=days), AGENT.c.erased_at.is_(None)
     )
     sent = 0
     with session_scope(engine) as session:
         for r in session.execute(query).mappings():
-            updated = _utc(r["updated_at"]).date()
+            updated = as_utc(r["updated_at"]).date()
             data = {"agent_email": r["email"], "agent_name": r["name"], "updated_on": updated.isoformat()}
             sent += _notify(
                 session,
@@ -282,17 +280,15 @@ def reviewer_emails(session: Session) -> list[str]:
     if sa.inspect(bind).has_table("auth_user"):
         for email, roles in session.execute(sa.select(AUTH_USER.c.email, AUTH_USER.c.roles)):
             if isinstance(roles, str):
-                import json
-
                 roles = json.loads(roles or "[]")
             if email and "reviewer" in (roles or []):
                 emails.add(str(email).strip().lower())
-    return sorted(e for e in emails if is_valid_address(e))
+    return sorted(e for e in emails if is_valid_email(e, ascii_only=True))
 
 
 def reviewer_digest(engine: Engine, now: datetime) -> int:
     """The reviewers' daily digest: needs created in the last 24 h by priority, and seats with nobody on them."""
-    now = _utc(now)
+    now = as_utc(now)
     day = now.date().isoformat()
     filled = (
         sa.select(ASSIGNMENT.c.role_id, sa.func.count().label("n"))
@@ -356,7 +352,7 @@ def reviewer_digest(engine: Engine, now: datetime) -> int:
 
 def daily_user_digests(engine: Engine, now: datetime) -> int:
     """One e-mail per person in digest mode, carrying every notification held for them; returns mails made."""
-    now = _utc(now)
+    now = as_utc(now)
     day = now.date().isoformat()
     with session_scope(engine) as session:
         emails = session.exec(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -16,6 +15,9 @@ import jinja2
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from notifications.models import Notification
+from talents.kernel.db import as_utc
+from talents.kernel.fields import is_valid_email
+from talents.kernel.logs import get_logger
 from talents.kernel.settings import get_settings
 
 __all__ = [
@@ -58,11 +60,6 @@ def _template_name(kind: str) -> str:
     return f"kinds/{kind}.j2" if (_TEMPLATES / "kinds" / f"{kind}.j2").is_file() else "kinds/generic.j2"
 
 
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def safe_header(value: str, *, max_length: int = 250) -> str:
     """Collapse whitespace and drop control characters: a value from data can never add a header line."""
     return _CONTROL.sub(" ", " ".join(str(value).split()))[:max_length].strip()
@@ -79,8 +76,6 @@ def render_subject(kind: str, data: dict[str, Any]) -> str:
         context = template.new_context({"fmt": "text", **data})
         return safe_header("".join(template.blocks["subject"](context))) or "Talents"
     except Exception:  # noqa: BLE001 - a bad value in event data must not roll back the business change
-        from talents.kernel.logs import get_logger
-
         get_logger("talents.notifications").exception("notification_subject_failed", kind=kind)
         return "Talents : nouvelle notification"
 
@@ -162,10 +157,8 @@ def _address(value: str) -> Address:
 
 def build_email(row: Notification) -> EmailMessage:
     """The e-mail of a delivery: French text and HTML parts, Message-ID = key, one-click unsubscribe."""
-    from notifications.outbox import is_valid_address
-
     settings = get_settings().notifications
-    if not is_valid_address(row.recipient):
+    if not is_valid_email(row.recipient, ascii_only=True):
         raise HeaderInjectionError("the recipient is not a plain address")
     text, html = render_bodies(row)
     msg = EmailMessage(policy=_POLICY)

@@ -32,9 +32,10 @@ from profiles.models import (
 from profiles.policy import check_agent_create, owner_or_reader, owner_or_reviewer
 from profiles.service import AgentFilters, AgentService
 from profiles.taxonomy import TaxonomyService
+from profiles.taxonomy_files import detect_and_read
 from talents.kernel.access import rule
 from talents.kernel.api import Limit, Offset, Page, read_upload_records
-from talents.kernel.db import get_engine
+from talents.kernel.db import get_engine, session_scope
 from talents.kernel.principal import AGENT, LEAD, REVIEWER, Principal
 
 __all__ = ["AgentController", "TaxonomyController"]
@@ -259,9 +260,6 @@ class TaxonomyController(Controller):
         opt=_REVIEWERS,
     )
     async def import_taxonomy(self, request: Request, skill_references: Any, lang: str | None = None) -> dict[str, Any]:
-        from profiles.taxonomy_files import detect_and_read
-        from talents.kernel.db import session_scope
-
         body = await request.body()
         suffix = ".json" if body.lstrip()[:1] in (b"[", b"{") else f"_{lang or 'fr'}.csv"
         with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, field_validator, model_validator
 from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
-from talents.kernel.db import tz_datetime, utcnow
+from talents.kernel.db import UTCDateTime, utcnow
 from talents.kernel.fields import Email
 
 __all__ = [
@@ -58,8 +58,8 @@ class Skill(SkillBase, table=True):
     aliases: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     related: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     status: str = Field(default="active", max_length=20, index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class SkillCreate(SkillBase):
@@ -117,9 +117,9 @@ class Agent(AgentBase, table=True):
     external_id: str | None = Field(default=None, max_length=200, unique=True)
     email: str = Field(max_length=254, unique=True)
     languages: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
-    erased_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class _AgentInputChecks(SQLModel):
@@ -266,7 +266,7 @@ class AccessLog(SQLModel, table=True):
     __tablename__ = "access_log"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     viewer_email: str = Field(max_length=254, index=True)
     viewer_roles: str = Field(default="", max_length=200)
     agent_id: int = Field(index=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import re
 import threading
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -13,10 +12,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from matching.normalise import Resolution, SkillNormaliser, Suggestion
+from matching.normalise import Resolution, SkillNormaliser, Suggestion, strip_accents
 from matching.taxonomy import Taxonomy
 from matching.types import TaxonomySkill
 from profiles.models import AgentSkill, Skill, SkillCreate, SkillUpdate
+from profiles.taxonomy_files import load_default_taxonomy
 from profiles.taxonomy_merge import Decision, merged_fields, plan_reconciliation
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
@@ -47,8 +47,7 @@ def to_taxonomy_skill(row: Skill) -> TaxonomySkill:
 
 def pending_skill_id(text: str) -> str:
     """A stable id for a skill typed by someone that the taxonomy does not know yet."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:180] or "skill"
+    slug = re.sub(r"[^a-z0-9]+", "-", strip_accents(text)).strip("-")[:180] or "skill"
     return f"pending:{slug}"
 
 
@@ -397,8 +396,6 @@ class TaxonomyService:
 
     def ensure_default(self) -> int:
         """Load the taxonomy shipped with the project when the database has none (first start)."""
-        from profiles.taxonomy_files import load_default_taxonomy
-
         active = self.session.exec(select(func.count()).where(Skill.status == "active")).one()
         if active:
             return 0

@@ -42,13 +42,13 @@ import csv
 import io
 import json
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from os import PathLike
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from matching.normalise import strip_accents
 from matching.types import TaxonomySkill
 
 __all__ = [
@@ -122,15 +122,13 @@ class TaxonomyFileError(ValueError):
 
 def _fold(text: str) -> str:
     """Case- and accent-insensitive key of a term (``C#`` and ``C++`` stay distinct)."""
-    text = unicodedata.normalize("NFKD", text.casefold().replace("œ", "oe").replace("æ", "ae"))
-    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = strip_accents(text)
     return " ".join(re.sub(r"[^\w#+]+", " ", text).split())
 
 
 def slugify(text: str) -> str:
     """A stable lowercase id from a label: ``"Marchés publics"`` → ``"marches-publics"``."""
-    text = unicodedata.normalize("NFKD", text.casefold().replace("œ", "oe").replace("æ", "ae"))
-    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = strip_accents(text)
     text = text.replace("#", " sharp ").replace("++", "pp").replace("+", " plus ")
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:_ID_MAX]
 

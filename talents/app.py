@@ -149,7 +149,13 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
         exception_handlers=exception_handlers(),
         middleware=[RequestLogMiddleware(), *auth_routes.middleware],
         # What starts with the app stops with it: the in-app scheduler's thread is stopped at shutdown.
-        on_startup=[_on_startup, *ranking_routes.on_startup, *notification_routes.on_startup, *scheduler.on_startup],
+        on_startup=[
+            _on_startup,
+            *workflow_routes.on_startup,
+            *ranking_routes.on_startup,
+            *notification_routes.on_startup,
+            *scheduler.on_startup,
+        ],
         on_shutdown=[*scheduler.on_shutdown, *ranking_routes.on_shutdown],
         openapi_config=_openapi(),
         template_config=TemplateConfig(

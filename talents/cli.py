@@ -25,6 +25,7 @@ from talents.kernel.db import current_revision, downgrade, get_engine, head_revi
 from talents.kernel.logs import configure_logging, set_verbose
 from talents.kernel.settings import get_settings, reset_settings
 from talents.workflow import cli as workflow_cli
+from talents.workflow.allocation_job import install_triggers
 
 __all__ = ["app", "main"]
 
@@ -44,6 +45,7 @@ def _options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the libraries' log lines")] = False,
 ) -> None:
     """A command prints what it did; the libraries' informational lines only with --verbose."""
+    install_triggers()  # needs imported or created at priority 1 trigger their allocation run, as in the app
     set_verbose(verbose)
     if verbose:
         settings = get_settings()

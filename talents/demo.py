@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from functools import cache
@@ -17,6 +16,7 @@ from typing import Any
 
 from sqlmodel import func, select
 
+from matching.normalise import strip_accents
 from needs.models import Need, NeedCreate, ProjectCreate
 from needs.service import NeedService, ProjectService
 from profiles.importer import AgentImporter
@@ -47,7 +47,7 @@ def _needs(today: date) -> list[dict[str, Any]]:
 
 
 def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower().replace(" ", "-")
+    return strip_accents(text).replace(" ", "-")
 
 
 def _agents(count: int, rng: random.Random, today: date) -> Iterator[tuple[int, dict[str, Any], None]]:

@@ -1,4 +1,4 @@
-"""``talents match``: ranked eligible candidates of a role, per the bulk contract (DESIGN.md)."""
+"""``talents match``: ranked eligible candidates of a role, per the bulk contract (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 from talents.cli_support import prepare, quiet_stdout
 from talents.kernel.db import session_scope
 from talents.kernel.errors import DomainError
+from talents.ranking import RankingService, resolve_need
 
 __all__ = ["register"]
 
@@ -24,9 +25,6 @@ def match(
 
     With --json: ``[{"agent": external_id, "score": float, "explanation": {...}}]``.
     """
-    # The ranking loads scikit-learn: only for this command, so that the others start fast.
-    from talents.ranking import RankingService, resolve_need
-
     quiet_stdout()
     prepare()
     try:

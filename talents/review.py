@@ -17,13 +17,13 @@ from sqlmodel import Session, col, func, select
 from needs.models import Need, Pledge, Project, Role, RoleSkill
 from profiles.models import Agent, AgentSkill, Availability, Skill
 from talents.kernel.errors import NotFoundError
-from talents.workflow.models import Assignment
+from talents.kernel.settings import get_settings
+from talents.workflow.models import COMMITTED_STATES, Assignment
 
 __all__ = ["ReviewService", "csv_safe"]
 
 # States that count as staffed seats (the agent and the manager said yes).
 STAFFED = ("approved", "active", "completed")
-LIVE = ("proposed", "accepted", "approved", "active")
 
 
 def csv_safe(value: Any) -> Any:
@@ -48,6 +48,7 @@ class FteLine:
 
 class ReviewService:
     def __init__(self, session: Session) -> None:
+        self.floor = get_settings().matching.floor  # the programme's floor: only a larger share counts
         self.session = session
 
     def figures(self, today: date | None = None) -> dict[str, Any]:
@@ -57,7 +58,7 @@ class ReviewService:
         agents = s.exec(select(func.count()).select_from(Agent).where(col(Agent.erased_at).is_(None))).one()
         available = s.exec(
             select(func.count(func.distinct(Availability.agent_id))).where(
-                Availability.end >= today, Availability.share > 0.5
+                Availability.end >= today, Availability.share > self.floor
             )
         ).one()
         open_needs = s.exec(select(func.count()).select_from(Need).where(Need.status == "open")).one()
@@ -125,7 +126,7 @@ class ReviewService:
     def exposure(self) -> list[dict[str, Any]]:
         """How exposed agents are: how many hold 1, 2, 3 or more live proposals or assignments at once."""
         per_agent = (select(Assignment.agent_id, func.count().label("n"))
-                     .where(col(Assignment.state).in_(LIVE)).group_by(Assignment.agent_id).subquery())
+                     .where(col(Assignment.state).in_(COMMITTED_STATES)).group_by(Assignment.agent_id).subquery())
         counts = dict(self.session.exec(select(per_agent.c.n, func.count()).group_by(per_agent.c.n)).all())
         buckets = [(1, "1"), (2, "2"), (3, "3 ou plus")]
         return [{"holds": label,
@@ -142,7 +143,7 @@ class ReviewService:
             .join(Need, col(Need.project_id) == Project.id)
             .join(Assignment, col(Assignment.need_id) == Need.id)
             .join(Agent, col(Agent.id) == Assignment.agent_id)
-            .where(col(Assignment.state).in_(LIVE + ("completed",)))
+            .where(col(Assignment.state).in_(COMMITTED_STATES + ("completed",)))
             .group_by(Project.name, Agent.ministry, Assignment.state)
         ).all()
         lines: dict[tuple[str, str], FteLine] = {
@@ -169,7 +170,7 @@ class ReviewService:
             .order_by(sa.desc(func.sum(Role.count)))
             .limit(limit)
         ).all()
-        available = select(Availability.agent_id).where(Availability.end >= today, Availability.share > 0.5)
+        available = select(Availability.agent_id).where(Availability.end >= today, Availability.share > self.floor)
         out = []
         for skill_id, label, seats, level in demand:
             supply = self.session.exec(

@@ -42,7 +42,7 @@ from notifications.channels import build_channels
 from notifications.dispatcher import dispatch_once
 from notifications.models import JobRun, SchedulerLease
 from talents.auth.retention import purge
-from talents.kernel.db import get_engine, migrate, session_scope, utcnow
+from talents.kernel.db import as_utc, get_engine, migrate, session_scope, utcnow
 from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
 
@@ -83,7 +83,7 @@ class Job:
 
 def slot_of(job: Job, now: datetime) -> datetime:
     """The slot of a run at ``now``: the scheduled time truncated to the job's period (UTC)."""
-    now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+    now = as_utc(now)
     offset = (job.daily_hour or 0) * 3600 if job.daily_hour is not None else 0
     seconds = int((now - _EPOCH).total_seconds()) - offset
     return _EPOCH + timedelta(seconds=seconds - seconds % job.slot_seconds + offset)
@@ -178,8 +178,7 @@ class LeaderLease:
             ).first()
         if row is None:
             return None
-        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
-        return row.holder if expires > utcnow() else None
+        return row.holder if as_utc(row.expires_at) > utcnow() else None
 
 
 # --------------------------------------------------------------------------- the jobs

@@ -26,11 +26,18 @@ from sqlalchemy import Engine  # noqa: E402
 
 from talents.kernel import db as dbmod  # noqa: E402
 from talents.kernel.settings import reset_settings  # noqa: E402
+from talents.workflow.allocation_job import install_triggers  # noqa: E402
 
 # aiosmtpd logs every connection from its own thread, sometimes after pytest closed the captured stream.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 POSTGRES_URL = os.environ.get("TALENTS_TEST_POSTGRES_URL", "").strip()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _allocation_triggers() -> None:
+    """As the app and the commands do at start-up: new priority-1 needs trigger their allocation run."""
+    install_triggers()
 
 
 def _worker() -> str:

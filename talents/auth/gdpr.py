@@ -19,14 +19,17 @@ from litestar import Request, Response, delete, get
 from litestar.params import Parameter
 from sqlmodel import Session, col, select
 
-from profiles.models import AccessLog
+from needs.models import Need
+from profiles.models import AccessLog, Agent, AgentSkill, Availability, Skill
 from talents.auth.middleware import caller_of
 from talents.auth.models import ApiToken, User, UserSession
-from talents.auth.service import as_aware, email_key
-from talents.kernel.db import utcnow
+from talents.auth.service import email_key
+from talents.kernel.db import as_utc, utcnow
 from talents.kernel.logs import get_logger
 from talents.kernel.principal import Principal
 from talents.kernel.settings import get_settings
+from talents.workflow.models import PENDING_STATES, Assignment
+from talents.workflow.service import AssignmentService
 
 __all__ = ["csv_safe", "erase", "export_data", "route_handlers", "to_csv"]
 
@@ -43,7 +46,7 @@ def csv_safe(value: Any) -> str:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        return as_aware(value).isoformat()
+        return as_utc(value).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     return value
@@ -63,10 +66,6 @@ def _table(session: Session, name: str) -> sa.Table | None:
 
 def export_data(session: Session, principal: Principal) -> dict[str, list[dict[str, Any]]]:
     """Everything held about the principal, by category."""
-    from needs.models import Need
-    from profiles.models import Agent, AgentSkill, Availability, Skill
-    from talents.workflow.models import Assignment
-
     out: dict[str, list[dict[str, Any]]] = {}
     user = session.exec(select(User).where(User.email_key == email_key(principal.email))).first()
     if user is not None:
@@ -112,9 +111,6 @@ def to_csv(data: dict[str, list[dict[str, Any]]]) -> str:
 
 def erase(session: Session, principal: Principal) -> dict[str, int]:
     """Erase the principal's personal data; keep anonymous statistics. Returns what was done, by category."""
-    from profiles.models import Agent, Availability
-    from talents.workflow.models import Assignment
-
     now = utcnow()
     done: dict[str, int] = {}
     if principal.agent_id is not None:
@@ -122,12 +118,10 @@ def erase(session: Session, principal: Principal) -> dict[str, int]:
         if agent is not None:
             # Seats not yet started are given back through the workflow, so that leads are told and the
             # audit log says why; work already under way stays, anonymous.
-            from talents.workflow.service import AssignmentService
-
             workflow = AssignmentService(session)
             open_seats = session.exec(
                 select(Assignment).where(
-                    Assignment.agent_id == agent.id, col(Assignment.state).in_(("proposed", "accepted", "approved"))
+                    Assignment.agent_id == agent.id, col(Assignment.state).in_(PENDING_STATES)
                 )
             ).all()
             for a in open_seats:

@@ -3,14 +3,14 @@ and the purge gate of the access log (the log itself is ``profiles.models.Access
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel
 from sqlmodel import Field, SQLModel
 
-from talents.kernel.db import tz_datetime, utcnow
+from talents.kernel.db import UTCDateTime, as_utc, utcnow
 
 __all__ = [
     "AccessLogPurge",
@@ -25,12 +25,7 @@ __all__ = [
 ]
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; they were written in UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 
@@ -46,8 +41,8 @@ class User(SQLModel, table=True):
     name: str = Field(default="", max_length=200)
     roles: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     active: bool = True
-    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    last_login_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class UserPublic(BaseModel):
@@ -70,9 +65,9 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     prefix: str = Field(max_length=16)
     name: str = Field(default="", max_length=200)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    revoked_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
-    last_used_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ApiTokenPublic(BaseModel):
@@ -99,10 +94,10 @@ class UserSession(SQLModel, table=True):
     method: str = Field(default="oidc", max_length=20)
     # Kept server-side only, for the end-session request (``id_token_hint``).
     id_token: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    expires_at: datetime = Field(sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
-    ended_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class LoginFlow(SQLModel, table=True):
@@ -116,7 +111,7 @@ class LoginFlow(SQLModel, table=True):
     nonce: str = Field(max_length=128)
     code_verifier: str = Field(max_length=128)
     next_url: str = Field(default="/", max_length=500)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class RateBucket(SQLModel, table=True):
@@ -136,4 +131,4 @@ class AccessLogPurge(SQLModel, table=True):
     __tablename__ = "access_log_purge"
 
     id: int | None = Field(default=None, primary_key=True)
-    before: datetime = Field(sa_type=tz_datetime())  # type: ignore[call-overload]
+    before: datetime = Field(sa_type=UTCDateTime)

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_201_CREATED
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from talents.auth import gdpr, web
 from talents.auth.middleware import AuthMiddleware, caller_of
 from talents.auth.models import ApiTokenPublic, UserPublic, UtcDatetime
 from talents.auth.service import TokenService, UserService
@@ -103,14 +104,6 @@ class AdminController(Controller):
         return UserPublic.model_validate(user, from_attributes=True)
 
 
-def _feature_handlers() -> list[Any]:
-    handlers: list[Any] = [whoami, AdminController]
-    from talents.auth import gdpr, web
-
-    handlers += gdpr.route_handlers + web.route_handlers
-    return handlers
-
-
-route_handlers: list[Any] = _feature_handlers()
+route_handlers: list[Any] = [whoami, AdminController, *gdpr.route_handlers, *web.route_handlers]
 dependencies: dict[str, Provide] = {"principal": Provide(provide_principal, sync_to_thread=False)}
 middleware: list[Any] = [AuthMiddleware()]

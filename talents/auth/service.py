@@ -7,12 +7,13 @@ import hmac
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlmodel import Session, col, func, select
 
+from profiles.models import Agent
 from talents.auth.models import ApiToken, ApiTokenPublic, User, UserSession
-from talents.kernel.db import utcnow
+from talents.kernel.db import as_utc, utcnow
 from talents.kernel.errors import NotFoundError, ValidationFailedError
 from talents.kernel.principal import ANONYMOUS, ROLES, Principal
 from talents.kernel.settings import get_settings
@@ -23,7 +24,6 @@ __all__ = [
     "SessionService",
     "TokenService",
     "UserService",
-    "as_aware",
     "digest",
     "email_key",
     "principal_for",
@@ -39,13 +39,6 @@ def digest(secret: str) -> str:
 
 def email_key(email: str) -> str:
     return email.strip().lower()
-
-
-def as_aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; they were written in UTC.
-    from datetime import UTC
-
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _check_roles(roles: Iterable[str]) -> list[str]:
@@ -157,7 +150,7 @@ class TokenService:
             return ANONYMOUS
         now = utcnow()
         # Writing on every request would serialise readers on SQLite: a minute's precision is enough.
-        if row.last_used_at is None or now - as_aware(row.last_used_at) > timedelta(minutes=1):
+        if row.last_used_at is None or now - as_utc(row.last_used_at) > timedelta(minutes=1):
             row.last_used_at = now
             self.session.add(row)
         # Tokens are issued by an administrator to a named person or integration: they count as strong.
@@ -193,11 +186,11 @@ class SessionService:
             return None
         now = utcnow()
         idle = timedelta(minutes=self.settings.session_idle_minutes)
-        if as_aware(row.expires_at) <= now or now - as_aware(row.last_seen_at) > idle:
+        if as_utc(row.expires_at) <= now or now - as_utc(row.last_seen_at) > idle:
             row.ended_at = now
             self.session.add(row)
             return None
-        if now - as_aware(row.last_seen_at) > timedelta(seconds=30):
+        if now - as_utc(row.last_seen_at) > timedelta(seconds=30):
             row.last_seen_at = now
             self.session.add(row)
         return row
@@ -219,8 +212,6 @@ class SessionService:
 
 def principal_for(session: Session, user: User, *, mfa: bool, via: str = "") -> Principal:
     """The Principal of ``user``: roles needing MFA are withheld unless ``mfa``; agent linked by e-mail."""
-    from profiles.models import Agent
-
     agent_id = session.exec(
         select(Agent.id).where(func.lower(Agent.email) == user.email_key, col(Agent.erased_at).is_(None))
     ).first()

@@ -23,12 +23,13 @@ from sqlmodel import Session, select
 from talents.auth.middleware import caller_of
 from talents.auth.models import LoginFlow
 from talents.auth.oidc import OIDCError, get_client, new_secret
-from talents.auth.service import SessionService, UserService, as_aware, digest, same_secret
-from talents.kernel.db import utcnow
+from talents.auth.service import SessionService, UserService, digest, same_secret
+from talents.kernel.db import as_utc, utcnow
 from talents.kernel.errors import PermissionDeniedError
 from talents.kernel.logs import get_logger
 from talents.kernel.principal import AGENT, ANONYMOUS, ROLES
 from talents.kernel.settings import get_settings
+from talents.web.common import message_page
 
 __all__ = ["route_handlers", "safe_next"]
 
@@ -50,8 +51,6 @@ def safe_next(value: str | None) -> str:
 
 def _page(title: str, body: str, status: int = 200) -> Response[Any]:
     """A sign-in page in the site's layout (State design system); ``body`` is trusted, escaped HTML."""
-    from talents.web.common import message_page
-
     page = message_page(ANONYMOUS, title, "", status=status, body_html=body)
     page.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
     return page  # type: ignore[return-value]
@@ -121,7 +120,7 @@ def callback(request: Request[Any, Any, Any], db_session: Session) -> Response[A
         return _refuse("Cette connexion a expiré ou a déjà été utilisée.", 400)
     db_session.delete(flow)  # a flow is used once, whatever happens next
     db_session.flush()
-    if utcnow() - as_aware(flow.created_at) > FLOW_TTL:
+    if utcnow() - as_utc(flow.created_at) > FLOW_TTL:
         return _refuse("Cette connexion a expiré.", 400)
     if params.get("error"):
         return _refuse("Le fournisseur d'identité a refusé la connexion.")

@@ -11,13 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
+from alembic import command
 from talents.kernel.settings import get_settings
 
 __all__ = [
+    "UTCDateTime",
+    "as_utc",
     "alembic_config",
     "current_revision",
     "dispose_engines",
@@ -26,7 +32,6 @@ __all__ = [
     "is_postgres",
     "migrate",
     "session_scope",
-    "tz_datetime",
     "utcnow",
 ]
 
@@ -39,9 +44,26 @@ _lock = threading.Lock()
 _ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
 
 
-def tz_datetime() -> sa.DateTime:
-    """The column type of every timestamp: timezone-aware."""
-    return sa.DateTime(timezone=True)
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """The column type of every timestamp: stored with its time zone where the database keeps one, and
+    always read back as an aware UTC datetime (SQLite hands back naive ones). Naive values are taken as UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime; a naive one is taken as UTC (what SQLite gives back)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
@@ -121,8 +143,6 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 
 def alembic_config(url: str | None = None) -> Any:
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", str(_ALEMBIC_DIR))
     cfg.set_main_option("sqlalchemy.url", _normalise_url(url or get_settings().db.database_url))
@@ -130,14 +150,10 @@ def alembic_config(url: str | None = None) -> Any:
 
 
 def head_revision() -> str | None:
-    from alembic.script import ScriptDirectory
-
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine | None = None) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     engine = engine or get_engine()
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
@@ -148,8 +164,6 @@ _migrated: set[str] = set()
 
 def migrate(url: str | None = None, revision: str = "head") -> None:
     """Create or upgrade the database to ``revision`` (every command calls this)."""
-    from alembic import command
-
     url = _normalise_url(url or get_settings().db.database_url)
     if revision == "head" and url in _migrated:
         return
@@ -159,8 +173,6 @@ def migrate(url: str | None = None, revision: str = "head") -> None:
 
 
 def downgrade(url: str | None = None, revision: str = "base") -> None:
-    from alembic import command
-
     url = _normalise_url(url or get_settings().db.database_url)
     _migrated.discard(url)
     _run_alembic(url, lambda cfg: command.downgrade(cfg, revision))

@@ -19,6 +19,8 @@ A dry run returns the same diff and writes nothing.
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -92,9 +94,6 @@ def _fixed(a: Assignment) -> bool:
 def _start_method() -> str | None:
     """How the exact solve's child process starts: 'fork' is cheapest, but forking a threaded process
     (the web server's worker threads) can deadlock the child, so a threaded host uses 'forkserver'."""
-    import multiprocessing
-    import threading
-
     if threading.active_count() > 1 and "forkserver" in multiprocessing.get_all_start_methods():
         return "forkserver"
     return None

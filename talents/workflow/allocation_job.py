@@ -10,12 +10,13 @@ from sqlmodel import col, select
 
 from talents.kernel.db import session_scope
 from talents.kernel.logs import get_logger
+from talents.workflow import triggers
 from talents.workflow.allocation import run_allocation
 from talents.workflow.models import AllocationTrigger
 from talents.workflow.service import AssignmentService
 from talents.workflow.transitions import SYSTEM
 
-__all__ = ["expire_and_activate", "process_allocation_triggers", "run_scheduled_allocation"]
+__all__ = ["expire_and_activate", "install_triggers", "process_allocation_triggers", "run_scheduled_allocation"]
 
 log = get_logger("talents.workflow.jobs")
 
@@ -88,3 +89,9 @@ def run_scheduled_allocation(engine: Engine, now: datetime | None = None) -> dic
     )
     return {**housekeeping, "triggered_run": None if triggered is None else triggered["run_id"],
             "run": _summary(full)}
+
+
+def install_triggers() -> None:
+    """Every ORM session writes the allocation triggers of priority-1 needs; pending ones run right after the
+    commit when ``TALENTS_ALLOCATION_TRIGGER_SYNC`` is on. Called at start-up by the app and the commands."""
+    triggers.install(process_allocation_triggers)

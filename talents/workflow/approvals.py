@@ -6,7 +6,7 @@ its first use is recorded (:class:`ApprovalLinkUse`, whose primary key refuses a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import col, func, select
@@ -24,12 +24,6 @@ from talents.workflow.transitions import Lifecycle
 __all__ = ["ManagerApprovals"]
 
 
-def _utc(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 class ManagerApprovals(Lifecycle):
     """Sends the approval link, shows what it is about, and records the manager's decision."""
 
@@ -39,7 +33,7 @@ class ManagerApprovals(Lifecycle):
             raise InvalidTransitionError(
                 f"assignment {a.id} is {a.state}: only an accepted assignment awaits its manager's approval"
             )
-        expires = _utc(a.expires_at) or (self.now + timedelta(days=self.settings.matching.approval_ttl_days))
+        expires = a.expires_at or (self.now + timedelta(days=self.settings.matching.approval_ttl_days))
         url = approval_url(make_approval_token(a.id, a.version, expires))  # type: ignore[arg-type]
         data = self.event_data(a, approval_url=url)
         record(
@@ -79,7 +73,7 @@ class ManagerApprovals(Lifecycle):
         ).all()
         out = []
         for a in rows:
-            expires = _utc(a.expires_at) or (self.now + timedelta(days=self.settings.matching.approval_ttl_days))
+            expires = a.expires_at or (self.now + timedelta(days=self.settings.matching.approval_ttl_days))
             out.append((a, f"/manager/approvals/{make_approval_token(a.id, a.version, expires)}"))  # type: ignore[arg-type]
         return out
 

@@ -1,4 +1,4 @@
-"""``talents allocate`` (the bulk contract, DESIGN.md) and ``talents jobs workflow``."""
+"""``talents allocate`` (the bulk contract, docs/design.md) and ``talents jobs workflow``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ import typer
 from talents.cli_support import prepare, quiet_stdout
 from talents.kernel.db import get_engine, session_scope
 from talents.kernel.errors import DomainError
+from talents.ranking import resolve_need
+from talents.workflow.allocation import run_allocation
+from talents.workflow.allocation_job import run_scheduled_allocation
 
 __all__ = ["contract_view", "register"]
 
@@ -53,10 +56,6 @@ def allocate(
     ] = None,
 ) -> None:
     """Allocate open seats of open needs by government priority; propose (or, with --dry-run, show)."""
-    # The allocation engine loads scipy and scikit-learn: only for this command, so that the others start fast.
-    from talents.ranking import resolve_need
-    from talents.workflow.allocation import run_allocation
-
     quiet_stdout()
     prepare()
     need_ids = None
@@ -88,9 +87,6 @@ def allocate(
 
 def workflow_tick() -> None:
     """What the scheduler runs: expiries, activations, pending priority-1 triggers, a full run."""
-    # The allocation engine loads scipy and scikit-learn: only for this command, so that the others start fast.
-    from talents.workflow.allocation_job import run_scheduled_allocation
-
     quiet_stdout()
     prepare()
     typer.echo(json.dumps(run_scheduled_allocation(get_engine()), ensure_ascii=False, default=str))

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from talents.kernel.db import tz_datetime, utcnow
+from talents.kernel.db import UTCDateTime, utcnow
 
 __all__ = [
     "ALL_STATES",
@@ -81,12 +81,12 @@ class Assignment(SQLModel, table=True):
     feedback: str = Field(default="", max_length=4000)
     run_id: str | None = Field(default=None, max_length=64)
     created_by: str = Field(default="", max_length=254)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     version: int = 1
     # When the current wait (agent's answer, manager's decision) ends; past it the job expires it.
-    expires_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
-    decided_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AssignmentPublic(SQLModel):
@@ -121,7 +121,7 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     actor: str = Field(max_length=254)
     action: str = Field(max_length=80, index=True)
     subject_type: str = Field(max_length=40)
@@ -149,7 +149,7 @@ class ApprovalLinkUse(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     assignment_id: int = Field(foreign_key="assignment.id", index=True, ondelete="CASCADE")
     decision: str = Field(max_length=20)
-    used_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
+    used_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class AllocationRun(SQLModel, table=True):
@@ -158,8 +158,8 @@ class AllocationRun(SQLModel, table=True):
     __tablename__ = "allocation_run"
 
     id: str = Field(primary_key=True, max_length=64)
-    started_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    finished_at: datetime | None = Field(default=None, sa_type=tz_datetime())  # type: ignore[call-overload]
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     actor: str = Field(default="system", max_length=254)
     dry_run: bool = False
     trigger: str = Field(default="manual", max_length=40)
@@ -175,6 +175,6 @@ class AllocationTrigger(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     need_id: int = Field(foreign_key="need.id", index=True, ondelete="CASCADE")
     reason: str = Field(max_length=80)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=tz_datetime())  # type: ignore[call-overload]
-    processed_at: datetime | None = Field(default=None, sa_type=tz_datetime(), index=True)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     run_id: str | None = Field(default=None, max_length=64)

@@ -12,19 +12,22 @@ from litestar import Request, Response, get, post
 from litestar.params import QueryParameter
 from litestar.response import Stream
 from pydantic import BaseModel, Field
-from sqlmodel import Session
+from sqlmodel import Session, col, func, select
 
 from talents.kernel.access import rule
 from talents.kernel.api import Limit, Offset, Page
 from talents.kernel.db import get_engine, session_scope
 from talents.kernel.errors import NotFoundError, ValidationFailedError
-from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal
+from talents.kernel.principal import ADMIN, ANONYMOUS, LEAD, REVIEWER, Principal
+from talents.web.common import message_page
+from talents.workflow.allocation import run_allocation
+from talents.workflow.allocation_job import install_triggers
 from talents.workflow.audit import AuditFilters, AuditService
 from talents.workflow.models import ALL_STATES, AllocationRun, AssignmentPublic, AuditEventPublic
 from talents.workflow.overrides import OverrideService
 from talents.workflow.service import AssignmentFilters, AssignmentService
 
-__all__ = ["route_handlers"]
+__all__ = ["on_startup", "route_handlers"]
 
 
 def _assignment_party(session: Session, principal: Principal, params: Any, _path: str) -> None:
@@ -228,9 +231,6 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 def _manager_page(title: str, body_html: str, status: int = 200) -> Response[Any]:
     """The manager's pages, in the site's layout; managers have no account (an anonymous principal)."""
-    from talents.kernel.principal import ANONYMOUS
-    from talents.web.common import message_page
-
     page = message_page(ANONYMOUS, title, "", status=status, body_html=body_html)
     page.headers.update(_NO_STORE)
     return page  # type: ignore[return-value]
@@ -306,8 +306,6 @@ async def approval_decide(request: Request, token: str) -> Response[Any]:
     opt=_REVIEWERS,
 )
 async def allocation_run(principal: Principal, data: RunBody) -> dict[str, Any]:
-    from talents.workflow.allocation import run_allocation
-
     return await anyio.to_thread.run_sync(
         lambda: run_allocation(
             get_engine(), actor=principal.email, dry_run=data.dry_run, need_ids=data.need_ids
@@ -319,8 +317,6 @@ async def allocation_run(principal: Principal, data: RunBody) -> dict[str, Any]:
 def allocation_runs(
     db_session: Session, principal: Principal, limit: Limit = 20, offset: Offset = 0
 ) -> Page[dict[str, Any]]:
-    from sqlmodel import col, func, select
-
     total = db_session.exec(select(func.count()).select_from(AllocationRun)).one()
     rows = db_session.exec(
         select(AllocationRun).order_by(col(AllocationRun.started_at).desc()).offset(offset).limit(limit)
@@ -438,3 +434,5 @@ route_handlers = [
     audit_list,
     audit_export,
 ]
+# New priority-1 needs trigger their allocation run, whichever handler creates or changes them.
+on_startup = [install_triggers]

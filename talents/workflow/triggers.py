@@ -11,19 +11,23 @@ thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session as OrmSession
 
 from needs.models import Need
 from talents.kernel.db import utcnow
+from talents.kernel.settings import get_settings
 from talents.workflow.models import AllocationTrigger
 
 __all__ = ["install"]
 
 _KEY = "talents.allocation_triggers"
+# What runs the pending triggers right after a commit (TALENTS_ALLOCATION_TRIGGER_SYNC), given at install.
+_run_now: list[Callable[[Engine], Any]] = []
 
 
 def _history_changed_to(obj: Any, attr: str, value: Any) -> bool:
@@ -56,22 +60,21 @@ def _after_commit(session: OrmSession) -> None:
     pending = session.info.pop(_KEY, None)
     if not pending:
         return
-    from talents.kernel.settings import get_settings
-
     if not get_settings().matching.allocation_trigger_sync:
         return
-    from talents.workflow.allocation_job import process_allocation_triggers
-
     bind = session.get_bind()
-    process_allocation_triggers(bind.engine if hasattr(bind, "engine") else bind)  # type: ignore[arg-type]
+    for run in _run_now:
+        run(bind.engine if hasattr(bind, "engine") else bind)  # type: ignore[arg-type]
 
 
 def _after_rollback(session: OrmSession) -> None:
     session.info.pop(_KEY, None)
 
 
-def install() -> None:
-    """Listen on every ORM session (idempotent)."""
+def install(run_now: Callable[[Engine], Any]) -> None:
+    """Listen on every ORM session (idempotent); ``run_now`` processes the pending triggers when they are
+    to run right after the commit."""
+    _run_now[:] = [run_now]
     if not event.contains(OrmSession, "after_flush", _after_flush):
         event.listen(OrmSession, "after_flush", _after_flush)
         event.listen(OrmSession, "after_commit", _after_commit)

@@ -55,3 +55,24 @@ def test_each_revision_downgrades_one_step_and_back(engine):
         migrate(_url(engine))
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == revisions[0]
+
+
+def test_timestamps_come_back_as_aware_utc_whatever_the_database(engine):
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from talents.kernel.db import UTCDateTime
+
+    table = sa.Table("ts_probe", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("at", UTCDateTime()))
+    table.create(engine)
+    try:
+        paris = timezone(timedelta(hours=1))
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"id": 1, "at": datetime(2027, 1, 4, 9, 30, tzinfo=paris)},
+                                          {"id": 2, "at": datetime(2027, 1, 4, 9, 30)}])  # naive: taken as UTC
+        with engine.connect() as conn:
+            rows = dict(conn.execute(sa.select(table.c.id, table.c.at)).all())
+        assert rows == {1: datetime(2027, 1, 4, 8, 30, tzinfo=UTC), 2: datetime(2027, 1, 4, 9, 30, tzinfo=UTC)}
+        assert all(v.utcoffset() == timedelta(0) for v in rows.values())
+    finally:
+        table.drop(engine)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from matching.normalise import SkillNormaliser, fold
+from matching.normalise import SkillNormaliser, fold, strip_accents
 
 pytestmark = pytest.mark.unit
 
@@ -10,6 +10,11 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module")
 def norm(small_taxonomy) -> SkillNormaliser:
     return SkillNormaliser(small_taxonomy)
+
+
+def test_accents_case_and_ligatures_fold_one_way():
+    assert strip_accents("Œuvre Écrite à Noël, Straße") == "oeuvre ecrite a noel, strasse"
+    assert fold("Éco-conception") == strip_accents("eco conception")
 
 
 def test_fold_removes_accents_case_and_punctuation():
