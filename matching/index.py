@@ -17,9 +17,9 @@ from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
 
 from matching.availability import free_segments
+from matching.hashing import TextHasher
 from matching.normalise import STOP_WORDS
 from matching.scoring import LEVELS, fairness_factor, idf, interest_factor, recency_factors
 from matching.taxonomy import Taxonomy
@@ -169,14 +169,7 @@ class IndexBase:
     def fit(self, taxonomy: Taxonomy, profiles: Iterable[CandidateProfile]) -> Self:
         """Index ``profiles`` against ``taxonomy``; returns ``self``. A later duplicate agent id wins."""
         self.taxonomy_ = taxonomy
-        self._hasher = HashingVectorizer(
-            n_features=self.text_features,
-            alternate_sign=False,
-            norm=None,
-            strip_accents="unicode",
-            lowercase=True,
-            stop_words=_TEXT_STOP,
-        )
+        self._hasher = TextHasher(self.text_features, stop_words=_TEXT_STOP, accents=False)
         by_id: dict[str, CandidateProfile] = {}
         for p in profiles:
             by_id[p.agent_id] = p

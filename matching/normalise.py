@@ -24,8 +24,8 @@ from typing import Literal
 
 import numpy as np
 from rapidfuzz import fuzz, process, utils
-from sklearn.feature_extraction.text import HashingVectorizer
 
+from matching.hashing import TextHasher
 from matching.taxonomy import Taxonomy
 
 __all__ = ["STOP_WORDS", "Resolution", "SkillNormaliser", "Suggestion", "fold", "strip_accents"]
@@ -229,9 +229,7 @@ class SkillNormaliser:
         # Character trigrams of every name's key: a sparse mat-vec shortlists the names sharing most
         # trigrams with a query, and rapidfuzz scores only those (a full scan of a 13 000-skill
         # taxonomy's 30 000 names costs ~10–20 ms a query; the shortlist well under 1 ms).
-        self._grams = HashingVectorizer(
-            analyzer="char_wb", ngram_range=(3, 3), n_features=2**18, binary=True, norm=None, alternate_sign=False
-        )
+        self._grams = TextHasher(2**18, analyzer="char_wb", binary=True)
         self.gram_matrix_ = self._grams.transform(keys).tocsr() if keys else None
         self.gram_sizes_ = (
             np.asarray(self.gram_matrix_.sum(axis=1)).ravel() if self.gram_matrix_ is not None else np.zeros(0)

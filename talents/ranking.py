@@ -14,12 +14,19 @@ deleted agents are removed, and a taxonomy change rebuilds everything. Every cha
 bumps its agent's ``updated_at`` in the same transaction (:mod:`talents.workflow.service`), so
 commitments and open-proposal counts follow the same path. Several instances each keep their own cache;
 the database is the only shared state.
+
+Kept between processes: the cache is written to disk (:class:`IndexStore`: beside a SQLite database file,
+else the user's cache directory; signed with the app's secret key) after a build and, in a long-lived
+process, at most every ``ranking_index_save_s`` seconds when it changed. A new process — a second
+``talents match``, another worker — loads it and refreshes it incrementally from the database's change
+stamps (taxonomy count and last change, agents' ``updated_at``) instead of rebuilding it.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -47,6 +54,7 @@ from profiles.models import Agent, AgentSkill, Availability, Skill
 from profiles.taxonomy import to_taxonomy_skill
 from talents.kernel.errors import NotFoundError
 from talents.kernel.settings import get_settings
+from talents.ranking_store import IndexStore
 from talents.workflow.exclusions import excluded_agents
 from talents.workflow.models import COMMITTED_STATES, FIXED_STATES, Assignment
 
@@ -219,6 +227,11 @@ class RankingCache:
     names: dict[int, str] = field(default_factory=dict)
     builds: int = 0
     upserts: int = 0
+    store: IndexStore | None = None
+    saved_at: float = 0.0
+    unsaved: int = 0
+
+    _KEPT = ("interactive", "allocation", "taxonomy_key", "watermark", "versions", "external_ids", "names")
 
     def refresh(self, session: Session) -> RankingCache:
         """Bring both indexes up to date with the database (cheap when nothing changed)."""
@@ -226,9 +239,39 @@ class RankingCache:
             key = tuple(session.exec(select(func.count(), func.max(Skill.updated_at))).one())
             if self.interactive is None or key != self.taxonomy_key:
                 self._build(session, key)
+                self.save()
                 return self
+            before = self.upserts
             self._incremental(session)
+            self.unsaved += self.upserts - before
+            if self.unsaved and time.monotonic() - self.saved_at >= get_settings().matching.ranking_index_save_s:
+                self.save()
             return self
+
+    def save(self) -> None:
+        """Write the indexes to the store (nothing without a store or an index)."""
+        with self.lock:
+            if self.store is None or self.interactive is None:
+                return
+            self.store.save({k: getattr(self, k) for k in self._KEPT})
+            self.saved_at = time.monotonic()
+            self.unsaved = 0
+
+    def save_if_changed(self) -> None:
+        """What a short-lived process (the CLI) calls before it exits."""
+        if self.unsaved:
+            self.save()
+
+    def load(self) -> bool:
+        """Take the indexes from the store when it holds a valid copy; ``True`` when it did."""
+        with self.lock:
+            state = self.store.load() if self.store is not None else None
+            if state is None or set(state) != set(self._KEPT):
+                return False
+            for k in self._KEPT:
+                setattr(self, k, state[k])
+            self.saved_at = time.monotonic()
+            return True
 
     def _build(self, session: Session, key: tuple[Any, ...]) -> None:
         now = _naive(session.exec(select(func.max(Agent.updated_at))).one())
@@ -239,7 +282,11 @@ class RankingCache:
         self.allocation = CandidateIndex().fit(taxonomy, profiles)
         # Same fitted state (vocabulary, rarity, related skills), then the agents whose live
         # commitments differ from their fixed ones are re-encoded.
-        self.interactive = copy.deepcopy(self.allocation)
+        # The profiles and the taxonomy are never changed in place: both indexes share them (half the
+        # memory, and half the kept file to read back).
+        shared: dict[int, Any] = {id(p): p for p in profiles}
+        shared[id(taxonomy)] = taxonomy
+        self.interactive = copy.deepcopy(self.allocation, shared)
         for k in sorted(loaded):
             if loaded[k].full.commitments != loaded[k].fixed.commitments:
                 self.interactive.upsert(loaded[k].full)
@@ -309,12 +356,13 @@ _caches_lock = threading.Lock()
 
 
 def get_ranking_cache(engine: Engine) -> RankingCache:
-    """The process-wide cache of one database."""
+    """The process-wide cache of one database, taken from its store when one was kept."""
     key = engine.url.render_as_string(hide_password=True)
     with _caches_lock:
         cache = _caches.get(key)
         if cache is None:
-            cache = _caches[key] = RankingCache()
+            cache = _caches[key] = RankingCache(store=IndexStore.for_engine(engine))
+            cache.load()
         return cache
 
 

@@ -32,6 +32,7 @@ def match(
             service = RankingService(session)
             row = resolve_need(session, need)
             result = service.rank(row, service.role_at(row, role), top=top, near_misses=0)
+            service.cache.save_if_changed()  # the next call loads it instead of catching up again
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from exc

@@ -67,6 +67,11 @@ class MatchingSettings(_Base):
     allocation_top_k: int = Field(50, ge=1, le=1000, description="Candidates per role given to the solver")
     ranking_refresh_overlap_s: float = Field(
         120.0, ge=0, description="Re-read agents changed this long before the last refresh (late commits)")
+    ranking_index_dir: str | None = Field(
+        None, description="Where the ranking index is kept between processes (default: beside a SQLite "
+                          "database file, else the user's cache directory); empty string: not kept")
+    ranking_index_save_s: float = Field(
+        30.0, ge=0, description="A long-lived process writes the kept index at most this often")
     proposal_ttl_days: int = Field(7, ge=1, description="A proposal not answered within this expires")
     approval_ttl_days: int = Field(7, ge=1, description="A manager's approval link is valid this long; an "
                                                         "accepted assignment not decided within it expires")

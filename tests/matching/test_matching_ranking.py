@@ -4,9 +4,12 @@ import json
 import random
 from datetime import date, timedelta
 
+import numpy as np
 import pytest
+from sklearn.feature_extraction.text import HashingVectorizer
 
 from matching.availability import eligibility
+from matching.hashing import TextHasher
 from matching.ranking import CandidateIndex
 from matching.types import AgentSkill, AvailabilityWindow, Commitment
 
@@ -356,3 +359,29 @@ def test_merging_pending_changes_never_changes_a_ranking(small_taxonomy, make_ag
     a, b = merged.rank(r, top=100), pending.rank(r, top=100)
     assert ids(a) == ids(b)
     assert [c.score for c in a.candidates] == pytest.approx([c.score for c in b.candidates])
+
+
+# ------------------------------------------------------------------ feature hashing
+@pytest.mark.parametrize("analyzer", ["word", "char_wb"])
+def test_text_hashing_counts_the_same_tokens_as_scikit_learn(analyzer):
+    texts = [
+        "Développeur Python et Django",
+        "python, PYTHON ; données",
+        "a b",
+        "",
+        "Sécurité des systèmes d'information",
+    ]
+    if analyzer == "word":
+        ours = TextHasher(2**18, stop_words={"et", "des"}, accents=False)
+        ref = HashingVectorizer(
+            n_features=2**18, alternate_sign=False, norm=None, strip_accents="unicode", stop_words=["et", "des"]
+        )
+    else:
+        ours = TextHasher(2**18, analyzer="char_wb", binary=True)
+        ref = HashingVectorizer(
+            analyzer="char_wb", ngram_range=(3, 3), n_features=2**18, binary=True, norm=None, alternate_sign=False
+        )
+    a, b = ours.transform(texts), ref.transform(texts)
+    # the columns differ (another hash function); the counts and every pairwise product are the same
+    assert np.allclose((a @ a.T).toarray(), (b @ b.T).toarray())
+    assert [sorted(a[i].data) for i in range(len(texts))] == [sorted(b[i].data) for i in range(len(texts))]
