@@ -11,6 +11,7 @@ import sys
 BENCHMARKS = (
     ("Matching quality (NDCG@10, precision@3) against reference methods", ["bench.quality"]),
     ("Matching quality on real data (ESCO ICT, State digital jobs), per kind of need", ["bench.quality_esco"]),
+    ("Allocation over the ESCO case: seats filled against the right-occupation bound", ["bench.allocation_esco"]),
     ("Matching speed at 10 000, 100 000 and 1 000 000 agents", ["bench.speed"]),
     ("Allocation by priority: solver against greedy, gap to the LP bound, churn", ["bench.allocation"]),
     ("Bulk import of 100 000 agents into SQLite", ["bench.import_agents"]),

@@ -17,6 +17,7 @@ os.environ.setdefault("TALENTS_ENV", "test")
 os.environ["TALENTS_DATABASE_URL"] = f"sqlite:///{_TMP / 'default.db'}"
 os.environ.setdefault("TALENTS_LOG_JSON", "true")
 os.environ.setdefault("TALENTS_SECRET_KEY", "test-secret-" + "x" * 40)
+os.environ.setdefault("TALENTS_RANKING_INDEX_DIR", str(_TMP / "ranking"))  # kept indexes stay in the session
 
 import logging  # noqa: E402
 

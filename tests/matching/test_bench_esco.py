@@ -2,6 +2,7 @@
 
 import pytest
 
+from bench.allocation_esco import right_occupation_bound
 from bench.esco import builtin_case, esco_case, load_esco
 from bench.quality_esco import REFERENCES, engine, evaluate, prepare
 
@@ -39,3 +40,13 @@ def test_every_method_ranks_only_eligible_agents_and_scores_within_bounds(make):
         assert res["all"]["ineligible"] == 0
     # the ranking is informative: far above what a random order of eligible agents gets
     assert evaluate(p, engine()(p))["all"]["ndcg"] > 0.6
+
+
+def test_the_right_occupation_bound_never_exceeds_the_seats_nor_the_fitting_agents():
+    p = prepare(esco_case(seed=2, agents=300, needs_per_job=1))
+    bound = right_occupation_bound(p, seats=2)
+    case = p.case
+    fitting = {
+        a.agent_id for n in case.needs for a in case.agents if a.occupation == n.occupation and case.eligible(n, a)
+    }
+    assert 0 < bound <= min(2 * len(p.case.needs), len(fitting))

@@ -12,7 +12,7 @@ from factories import make_agent, make_need
 
 from talents import ranking
 from talents.kernel.db import session_scope
-from talents.kernel.settings import reset_settings
+from talents.kernel.settings import get_settings, reset_settings
 from talents.ranking import RankingService, get_ranking_cache, resolve_need
 from talents.ranking_store import IndexStore
 
@@ -26,7 +26,7 @@ def store_dir(tmp_path, monkeypatch):
     ranking._caches.clear()  # a new process: no index in memory
     yield tmp_path
     ranking._caches.clear()
-    monkeypatch.delenv("TALENTS_RANKING_INDEX_DIR")
+    monkeypatch.undo()
     reset_settings()
 
 
@@ -62,7 +62,7 @@ def test_a_kept_index_that_was_altered_is_never_read(engine, store_dir):
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert IndexStore(path, "dev-secret-change-me-0123456789abcdef0123456789abcdef").load() is None
+    assert IndexStore(path, get_settings().app.secret_key).load() is None
     ranking._caches.clear()
     assert [a for a, _ in _rank(engine)] == ["a"] and get_ranking_cache(engine).builds == 1
 
