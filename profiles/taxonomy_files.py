@@ -33,7 +33,9 @@ separated by newlines inside their quoted cell), merged by ``conceptUri``: Frenc
 alternative labels of every language → ``aliases``; ``id`` = ``"esco:" + the last segment of the URI`` (its
 UUID); ``source`` = the URI; ``category`` = ``skillType`` (or ``"ESCO"``); ``description`` = ``description``
 (or ``definition``), French first. Relation files (``broaderRelationsSkillPillar*.csv``,
-``skillSkillRelations*.csv``) may be given too; they fill ``related`` with ids of the skills read.
+``skillSkillRelations*.csv``) may be given too; they fill ``related`` with ids of the skills read. So may
+``occupationSkillRelations*.csv`` (``occupationUri, relationType, skillType, skillUri``): two skills essential
+together to at least two occupations become related (the five strongest such pairs per skill).
 """
 
 from __future__ import annotations
@@ -84,6 +86,11 @@ _ESCO_RELATION_LAYOUTS = (
     ("originalSkillUri", "relatedSkillUri", True),  # skillSkillRelations*.csv
     ("conceptUri", "broaderUri", False),  # broaderRelationsSkillPillar*.csv
 )
+
+# occupationSkillRelations*.csv: skills essential to the same occupations become related
+_ESCO_OCCUPATION_COLUMNS = ("occupationUri", "relationType", "skillUri")
+_CO_ESSENTIAL_MIN = 2  # a pair counts from this many occupations where both are essential
+_CO_ESSENTIAL_TOP = 5  # at most this many such neighbours per skill
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9:._\-]*$")
 _ID_MAX = 200
@@ -411,6 +418,8 @@ def _esco_kind(header: Sequence[str]) -> str | None:
     cols = set(header)
     if all(c in cols for c in _ESCO_REQUIRED):
         return "skills"
+    if all(c in cols for c in _ESCO_OCCUPATION_COLUMNS):
+        return "occupations"
     for src, dst, _sym in _ESCO_RELATION_LAYOUTS:
         if src in cols and dst in cols:
             return "relations"
@@ -450,6 +459,7 @@ def read_esco(
     multi = len(path_list) > 1
     entries: dict[str, _EscoEntry] = {}
     relations: list[tuple[str, str, bool]] = []
+    essential: dict[str, list[str]] = {}
     errors: list[RowError] = []
 
     def err(p: Path, line: int, reason: str) -> None:
@@ -471,10 +481,13 @@ def read_esco(
             if kind == "relations":
                 _read_esco_relations(path, records, col, relations, err)
                 continue
+            if kind == "occupations":
+                _read_esco_occupations(path, records, col, essential, err)
+                continue
             file_lang = (_lang_from_name(path) or lang or "en").lower()
             _read_esco_skills(path, records, col, file_lang, include_hidden, entries, err)
 
-    skills = _merge_esco(entries, relations)
+    skills = _merge_esco(entries, relations + _co_essential(essential))
     return _finish(skills, errors, strict=strict, name=", ".join(p.name for p in path_list))
 
 
@@ -485,6 +498,7 @@ def _expand_dirs(paths: list[Path]) -> list[Path]:
             out.extend(sorted(p.glob("skills_*.csv")))
             out.extend(sorted(p.glob("broaderRelationsSkillPillar*.csv")))
             out.extend(sorted(p.glob("skillSkillRelations*.csv")))
+            out.extend(sorted(p.glob("occupationSkillRelations*.csv")))
         else:
             out.append(p)
     return out
@@ -544,6 +558,38 @@ def _read_esco_relations(path: Path, records: Iterator[tuple[int, list[str]]], c
             err(path, line, f"{src_name} or {dst_name} is empty")
             continue
         relations.append((fields[si].strip(), fields[di].strip(), symmetric))
+
+
+def _read_esco_occupations(path: Path, records: Iterator[tuple[int, list[str]]], col: dict[str, int],
+                           essential: dict[str, list[str]], err: _ErrSink) -> None:
+    oi, ri, si = (col[c] for c in _ESCO_OCCUPATION_COLUMNS)
+    for line, fields in records:
+        if max(oi, ri, si) >= len(fields) or not fields[oi].strip() or not fields[si].strip():
+            err(path, line, "occupationUri or skillUri is empty")
+            continue
+        if fields[ri].strip().lower() == "essential":
+            essential.setdefault(fields[oi].strip(), []).append(fields[si].strip())
+
+
+def _co_essential(essential: dict[str, list[str]]) -> list[tuple[str, str, bool]]:
+    """Skill pairs essential together to at least ``_CO_ESSENTIAL_MIN`` occupations, the strongest
+    ``_CO_ESSENTIAL_TOP`` per skill: the occupations' view of which skills go together."""
+    counts: dict[tuple[str, str], int] = {}
+    for skills in essential.values():
+        uniq = sorted(set(skills))
+        for i, a in enumerate(uniq):
+            for b in uniq[i + 1 :]:
+                counts[(a, b)] = counts.get((a, b), 0) + 1
+    partners: dict[str, list[tuple[int, str]]] = {}
+    for (a, b), n in counts.items():
+        if n >= _CO_ESSENTIAL_MIN:
+            partners.setdefault(a, []).append((n, b))
+            partners.setdefault(b, []).append((n, a))
+    out = []
+    for a, lst in partners.items():
+        for _, b in sorted(lst, key=lambda x: (-x[0], x[1]))[:_CO_ESSENTIAL_TOP]:
+            out.append((a, b, False))
+    return out
 
 
 def _pick(values: dict[str, str], order: Sequence[str]) -> str:

@@ -426,6 +426,28 @@ def test_esco_bad_rows_reported_with_line_numbers(tmp_path: Path) -> None:
     assert errors[0] == (4, "skills_fr.csv: conceptUri is empty")
 
 
+def test_skills_essential_together_to_several_occupations_become_related(
+    tmp_path: Path, esco_files: tuple[Path, Path]
+) -> None:
+    occ = "http://data.europa.eu/esco/occupation/"
+    rel = tmp_path / "occupationSkillRelations_en.csv"
+    rel.write_text(
+        "occupationUri,relationType,skillType,skillUri\n"
+        f"{occ}dev,essential,knowledge,{PY}\n{occ}dev,essential,knowledge,{SQL}\n{occ}dev,optional,skill,{TEAM}\n"
+        f"{occ}data,essential,knowledge,{PY}\n{occ}data,essential,knowledge,{SQL}\n"
+        f"{occ}data,essential,skill,{TEAM}\n{occ}pm,essential,skill,{ONLY_EN}\n{occ}pm,essential,skill,{TEAM}\n"
+        f"{occ}bad,essential,skill,\n",
+        encoding="utf-8",
+    )
+    skills, errors = detect_and_read([*esco_files, rel])
+    assert [e.line for e in errors] == [10]
+    by_id = {s.id: s for s in skills}
+    assert by_id[esco_id(PY)].related == (esco_id(SQL),)  # essential together to two occupations
+    assert by_id[esco_id(SQL)].related == (esco_id(PY),)
+    assert by_id[esco_id(TEAM)].related == ()  # essential with PY once only, optional once: not enough
+    assert esco_id(TEAM) not in by_id[esco_id(ONLY_EN)].related
+
+
 def test_esco_relation_files(tmp_path: Path, esco_files: tuple[Path, Path]) -> None:
     rel = tmp_path / "skillSkillRelations_en.csv"
     rel.write_text(
