@@ -6,7 +6,7 @@ short confirmation, or show the page again with the error in French beside the f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -218,16 +218,6 @@ def french_error(exc: Exception) -> str:
             return "Cette compétence figure déjà dans votre profil : modifiez-la plutôt."
         return f"Conflit avec une donnée existante{f' ({field})' if field else ''}."
     return f"Valeur refusée{f' pour « {field} »' if field else ''} : {exc.message}"
-
-
-def attempt(action: Callable[[], Any], rollback: Callable[[], None]) -> str | None:
-    """Run a service call; on a refusal, undo what the request wrote and return the French reason."""
-    try:
-        action()
-    except (DomainError, ValidationError) as exc:
-        rollback()
-        return french_error(exc)
-    return None
 
 
 def checked(form: Mapping[str, Any], name: str) -> bool:

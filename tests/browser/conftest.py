@@ -170,18 +170,26 @@ class Pages:
                 element.send_keys(value)
 
     def press(self, text: str, within: Any = None, screenshot: str | None = None) -> None:
-        """Press a button by its text, wait for the next page, check it."""
+        """Press a button by its text, wait for the next page, check it. ``within`` may be an element or a
+        function finding it again (the design system's script may redraw a table right after the load)."""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
-
-        root = within or self.browser
-        buttons = [b for b in root.find_elements(By.TAG_NAME, "button") if b.text.strip() == text]
-        assert buttons, f"no button « {text} » on {self.browser.current_url}"
-        old = self.browser.find_element(By.TAG_NAME, "html")
-        self.browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", buttons[0])
-        buttons[0].click()
         from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
+        for attempt in range(3):
+            try:
+                root = (within() if callable(within) else within) or self.browser
+                buttons = [b for b in root.find_elements(By.TAG_NAME, "button") if b.text.strip() == text]
+                assert buttons, f"no button « {text} » on {self.browser.current_url}"
+                old = self.browser.find_element(By.TAG_NAME, "html")
+                self.browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", buttons[0])
+                buttons[0].click()
+                break
+            except WebDriverException:
+                if attempt == 2:
+                    raise
+                time.sleep(1)
         WebDriverWait(self.browser, 240).until(ec.staleness_of(old))
         self.wait_for("footer")
         self.check(screenshot)

@@ -58,7 +58,10 @@ def lead_publishes_need(pages, email: str, title: str, skill: str, *, required: 
 
 
 def lead_proposes(pages, agent_name: str) -> None:
-    row = next(r for r in pages.browser.find_elements(By.CSS_SELECTOR, "#role-0 tr.candidat") if agent_name in r.text)
+    def row():
+        return next(r for r in pages.browser.find_elements(By.CSS_SELECTOR, "#role-0 tr.candidat")
+                    if agent_name in r.text)
+
     pages.press("Proposer", within=row)
     assert "La proposition est envoyée" in pages.text("#confirmation")
 
