@@ -11,7 +11,8 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+# A journey is a dozen page loads and sign-ins: on two busy cores it may take minutes.
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 START = date.today() + timedelta(days=20)
 END = START + timedelta(days=60)
