@@ -78,7 +78,7 @@ class NeedImporter:
                 report.updated += 1
             savepoint.commit()
             report.warnings.extend(LineError(number, w, line.external_id) for w in service.warnings)
-        except (DomainError, sa.exc.IntegrityError) as exc:
+        except (DomainError, sa.exc.IntegrityError, sa.exc.DataError) as exc:
             savepoint.rollback()
             reason = exc.message if isinstance(exc, DomainError) else f"rejected by the database: {exc.orig}"
             report.errors.append(LineError(number, reason, line.external_id))

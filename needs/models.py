@@ -6,11 +6,11 @@ from datetime import date, datetime
 from typing import Literal
 
 import sqlalchemy as sa
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
 from talents.kernel.db import UTCDateTime, utcnow
-from talents.kernel.fields import Email
+from talents.kernel.fields import Email, ProgrammeDate, StrictNumbers, period_end
 
 __all__ = [
     "NEED_STATUSES",
@@ -70,12 +70,12 @@ class Pledge(SQLModel, table=True):
     fte: float
 
 
-class PledgeInput(SQLModel):
+class PledgeInput(SQLModel, StrictNumbers):
     ministry: str = Field(min_length=1, max_length=120)
     fte: float = Field(ge=0, le=1000)
 
 
-class ProjectCreate(ProjectBase):
+class ProjectCreate(ProjectBase, StrictNumbers):
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     lead_email: Email | None = None
     pledges: list[PledgeInput] = Field(default_factory=list, max_length=100)
@@ -88,7 +88,7 @@ class ProjectCreate(ProjectBase):
         return self
 
 
-class ProjectUpdate(SQLModel):
+class ProjectUpdate(SQLModel, StrictNumbers):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     ministry: str | None = Field(default=None, min_length=1, max_length=120)
     lead_email: Email | None = None
@@ -131,7 +131,7 @@ class Need(NeedBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class RoleSkillInput(SQLModel):
+class RoleSkillInput(SQLModel, StrictNumbers):
     """A skill a role asks for: taxonomy id or free text, the level, its weight, required or not."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -179,11 +179,11 @@ class RoleSkill(SQLModel, table=True):
     required: bool = False
 
 
-class RoleCreate(RoleBase):
+class RoleCreate(RoleBase, StrictNumbers):
     skills: list[RoleSkillInput] = Field(default_factory=list, max_length=50)
 
 
-class RoleUpdate(SQLModel):
+class RoleUpdate(SQLModel, StrictNumbers):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     count: int | None = Field(default=None, ge=1, le=50)
     share: float | None = Field(default=None, gt=0, le=1)
@@ -212,31 +212,27 @@ class RolePublic(RoleBase):
                                                                   "(e.g. one skill named twice, merged)")
 
 
-class NeedCreate(NeedBase):
+class NeedCreate(NeedBase, StrictNumbers):
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     project_id: int | None = Field(default=None, ge=1)
     project: str | None = Field(default=None, max_length=200, description="A project external id")
-    start: date
-    end: date
+    start: ProgrammeDate
+    end: ProgrammeDate
     status: NeedStatus = "open"
     lead_email: Email | None = None
     roles: list[RoleCreate] = Field(default_factory=list, max_length=30)
 
-    @model_validator(mode="after")
-    def _end_not_before_start(self) -> NeedCreate:
-        if self.end < self.start:
-            raise ValueError("end must not be before start")
-        return self
+    _period = field_validator("end")(period_end)
 
 
-class NeedUpdate(SQLModel):
+class NeedUpdate(SQLModel, StrictNumbers):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     description: str | None = Field(default=None, max_length=8000)
     ministry: str | None = Field(default=None, max_length=120)
     priority: int | None = Field(default=None, ge=1, le=4)
     flash: bool | None = None
-    start: date | None = None
-    end: date | None = None
+    start: ProgrammeDate | None = None
+    end: ProgrammeDate | None = None
     status: NeedStatus | None = None
     project_id: int | None = Field(default=None, ge=1)
     lead_email: Email | None = None

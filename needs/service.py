@@ -32,6 +32,7 @@ from needs.models import (
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 from talents.kernel.events import Event, publish
+from talents.kernel.fields import check_period, refuse_nulls
 from talents.kernel.policy import check_share_above_floor
 
 __all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort", "merge_role_skills"]
@@ -88,9 +89,7 @@ class ProjectService:
     def update(self, project_id: int, data: ProjectUpdate) -> Project:
         project = self.get(project_id)
         changes = data.model_dump(exclude_unset=True, exclude={"pledges"})
-        for required in ("name", "ministry"):
-            if required in changes and changes[required] is None:
-                raise ValidationFailedError(f"{required} cannot be empty", field=required)
+        refuse_nulls(changes, "name", "ministry", "description", "fte_needed")
         if changes.get("lead_email") is not None:
             changes["lead_email"] = str(changes["lead_email"])
         project.sqlmodel_update(changes)
@@ -215,16 +214,15 @@ class NeedService:
     def update(self, need_id: int, data: NeedUpdate) -> Need:
         need = self.get(need_id)
         changes = data.model_dump(exclude_unset=True)
-        for required in ("title", "priority", "start", "end", "status", "flash"):
-            if required in changes and changes[required] is None:
-                raise ValidationFailedError(f"{required} cannot be empty", field=required)
+        refuse_nulls(changes, "title", "description", "ministry", "priority", "start", "end", "status", "flash")
         if changes.get("project_id") is not None:
             ProjectService(self.session).get(changes["project_id"])
         if changes.get("lead_email") is not None:
             changes["lead_email"] = str(changes["lead_email"])
-        start, end = changes.get("start", need.start), changes.get("end", need.end)
-        if end < start:
-            raise ValidationFailedError("end must not be before start", field="end")
+        try:
+            check_period(changes.get("start", need.start), changes.get("end", need.end))
+        except ValueError as exc:
+            raise ValidationFailedError(str(exc), field="end") from exc
         old_priority = need.priority
         need.sqlmodel_update(changes)
         need.updated_at = utcnow()
@@ -320,9 +318,7 @@ class NeedService:
     def update_role(self, need_id: int, position: int, data: RoleUpdate) -> Role:
         role = self.role_at(need_id, position)
         changes = data.model_dump(exclude_unset=True, exclude={"skills"})
-        for required in ("title", "count", "share", "remote", "strict"):
-            if required in changes and changes[required] is None:
-                raise ValidationFailedError(f"{required} cannot be empty", field=required)
+        refuse_nulls(changes, "title", "count", "share", "location", "remote", "description", "strict")
         if "share" in changes:
             check_share_above_floor(changes["share"], "share")
         role.sqlmodel_update(changes)

@@ -138,15 +138,16 @@ class AgentImporter:
         try:
             with session_scope(self.engine) as session:
                 self._upsert(session, good, outcome)
-        except sa.exc.IntegrityError:
-            # Something the checks did not foresee (a concurrent writer, say): isolate line by line.
+        except (sa.exc.IntegrityError, sa.exc.DataError):
+            # Something the checks did not foresee (a concurrent writer, a value the database refuses):
+            # isolate line by line.
             outcome = ImportReport()
             for number, line in good:
                 one = ImportReport()
                 try:
                     with session_scope(self.engine) as session:
                         self._upsert(session, [(number, line)], one)
-                except sa.exc.IntegrityError as exc:
+                except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
                     one = ImportReport(
                         errors=[LineError(number, f"rejected by the database: {exc.orig}", line.external_id)]
                     )

@@ -7,12 +7,12 @@ from datetime import date, datetime
 from typing import Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, field_validator, model_validator
 from pydantic import Field as PydanticField
+from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from talents.kernel.db import UTCDateTime, utcnow
-from talents.kernel.fields import Email
+from talents.kernel.fields import Email, ProgrammeDate, StrictNumbers, period_end
 
 __all__ = [
     "AccessLog",
@@ -131,7 +131,7 @@ class _AgentInputChecks(SQLModel):
         return v
 
 
-class SkillInput(BaseModel):
+class SkillInput(StrictNumbers):
     """A skill as people type it: a taxonomy id or free text, normalised against the taxonomy."""
 
     name: str = PydanticField(min_length=1, max_length=200)
@@ -141,16 +141,12 @@ class SkillInput(BaseModel):
     interest: int | None = PydanticField(default=None, ge=1, le=5)
 
 
-class AvailabilityCreate(BaseModel):
-    start: date
-    end: date
+class AvailabilityCreate(StrictNumbers):
+    start: ProgrammeDate
+    end: ProgrammeDate
     share: float = PydanticField(gt=0, le=1)
 
-    @model_validator(mode="after")
-    def _end_not_before_start(self) -> AvailabilityCreate:
-        if self.end < self.start:
-            raise ValueError("end must not be before start")
-        return self
+    _period = field_validator("end")(period_end)
 
 
 class AgentCreate(AgentBase, _AgentInputChecks):
@@ -206,7 +202,7 @@ class AgentSkillCreate(SkillInput):
     pass
 
 
-class AgentSkillUpdate(SQLModel):
+class AgentSkillUpdate(SQLModel, StrictNumbers):
     level: int | None = Field(default=None, ge=1, le=5)
     years: float | None = Field(default=None, ge=0, le=60)
     last_used: date | None = None

@@ -28,7 +28,8 @@ from profiles.models import (
 )
 from profiles.taxonomy import SkillResolver
 from talents.kernel.db import utcnow
-from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
+from talents.kernel.errors import ConflictError, NotFoundError
+from talents.kernel.fields import refuse_nulls
 from talents.kernel.policy import check_share_above_floor
 
 __all__ = ["AgentFilters", "AgentService", "merge_agent_skills"]
@@ -155,9 +156,8 @@ class AgentService:
             self._check_unique(email=changes["email"])
         if changes.get("external_id") and changes["external_id"] != agent.external_id:
             self._check_unique(external_id=changes["external_id"])
-        for required in ("name", "email", "ministry"):
-            if required in changes and changes[required] is None:
-                raise ValidationFailedError(f"{required} cannot be empty", field=required)
+        refuse_nulls(changes, "name", "email", "ministry", "service", "grade", "location", "remote", "visibility",
+                     "bio", "languages")
         agent.sqlmodel_update(changes)
         self.touch(agent)
         return agent
@@ -229,9 +229,9 @@ class AgentService:
 
     def update_skill(self, agent_id: int, skill_row_id: int, data: AgentSkillUpdate) -> AgentSkillPublic:
         row = self._skill_row(agent_id, skill_row_id)
-        row.sqlmodel_update(data.model_dump(exclude_unset=True))
-        if row.level is None:
-            raise ValidationFailedError("level must be between 1 and 5", field="level")
+        changes = data.model_dump(exclude_unset=True)
+        refuse_nulls(changes, "level")
+        row.sqlmodel_update(changes)
         self.session.add(row)
         self.touch(self.get(agent_id))
         return self._skill_public(row)

@@ -20,6 +20,7 @@ from profiles.taxonomy_files import load_default_taxonomy
 from profiles.taxonomy_merge import Decision, merged_fields, plan_reconciliation
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
+from talents.kernel.fields import refuse_nulls
 
 __all__ = [
     "ImportSummary",
@@ -235,8 +236,9 @@ class TaxonomyService:
     def update(self, skill_id: str, data: SkillUpdate) -> Skill:
         skill = self.get(skill_id)
         changes = data.model_dump(exclude_unset=True)
+        refuse_nulls(changes, "label_fr", "label_en", "category", "description", "aliases", "related", "status")
         if "related" in changes:
-            self._check_related(changes["related"] or [])
+            self._check_related(changes["related"])
         skill.sqlmodel_update(changes)
         skill.updated_at = utcnow()
         self.session.add(skill)

@@ -27,7 +27,7 @@ from talents import __version__, ranking_routes, scheduler, web
 from talents.auth import routes as auth_routes
 from talents.health import healthz, readyz
 from talents.http_errors import exception_handlers
-from talents.kernel.api import provide_db_session
+from talents.kernel.api import guard_input, provide_db_session
 from talents.kernel.db import get_engine, migrate, session_scope
 from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
@@ -164,6 +164,7 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
             engine_callback=lambda engine: install_filters(engine.engine),
         ),
         request_max_body_size=settings.app.max_body_bytes,
+        before_request=guard_input,
         logging_config=None,
         debug=False,
     )

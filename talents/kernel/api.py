@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Generator
 from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import parse_qsl
 
 from litestar import Request
 from litestar.params import Parameter
@@ -13,9 +15,10 @@ from sqlmodel import Session
 
 from talents.kernel.bulk import read_csv_lines, read_jsonl
 from talents.kernel.db import get_engine
-from talents.kernel.errors import ValidationFailedError
+from talents.kernel.errors import DomainError, ValidationFailedError
+from talents.kernel.fields import nul_path
 
-__all__ = ["Limit", "Offset", "Page", "provide_db_session", "read_upload_records"]
+__all__ = ["MAX_JSON_DEPTH", "Limit", "Offset", "Page", "guard_input", "provide_db_session", "read_upload_records"]
 
 T = TypeVar("T")
 
@@ -56,3 +59,58 @@ async def read_upload_records(request: Request) -> tuple[list[tuple[int, Any, st
     stream = io.StringIO(text, newline="")
     records = list(read_csv_lines(stream) if is_csv else read_jsonl(stream))
     return records, is_csv
+
+
+MAX_JSON_DEPTH = 32
+"""No document of the API nests deeper; a deeper body is refused before anything parses it again."""
+
+_NUL = "NUL characters (\\u0000) are not allowed"
+
+
+def _refuse_nul(name: str) -> None:
+    name = name.replace("\x00", "") or "body"
+    raise DomainError(f"{name}: {_NUL}", field=name)
+
+
+def _depth(doc: Any) -> int:
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
+    return deepest
+
+
+async def guard_input(request: Request) -> None:
+    """Refuse (400, naming the field) what no handler should meet: a NUL character in the path, the query,
+    a JSON or form body, and JSON nested deeper than :data:`MAX_JSON_DEPTH` (the parser would give up with a
+    recursion error). Imports check the same line by line (:mod:`talents.kernel.bulk`)."""
+    if "\x00" in request.url.path:
+        _refuse_nul("path")
+    for key, value in request.query_params.multi_items():
+        if "\x00" in key or "\x00" in str(value):
+            _refuse_nul(key)
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        raw = await request.body()
+        if not raw:
+            return
+        try:
+            doc = json.loads(raw)
+        except RecursionError as exc:
+            raise DomainError(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels", field="body") from exc
+        except ValueError:
+            return  # not JSON: the framework's own parsing says so
+        if _depth(doc) > MAX_JSON_DEPTH:
+            raise DomainError(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels", field="body")
+        where = nul_path(doc)
+        if where is not None:
+            _refuse_nul(where)
+    elif media == "application/x-www-form-urlencoded":
+        raw = await request.body()
+        for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+            if "\x00" in key or "\x00" in value:
+                _refuse_nul(key)

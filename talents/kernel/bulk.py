@@ -12,6 +12,8 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
+from talents.kernel.fields import nul_path
+
 __all__ = [
     "ImportReport",
     "LineError",
@@ -90,10 +92,19 @@ def read_jsonl(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | None, st
         except json.JSONDecodeError as exc:
             yield number, None, f"invalid JSON: {exc.msg} at column {exc.colno}"
             continue
+        except RecursionError:
+            yield number, None, "invalid JSON: nested too deeply"
+            continue
         if not isinstance(doc, dict):
             yield number, None, "each line must be a JSON object"
             continue
-        yield number, doc, None
+        yield number, doc, _nul_error(doc)
+
+
+def _nul_error(doc: dict[str, Any]) -> str | None:
+    """A line with a NUL character (``\\u0000``) is refused by name; the database would refuse its batch."""
+    where = nul_path(doc)
+    return None if where is None else f"{where}: NUL characters (\\u0000) are not allowed"
 
 
 def read_csv_lines(stream: IO[str]) -> Iterator[tuple[int, dict[str, str], str | None]]:
@@ -112,7 +123,7 @@ def read_csv_lines(stream: IO[str]) -> Iterator[tuple[int, dict[str, str], str |
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue
         extra = row.pop(None, None)  # type: ignore[call-overload]
-        yield reader.line_num, row, ("too many columns" if extra else None)
+        yield reader.line_num, row, ("too many columns" if extra else _nul_error(row))
 
 
 def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:

@@ -18,6 +18,7 @@ from talents.kernel.access import rule
 from talents.kernel.api import Limit, Offset, Page
 from talents.kernel.db import get_engine, session_scope
 from talents.kernel.errors import NotFoundError, ValidationFailedError
+from talents.kernel.fields import StrictNumbers
 from talents.kernel.principal import ADMIN, ANONYMOUS, LEAD, REVIEWER, Principal
 from talents.web.common import message_page
 from talents.workflow.allocation import run_allocation
@@ -50,7 +51,7 @@ _REVIEWERS = rule(REVIEWER, why="DINUM reviewers")
 
 
 # --------------------------------------------------------------------------- schemas
-class VersionBody(BaseModel):
+class VersionBody(StrictNumbers):
     version: int | None = Field(default=None, ge=1, description="The version read; 409 if it changed")
 
 
@@ -63,19 +64,19 @@ class CompleteBody(VersionBody):
     endorse: list[str] = Field(default_factory=list, max_length=50, description="Skills the agent showed")
 
 
-class ProposeBody(BaseModel):
+class ProposeBody(StrictNumbers):
     need_id: int
     role: int = Field(ge=0, description="Role position in the need (0-based)")
     agent_id: int
     reason: str = Field(default="", max_length=2000)
 
 
-class RunBody(BaseModel):
+class RunBody(StrictNumbers):
     dry_run: bool = True
     need_ids: list[int] | None = Field(default=None, max_length=1000)
 
 
-class OverrideBody(BaseModel):
+class OverrideBody(StrictNumbers):
     action: Literal["force", "remove"] = "force"
     reason: str = Field(default="", max_length=2000)
     agent_id: int | None = None
