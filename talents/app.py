@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
-from litestar.middleware import ASGIMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlmodel import Session
 
 from needs.controllers import NeedController, ProjectController
@@ -31,6 +28,7 @@ from talents.kernel.api import guard_input, provide_db_session
 from talents.kernel.db import get_engine, migrate, session_scope
 from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
+from talents.request_log import RequestLogMiddleware
 from talents.web.filters import install as install_filters
 from talents.workflow import routes as workflow_routes
 
@@ -40,29 +38,6 @@ STATIC_DIR = Path(__file__).parent / "static"
 log = get_logger("talents.http")
 
 
-class RequestLogMiddleware(ASGIMiddleware):
-    """One structured line per request: method, path (no query string), status, duration."""
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        start = time.perf_counter()
-        status = {"code": 500}
-
-        async def capture(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await next_app(scope, receive, capture)
-        finally:
-            if scope["type"] == "http":
-                log.info(
-                    "request",
-                    method=scope.get("method"),
-                    path=scope.get("path"),
-                    status=status["code"],
-                    ms=round((time.perf_counter() - start) * 1000, 1),
-                )
 
 
 def _provide_skill_port(db_session: Session) -> SkillResolver:

@@ -113,7 +113,7 @@ def _integrity_error(request: Request[Any, Any, Any], exc: sa.exc.IntegrityError
 
 
 def _operational_error(request: Request[Any, Any, Any], exc: sa.exc.OperationalError) -> Response[Any]:
-    log.error("database_unavailable", error=str(exc.orig)[:300])
+    log.error("database_unavailable", error=str(exc.orig)[:300], traceback=_trace(exc))
     return error_response(request, 503, "the database is busy or unavailable, try again",
                           headers={"Retry-After": "2"})
 

@@ -48,6 +48,7 @@ def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,
+        structlog.processors.format_exc_info,  # a traceback as text in the line ("exception")
     ]
     renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
     structlog.configure(
