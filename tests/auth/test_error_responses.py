@@ -97,4 +97,5 @@ def test_an_unexpected_error_is_a_500_page_for_a_browser_and_json_for_the_api(en
         assert page.status_code == 500 and "<h1>Erreur du serveur</h1>" in page.text
         api = c.get("/api/v1/boom", headers=HTML)
         assert api.status_code == 500
-        assert api.json() == {"detail": "Internal Server Error", "status_code": 500}
+        assert api.json() == {"detail": "Internal Server Error", "status_code": 500,
+                              "request_id": api.headers["x-request-id"]}
