@@ -15,6 +15,7 @@ from sqlmodel import Session, col, func, select
 
 from needs.models import Need, Project
 from talents.kernel.errors import PermissionDeniedError
+from talents.kernel.fields import same_email
 from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal, require
 
 __all__ = [
@@ -30,12 +31,7 @@ __all__ = [
     "need_writer",
     "needs_led_by",
     "project_writer",
-    "same_email",
 ]
-
-
-def same_email(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and str(a).strip().lower() == str(b).strip().lower()
 
 
 def need_leads(session: Session, need: Need) -> list[str]:

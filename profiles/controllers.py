@@ -18,6 +18,7 @@ from matching.normalise import Suggestion
 from profiles.importer import AgentImporter
 from profiles.models import (
     AgentCreate,
+    AgentListed,
     AgentPublic,
     AgentSkillCreate,
     AgentSkillPublic,
@@ -29,7 +30,14 @@ from profiles.models import (
     SkillPublic,
     SkillUpdate,
 )
-from profiles.policy import check_agent_create, owner_or_reader, owner_or_reviewer
+from profiles.policy import (
+    check_agent_create,
+    check_agent_update,
+    log_profile_reads,
+    owner_or_reader,
+    owner_or_reviewer,
+    sees_everything,
+)
 from profiles.service import AgentFilters, AgentService
 from profiles.taxonomy import TaxonomyService
 from profiles.taxonomy_files import detect_and_read
@@ -65,7 +73,9 @@ class AgentController(Controller):
          opt=rule(LEAD, REVIEWER, why="searching profiles: leads and reviewers"))
     def list_agents(
         self,
+        request: Request,
         db_session: Session,
+        principal: Principal,
         limit: Limit = 50,
         offset: Offset = 0,
         ministry: str | None = None,
@@ -74,16 +84,20 @@ class AgentController(Controller):
         location: str | None = None,
         q: str | None = None,
         available_on: date | None = None,
-    ) -> Page[AgentPublic]:
+    ) -> Page[AgentListed]:
+        # Leads see public profiles without their personal fields; DINUM sees everything. Each read is logged.
+        full = sees_everything(principal)
         service = AgentService(db_session)
         rows, total = service.list(
             AgentFilters(
-                ministry=ministry, skill=skill, min_level=min_level, location=location, q=q, available_on=available_on
+                ministry=ministry, skill=skill, min_level=min_level, location=location, q=q, available_on=available_on,
+                include_private=full, personal=full,
             ),
             limit=limit,
             offset=offset,
         )
-        return Page(data=[service.to_public(a) for a in rows], count=total, limit=limit, offset=offset)
+        log_profile_reads(db_session, principal, [a.id for a in rows if a.id is not None], request.url.path)
+        return Page(data=[service.to_listed(a, personal=full) for a in rows], count=total, limit=limit, offset=offset)
 
     @post("/", sync_to_thread=True, summary="Create an agent with skills and availability",
           opt=rule(AGENT, REVIEWER, why="an agent creates their own profile; reviewers any"))
@@ -105,7 +119,8 @@ class AgentController(Controller):
         return service.to_public(service.get(agent_id))
 
     @patch("/{agent_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
-    def update_agent(self, db_session: Session, agent_id: int, data: AgentUpdate) -> AgentPublic:
+    def update_agent(self, db_session: Session, principal: Principal, agent_id: int, data: AgentUpdate) -> AgentPublic:
+        check_agent_update(db_session, principal, agent_id, data)
         service = AgentService(db_session)
         return service.to_public(service.update(agent_id, data))
 

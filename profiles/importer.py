@@ -17,11 +17,13 @@ from sqlmodel import Session, func
 
 from matching.normalise import Resolution
 from profiles.models import Agent, AgentCreate, AgentSkill, Availability
+from profiles.policy import MANAGER_IS_SOMEONE_ELSE
 from profiles.service import merge_agent_skills
 from profiles.taxonomy import SkillResolver
 from talents.kernel.bulk import ImportReport, LineError, Progress, batched, describe_validation_error
 from talents.kernel.db import session_scope, utcnow
 from talents.kernel.errors import DomainError
+from talents.kernel.fields import same_email
 from talents.kernel.policy import check_share_above_floor
 
 __all__ = ["AgentImportLine", "AgentImporter", "csv_row_to_document"]
@@ -188,6 +190,9 @@ class AgentImporter:
                         line.external_id,
                     )
                 )
+                continue
+            if same_email(str(line.manager_email or ""), str(line.email)):
+                report.errors.append(LineError(number, MANAGER_IS_SOMEONE_ELSE, line.external_id))
                 continue
             email_owner[email] = line.external_id
             accepted.append((number, line))

@@ -18,6 +18,7 @@ __all__ = [
     "AccessLog",
     "Agent",
     "AgentCreate",
+    "AgentListed",
     "AgentPublic",
     "AgentSkill",
     "AgentSkillCreate",
@@ -253,6 +254,14 @@ class AgentPublic(AgentBase):
     availability: list[AvailabilityPublic] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list, description="What the write changed in what was sent "
                                                                   "(e.g. one skill named twice, merged)")
+
+
+class AgentListed(AgentPublic):
+    """An agent in a list. The personal fields (e-mail, manager, biography) are null for callers who read them
+    only profile by profile (leads: each such read is written to the access log)."""
+
+    email: str | None = None  # type: ignore[assignment]
+    bio: str | None = None  # type: ignore[assignment]
 
 
 # --------------------------------------------------------------------------- who read personal data

@@ -6,19 +6,24 @@ access log), reviewers and admins change them. Routes declare these rules in ``p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlmodel import Session
 
 from profiles.models import AccessLog, Agent
 from talents.kernel.access import ObjectCheck
-from talents.kernel.errors import PermissionDeniedError
+from talents.kernel.errors import NotFoundError, PermissionDeniedError
+from talents.kernel.fields import same_email
 from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal, require
 
 __all__ = [
+    "MANAGER_IS_SOMEONE_ELSE",
     "check_agent_create",
+    "check_agent_update",
+    "log_profile_reads",
     "log_profile_view",
+    "manager_of",
     "owner_or_reader",
     "owner_or_reviewer",
     "sees_everything",
@@ -37,16 +42,27 @@ def log_profile_view(session: Session, principal: Principal, agent_id: int, path
                           agent_id=agent_id, action=action, path=path[:300]))
 
 
+def log_profile_reads(session: Session, principal: Principal, agent_ids: Iterable[int], path: str,
+                      action: str = "list") -> None:
+    """Log the agents whose data a list showed to someone else than themselves."""
+    for agent_id in agent_ids:
+        if agent_id != principal.agent_id:
+            log_profile_view(session, principal, agent_id, path, action)
+
+
 def _own_profile_or(*roles: str, log: bool) -> ObjectCheck:
     def check(session: Session, principal: Principal, params: Mapping[str, Any], path: str) -> None:
         agent_id = int(params["agent_id"])
         if principal.agent_id == agent_id:
             return
         require(principal, *roles)
+        agent = session.get(Agent, agent_id)
+        if agent is None or agent.erased_at is not None:
+            return  # the handler answers 404
+        if agent.visibility == "private" and not sees_everything(principal):
+            raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
         if log:
-            agent = session.get(Agent, agent_id)
-            if agent is not None and agent.erased_at is None:
-                log_profile_view(session, principal, agent_id, path)
+            log_profile_view(session, principal, agent_id, path)
 
     return check
 
@@ -57,10 +73,45 @@ owner_or_reader: ObjectCheck = _own_profile_or(LEAD, REVIEWER, log=True)
 owner_or_reviewer: ObjectCheck = _own_profile_or(REVIEWER, log=False)
 
 
-def check_agent_create(principal: Principal, data: Any) -> None:
-    """Agents create only their own profile (same e-mail); reviewers and admins any."""
+# Fields an agent may not set on their own profile: the e-mail (it ties the profile to their account: changing
+# it would hand the profile to another one), the manager (who approves their time must not be chosen by them)
+# and the import key. DINUM (reviewers, admins) sets them.
+_TRUSTED_FIELDS = ("email", "manager_email", "external_id")
+
+
+def _refuse_changes(principal: Principal, wanted: Mapping[str, Any], current: Mapping[str, Any]) -> None:
     if sees_everything(principal):
         return
-    if str(getattr(data, "email", "")).strip().lower() != principal.email.lower():
-        raise PermissionDeniedError("you may only create your own profile (with your own e-mail)", field="email")
+    for name in _TRUSTED_FIELDS:
+        value = wanted.get(name)
+        if value is None or value == current.get(name) or (name != "external_id" and same_email(
+                str(value), current.get(name))):
+            continue
+        raise PermissionDeniedError(f"{name} is set by DINUM (a reviewer or an admin), not by the agent",
+                                    field=name)
 
+
+def check_agent_create(principal: Principal, data: Any) -> None:
+    """Agents create only their own profile (their account's e-mail), without manager or import key."""
+    if sees_everything(principal):
+        return
+    if not same_email(str(getattr(data, "email", "")), principal.email):
+        raise PermissionDeniedError("you may only create your own profile (with your own e-mail)", field="email")
+    _refuse_changes(principal, data.model_dump(), {"email": principal.email})
+
+
+def check_agent_update(session: Session, principal: Principal, agent_id: int, data: Any) -> None:
+    """An agent edits their profile, but neither its e-mail, nor its manager, nor its import key."""
+    agent = session.get(Agent, agent_id)
+    if agent is not None:
+        _refuse_changes(principal, data.model_dump(exclude_unset=True), agent.model_dump())
+
+
+MANAGER_IS_SOMEONE_ELSE = "manager_email must be someone else than the agent: nobody approves their own release"
+
+
+def manager_of(agent: Agent) -> str | None:
+    """Who approves the agent's time: their manager, never themselves."""
+    if agent.manager_email and not same_email(agent.manager_email, agent.email):
+        return agent.manager_email
+    return None

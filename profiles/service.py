@@ -14,6 +14,7 @@ from sqlmodel import Session, col, func, select
 from profiles.models import (
     Agent,
     AgentCreate,
+    AgentListed,
     AgentPublic,
     AgentSkill,
     AgentSkillCreate,
@@ -26,6 +27,7 @@ from profiles.models import (
     Skill,
     SkillInput,
 )
+from profiles.policy import MANAGER_IS_SOMEONE_ELSE, manager_of
 from profiles.taxonomy import SkillResolver
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError
@@ -47,6 +49,8 @@ class AgentFilters:
     location: str | None = None
     q: str | None = None
     available_on: date | None = None
+    include_private: bool = True  # private profiles: their owner and DINUM only
+    personal: bool = True  # False: ``q`` does not search e-mails (callers who do not see them)
 
 
 def _highest(a: T | None, b: T | None) -> T | None:
@@ -104,13 +108,18 @@ class AgentService:
 
     def list(self, filters: AgentFilters, *, limit: int = 50, offset: int = 0) -> tuple[Sequence[Agent], int]:
         query = select(Agent).where(col(Agent.erased_at).is_(None))
+        if not filters.include_private:
+            query = query.where(Agent.visibility != "private")
         if filters.ministry:
             query = query.where(Agent.ministry == filters.ministry)
         if filters.location:
             query = query.where(func.lower(Agent.location) == filters.location.lower())
         if filters.q:
             like = f"%{filters.q.lower()}%"
-            query = query.where(sa.or_(func.lower(Agent.name).like(like), func.lower(Agent.email).like(like)))
+            searched = [func.lower(Agent.name).like(like)]
+            if filters.personal:
+                searched.append(func.lower(Agent.email).like(like))
+            query = query.where(sa.or_(*searched))
         if filters.skill:
             skill_id = self.resolver.resolve(filters.skill).skill_id or filters.skill
             having = select(AgentSkill.agent_id).where(AgentSkill.skill_id == skill_id)
@@ -135,6 +144,7 @@ class AgentService:
         agent = Agent.model_validate(data.model_dump(exclude={"skills", "availability"}))
         agent.email = str(data.email)
         agent.manager_email = str(data.manager_email) if data.manager_email else None
+        self._check_manager(agent)
         self.session.add(agent)
         self.session.flush()
         resolved = [(*self.resolver.skill_id_for(skill.name), skill) for skill in data.skills]
@@ -159,8 +169,14 @@ class AgentService:
         refuse_nulls(changes, "name", "email", "ministry", "service", "grade", "location", "remote", "visibility",
                      "bio", "languages")
         agent.sqlmodel_update(changes)
+        self._check_manager(agent)
         self.touch(agent)
         return agent
+
+    @staticmethod
+    def _check_manager(agent: Agent) -> None:
+        if agent.manager_email and manager_of(agent) is None:
+            raise ValidationFailedError(MANAGER_IS_SOMEONE_ELSE, field="manager_email")
 
     def delete(self, agent_id: int) -> None:
         agent = self.get(agent_id)
@@ -178,6 +194,12 @@ class AgentService:
             {**agent.model_dump(), "skills": self.skills(agent.id), "availability": self.availability(agent.id),  # type: ignore[arg-type]
              "warnings": self.warnings}
         )
+
+    def to_listed(self, agent: Agent, *, personal: bool) -> AgentListed:
+        listed = AgentListed.model_validate(self.to_public(agent).model_dump())
+        if not personal:
+            listed.email = listed.manager_email = listed.bio = None
+        return listed
 
     def _check_unique(self, *, email: str | None = None, external_id: str | None = None) -> None:
         if email and self.get_by_email(email) is not None:

@@ -9,7 +9,6 @@ from litestar import Litestar
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -28,7 +27,9 @@ from talents.kernel.api import guard_input, provide_db_session
 from talents.kernel.db import get_engine, migrate, session_scope
 from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
+from talents.openapi_page import OfflineSwagger
 from talents.request_log import RequestLogMiddleware
+from talents.security_headers import add_security_headers
 from talents.web.filters import install as install_filters
 from talents.workflow import routes as workflow_routes
 
@@ -81,12 +82,7 @@ def _openapi() -> OpenAPIConfig:
         ),
         security=[{"BearerToken": []}, {"SessionCookie": []}],
         render_plugins=[
-            SwaggerRenderPlugin(
-                js_url=f"{vendor}/swagger-ui-bundle.js",
-                css_url=f"{vendor}/swagger-ui.css",
-                standalone_preset_js_url=f"{vendor}/swagger-ui-standalone-preset.js",
-                path="/swagger",
-            )
+            OfflineSwagger(vendor=vendor, spec_url="/schema/openapi.json", init_js_url="/static/js/swagger-init.js"),
         ],
     )
 
@@ -122,6 +118,7 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
         ],
         dependencies=dependencies,
         exception_handlers=exception_handlers(),
+        before_send=[add_security_headers],
         middleware=[RequestLogMiddleware(), *auth_routes.middleware],
         # What starts with the app stops with it: the in-app scheduler's thread is stopped at shutdown.
         on_startup=[

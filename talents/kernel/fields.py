@@ -23,6 +23,7 @@ __all__ = [
     "nul_path",
     "period_end",
     "refuse_nulls",
+    "same_email",
 ]
 
 # Syntax only, on purpose: one local part, one "@", a dotted domain, no spaces or control characters.
@@ -134,3 +135,8 @@ def refuse_nulls(changes: dict[str, Any], *required: str) -> None:
     for name in required:
         if name in changes and changes[name] is None:
             raise ValidationFailedError(f"{name} cannot be null", field=name)
+
+
+def same_email(a: str | None, b: str | None) -> bool:
+    """Two addresses name the same mailbox (case and surrounding spaces aside); an empty one matches nothing."""
+    return bool(a and b) and str(a).strip().lower() == str(b).strip().lower()

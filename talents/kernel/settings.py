@@ -54,6 +54,9 @@ class AppSettings(_Base):
             raise ValueError("TALENTS_SECRET_KEY must be set to a private value in production")
         if self.env == "production" and len(self.secret_key) < 32:
             raise ValueError("TALENTS_SECRET_KEY must be at least 32 characters long")
+        if self.env == "production" and self.demo:
+            # The demo signs anyone in with the role they pick: never on a real service.
+            raise ValueError("TALENTS_DEMO cannot be on in production (anyone could sign in as an admin)")
         return self
 
 

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from notifications.outbox import KINDS
 from notifications.service import ChannelChoice, InboxService, Preferences, PreferenceService
 from profiles.models import Agent, AgentCreate, AgentSkillCreate, AgentSkillUpdate, AgentUpdate, AvailabilityCreate
+from profiles.policy import check_agent_create, check_agent_update
 from profiles.service import AgentService
 from profiles.taxonomy import TaxonomyService
 from talents.auth.gdpr import erase
@@ -97,9 +98,13 @@ def save_profile(request: Request[Any, Any, Any], db_session: Session, principal
     service = AgentService(db_session)
     try:
         if agent is None:
-            service.create(AgentCreate.model_validate({**_profile_fields(data), "email": principal.email}))
+            created = AgentCreate.model_validate({**_profile_fields(data), "email": principal.email})
+            check_agent_create(principal, created)
+            service.create(created)
         else:
-            service.update(agent.id, AgentUpdate.model_validate(_profile_fields(data)))  # type: ignore[arg-type]
+            changes = AgentUpdate.model_validate(_profile_fields(data))
+            check_agent_update(db_session, principal, agent.id, changes)  # type: ignore[arg-type]
+            service.update(agent.id, changes)  # type: ignore[arg-type]
     except (DomainError, ValidationError) as exc:
         return _refused(request, db_session, principal, exc, "profil", data)
     return done(HOME, "profil")

@@ -49,16 +49,13 @@ class ManagerApprovals(Lifecycle):
         return url
 
     def reissue_approval(self, assignment_id: int, principal: Principal) -> str:
+        """A new link for the manager, obtained by the need's lead or DINUM — never by the agent, who would then
+        approve their own release."""
         a = self.get(assignment_id)
-        need = self.need(a.need_id)
-        if not (
-            leads_need(self.session, principal, need)
-            or principal.has(REVIEWER, ADMIN)
-            or self.is_agent(principal, self.agent(a.agent_id))
-        ):
-            raise PermissionDeniedError(
-                "only the agent, the need's project lead or a reviewer may resend the link"
-            )
+        if self.is_agent(principal, self.agent(a.agent_id)):
+            raise PermissionDeniedError("nobody obtains the approval link of their own assignment")
+        if not (leads_need(self.session, principal, self.need(a.need_id)) or principal.has(REVIEWER, ADMIN)):
+            raise PermissionDeniedError("only the need's lead or a DINUM reviewer obtains the approval link")
         return self.request_approval(a, principal.email)
 
     def waiting_for(self, principal: Principal) -> list[tuple[Assignment, str]]:

@@ -210,8 +210,8 @@ def withdraw(
     sync_to_thread=True,
     tags=["workflow"],
     status_code=200,
-    summary="Send the manager a new approval link",
-    opt=_PARTY,
+    summary="Send the manager a new approval link (the need's lead or DINUM, never the agent)",
+    opt=rule(LEAD, REVIEWER, check=_assignment_party, why="the need's lead, or a reviewer"),
 )
 def approval_link(db_session: Session, principal: Principal, assignment_id: int) -> LinkPublic:
     return LinkPublic(approval_url=AssignmentService(db_session).reissue_approval(assignment_id, principal))

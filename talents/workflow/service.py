@@ -149,6 +149,9 @@ class AssignmentService(Proposals, ManagerApprovals):
         need = self.need(a.need_id)
         if not (leads_need(self.session, principal, need) or principal.has(ADMIN)):
             raise PermissionDeniedError("only the need's project lead records the feedback that completes it")
+        if self.is_agent(principal, self.agent(a.agent_id)):
+            # The feedback endorses the agent's skills: nobody endorses their own.
+            raise PermissionDeniedError("nobody completes their own assignment nor endorses their own skills")
         if not feedback.strip():
             raise ValidationFailedError("feedback is required to complete an assignment", field="feedback")
         rows = self._endorsable(a.agent_id, endorse)

@@ -25,6 +25,7 @@ from sqlmodel import Session, col, func, select
 from needs.models import Need, Role
 from needs.policy import lead_email
 from profiles.models import Agent
+from profiles.policy import manager_of
 from talents.kernel.errors import ConflictError, InvalidTransitionError, NotFoundError
 from talents.kernel.events import Event, publish
 from talents.kernel.principal import Principal
@@ -129,7 +130,7 @@ class Lifecycle:
             "agent_id": a.agent_id,
             "agent_email": agent.email,
             "agent_name": agent.name,
-            "manager_email": agent.manager_email,
+            "manager_email": manager_of(agent),
             "lead_email": lead_email(self.session, need),
             "share": a.share,
             "start": a.start.isoformat(),

@@ -65,6 +65,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1280,1600", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages, CSP reports included
     drv = webdriver.Chrome(service=Service(driver), options=options)
     drv.set_page_load_timeout(240)  # two cores shared with the rest of the suite: be patient
     yield drv
