@@ -62,6 +62,10 @@ def needs_led_by(email: str) -> Any:
     ))
 
 
+# The FTE ministries pledged are what DINUM reviews staffing against: a lead does not write them.
+_PLEDGES = "ministries' FTE pledges are recorded by DINUM (a reviewer), not by a project lead"
+
+
 def _privileged(principal: Principal) -> bool:
     return principal.has(REVIEWER, ADMIN)
 
@@ -105,6 +109,8 @@ def claim_project(principal: Principal, data: Any) -> None:
         data.lead_email = principal.email
     elif not same_email(principal.email, data.lead_email):
         raise PermissionDeniedError("a lead may only create projects they lead", field="lead_email")
+    if getattr(data, "pledges", None):
+        raise PermissionDeniedError(_PLEDGES, field="pledges")
 
 
 def claim_need(session: Session, principal: Principal, data: Any, default_priority: int = 3) -> None:
@@ -141,3 +147,5 @@ def check_project_update(principal: Principal, data: Any) -> None:
     changed = data.model_dump(exclude_unset=True)
     if "lead_email" in changed and not same_email(principal.email, changed["lead_email"]):
         raise PermissionDeniedError("only a reviewer hands a project over to another lead", field="lead_email")
+    if "pledges" in changed:
+        raise PermissionDeniedError(_PLEDGES, field="pledges")

@@ -5,17 +5,18 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Any
 
-from litestar import get
+from litestar import Request, get
 from litestar.params import Parameter
 from sqlmodel import Session
 
 from needs.models import Need
 from needs.policy import need_writer
+from profiles.policy import log_profile_reads
 from talents.kernel.access import rule
 from talents.kernel.db import get_engine, session_scope
 from talents.kernel.errors import NotFoundError
 from talents.kernel.logs import get_logger
-from talents.kernel.principal import LEAD, REVIEWER
+from talents.kernel.principal import LEAD, REVIEWER, Principal
 from talents.ranking import RankingService, get_ranking_cache
 
 __all__ = ["on_shutdown", "on_startup", "route_handlers"]
@@ -41,7 +42,9 @@ def _need(session: Session, need_id: int) -> Need:
     opt=_NEED_LEADS,
 )
 def role_candidates(
+    request: Request,
     db_session: Session,
+    principal: Principal,
     need_id: int,
     position: int,
     top: Annotated[int, Parameter(ge=1, le=500, description="How many candidates")] = 20,
@@ -49,7 +52,10 @@ def role_candidates(
 ) -> dict[str, Any]:
     service = RankingService(db_session)
     need = _need(db_session, need_id)
-    return service.rank(need, service.role_at(need, position), top=top, near_misses=near)
+    ranked = service.rank(need, service.role_at(need, position), top=top, near_misses=near)
+    shown = [c["agent_id"] for c in (*ranked["candidates"], *ranked["near_misses"])]
+    log_profile_reads(db_session, principal, shown, request.url.path, action="candidates")
+    return ranked
 
 
 @get(
@@ -59,9 +65,11 @@ def role_candidates(
     summary="A team proposal for every open seat of the need",
     opt=_NEED_LEADS,
 )
-def need_team(db_session: Session, need_id: int) -> dict[str, Any]:
-    service = RankingService(db_session)
-    return service.team(_need(db_session, need_id))
+def need_team(request: Request, db_session: Session, principal: Principal, need_id: int) -> dict[str, Any]:
+    team = RankingService(db_session).team(_need(db_session, need_id))
+    log_profile_reads(db_session, principal, [s["agent_id"] for s in team["seats"]], request.url.path,
+                      action="candidates")
+    return team
 
 
 _warming: list[threading.Thread] = []

@@ -27,6 +27,7 @@ from needs.policy import (
 )
 from needs.service import NeedFilters, NeedService, ProjectService
 from profiles.models import Agent
+from profiles.policy import log_profile_reads
 from profiles.taxonomy import SkillResolver
 from talents.kernel.errors import DomainError, PermissionDeniedError
 from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal
@@ -75,6 +76,9 @@ def need_context(db: Session, principal: Principal, need_id: int) -> dict[str, A
     rows, _ = workflow.list(principal, AssignmentFilters(None, need_id, None), limit=500)
     seats = [workflow.to_public(a) for a in rows]
     team = ranking.team(need)
+    shown = [c["agent_id"] for r in ranked.values() for c in (*r["candidates"], *r["near_misses"])]
+    log_profile_reads(db, principal, [*shown, *(s["agent_id"] for s in team["seats"])], f"/besoins/{need_id}",
+                      action="candidates")
     names = _names(db, {s.agent_id for s in seats})
     labels = dict(SkillResolver(db).labels({s for c in team["coverage"].get("team", {}).values()
                                             if isinstance(c, list) for s in c}))

@@ -286,3 +286,15 @@ def test_the_projects_lead_leads_its_needs_everywhere(client, engine):
     proposed = client.post("/api/v1/assignments", json={"need_id": need["id"], "role": 0, "agent_id": agent["id"]},
                            headers=lead)
     assert proposed.status_code not in (401, 403, 404), proposed.text
+
+
+def test_a_lead_does_not_write_the_ministries_pledges(client, engine):
+    lead = auth_headers(issue_token(engine, "porteur@x.gouv.fr", "lead"))
+    pledges = [{"ministry": "Culture", "fte": 5}]
+    created = client.post(P, json={"name": "P", "ministry": "Culture", "pledges": pledges}, headers=lead)
+    assert created.status_code == 403 and created.json()["field"] == "pledges"
+    mine = client.post(P, json={"name": "P", "ministry": "Culture"}, headers=lead).json()
+    changed = client.patch(f"{P}/{mine['id']}", json={"pledges": pledges}, headers=lead)
+    assert changed.status_code == 403 and changed.json()["field"] == "pledges"
+    reviewer = auth_headers(issue_token(engine, "revue@x.gouv.fr", "reviewer"))
+    assert client.patch(f"{P}/{mine['id']}", json={"pledges": pledges}, headers=reviewer).status_code == 200

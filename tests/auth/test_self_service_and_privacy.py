@@ -136,3 +136,22 @@ def test_production_adds_hsts(engine, monkeypatch):
         monkeypatch.delenv("TALENTS_ENV")
         monkeypatch.delenv("TALENTS_SECRET_KEY")
         reset_settings()
+
+
+@SQLITE_ONLY
+def test_ranked_candidates_shown_to_a_lead_are_written_to_the_access_log(client, engine):
+    admin = auth_headers(issue_token(engine, "admin@numerique.gouv.fr", "admin"))
+    agent = _profile(client, admin, "candidat@culture.gouv.fr")
+    start = date.today() + timedelta(days=35)
+    need = client.post("/api/v1/needs", json={
+        "title": "Équipe flash", "lead_email": "porteur@numerique.gouv.fr", "start": start.isoformat(),
+        "end": (start + timedelta(days=20)).isoformat(),
+        "roles": [{"title": "Dev", "share": 0.6, "skills": [{"name": "Python", "level": 3}]}]}, headers=admin).json()
+    lead = auth_headers(issue_token(engine, "porteur@numerique.gouv.fr", "lead"))
+    ranked = client.get(f"/api/v1/needs/{need['id']}/roles/0/candidates", headers=lead)
+    assert ranked.status_code == 200 and [c["agent_id"] for c in ranked.json()["candidates"]] == [agent["id"]]
+    assert client.get(f"/besoins/{need['id']}", headers={**lead, "Accept": "text/html"}).status_code == 200
+    with session_scope(engine) as s:
+        paths = s.exec(select(AccessLog.path).where(AccessLog.agent_id == agent["id"],
+                                                    col(AccessLog.action) == "candidates")).all()
+    assert f"/api/v1/needs/{need['id']}/roles/0/candidates" in paths and f"/besoins/{need['id']}" in paths
