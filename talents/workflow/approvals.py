@@ -65,7 +65,9 @@ class ManagerApprovals(Lifecycle):
             return []
         rows = self.session.exec(
             select(Assignment).join(Agent, col(Agent.id) == Assignment.agent_id)
-            .where(Assignment.state == "accepted", func.lower(Agent.manager_email) == principal.email.lower())
+            .where(Assignment.state == "accepted", func.lower(Agent.manager_email) == principal.email.lower(),
+                   # an agent recorded as their own manager (before the rule existed) approves nothing
+                   func.lower(Agent.email) != principal.email.lower())
             .order_by(col(Assignment.expires_at))
         ).all()
         out = []

@@ -8,6 +8,9 @@ from factories import make_agent, make_need
 from wfhelpers import LEAD_EMAIL
 
 from talents.auth.testing import auth_headers, issue_token
+from talents.kernel.db import session_scope
+from talents.kernel.principal import MANAGER, Principal
+from talents.workflow.service import AssignmentService
 
 pytestmark = pytest.mark.integration
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
@@ -84,3 +87,13 @@ def test_a_lead_assigned_to_their_own_need_does_not_endorse_themselves(client, e
     assert own.status_code == 403
     profile = client.get(f"/api/v1/agents/{agent_id}", headers=reviewer).json()
     assert all(s["endorsements"] == 0 for s in profile["skills"])
+
+
+@SQLITE_ONLY
+def test_an_agent_recorded_as_their_own_manager_has_no_request_to_approve(client, engine):
+    _, aid, me = _accepted(client, engine, "x@agents.gouv.fr", manager_email="x@agents.gouv.fr")
+    waiting = client.get("/responsable", headers={**me, "Accept": "text/html"})
+    assert waiting.status_code in (200, 403)
+    assert "/manager/approvals/" not in waiting.text
+    with session_scope(engine) as s:
+        assert AssignmentService(s).waiting_for(Principal("x@agents.gouv.fr", frozenset({MANAGER}))) == []
