@@ -23,13 +23,28 @@ def _unique(word: str) -> str:
 
 
 # --------------------------------------------------------------------------- steps shared by the journeys
+def dinum_sets_manager(pages, agent_email: str, manager: str) -> None:
+    """Who approves an agent's time is set by DINUM, never by the agent: an admin sets it over the API."""
+    with httpx.Client(base_url=pages.base, follow_redirects=False) as http:
+        signed = http.post("/auth/demo", data={"email": _unique("admin") + "@numerique.gouv.fr", "role": "admin",
+                                               "next": "/"})
+        assert signed.status_code in (302, 303), signed.text
+        csrf = http.get("/api/v1/me").json()["csrf_token"]
+        found = http.get("/api/v1/agents", params={"q": agent_email}).json()["data"]
+        assert len(found) == 1, found
+        done = http.patch(f"/api/v1/agents/{found[0]['id']}", json={"manager_email": manager},
+                          headers={"X-CSRF-Token": csrf})
+        assert done.status_code == 200, done.text
+
+
 def agent_creates_profile(pages, email: str, name: str, manager: str, rare_skill: str,
                           until: date = END + timedelta(days=30)) -> None:
     pages.sign_in(email, "agent")
     pages.follow("Mon espace", "mon-espace-vide")
-    pages.fill({"profil-nom": name, "profil-ministere": "DINUM", "profil-responsable": manager})
+    pages.fill({"profil-nom": name, "profil-ministere": "DINUM"})
     pages.press("Créer mon profil")
     assert "Votre profil est enregistré" in pages.text("#confirmation")
+    dinum_sets_manager(pages, email, manager)
     pages.fill({"competence-nom": rare_skill, "competence-niveau": "4"})
     pages.press("Ajouter")
     pages.fill({"dispo-debut": date.today().isoformat(), "dispo-fin": until.isoformat(), "dispo-part": "80"})
@@ -95,10 +110,11 @@ def test_agent_keeps_their_profile_and_answers_a_proposal(pages):
     name, rare = "Camille Test", _unique("Cartographie sonore")
     pages.sign_in(email, "agent")
     pages.follow("Mon espace")
-    pages.fill({"profil-nom": name, "profil-ministere": "DINUM", "profil-responsable": manager,
+    pages.fill({"profil-nom": name, "profil-ministere": "DINUM",
                 "profil-bio": "Développeuse, curieuse de cartes."})
     pages.press("Créer mon profil")
     assert "Votre profil est enregistré" in pages.text("#confirmation")
+    dinum_sets_manager(pages, email, manager)
 
     # Autocomplete: typing fills the suggestions (htmx), typos and English forgiven.
     field = pages.browser.find_element(By.ID, "competence-nom")
