@@ -30,7 +30,7 @@ from profiles.models import (
 from profiles.policy import MANAGER_IS_SOMEONE_ELSE, manager_of
 from profiles.taxonomy import SkillResolver
 from talents.kernel.db import utcnow
-from talents.kernel.errors import ConflictError, NotFoundError
+from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 from talents.kernel.fields import refuse_nulls
 from talents.kernel.policy import check_share_above_floor
 
