@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -75,7 +76,6 @@ NEED = sa.table(
 )
 ROLE = sa.table("role", _c("id"), _c("need_id"), _c("title"), _c("count"), _c("position"))
 AUTH_USER = sa.table("auth_user", _c("email"), _c("roles", sa.JSON()))
-LIVE_STATES = ("proposed", "accepted", "approved", "active")
 
 
 def _as_date(value: Any) -> date:
@@ -286,13 +286,14 @@ def reviewer_emails(session: Session) -> list[str]:
     return sorted(e for e in emails if is_valid_email(e, ascii_only=True))
 
 
-def reviewer_digest(engine: Engine, now: datetime) -> int:
-    """The reviewers' daily digest: needs created in the last 24 h by priority, and seats with nobody on them."""
+def reviewer_digest(engine: Engine, now: datetime, seat_states: Sequence[str]) -> int:
+    """The reviewers' daily digest: needs created in the last 24 h by priority, and seats with nobody on them.
+    ``seat_states`` are the assignment states that hold a seat, given by the workflow that owns them."""
     now = as_utc(now)
     day = now.date().isoformat()
     filled = (
         sa.select(ASSIGNMENT.c.role_id, sa.func.count().label("n"))
-        .where(ASSIGNMENT.c.state.in_(LIVE_STATES))
+        .where(ASSIGNMENT.c.state.in_(seat_states))
         .group_by(ASSIGNMENT.c.role_id)
         .subquery()
     )

@@ -45,6 +45,7 @@ from talents.auth.retention import purge
 from talents.kernel.db import as_utc, get_engine, migrate, session_scope, utcnow
 from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
+from talents.workflow.models import COMMITTED_STATES
 
 __all__ = [
     "Job",
@@ -223,7 +224,7 @@ def _triggers(engine: Engine, now: datetime) -> Any:
 
 def _digests(engine: Engine, now: datetime) -> dict[str, int]:
     return {
-        "reviewers": reminders.reviewer_digest(engine, now),
+        "reviewers": reminders.reviewer_digest(engine, now, COMMITTED_STATES),
         "users": reminders.daily_user_digests(engine, now),
     }
 

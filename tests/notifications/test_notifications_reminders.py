@@ -12,6 +12,7 @@ from notifications.models import Notification, NotificationPreference
 from talents.auth.testing import issue_token
 from talents.kernel.db import session_scope
 from talents.kernel.events import Event, publish
+from talents.workflow.models import COMMITTED_STATES
 
 pytestmark = pytest.mark.integration
 
@@ -109,8 +110,8 @@ def test_reviewers_get_a_daily_digest_of_new_needs_and_unfilled_seats(engine, co
     assign(engine, world, "approved", age_days=1)
     issue_token(engine, "rev@numerique.gouv.fr", "reviewer")
     expected = ["dinum@numerique.gouv.fr", "rev@numerique.gouv.fr"]
-    assert reminders.reviewer_digest(engine, NOW) == len(expected)
-    assert reminders.reviewer_digest(engine, NOW + timedelta(hours=1)) == 0  # one per day
+    assert reminders.reviewer_digest(engine, NOW, COMMITTED_STATES) == len(expected)
+    assert reminders.reviewer_digest(engine, NOW + timedelta(hours=1), COMMITTED_STATES) == 0  # one per day
     got = emails(engine, "digest.reviewer")
     assert [to for to, _ in got] == expected
     data = got[0][1]
