@@ -11,14 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
-from alembic import command
 from talents.kernel.settings import get_settings
 
 __all__ = [
@@ -143,6 +139,9 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 
 def alembic_config(url: str | None = None) -> Any:
+    # Alembic is imported when used: it logs its plugin set-up on import, which ``--verbose`` must get to show.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_ALEMBIC_DIR))
     cfg.set_main_option("sqlalchemy.url", _normalise_url(url or get_settings().db.database_url))
@@ -150,10 +149,14 @@ def alembic_config(url: str | None = None) -> Any:
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory  # imported when used, as in alembic_config()
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine | None = None) -> str | None:
+    from alembic.runtime.migration import MigrationContext  # imported when used, as in alembic_config()
+
     engine = engine or get_engine()
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
@@ -167,6 +170,8 @@ def migrate(url: str | None = None, revision: str = "head") -> None:
     url = _normalise_url(url or get_settings().db.database_url)
     if revision == "head" and url in _migrated:
         return
+    from alembic import command  # imported when used, as in alembic_config()
+
     _run_alembic(url, lambda cfg: command.upgrade(cfg, revision))
     if revision == "head":
         _migrated.add(url)
@@ -175,6 +180,8 @@ def migrate(url: str | None = None, revision: str = "head") -> None:
 def downgrade(url: str | None = None, revision: str = "base") -> None:
     url = _normalise_url(url or get_settings().db.database_url)
     _migrated.discard(url)
+    from alembic import command  # imported when used, as in migrate()
+
     _run_alembic(url, lambda cfg: command.downgrade(cfg, revision))
 
 
