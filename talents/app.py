@@ -27,6 +27,7 @@ from talents.kernel.api import guard_input, provide_db_session
 from talents.kernel.db import get_engine, migrate, session_scope
 from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
+from talents.metrics import metrics
 from talents.openapi_page import OfflineSwagger
 from talents.request_log import RequestLogMiddleware
 from talents.security_headers import add_security_headers
@@ -104,6 +105,7 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
         route_handlers=[
             healthz,
             readyz,
+            metrics,
             AgentController,
             TaxonomyController,
             ProjectController,

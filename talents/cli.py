@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +66,9 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Seed demo data first when the database is empty")] = False,
 ) -> None:
     """Run the web service (migrates the database first)."""
+    # Every worker writes its metrics where /metrics, in whichever worker answers, reads them all.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="talents-metrics-")
     if demo:
         # Before anything reads the settings: they are read once per process and cached, and the
         # app (and any worker process, which inherits the environment) must see the demo on.
@@ -83,6 +87,11 @@ def serve(
         workers=workers,
         access_log=False,
         log_config=None,
+        # On SIGTERM, requests in progress finish (the database timeouts bound them), then the process stops.
+        timeout_graceful_shutdown=settings.app.shutdown_grace_s,
+        # A worker answers the supervisor's ping only once it has imported the app: on a busy machine
+        # that takes longer than uvicorn's 5 s, and the workers were killed and restarted for ever.
+        timeout_worker_healthcheck=60,
     )
 
 

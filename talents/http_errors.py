@@ -18,6 +18,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Template
 
 from talents.auth.middleware import caller_of
+from talents.kernel.db import database_error_reason
 from talents.kernel.errors import DomainError, ExpiredLinkError, InvalidLinkError
 from talents.kernel.logs import get_logger
 
@@ -112,9 +113,13 @@ def _integrity_error(request: Request[Any, Any, Any], exc: sa.exc.IntegrityError
     return error_response(request, 409, "the change conflicts with existing data")
 
 
-def _operational_error(request: Request[Any, Any, Any], exc: sa.exc.OperationalError) -> Response[Any]:
-    log.error("database_unavailable", error=str(exc.orig)[:300], traceback=_trace(exc))
-    return error_response(request, 503, "the database is busy or unavailable, try again",
+def _operational_error(request: Request[Any, Any, Any],
+                       exc: sa.exc.OperationalError | sa.exc.TimeoutError) -> Response[Any]:
+    # A lock or statement timeout, an exhausted pool, a lost connection: say which, the client may retry.
+    reason = database_error_reason(exc)
+    log.error("database_unavailable", reason=reason, error=str(getattr(exc, "orig", exc))[:300],
+              traceback=_trace(exc))
+    return error_response(request, 503, reason or "the database is busy or unavailable, try again",
                           headers={"Retry-After": "2"})
 
 
@@ -138,6 +143,7 @@ def exception_handlers() -> dict[type[Exception], Callable[..., Response[Any]]]:
         HTTPException: _http_exception,
         sa.exc.IntegrityError: _integrity_error,
         sa.exc.OperationalError: _operational_error,
+        sa.exc.TimeoutError: _operational_error,
         sa.exc.DataError: _out_of_range,
         sa.exc.StatementError: _out_of_range,
         OverflowError: _out_of_range,

@@ -81,7 +81,7 @@ def _warm_up() -> None:
     def build() -> None:
         try:
             engine = get_engine()
-            with session_scope(engine) as session:
+            with session_scope(engine, read_only=True) as session:  # a read: SQLite writers need not wait
                 get_ranking_cache(engine).refresh(session)
         except Exception as exc:  # noqa: BLE001 - a warm-up failure only means a slower first request
             log.warning("ranking_warm_up_failed", error=str(exc)[:300])

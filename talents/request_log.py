@@ -19,7 +19,9 @@ from litestar.middleware import ASGIMiddleware
 from litestar.middleware._internal.exceptions import ExceptionHandlerMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from talents.health import in_flight
 from talents.kernel.logs import get_logger
+from talents.metrics import observe_request
 
 __all__ = ["REQUEST_ID_HEADER", "RequestLogMiddleware", "current_request_id"]
 
@@ -70,10 +72,12 @@ class RequestLogMiddleware(ASGIMiddleware):
         start = time.perf_counter()
         status = {"code": 500}
         pending: dict[str, Any] = {}
+        waiting = in_flight.begin()  # until the response starts: the probes watch for stuck requests
 
         async def capture(message: Any) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                in_flight.end(waiting)
                 message = {**message, "headers": [*message.get("headers", ()),
                                                   (b"x-request-id", request_id.encode())]}
                 content_type = dict(message["headers"]).get(b"content-type", b"")
@@ -91,6 +95,9 @@ class RequestLogMiddleware(ASGIMiddleware):
             try:
                 await ExceptionHandlerMiddleware(app=next_app, debug=None)(scope, receive, capture)
             finally:
+                in_flight.end(waiting)
+                observe_request(str(scope.get("method")), str(scope.get("path_template") or "other"), status["code"],
+                                time.perf_counter() - start)
                 (log.error if status["code"] >= 500 else log.info)(
                     "request",
                     method=scope.get("method"),

@@ -36,7 +36,7 @@ __all__ = ["route_handlers", "safe_next"]
 FLOW_COOKIE = "talents_oidc"
 LOGOUT_COOKIE = "talents_logout"
 FLOW_TTL = timedelta(minutes=10)
-_SIGNIN = {"public": True, "signin": True}
+_SIGNIN = {"public": True, "signin": True, "db_writes": True}
 log = get_logger("talents.auth")
 
 

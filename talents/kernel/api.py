@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
-from collections.abc import Generator
+from collections.abc import AsyncGenerator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import parse_qsl
 
@@ -14,9 +16,10 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from talents.kernel.bulk import read_csv_lines, read_jsonl
-from talents.kernel.db import get_engine
+from talents.kernel.db import new_session
 from talents.kernel.errors import DomainError, ValidationFailedError
 from talents.kernel.fields import nul_path
+from talents.kernel.settings import get_settings
 
 __all__ = ["MAX_JSON_DEPTH", "Limit", "Offset", "Page", "guard_input", "provide_db_session", "read_upload_records"]
 
@@ -35,17 +38,49 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-def provide_db_session() -> Generator[Session, None, None]:
-    """One session per request, committed when the handler succeeds, rolled back otherwise."""
-    session = Session(get_engine(), expire_on_commit=False)
+# Requests that may write begin their SQLite transaction with the write lock (see talents.kernel.db).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_finisher: ThreadPoolExecutor | None = None
+
+
+def _finishing_pool() -> ThreadPoolExecutor:
+    """Threads that only commit, roll back and close request sessions.
+
+    Handlers run in the server's thread pool, where they may wait on a row lock. The transaction holding
+    that lock must not wait for a slot in the same pool to commit, or the waiters starve it for ever.
+    One finishing thread per database connection: every open transaction can always finish.
+    """
+    global _finisher
+    if _finisher is None:
+        db = get_settings().db
+        _finisher = ThreadPoolExecutor(db.database_pool_size + db.database_max_overflow + 1,
+                                       thread_name_prefix="db-finish")
+    return _finisher
+
+
+def _finish(session: Session, commit: bool) -> None:
     try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
     finally:
         session.close()
+
+
+async def provide_db_session(request: Request) -> AsyncGenerator[Session, None]:
+    """One session per request, committed when the handler succeeds, rolled back otherwise."""
+    # A safe method only reads, unless its route says otherwise (sign-in pages write their flows).
+    writes = request.method not in SAFE_METHODS or bool(request.route_handler.opt.get("db_writes"))
+    session = new_session(read_only=not writes)
+    commit = False
+    try:
+        yield session
+        commit = True
+    finally:
+        # Not cancellable half-way: a client that goes away does not leave the transaction open.
+        await asyncio.shield(asyncio.get_running_loop().run_in_executor(_finishing_pool(), _finish, session, commit))
 
 
 async def read_upload_records(request: Request) -> tuple[list[tuple[int, Any, str | None]], bool]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Engine, event
@@ -22,11 +22,14 @@ __all__ = [
     "as_utc",
     "alembic_config",
     "current_revision",
+    "database_error_reason",
     "dispose_engines",
     "get_engine",
     "head_revision",
     "is_postgres",
     "migrate",
+    "new_session",
+    "read_mostly",
     "session_scope",
     "utcnow",
 ]
@@ -35,6 +38,7 @@ __all__ = [
 # warning whenever a table's indexes are read; the migrations, not reflection, own it.
 warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
 
+T = TypeVar("T")
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 _ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
@@ -78,7 +82,11 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def _configure_sqlite(engine: Engine) -> None:
+# The execution option that marks a session's transactions as reads (SQLite: a deferred BEGIN).
+_READ_ONLY = "talents_read_only"
+
+
+def _configure_sqlite(engine: Engine, busy_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # WAL lets readers run beside one writer; foreign keys are off by default in SQLite.
@@ -86,15 +94,28 @@ def _configure_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # BEGIN IMMEDIATE takes the write lock up front: two writers never both read-then-write
-        # stale data (the 100 % rule depends on it), and no deadlock-on-upgrade errors.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # stale data (the 100 % rule depends on it), and no deadlock-on-upgrade errors. Sessions that
+        # only read begin deferred, so that readers never queue behind the one write lock.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+def _postgres_options() -> str:
+    # A wait on a row lock, a runaway statement or a transaction left open end with an error (a 503)
+    # instead of holding locks and connections for ever.
+    db = get_settings().db
+    timeouts = {
+        "lock_timeout": db.database_lock_timeout_s,
+        "statement_timeout": db.database_statement_timeout_s,
+        "idle_in_transaction_session_timeout": db.database_idle_in_transaction_timeout_s,
+    }
+    return " ".join(f"-c {name}={int(seconds * 1000)}" for name, seconds in timeouts.items())
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -104,15 +125,20 @@ def get_engine(url: str | None = None) -> Engine:
         engine = _engines.get(url)
         if engine is None:
             parsed = make_url(url)
-            kwargs: dict[str, Any] = {"echo": get_settings().db.database_echo}
-            if parsed.get_backend_name() == "sqlite":
-                kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            db = get_settings().db
+            kwargs: dict[str, Any] = {"echo": db.database_echo}
+            sqlite = parsed.get_backend_name() == "sqlite"
+            if sqlite:
+                kwargs["connect_args"] = {"check_same_thread": False, "timeout": db.database_lock_timeout_s}
             else:
-                kwargs["pool_size"] = get_settings().db.database_pool_size
+                kwargs["connect_args"] = {"options": _postgres_options()}
                 kwargs["pool_pre_ping"] = True
+            if not sqlite or parsed.database not in (None, "", ":memory:"):
+                kwargs.update(pool_size=db.database_pool_size, max_overflow=db.database_max_overflow,
+                              pool_timeout=db.database_lock_timeout_s)
             engine = create_engine(url, **kwargs)
-            if parsed.get_backend_name() == "sqlite":
-                _configure_sqlite(engine)
+            if sqlite:
+                _configure_sqlite(engine, int(db.database_lock_timeout_s * 1000))
             _engines[url] = engine
         return engine
 
@@ -124,10 +150,36 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+def new_session(engine: Engine | None = None, *, read_only: bool = False) -> Session:
+    """A session on ``engine``; ``read_only`` lets SQLite begin its transactions deferred (reads never wait
+    for the write lock). A read-only session may still write, but on SQLite a write after a read fails
+    if another writer committed in between: use it where the reads decide no write."""
+    engine = engine or get_engine()
+    bind = engine.execution_options(**{_READ_ONLY: True}) if read_only else engine
+    return Session(bind, expire_on_commit=False)
+
+
+def database_error_reason(exc: BaseException) -> str | None:
+    """Why the database refused to wait any longer, in a phrase for the client; None for other errors."""
+    if isinstance(exc, sa.exc.TimeoutError):
+        return "no free database connection (the pool is exhausted), try again"
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None)
+    if code == "55P03":
+        return "the data is locked by another change (lock timeout), try again"
+    if code == "57014":
+        return "the database statement took too long (statement timeout), try again"
+    if code in ("25P03", "57P01", "57P02", "57P03", "08006", "08003", "08000"):
+        return "the database connection was lost, try again"
+    if "database is locked" in str(orig or ""):
+        return "the database is locked by another change (busy timeout), try again"
+    return None
+
+
 @contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+def session_scope(engine: Engine | None = None, *, read_only: bool = False) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error: nothing is half-written."""
-    session = Session(engine or get_engine(), expire_on_commit=False)
+    session = new_session(engine, read_only=read_only)
     try:
         yield session
         session.commit()
@@ -136,6 +188,23 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def read_mostly(work: Callable[[Session], T], engine: Engine | None = None) -> T:
+    """Run ``work`` in a transaction that reads and seldom writes (a sign-in's "last seen", an access log).
+
+    On SQLite it begins deferred, so it does not wait for the write lock; if its write then loses the race
+    with another writer (its snapshot is stale, SQLite refuses at once), it is run again holding the lock.
+    """
+    engine = engine or get_engine()
+    try:
+        with session_scope(engine, read_only=True) as session:
+            return work(session)
+    except sa.exc.OperationalError as exc:
+        if engine.dialect.name != "sqlite" or "locked" not in str(exc.orig):
+            raise
+    with session_scope(engine) as session:
+        return work(session)
 
 
 def alembic_config(url: str | None = None) -> Any:

@@ -33,6 +33,13 @@ class DatabaseSettings(_Base):
     database_url: str = "sqlite:///./talents.db"
     database_echo: bool = False
     database_pool_size: int = 10
+    database_max_overflow: int = Field(10, ge=0, description="Connections opened beyond the pool under bursts")
+    database_lock_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for a row lock (PostgreSQL) or the write lock (SQLite); then 503")
+    database_statement_timeout_s: float = Field(
+        60.0, gt=0, description="Longest statement (PostgreSQL); then 503")
+    database_idle_in_transaction_timeout_s: float = Field(
+        300.0, gt=0, description="PostgreSQL ends a session left idle inside a transaction this long")
 
 
 class AppSettings(_Base):
@@ -47,6 +54,9 @@ class AppSettings(_Base):
     max_body_bytes: int = 5 * 1024 * 1024
     log_level: str = "INFO"
     log_json: bool = True
+    metrics_public: bool = Field(True, description="false: /metrics answers only an admin's API token "
+                                                   "(keep it off the public proxy otherwise)")
+    shutdown_grace_s: float = Field(30.0, gt=0, description="On SIGTERM, how long requests in progress may finish")
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> AppSettings:

@@ -1,0 +1,75 @@
+"""A real ``talents serve`` process on 127.0.0.1 for the scale tests: started, waited for, stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    """``talents serve`` over ``database_url``; its log goes to a file that a failing test prints."""
+
+    def __init__(self, database_url: str, tmp: Path, *, workers: int = 1, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp / f"serve-{self.port}.log"
+        full_env = {
+            **os.environ,
+            "TALENTS_DATABASE_URL": database_url,
+            "TALENTS_ENV": "test",
+            "TALENTS_WRITE_RATE_PER_MINUTE": "1000000",
+            "TALENTS_ALLOCATION_EXACT": "false",
+            **(env or {}),
+        }
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(  # noqa: S603 - our own command line
+            [sys.executable, "-m", "talents.cli", "serve", "--port", str(self.port), "--workers", str(workers)],
+            cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the server exited ({self.proc.returncode}):\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"the server was not ready within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> float:
+        """Send ``sig`` and wait for the exit; the seconds it took (the process is killed past ``timeout``)."""
+        start = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                self._log.close()
+                return float("inf")
+        self._log.close()
+        return time.monotonic() - start
