@@ -66,7 +66,8 @@ def test_parallel_proposals_and_overrides_all_answer_and_leave_nothing_locked(
     agents, needs = _seed(engine)
     headers = auth_headers(issue_token(engine, "revue@numerique.gouv.fr", "admin", "reviewer"))
     url = engine.url.render_as_string(hide_password=False)
-    server = Served(url, tmp_path)
+    # Long enough for a busy machine to drain the queue of SQLite writers; a deadlock still shows (it did).
+    server = Served(url, tmp_path, env={"TALENTS_DATABASE_LOCK_TIMEOUT_S": "30"})
     try:
         server.wait_ready()
 
