@@ -46,7 +46,7 @@ def _ms(text: str) -> float:
 
 def wrk(url: str, connections: int, seconds: float, token: str) -> Figure:
     out = subprocess.run(  # noqa: S603 - a fixed command line
-        ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s", "--latency",
+        ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
          "-H", f"Authorization: Bearer {token}", url],
         capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
