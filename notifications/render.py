@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from notifications.models import Notification
 from talents.kernel.db import as_utc
 from talents.kernel.fields import is_valid_email
+from talents.kernel.french import FILTERS
 from talents.kernel.logs import get_logger
 from talents.kernel.settings import get_settings
 
@@ -47,13 +48,16 @@ class HeaderInjectionError(ValueError):
 @lru_cache(maxsize=2)
 def _env(html: bool) -> jinja2.Environment:
     # Two environments over the same files: HTML escapes every value, plain text and subjects do not.
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
         autoescape=html,  # noqa: S701  # nosec B701 - False only for plain text and subjects, never HTML
         undefined=jinja2.ChainableUndefined,
         trim_blocks=False,
         keep_trailing_newline=False,
     )
+    # Data carries ISO dates and shares (0.6); the templates show « 4 janvier 2027 » and « 60 % ».
+    environment.filters.update(FILTERS)
+    return environment
 
 
 def _template_name(kind: str) -> str:

@@ -26,6 +26,11 @@ DATA = {"need_title": "Équipe flash <Urgence> & co", "role_title": "Data scient
         "start": "2027-01-04", "end": "2027-03-31", "days": 4, "end_date": "2027-01-31"}
 
 
+def plain(text: str) -> str:
+    """French typography puts a no-break space (narrow in recent CLDR data) before « % »."""
+    return text.replace("\xa0", " ").replace("\u202f", " ")
+
+
 def delivery(kind: str, recipient: str = "alice@interieur.gouv.fr", **data: object) -> Notification:
     payload = {**DATA, **data}
     return Notification(id=1, key="k" * 40, kind=kind, channel="email", recipient=recipient,
@@ -47,7 +52,7 @@ def test_html_escapes_values_and_text_keeps_them_readable():
     text, html = render_bodies(delivery("assignment.proposed"))
     assert "Équipe flash &lt;Urgence&gt; &amp; co" in html and "<Urgence>" not in html
     assert "« Équipe flash <Urgence> & co »" in text
-    assert "60 % du temps de travail" in text
+    assert "60 % du temps de travail" in plain(text)
 
 
 def test_the_agent_is_addressed_by_name_and_the_lead_hears_about_the_agent():
@@ -55,6 +60,39 @@ def test_the_agent_is_addressed_by_name_and_the_lead_hears_about_the_agent():
     lead_text, _ = render_bodies(delivery("assignment.proposed", recipient="lead@numerique.gouv.fr"))
     assert agent_text.startswith("Bonjour Alice,") and "Vous êtes proposé·e" in agent_text
     assert lead_text.startswith("Bonjour,") and "Alice est proposé·e" in lead_text
+
+
+def test_an_email_shows_dates_and_shares_the_french_way():
+    msg = build_email(delivery("assignment.approval_requested", recipient="chef@interieur.gouv.fr"))
+    text = plain(msg.get_body(("plain",)).get_content())
+    html = plain(msg.get_body(("html",)).get_content())
+    for body in (text, html):
+        assert "consacrer 60 % de son temps" in body
+        assert "du 4 janvier 2027 au 31 mars 2027" in body
+        assert "2027-01-04" not in body and "0.6" not in body
+
+
+@pytest.mark.parametrize(("kind", "data", "french"), [
+    ("reminder.availability_ending", {"end": "2027-01-04"}, "se termine le 4 janvier 2027"),
+    ("digest.user", {"day": "2027-01-04", "items": [{}], "item_lines": ["a"]}, "notifications du 4 janvier 2027"),
+    ("digest.reviewer", {"day": "2027-01-04", "new_needs": [], "unfilled": [], "unfilled_seats": 0},
+     "synthèse du 4 janvier 2027"),
+])
+def test_subjects_carry_french_dates(kind, data, french):
+    row = delivery(kind, **data)
+    assert french in build_email(row)["Subject"] and "2027-01-04" not in row.subject
+    text, html = render_bodies(row)
+    assert "2027-01-04" not in text and "2027-01-04" not in html
+
+
+def test_a_proposal_and_a_start_read_in_french():
+    text, html = map(plain, render_bodies(delivery("assignment.proposed")))
+    assert "Période : du 4 janvier 2027 au 31 mars 2027, 60 % du temps de travail." in text
+    assert "du 4 janvier 2027 au 31 mars 2027, 60 % du temps de travail" in html
+    text, html = render_bodies(delivery("assignment.activated"))
+    assert "commence le 4 janvier 2027." in text and "commence le 4 janvier 2027." in html
+    text, _ = render_bodies(delivery("reminder.profile_stale", updated_on="2026-05-01"))
+    assert "depuis le 1er mai 2026" in text
 
 
 def test_the_manager_gets_the_signed_approval_link():

@@ -18,6 +18,7 @@ def test_dates_read_as_in_french_prose():
     assert date_fr(date(2027, 1, 4)) == "4 janvier 2027"
     assert date_fr("2027-08-15") == "15 août 2027"
     assert date_fr(None) == "—"
+    assert date_fr("2026-05-01") == "1er mai 2026"
     # Paris time, summer and winter.
     assert datetime_fr(datetime(2027, 1, 4, 13, 5, tzinfo=UTC)) == "4 janvier 2027 à 14:05"
     assert datetime_fr(datetime(2027, 7, 4, 13, 5, tzinfo=UTC)) == "4 juillet 2027 à 15:05"
