@@ -139,7 +139,7 @@ class NeedController(Controller):
     ) -> NeedPublic:
         check_need_update(db_session, principal, data)
         service = NeedService(db_session, skill_port)
-        return service.to_public(service.update(need_id, data))
+        return service.to_public(service.update(need_id, data, actor=principal.email))
 
     @delete("/{need_id:int}", sync_to_thread=True, opt=_NEED_WRITER)
     def delete_need(self, db_session: Session, skill_port: SkillPort, need_id: int) -> None:

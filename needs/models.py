@@ -236,6 +236,8 @@ class NeedUpdate(SQLModel, StrictNumbers):
     status: NeedStatus | None = None
     project_id: int | None = Field(default=None, ge=1)
     lead_email: Email | None = None
+    # Not a column: why the priority changed, written to the need's audit trail with the change.
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 class NeedPublic(NeedBase):

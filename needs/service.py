@@ -211,9 +211,9 @@ class NeedService:
         publish(self.session, Event("need.created", {**self._event_data(need), "event_id": f"need-{need.id}-created"}))
         return need
 
-    def update(self, need_id: int, data: NeedUpdate) -> Need:
+    def update(self, need_id: int, data: NeedUpdate, actor: str = "system") -> Need:
         need = self.get(need_id)
-        changes = data.model_dump(exclude_unset=True)
+        changes = data.model_dump(exclude_unset=True, exclude={"reason"})
         refuse_nulls(changes, "title", "description", "ministry", "priority", "start", "end", "status", "flash")
         if changes.get("project_id") is not None:
             ProjectService(self.session).get(changes["project_id"])
@@ -229,9 +229,12 @@ class NeedService:
         self.session.add(need)
         self.session.flush()
         if need.priority != old_priority:
-            publish(
-                self.session, Event("need.priority_changed", {**self._event_data(need), "old_priority": old_priority})
-            )
+            reason = (data.reason or "").strip()
+            publish(self.session, Event(
+                "need.priority_changed",
+                {**self._event_data(need), "old_priority": old_priority, **({"reason": reason} if reason else {})},
+                actor=actor,
+            ))
         return need
 
     def _event_data(self, need: Need) -> dict[str, object]:

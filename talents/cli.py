@@ -27,6 +27,7 @@ from talents.kernel.logs import configure_logging, set_verbose
 from talents.kernel.settings import get_settings, reset_settings
 from talents.workflow import cli as workflow_cli
 from talents.workflow.allocation_job import install_triggers
+from talents.workflow.audit import install as install_audit
 
 __all__ = ["app", "main"]
 
@@ -46,6 +47,7 @@ def _options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the libraries' log lines")] = False,
 ) -> None:
     """A command prints what it did; the libraries' informational lines only with --verbose."""
+    install_audit()  # a priority changed by an import is traced like one changed on a page
     install_triggers()  # needs imported or created at priority 1 trigger their allocation run, as in the app
     set_verbose(verbose)
     if verbose:

@@ -114,7 +114,8 @@ def need_decision(request: Request[Any, Any, Any], db_session: Session, principa
     try:
         if action == "priorite":
             NeedService(db_session, SkillResolver(db_session)).update(
-                need_id, NeedUpdate.model_validate({"priority": _int(data.get("priority"))}))
+                need_id, NeedUpdate.model_validate({"priority": _int(data.get("priority")), "reason": reason}),
+                actor=principal.email)
             notice = "priorite"
         elif action == "imposer":
             email = str(data.get("email", "")).strip()

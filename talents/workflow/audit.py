@@ -13,9 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from talents.kernel.events import Event, subscribe
 from talents.workflow.models import AuditEvent
 
-__all__ = ["AuditFilters", "AuditService", "csv_safe", "record"]
+__all__ = ["AuditFilters", "AuditService", "csv_safe", "install", "on_event", "record"]
 
 
 def record(
@@ -38,6 +39,19 @@ def record(
     )
     session.add(event)
     return event
+
+
+def on_event(session: Session, event: Event) -> None:
+    """Domain changes the workflow does not make itself but DINUM must be able to trace: a need's priority."""
+    if event.kind == "need.priority_changed":
+        data = event.data
+        record(session, event.actor, event.kind, "need", data["need_id"], str(data.get("reason") or ""),
+               {"old_priority": data.get("old_priority"), "priority": data.get("priority")})
+
+
+def install() -> None:
+    """Subscribe the audit log to domain events (idempotent). The app and the CLI call it at start-up."""
+    subscribe(on_event)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")

@@ -24,6 +24,7 @@ from talents.web.common import message_page
 from talents.workflow.allocation import run_allocation
 from talents.workflow.allocation_job import install_triggers
 from talents.workflow.audit import AuditFilters, AuditService
+from talents.workflow.audit import install as install_audit
 from talents.workflow.models import ALL_STATES, AllocationRun, AssignmentPublic, AuditEventPublic
 from talents.workflow.overrides import OverrideService
 from talents.workflow.service import AssignmentFilters, AssignmentService
@@ -436,4 +437,4 @@ route_handlers = [
     audit_export,
 ]
 # New priority-1 needs trigger their allocation run, whichever handler creates or changes them.
-on_startup = [install_triggers]
+on_startup = [install_triggers, install_audit]

@@ -97,6 +97,15 @@ def test_each_user_reaches_only_their_pages(demo):
     reviewer = _signed_in("dinum@numerique.gouv.fr", "reviewer")
     try:
         assert "Allocation" in reviewer.get("/").text
+        need_id = need_path.rstrip("/").rsplit("/", 1)[1]
+        review = reviewer.get(f"/pilotage/besoins/{need_id}")
+        assert review.status_code == 200
+        changed = reviewer.post(f"/pilotage/besoins/{need_id}/arbitrage", data={
+            "csrf_token": _csrf(review.text), "action": "priorite", "priority": "1", "reason": "crise sanitaire"})
+        assert changed.status_code == 200
+        journal = changed.text.split('id="journal"', 1)[1]
+        assert "changement de priorité : 3 → 1" in journal and "crise sanitaire" in journal
+        assert "dinum@numerique.gouv.fr" in journal
         table = reviewer.get("/pilotage/export/etp-projets.csv")
         assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
         assert table.text.splitlines()[0].startswith("projet,ETP nécessaires")

@@ -121,6 +121,27 @@ def test_overrides_over_http_need_a_reviewer_a_reason_and_capacity(client, token
     assert r.status_code == 200 and r.json()["state"] == "withdrawn"
 
 
+def test_a_priority_change_is_in_the_needs_audit_trail(client, tokens, world):
+    n = world["n1"]
+    r = client.patch(f"/api/v1/needs/{n}", json={"priority": 1, "reason": "demande du cabinet"},
+                     headers=tokens["reviewer"])
+    assert r.status_code == 200, r.text
+    assert r.json()["priority"] == 1 and "reason" not in r.json()
+    # Another field, the same priority: nothing about the priority to trace.
+    assert client.patch(f"/api/v1/needs/{n}", json={"priority": 1, "title": "Renommé"},
+                        headers=tokens["reviewer"]).status_code == 200
+    assert client.patch(f"/api/v1/needs/{n}", json={"priority": 2}, headers=tokens["reviewer"]).status_code == 200
+    trail = client.get(f"/api/v1/audit?subject_type=need&subject_id={n}&action=need.priority_changed",
+                       headers=tokens["reviewer"])
+    assert trail.status_code == 200, trail.text
+    rows = trail.json()["data"]
+    assert [(e["actor"], e["data"]["old_priority"], e["data"]["priority"], e["reason"]) for e in rows] == [
+        ("revue@numerique.gouv.fr", 1, 2, ""),
+        ("revue@numerique.gouv.fr", 3, 1, "demande du cabinet"),
+    ]
+    assert all(e["at"] for e in rows)
+
+
 @SQLITE_ONLY
 def test_unknown_filters_and_anonymous_calls_are_refused(client, tokens, world):
     assert client.get("/api/v1/assignments").status_code == 401
