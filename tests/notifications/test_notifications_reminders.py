@@ -136,7 +136,7 @@ def test_digest_mode_holds_mails_and_sends_one_digest_a_day(engine, configure, s
     assert dispatch_once(engine, NOW + timedelta(minutes=1), channel).sent == 1
     [mail] = smtp_server.wait_for(1)
     text = mail.get_body(("plain",)).get_content()
-    assert mail["Subject"].startswith("Talents — vos notifications du 2026-12-01 (2)")
+    assert mail["Subject"].startswith("Talents — vos notifications du 1er décembre 2026 (2)")
     assert "Mise à disposition accordée : Urgence" in text and "Mise à disposition accordée : Santé" in text
     with session_scope(engine) as s:
         held = s.exec(select(Notification).where(Notification.kind == "assignment.approved",
