@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from needs.importer import NeedImporter
 from needs.models import RoleSkill
@@ -221,7 +222,13 @@ scheduler.register(app)
 
 
 def main() -> Any:
-    return app()
+    try:
+        return app()
+    except ValidationError as exc:
+        # Settings that break a rule (demo mode in production, a default secret): one line, not a traceback.
+        reasons = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors())
+        typer.echo(f"Error: invalid settings: {reasons}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

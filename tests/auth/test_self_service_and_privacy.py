@@ -63,8 +63,9 @@ def test_production_refuses_to_start_with_the_demo_on(tmp_path):
            "TALENTS_SECRET_KEY": "s" * 48, "TALENTS_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}"}
     result = subprocess.run([sys.executable, "-m", "talents.cli", "serve", "--port", "0"], env=env,
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0
-    assert "TALENTS_DEMO cannot be on in production" in result.stdout + result.stderr
+    assert result.returncode == 2
+    assert "Error: invalid settings: TALENTS_DEMO cannot be on in production" in result.stderr
+    assert "Traceback" not in result.stderr and "ValidationError" not in result.stderr  # one line, not a dump
 
 
 @SQLITE_ONLY
