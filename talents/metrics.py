@@ -30,6 +30,10 @@ from talents.ranking import get_ranking_cache
 __all__ = ["MULTIPROC_ENV", "observe_request", "route_handlers"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# prometheus_client keeps values in memory or in the shared folder depending on the environment when it is
+# imported (workers of `talents serve --workers N` start with the folder set); read them back the same way,
+# even if the variable is set later in this process (`talents serve` with one worker sets it after importing us).
+_MULTIPROCESS = bool(os.environ.get(MULTIPROC_ENV))
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 REQUEST_SECONDS = Histogram(
@@ -105,7 +109,7 @@ _database.register(DatabaseCollector())
 
 def _render() -> bytes:
     processes: CollectorRegistry = REGISTRY
-    if os.environ.get(MULTIPROC_ENV):
+    if _MULTIPROCESS:
         processes = CollectorRegistry()
         MultiProcessCollector(processes)
     return generate_latest(processes) + generate_latest(_database)
