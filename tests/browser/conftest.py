@@ -175,7 +175,6 @@ class Pages:
         function finding it again (the design system's script may redraw a table right after the load)."""
         from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
         for attempt in range(3):
@@ -191,7 +190,7 @@ class Pages:
                 if attempt == 2:
                     raise
                 time.sleep(1)
-        WebDriverWait(self.browser, 240).until(ec.staleness_of(old))
+        WebDriverWait(self.browser, 240).until(lambda _: _left_the_document(old))
         self.wait_for("footer")
         self.check(screenshot)
 
@@ -199,6 +198,18 @@ class Pages:
         from selenium.webdriver.common.by import By
 
         return str(self.browser.find_element(By.CSS_SELECTOR, css).text)
+
+
+def _left_the_document(element: Any) -> bool:
+    """True once ``element`` is no longer in the page. Chromium reports that either as a stale element or, for a
+    node of a page it has already replaced, as "Node with given id does not belong to the document"."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        element.is_enabled()
+    except WebDriverException:
+        return True
+    return False
 
 
 @pytest.fixture
