@@ -117,8 +117,22 @@ def load_esco(path: Path = DATA) -> tuple[Taxonomy, list[Job]]:
     def sid(uri: str) -> str:
         return "esco:" + uri.rsplit("/", 1)[-1]
 
+    # ESCO's occupation–skill relations, as `talents taxonomy import` reads them: on each skill, the
+    # occupations that list it (every occupation of the file, not only those that make jobs below)
+    listed_by: dict[str, list[str]] = {}
+    for o in data["occupations"]:
+        for u in o["skills"]:
+            listed_by.setdefault(sid(u), []).append("esco-occupation:" + o["uri"].rsplit("/", 1)[-1])
     skills = [
-        TaxonomySkill(sid(s["uri"]), "", s["label"], tuple(s["alt_labels"]), s["type"], source=s["uri"])
+        TaxonomySkill(
+            sid(s["uri"]),
+            "",
+            s["label"],
+            tuple(s["alt_labels"]),
+            s["type"],
+            source=s["uri"],
+            occupations=tuple(listed_by.get(sid(s["uri"]), ())),
+        )
         for s in data["skills"]
     ]
     occ = [(o["label"], tuple(sid(u) for u in o["skills"])) for o in data["occupations"] if len(o["skills"]) >= 6]

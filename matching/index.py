@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from matching.availability import free_segments
 from matching.hashing import TextHasher
 from matching.normalise import STOP_WORDS
+from matching.occupations import OccupationModel
 from matching.scoring import LEVELS, fairness_factor, idf, interest_factor, recency_factors
 from matching.taxonomy import Taxonomy
 from matching.types import AgentSkill, CandidateProfile
@@ -94,6 +95,14 @@ class IndexBase:
         In that profile similarity, weight of the skills held (a rarity-weighted vector of the agent's
         skills, against the role's skills expanded to related ones) next to the words (weight 1).
         It rewards a profile centred on the role's field over one that shares a skill by chance.
+    occupation_weight:
+        In that profile similarity, weight of the occupations (next to the words, weight 1): the
+        distribution over the taxonomy's occupations of the agent's skills against that of the role's
+        skills (:class:`matching.occupations.OccupationModel`). An agent of the role's trade holds other
+        skills of that trade the role did not ask; this is what tells them from a neighbour's. Unused
+        when the taxonomy lists no occupation.
+    occupation_sharpness, occupation_top:
+        See :class:`matching.occupations.OccupationModel`.
     use_rarity:
         Weigh each asked skill by its rarity in the pool (smooth IDF): matching a rare skill counts more.
     related_credit:
@@ -127,6 +136,9 @@ class IndexBase:
         self,
         text_weight: float = 0.5,
         context_weight: float = 1.0,
+        occupation_weight: float = 2.0,
+        occupation_sharpness: float = 4.6,
+        occupation_top: int = 5,
         use_rarity: bool = True,
         related_credit: float = 0.5,
         cooccurrence_credit: float = 0.6,
@@ -147,6 +159,9 @@ class IndexBase:
     ) -> None:
         self.text_weight = text_weight
         self.context_weight = context_weight
+        self.occupation_weight = occupation_weight
+        self.occupation_sharpness = occupation_sharpness
+        self.occupation_top = occupation_top
         self.use_rarity = use_rarity
         self.related_credit = related_credit
         self.cooccurrence_credit = cooccurrence_credit
@@ -249,16 +264,21 @@ class IndexBase:
         c_vals = np.asarray(self._rarity(self.skill_df_[s_k], n), dtype=np.float64)
         c_norm = np.sqrt(np.bincount(c_rows, weights=c_vals**2, minlength=n))
         c_vals = c_vals / np.where(c_norm > 0, c_norm, 1.0)[c_rows] * self.context_weight
-        both = np.sqrt((norms > 0) + (c_norm > 0) * self.context_weight**2)
+        self._fit_occupations(taxonomy)
+        o_rows, o_cols, o_vals = self._occupations_of(s_rows_a, s_k, n)
+        o_norm = np.sqrt(np.bincount(o_rows, weights=o_vals**2, minlength=n))
+        o_vals = o_vals / np.where(o_norm > 0, o_norm, 1.0)[o_rows] * self.occupation_weight
+        both = np.sqrt((norms > 0) + (c_norm > 0) * self.context_weight**2 + (o_norm > 0) * self.occupation_weight**2)
         both[both == 0] = 1.0
         t_vals = t_vals / both[t_rows]
         c_vals = c_vals / both[c_rows]
+        o_vals = o_vals / both[o_rows]
         self._assemble(
             n,
-            np.concatenate([t_rows, c_rows, s_rows_a]),
-            np.concatenate([t_cols, c_cols, s_cols_a]),
-            np.concatenate([t_vals, c_vals, s_vals_a]),
-            np.concatenate([np.full(t_cols.size + c_cols.size, _NO_DATE, dtype=np.int64), s_lu_a]),
+            np.concatenate([t_rows, c_rows, o_rows, s_rows_a]),
+            np.concatenate([t_cols, c_cols, o_cols, s_cols_a]),
+            np.concatenate([t_vals, c_vals, o_vals, s_vals_a]),
+            np.concatenate([np.full(t_cols.size + c_cols.size + o_cols.size, _NO_DATE, dtype=np.int64), s_lu_a]),
             np.array(g_rows, dtype=np.int64),
             np.array(g_start, dtype=np.int64),
             np.array(g_end, dtype=np.int64),
@@ -282,18 +302,62 @@ class IndexBase:
         # a stable hash (not Python's salted one) into the text columns
         return zlib.crc32(f"skill:{skill_id}".encode()) % self.text_features
 
+    def _fit_occupations(self, taxonomy: Taxonomy) -> None:
+        """The occupation model over the taxonomy's occupation–skill relations (none: no model)."""
+        occupations = taxonomy.occupations() if self.occupation_weight > 0 else {}
+        self.occupation_ids_: list[str] = list(occupations)
+        self.occupation_cols_ = np.array(
+            [zlib.crc32(f"occupation:{o}".encode()) % self.text_features for o in self.occupation_ids_],
+            dtype=np.int64,
+        )
+        self.occupation_model_: OccupationModel | None = None
+        if not occupations:
+            return
+        pairs = [(j, self.skill_index_[s]) for j, skills in enumerate(occupations.values()) for s in skills]
+        rows, cols = np.array(pairs, dtype=np.int64).T
+        membership = sp.csr_matrix(
+            (np.ones(rows.size), (rows, cols)), shape=(len(occupations), len(self.skill_ids_))
+        )
+        self.occupation_model_ = OccupationModel(self.occupation_sharpness, self.occupation_top).fit(membership)
+
+    def _occupations_of(
+        self, rows: np.ndarray, skills: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, probability) of the likely occupations of ``n`` skill sets given as (row, skill)."""
+        model = self.occupation_model_
+        if model is None or n == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+        width = model.membership_.shape[0]  # skills added after fit belong to no occupation
+        keep = skills < width
+        held = sp.csr_matrix((np.ones(int(keep.sum())), (rows[keep], skills[keep])), shape=(n, width))
+        post = model.posterior(held)
+        o_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(post.indptr))
+        return o_rows, self.occupation_cols_[post.indices], post.data
+
     def _rarity(self, df: np.ndarray | float, n: int) -> np.ndarray | float:
         return idf(df, n) if self.use_rarity else np.ones_like(np.asarray(df, dtype=float))
 
     def _profile_vector(
-        self, tcols: np.ndarray, tvals: np.ndarray, ccols: np.ndarray, cvals: np.ndarray
+        self,
+        tcols: np.ndarray,
+        tvals: np.ndarray,
+        ccols: np.ndarray,
+        cvals: np.ndarray,
+        skills: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Words (unit) and skills context (unit × context_weight), together L2-normalised."""
+        """Words (unit), skills context (unit × context_weight) and the occupations of ``skills`` (indices,
+        unit × occupation_weight), together L2-normalised."""
         cn = float(np.linalg.norm(cvals))
         if cn > 0:
             cvals = cvals / cn * self.context_weight
-        both = np.sqrt(float(tvals.size > 0) + (cn > 0) * self.context_weight**2) or 1.0
-        return np.concatenate([tcols, ccols]), np.concatenate([tvals, cvals]) / both
+        ocols, ovals = np.empty(0, np.int64), np.empty(0)
+        if skills is not None and skills.size:
+            _, ocols, ovals = self._occupations_of(np.zeros(skills.size, np.int64), skills, 1)
+        on = float(np.linalg.norm(ovals))
+        if on > 0:
+            ovals = ovals / on * self.occupation_weight
+        both = np.sqrt(float(tvals.size > 0) + (cn > 0) * self.context_weight**2 + (on > 0) * self.occupation_weight**2)
+        return np.concatenate([tcols, ccols, ocols]), np.concatenate([tvals, cvals, ovals]) / (both or 1.0)
 
     def _skill_col(self, k: int, level: int) -> int:
         return self.text_features + k * LEVELS + (min(max(int(level), 1), LEVELS) - 1)
@@ -320,7 +384,7 @@ class IndexBase:
         n_alive = max(self.n_alive_, 1)
         ccols = self.context_cols_[np.array(ks, dtype=np.int64)]
         cvals = np.asarray(self._rarity(self.skill_df_[ks], n_alive), dtype=np.float64).reshape(-1)
-        tcols, tvals = self._profile_vector(tcols, tvals, ccols, cvals)
+        tcols, tvals = self._profile_vector(tcols, tvals, ccols, cvals, np.array(ks, dtype=np.int64))
         segs = self._segments(p)
         return _Row(
             cols=np.concatenate([tcols, scols]),

@@ -95,7 +95,8 @@ class CandidateIndex(ExplainingIndex):
         tcols, tvals = self._text_row(counts, text)
         ccols = np.fromiter(context, dtype=np.int64, count=len(context))
         cvals = np.fromiter(context.values(), dtype=np.float64, count=len(context))
-        pcols, pvals = self._profile_vector(tcols, tvals, ccols, cvals)
+        asked = np.array(sorted({k for k in skill_idx if k >= 0}), dtype=np.int64)
+        pcols, pvals = self._profile_vector(tcols, tvals, ccols, cvals, asked)
         tw = self.text_weight if pcols.size else 0.0
         sw = 1.0 - tw
         np.add.at(vec, pcols, tw * pvals)

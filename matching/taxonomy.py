@@ -66,6 +66,11 @@ class Taxonomy:
         self._categories: tuple[str, ...] = tuple(
             sorted({s.category for s in self._skills.values() if s.category})
         )
+        occupations: dict[str, list[str]] = {}
+        for skill in self._skills.values():
+            for occ in dict.fromkeys(skill.occupations):
+                occupations.setdefault(occ, []).append(skill.id)
+        self._occupations = {k: tuple(v) for k, v in sorted(occupations.items())}
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]]) -> Taxonomy:
@@ -95,6 +100,10 @@ class Taxonomy:
     def related(self, skill_id: str) -> tuple[str, ...]:
         """Ids related to ``skill_id`` (symmetric, sorted); empty for an unknown id."""
         return self._related.get(skill_id, ())
+
+    def occupations(self) -> dict[str, tuple[str, ...]]:
+        """Occupation id → the ids of the skills it lists (sorted by occupation id; empty if none known)."""
+        return dict(self._occupations)
 
     def categories(self) -> tuple[str, ...]:
         """Distinct non-empty categories, sorted."""

@@ -18,7 +18,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class TaxonomySkill:
-    """One skill of the taxonomy: a stable id, labels, aliases, a category and related skills."""
+    """One skill of the taxonomy: a stable id, labels, aliases, a category, related skills, occupations."""
 
     id: str
     label_fr: str
@@ -28,6 +28,8 @@ class TaxonomySkill:
     related: tuple[str, ...] = ()
     source: str | None = None
     description: str = ""
+    # ids of the occupations that list this skill (ESCO occupation–skill relations)
+    occupations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
