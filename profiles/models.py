@@ -58,6 +58,10 @@ class Skill(SkillBase, table=True):
     id: str = Field(primary_key=True, max_length=200)
     aliases: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     related: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    # ids of the occupations that list the skill (ESCO occupation–skill relations), read by ranking
+    occupations: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]")
+    )
     status: str = Field(default="active", max_length=20, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -43,6 +43,7 @@ def to_taxonomy_skill(row: Skill) -> TaxonomySkill:
         related=tuple(row.related or ()),
         source=row.source,
         description=row.description,
+        occupations=tuple(row.occupations or ()),
     )
 
 
@@ -158,6 +159,7 @@ class SkillResolver:
                         "description": "",
                         "aliases": [],
                         "related": [],
+                        "occupations": [],
                         "status": "pending",
                         "created_at": utcnow(),
                         "updated_at": utcnow(),
@@ -296,6 +298,7 @@ class TaxonomyService:
                 "description": (s.description or "")[:4000],
                 "aliases": list(s.aliases),
                 "related": list(s.related),
+                "occupations": list(dict.fromkeys(s.occupations)),
                 "status": "active",
                 "updated_at": now,
             }
@@ -419,6 +422,7 @@ def _skill_row(s: TaxonomySkill, related: list[str], status: str, now: Any) -> d
         "description": (s.description or "")[:4000],
         "aliases": list(s.aliases),
         "related": [r for r in dict.fromkeys(related) if r != s.id],
+        "occupations": list(dict.fromkeys(s.occupations)),
         "status": status,
         "created_at": now,
         "updated_at": now,

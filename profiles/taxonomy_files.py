@@ -35,7 +35,10 @@ UUID); ``source`` = the URI; ``category`` = ``skillType`` (or ``"ESCO"``); ``des
 (or ``definition``), French first. Relation files (``broaderRelationsSkillPillar*.csv``,
 ``skillSkillRelations*.csv``) may be given too; they fill ``related`` with ids of the skills read. So may
 ``occupationSkillRelations*.csv`` (``occupationUri, relationType, skillType, skillUri``): two skills essential
-together to at least two occupations become related (the five strongest such pairs per skill).
+together to at least two occupations become related (the five strongest such pairs per skill), and each skill
+keeps in ``occupations`` the ids (``esco:`` + UUID) of the occupations listing it, essential or optional —
+ranking reads from them which trade a profile points to. The project's JSON format carries ``occupations``
+too (a list of ids); its CSV format does not.
 """
 
 from __future__ import annotations
@@ -200,6 +203,7 @@ def _skill_from_record(record: dict[str, Any]) -> TaxonomySkill:
         if not ID_PATTERN.match(rel):
             raise ValueError(f"related id {rel!r} is not a lowercase slug")
     source = _opt_str(record.get("source"), what="source") or None
+    occupations = tuple(dict.fromkeys(_split_list(record.get("occupations"), what="occupations")))
     return TaxonomySkill(
         id=skill_id,
         label_fr=label_fr,
@@ -209,6 +213,7 @@ def _skill_from_record(record: dict[str, Any]) -> TaxonomySkill:
         related=related,
         source=source,
         description=_opt_str(record.get("description"), what="description"),
+        occupations=occupations,
     )
 
 
@@ -386,7 +391,7 @@ def write_project_taxonomy(path: StrPath, skills: Iterable[TaxonomySkill], *, fm
         data = [
             {"id": s.id, "label_fr": s.label_fr, "label_en": s.label_en, "aliases": list(s.aliases),
              "category": s.category, "related": list(s.related), "source": s.source,
-             "description": s.description}
+             "description": s.description, **({"occupations": list(s.occupations)} if s.occupations else {})}
             for s in skills
         ]
         path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -460,6 +465,7 @@ def read_esco(
     entries: dict[str, _EscoEntry] = {}
     relations: list[tuple[str, str, bool]] = []
     essential: dict[str, list[str]] = {}
+    listed: dict[str, list[str]] = {}
     errors: list[RowError] = []
 
     def err(p: Path, line: int, reason: str) -> None:
@@ -482,12 +488,12 @@ def read_esco(
                 _read_esco_relations(path, records, col, relations, err)
                 continue
             if kind == "occupations":
-                _read_esco_occupations(path, records, col, essential, err)
+                _read_esco_occupations(path, records, col, essential, listed, err)
                 continue
             file_lang = (_lang_from_name(path) or lang or "en").lower()
             _read_esco_skills(path, records, col, file_lang, include_hidden, entries, err)
 
-    skills = _merge_esco(entries, relations + _co_essential(essential))
+    skills = _merge_esco(entries, relations + _co_essential(essential), listed)
     return _finish(skills, errors, strict=strict, name=", ".join(p.name for p in path_list))
 
 
@@ -561,7 +567,8 @@ def _read_esco_relations(path: Path, records: Iterator[tuple[int, list[str]]], c
 
 
 def _read_esco_occupations(path: Path, records: Iterator[tuple[int, list[str]]], col: dict[str, int],
-                           essential: dict[str, list[str]], err: _ErrSink) -> None:
+                           essential: dict[str, list[str]], listed: dict[str, list[str]],
+                           err: _ErrSink) -> None:
     oi, ri, si = (col[c] for c in _ESCO_OCCUPATION_COLUMNS)
     for line, fields in records:
         if max(oi, ri, si) >= len(fields) or not fields[oi].strip() or not fields[si].strip():
@@ -569,6 +576,9 @@ def _read_esco_occupations(path: Path, records: Iterator[tuple[int, list[str]]],
             continue
         if fields[ri].strip().lower() == "essential":
             essential.setdefault(fields[oi].strip(), []).append(fields[si].strip())
+        occupation = esco_id(fields[oi])
+        if occupation:
+            listed.setdefault(fields[si].strip(), []).append(occupation)
 
 
 def _co_essential(essential: dict[str, list[str]]) -> list[tuple[str, str, bool]]:
@@ -599,8 +609,8 @@ def _pick(values: dict[str, str], order: Sequence[str]) -> str:
     return next(iter(values.values()), "")
 
 
-def _merge_esco(entries: dict[str, _EscoEntry],
-                relations: list[tuple[str, str, bool]]) -> list[TaxonomySkill]:
+def _merge_esco(entries: dict[str, _EscoEntry], relations: list[tuple[str, str, bool]],
+                listed: dict[str, list[str]]) -> list[TaxonomySkill]:
     related: dict[str, list[str]] = {}
     for src, dst, symmetric in relations:
         if src in entries and dst in entries and src != dst:
@@ -620,6 +630,7 @@ def _merge_esco(entries: dict[str, _EscoEntry],
             related=tuple(dict.fromkeys(related.get(uri, ()))),
             source=uri,
             description=_pick(entry.descriptions, ("fr", "en")),
+            occupations=tuple(dict.fromkeys(listed.get(uri, ()))),
         ))
     return skills
 

@@ -144,6 +144,7 @@ def merged_fields(target: TaxonomySkill, incoming: TaxonomySkill, related: Itera
         "label_en": label_en,
         "aliases": aliases,
         "related": rel,
+        "occupations": list(dict.fromkeys((*target.occupations, *incoming.occupations))),
         "source": target.source or incoming.source,
         "description": target.description or incoming.description,
         "category": target.category or incoming.category,

@@ -446,6 +446,13 @@ def test_skills_essential_together_to_several_occupations_become_related(
     assert by_id[esco_id(SQL)].related == (esco_id(PY),)
     assert by_id[esco_id(TEAM)].related == ()  # essential with PY once only, optional once: not enough
     assert esco_id(TEAM) not in by_id[esco_id(ONLY_EN)].related
+    # each skill keeps the occupations listing it, essential or optional, for ranking
+    assert by_id[esco_id(PY)].occupations == ("esco:dev", "esco:data")
+    assert by_id[esco_id(TEAM)].occupations == ("esco:dev", "esco:data", "esco:pm")
+    out = tmp_path / "round.json"
+    write_project_taxonomy(out, skills)
+    again = {s.id: s for s in read_project_taxonomy(out, strict=True).skills}
+    assert again[esco_id(TEAM)].occupations == ("esco:dev", "esco:data", "esco:pm")
 
 
 def test_esco_relation_files(tmp_path: Path, esco_files: tuple[Path, Path]) -> None:

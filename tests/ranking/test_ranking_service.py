@@ -10,8 +10,8 @@ from factories import END, START, make_agent, make_need
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from profiles.models import Agent, AgentSkill
-from talents.kernel.db import session_scope
+from profiles.models import Agent, AgentSkill, Skill
+from talents.kernel.db import session_scope, utcnow
 from talents.kernel.errors import NotFoundError
 from talents.ranking import RankingService, get_ranking_cache, resolve_need
 
@@ -60,6 +60,23 @@ def test_a_profile_change_is_seen_by_the_next_ranking_without_a_rebuild(engine):
         AgentService(s).touch(s.get(Agent, b))
     assert [c["agent"] for c in _rank(engine)["candidates"]] == ["a"]
     assert cache.builds == builds, "an incremental refresh, not a rebuild"
+
+
+def test_the_occupations_listed_on_the_taxonomys_skills_reach_the_ranking(engine):
+    # Both hold Python, the only asked skill they have; the rest of b_dev's profile is the role's trade.
+    make_agent(engine, "a_data", skills=[("python", 3), ("sql", 3), ("superset", 3)])
+    make_agent(engine, "b_dev", skills=[("python", 3), ("jquery", 3), ("svelte", 3)])
+    make_need(engine, "n1", roles=[{"title": "Rôle", "skills": [("python", 3, True), ("git", 3, False)]}])
+    assert [c["agent"] for c in _rank(engine)["candidates"]] == ["a_data", "b_dev"]  # a tie, first in
+    trades = {"python": ["dev", "data"], "jquery": ["dev"], "svelte": ["dev"], "git": ["dev"]}
+    trades |= {"sql": ["data"], "superset": ["data"]}
+    with session_scope(engine) as s:  # as `talents taxonomy import` leaves them
+        for sid, occupations in trades.items():
+            row = s.get(Skill, sid)
+            row.occupations = occupations
+            row.updated_at = utcnow()
+            s.add(row)
+    assert [c["agent"] for c in _rank(engine)["candidates"]] == ["b_dev", "a_data"]
 
 
 def test_erased_and_deleted_agents_are_never_ranked_again(engine):
