@@ -12,13 +12,13 @@ export TALENTS_DATABASE_URL ?= sqlite:///./talents.db
 run: install
 	$(BIN)/talents serve --demo
 
-## install: the virtual environment with the project and its test tools, and the front-end assets
+## install: the virtual environment with the project, its test and benchmark tools, and the front-end assets
 install: $(VENV)/.installed assets
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,bench]"
 	touch $@
 
 ## assets: the State design system (DSFR), htmx and the offline OpenAPI viewer, from the npm registry

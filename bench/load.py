@@ -1,0 +1,479 @@
+"""Load test: a mix of what users do, against ``talents serve``, beside a bare Litestar endpoint as the ceiling.
+
+    python -m bench.load                                   # SQLite 1 worker, PostgreSQL 1 and 2 workers
+    python -m bench.load --backend sqlite --workers 1 --users 60 --rps 300 --time 30s --agents 100000
+
+For each backend: a fresh database (SQLite file in a temporary folder; PostgreSQL: a new database on
+``TALENTS_BENCH_POSTGRES_URL``, default the local server, dropped after), filled by the project's own commands —
+``talents demo --agents N`` (the demo's agents, projects and flash-team needs) and ``talents needs import`` of one
+need per project lead. Then, for each worker count, ``talents serve --demo --workers N`` on 127.0.0.1 and locust
+(headless, ``bench/load_mix.py``) with agents, leads, agents answering proposals and DINUM reviewers, who sign in
+through the demo sign-in; then the same number of locust users against one trivial JSON endpoint of a bare
+Litestar app under the same uvicorn settings, as fast as they can: the ceiling of this machine with locust on it.
+
+The users are paced (``--rps`` tasks a second in all, spread over ``--users``): the goal is a throughput with a
+latency, not the most the server can do at any latency. Statistics are reset once every user has started, so the
+sign-in rush is not counted (later sign-ins, of agents answering a proposal, are). Sign-in is rate-limited per
+address and every user comes from 127.0.0.1: the bench raises ``TALENTS_SIGNIN_RATE_PER_MINUTE``.
+
+Prints, per run, each kind of request (count, p50, p99, errors), then one table: throughput, p50/p95/p99, errors,
+× ceiling, the CPU the server and locust used, the load average; then the goal and whether it is met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+GOAL_RPS, GOAL_P99_MS = 300.0, 150.0
+REVIEWER = "pilotage.dinum@numerique.gouv.fr"
+MIX = ("AgentUser", "LeadUser", "AnswerUser", "ReviewerUser")
+# Shares of the users: agents most, then project leads, agents answering a proposal, and a few DINUM reviewers.
+SHARES = {"AgentUser": 10, "LeadUser": 5, "AnswerUser": 2, "ReviewerUser": 1}
+
+
+def split_users(users: int) -> dict[str, int]:
+    """How many users of each kind: by their shares, at least one each, ``users`` in all (at least four)."""
+    counts = {k: max(1, round(users * w / sum(SHARES.values()))) for k, w in SHARES.items()}
+    counts["AgentUser"] += max(users, len(SHARES)) - sum(counts.values())
+    return counts
+
+
+def ceiling_app() -> Any:
+    """The bare Litestar app of the ceiling: one JSON endpoint, nothing else (``uvicorn --factory``)."""
+    from litestar import Litestar, get
+
+    @get("/ping", sync_to_thread=False)
+    def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    return Litestar([ping])
+
+
+@dataclass
+class Figures:
+    """One locust run, as its CSV reports it (the aggregated row, and each kind of request)."""
+
+    requests: int
+    failures: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    rows: list[dict[str, str]] = field(default_factory=list)
+    failure_rows: list[dict[str, str]] = field(default_factory=list)
+    error_samples: list[str] = field(default_factory=list)
+    server_cores: float = 0.0
+    locust_cores: float = 0.0
+    machine_busy: float = 0.0
+    load: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+@dataclass
+class Result:
+    backend: str
+    workers: int
+    mix: Figures
+    ceiling: Figures | None
+    log_tail: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_admin() -> sa.Engine:
+    url = os.environ.get("TALENTS_BENCH_POSTGRES_URL", DEFAULT_PG)
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+
+
+def _database(backend: str, tmp: Path) -> tuple[str, str | None]:
+    """The database URL, and the PostgreSQL database to drop afterwards."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / 'load.db'}", None
+    name = f"talents_load_{os.getpid()}_{random.randrange(10**6)}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    base = os.environ.get("TALENTS_BENCH_POSTGRES_URL", DEFAULT_PG).rsplit("/", 1)[0]
+    return f"{base}/{name}", name
+
+
+def _drop(name: str) -> None:
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _talents(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "talents.cli", *args], cwd=ROOT, env=env,  # noqa: S603
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"talents {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def _lead_needs(path: Path, leads: int, today: date) -> None:
+    """One need per lead, each a copy of a demo flash team (priority 3: a lead's default, no allocation run)."""
+    from talents.demo import demo_data
+
+    demo = demo_data("needs")
+    soon = today + timedelta(days=14)
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(leads):
+            need = {k: v for k, v in demo[i % len(demo)].items() if k not in ("start_in_days", "end_in_days")}
+            source = demo[i % len(demo)]
+            need.update(external_id=f"load-need-{i}", lead_email=f"porteur.{i}@numerique.gouv.fr", priority=3,
+                        title=f"{need['title']} ({i})",
+                        start=str(soon + timedelta(days=source["start_in_days"])),
+                        end=str(soon + timedelta(days=source["end_in_days"])))
+            out.write(json.dumps(need, ensure_ascii=False) + "\n")
+
+
+def _plan(url: str, leads: int, users: int, rate: float, path: Path) -> dict[str, Any]:
+    """Who the locust users are: read from the prepared database (not a request of the mix)."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
+        emails = {str(i): e for i, e in conn.execute(sa.text("SELECT id, email FROM agent"))}
+        # Agents who sign in and edit: public profiles with a window above the floor and a skill.
+        signed = [{"id": i, "email": e} for i, e in conn.execute(sa.text(
+            "SELECT a.id, a.email FROM agent a WHERE a.visibility = 'public' "
+            "AND EXISTS (SELECT 1 FROM availability w WHERE w.agent_id = a.id AND w.share > 0.5) "
+            "AND EXISTS (SELECT 1 FROM agent_skill s WHERE s.agent_id = a.id) ORDER BY a.id"))]
+        lead_rows = conn.execute(sa.text(
+            "SELECT n.id, n.lead_email FROM need n WHERE n.external_id LIKE 'load-need-%' ORDER BY n.id")).all()
+        seats = {int(n): [int(c) for (c,) in conn.execute(sa.text(
+            "SELECT r.count FROM role r WHERE r.need_id = :n ORDER BY r.position"), {"n": n})] for n, _ in lead_rows}
+        needs = [int(r[0]) for r in conn.execute(sa.text("SELECT id FROM need ORDER BY id"))]
+    engine.dispose()
+    rng = random.Random(13)
+    plan = {
+        "rate": rate,
+        "users": split_users(users),
+        "agents": rng.sample(signed, min(len(signed), max(users, 1) * 2)),
+        "leads": [{"need_id": int(n), "email": e, "seats": seats[int(n)]} for n, e in lead_rows][:leads],
+        "needs": needs,
+        "reviewer": REVIEWER,
+        "emails": emails,
+        "errors_file": str(path.with_suffix(".errors.jsonl")),
+    }
+    path.write_text(json.dumps(plan), encoding="utf-8")
+    return plan
+
+
+class Server:
+    """A server process on 127.0.0.1 (``talents serve`` or the bare app), its log in a file."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log: Path, port: int, probe: str) -> None:
+        self.port, self.probe, self.log_path = port, probe, log
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log,  # noqa: S603
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the server exited ({self.proc.returncode}):\n{self.tail()}")
+            try:
+                if httpx.get(self.base + self.probe, timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise SystemExit(f"the server was not ready within {timeout:.0f} s:\n{self.tail()}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the server and its worker processes so far."""
+        total = 0.0
+        try:
+            procs = [psutil.Process(self.proc.pid)]
+            procs += procs[0].children(recursive=True)
+        except psutil.NoSuchProcess:
+            return 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def tail(self, chars: int = 4000) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._log.close()
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _number(value: str | None) -> float:
+    try:
+        return float(value or 0)
+    except ValueError:  # locust writes "N/A" for a percentile of no request
+        return 0.0
+
+
+def _samples(lines: list[str], per_kind: int = 2) -> list[str]:
+    """A couple of errors of each kind (request and status), with the start of the server's answer."""
+    seen: dict[tuple[str, Any], int] = {}
+    out = []
+    for line in lines:
+        e = json.loads(line)
+        key = (e["request"], e["status"])
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= per_kind:
+            out.append(f"{e['request']} → {e['status']}: {e['body'][:300] or e['error']}")
+    return out
+
+
+def locust(server: Server, classes: tuple[str, ...], users: int, seconds: str, plan: Path, out: Path,
+           spawn_rate: float) -> Figures:
+    """Run locust headless against ``server`` and read its CSV report."""
+    prefix = out / f"locust-{'-'.join(c.lower() for c in classes)}-{server.port}"
+    env = {**os.environ, "TALENTS_LOAD_PLAN": str(plan)}
+    command = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "load_mix.py"), "--headless",
+               "-u", str(users), "-r", f"{spawn_rate:g}", "-t", seconds, "--host", server.base,
+               "--csv", str(prefix), "--reset-stats", "--only-summary", "--loglevel", "WARNING",
+               "--stop-timeout", "10", *classes]
+    cpu0, busy0, wall0 = server.cpu_seconds(), psutil.cpu_times(), time.monotonic()
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,  # noqa: S603
+                            stderr=subprocess.STDOUT, text=True)
+    locust_cpu = 0.0
+    watched = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            t = watched.cpu_times()
+            locust_cpu = t.user + t.system
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.5)
+    output = proc.communicate()[0]
+    wall = time.monotonic() - wall0
+    busy1 = psutil.cpu_times()
+    idle = (busy1.idle + getattr(busy1, "iowait", 0)) - (busy0.idle + getattr(busy0, "iowait", 0))
+    total = sum(busy1) - sum(busy0)
+    rows = _read_csv(prefix.with_name(prefix.name + "_stats.csv"))
+    errors_file = Path(json.loads(plan.read_text(encoding="utf-8"))["errors_file"])
+    errors = errors_file.read_text(encoding="utf-8").splitlines() if errors_file.exists() else []
+    errors_file.unlink(missing_ok=True)
+    agg = next((r for r in rows if r["Name"] == "Aggregated"), None)
+    if agg is None:
+        raise SystemExit(f"locust wrote no report:\n{output[-4000:]}")
+    return Figures(
+        requests=int(_number(agg["Request Count"])), failures=int(_number(agg["Failure Count"])),
+        rps=_number(agg["Requests/s"]), p50_ms=_number(agg["50%"]), p95_ms=_number(agg["95%"]),
+        p99_ms=_number(agg["99%"]), rows=[r for r in rows if r["Name"] != "Aggregated"],
+        failure_rows=_read_csv(prefix.with_name(prefix.name + "_failures.csv")),
+        error_samples=_samples(errors),
+        server_cores=(server.cpu_seconds() - cpu0) / wall, locust_cores=locust_cpu / wall,
+        machine_busy=(total - idle) / total * psutil.cpu_count() if total else 0.0, load=os.getloadavg(),
+    )
+
+
+def _warm(base: str, plan: dict[str, Any], workers: int) -> None:
+    """Every worker builds its ranking index at start-up: wait for it with rankings from parallel connections."""
+    targets = [f"{base}/api/v1/needs/{lead['need_id']}/roles/0/candidates?top=20" for lead in plan["leads"]]
+    targets = (targets * (4 * workers))[: 4 * workers] or [f"{base}/readyz"]
+
+    def get(url: str) -> None:
+        with httpx.Client(base_url=base, timeout=600) as client:  # a connection of its own: any worker may take it
+            client.post("/auth/demo", data={"email": REVIEWER, "role": "reviewer", "next": "/"})
+            for _ in range(10):  # not measured: a refusal under this burst is retried (the run counts its own)
+                if client.get(url).status_code == 200:
+                    return
+                time.sleep(0.5)
+
+    for _ in range(2):
+        with ThreadPoolExecutor(len(targets)) as pool:
+            list(pool.map(get, targets))
+
+
+def run_backend(backend: str, workers_list: list[int], *, agents: int, users: int, rps: float, seconds: str,
+                leads: int, ceiling: bool, tmp: Path, spawn_rate: float | None = None,
+                say: Any = print) -> list[Result]:
+    """Prepare one database, then one run of the mix (and of the ceiling) per worker count."""
+    url, dropme = _database(backend, tmp)
+    env = {**os.environ, "TALENTS_DATABASE_URL": url, "TALENTS_ENV": "development",
+           "TALENTS_SIGNIN_RATE_PER_MINUTE": "1000000", "TALENTS_RANKING_INDEX_DIR": str(tmp / f"index-{backend}")}
+    results: list[Result] = []
+    users = max(users, len(SHARES))
+    rate = rps / users if rps else 0.0
+    spawn = spawn_rate or max(1.0, users / 5)
+    try:
+        started = time.monotonic()
+        say(f"[{backend}] talents demo --agents {agents} …")
+        _talents(env, "demo", "--agents", str(agents))
+        needs_file = tmp / f"lead-needs-{backend}.jsonl"
+        _lead_needs(needs_file, leads, date.today())
+        _talents(env, "needs", "import", str(needs_file))
+        plan_path = tmp / f"plan-{backend}.json"
+        plan = _plan(url, leads, users, rate, plan_path)
+        say(f"[{backend}] prepared in {time.monotonic() - started:.0f} s")
+        for workers in workers_list:
+            port = free_port()
+            server = Server([sys.executable, "-m", "talents.cli", "serve", "--demo", "--port", str(port),
+                             "--workers", str(workers)], env, tmp / f"serve-{backend}-{workers}.log", port, "/readyz")
+            try:
+                server.wait_ready()
+                _warm(server.base, plan, workers)
+                say(f"[{backend}, {workers} worker(s)] locust {users} users, {seconds} …")
+                mix = locust(server, MIX, users, seconds, plan_path, tmp, spawn)
+                tail = server.tail(200_000)
+            finally:
+                server.stop()
+            bare = None
+            if ceiling:
+                port = free_port()
+                bare_server = Server([sys.executable, "-m", "uvicorn", "bench.load:ceiling_app", "--factory",
+                                      "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                                      "--no-access-log", "--log-level", "warning",
+                                      "--timeout-worker-healthcheck", "60"],
+                                     {**os.environ}, tmp / f"ceiling-{workers}.log", port, "/ping")
+                try:
+                    bare_server.wait_ready()
+                    bare = locust(bare_server, ("CeilingUser",), users, seconds, plan_path, tmp, spawn)
+                finally:
+                    bare_server.stop()
+            results.append(Result(backend, workers, mix, bare, tail))
+            _print_run(results[-1], say)
+    finally:
+        if dropme:
+            _drop(dropme)
+    return results
+
+
+def _print_run(r: Result, say: Any) -> None:
+    say(f"\n{r.backend}, {r.workers} worker(s): each kind of request")
+    say(f"  {'request':52} {'count':>7} {'p50':>6} {'p95':>6} {'p99':>6} ms {'errors':>6}")
+    for row in sorted((x for x in r.mix.rows if _number(x["Request Count"])),
+                      key=lambda x: -_number(x["Request Count"])):
+        say(f"  {row['Name'][:52]:52} {int(_number(row['Request Count'])):7d} {_number(row['50%']):6.0f} "
+            f"{_number(row['95%']):6.0f} {_number(row['99%']):6.0f}    {int(_number(row['Failure Count'])):6d}")
+    for f in r.mix.failure_rows:
+        say(f"  error ×{f.get('Occurrences')}: {f.get('Name')}: {f.get('Error', '')[:200]}")
+    for sample in r.mix.error_samples:
+        say(f"  e.g. {sample}")
+    if r.mix.failures:
+        say("  the server's error lines (last 5):")
+        for line in _error_lines(r.log_tail)[-5:]:
+            say(f"    {line}")
+
+
+def _error_lines(log: str) -> list[str]:
+    """The server's log lines at level error: event, status or the exception's last line."""
+    out = []
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("level") == "error":
+            why = str(entry.get("exception") or entry.get("error") or entry.get("reason") or "").strip().splitlines()
+            sql = [x for x in str(entry.get("traceback", "")).splitlines() if x.startswith("[SQL:")]
+            out.append(f"{entry.get('event')} {entry.get('path', '')} {entry.get('status', '')} "
+                       f"{(why[-1] if why else '')[:300]} {(sql[-1] if sql else '')[:200]}".replace("  ", " "))
+    return out
+
+
+def table(results: list[Result], users: int, rps: float, seconds: str, agents: int) -> list[str]:
+    offered = f"{rps:g} tasks/s offered" if rps else "as fast as they can"
+    lines = [
+        f"\nLoad: {agents} agents, {users} locust users ({offered}), {seconds} after every user started",
+        f"{'run':26} {'req/s':>7} {'p50':>6} {'p95':>6} {'p99':>6} ms {'errors':>6} {'× ceiling':>9} "
+        f"{'ceiling req/s':>13} {'cores: server':>13} {'locust':>6} {'machine':>7} {'load avg':>15}",
+    ]
+    for r in results:
+        m, c = r.mix, r.ceiling
+        ratio = f"{m.rps / c.rps:9.2f}" if c and c.rps else f"{'–':>9}"
+        lines.append(
+            f"{f'{r.backend}, {r.workers} worker(s)':26} {m.rps:7.1f} {m.p50_ms:6.0f} {m.p95_ms:6.0f} "
+            f"{m.p99_ms:6.0f}    {m.failures:6d} {ratio} {(f'{c.rps:13.0f}' if c else f'{chr(8211):>13}')} "
+            f"{m.server_cores:13.2f} {m.locust_cores:6.2f} {m.machine_busy:7.2f} "
+            f"{' '.join(f'{x:.1f}' for x in m.load):>15}")
+    lines.append(f"goal: ≥ {GOAL_RPS:.0f} req/s with p99 ≤ {GOAL_P99_MS:.0f} ms and no error, "
+                 "on PostgreSQL with 2 workers and on SQLite with 1 worker")
+    for backend, workers in (("postgres", 2), ("sqlite", 1)):
+        r = next((x for x in results if x.backend == backend and x.workers == workers), None)
+        if r is None:
+            continue
+        met = r.mix.rps >= GOAL_RPS and r.mix.p99_ms <= GOAL_P99_MS and r.mix.failures == 0
+        lines.append(f"  {backend}, {workers} worker(s): {'met' if met else 'NOT met'} "
+                     f"({r.mix.rps:.0f} req/s, p99 {r.mix.p99_ms:.0f} ms, {r.mix.failures} errors)")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", nargs="+", choices=("sqlite", "postgres"), default=["sqlite", "postgres"])
+    parser.add_argument("--workers", nargs="+", type=int,
+                        help="worker counts (default: 1 on SQLite, 1 and 2 on PostgreSQL)")
+    parser.add_argument("--users", type=int, default=60)
+    parser.add_argument("--rps", type=float, default=300.0, help="tasks a second offered by all users; 0: no pause")
+    parser.add_argument("--time", default="30s", help="locust's run time after every user started (30s, 2m)")
+    parser.add_argument("--agents", type=int, default=100_000)
+    parser.add_argument("--leads", type=int, default=12, help="project leads, each with a need of their own")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the bare endpoint")
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="talents-bench-load-"))
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {psutil.cpu_count()} cores",
+          flush=True)
+    results: list[Result] = []
+    try:
+        for backend in args.backend:
+            workers = args.workers or ([1] if backend == "sqlite" else [1, 2])
+            results += run_backend(backend, workers, agents=args.agents, users=args.users, rps=args.rps,
+                                   seconds=args.time, leads=args.leads, ceiling=not args.no_ceiling, tmp=tmp,
+                                   say=lambda s: print(s, flush=True))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\n".join(table(results, args.users, args.rps, args.time, args.agents)))
+    return 1 if any(r.mix.failures for r in results) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
