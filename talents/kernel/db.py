@@ -169,7 +169,10 @@ def database_error_reason(exc: BaseException) -> str | None:
         return "the data is locked by another change (lock timeout), try again"
     if code == "57014":
         return "the database statement took too long (statement timeout), try again"
-    if code in ("25P03", "57P01", "57P02", "57P03", "08006", "08003", "08000"):
+    # A server gone mid-statement leaves no SQLSTATE; SQLAlchemy still knows the connection is dead.
+    if code in ("25P03", "57P01", "57P02", "57P03", "08006", "08003", "08000") or getattr(
+        exc, "connection_invalidated", False
+    ):
         return "the database connection was lost, try again"
     if "database is locked" in str(orig or ""):
         return "the database is locked by another change (busy timeout), try again"

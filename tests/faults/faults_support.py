@@ -112,9 +112,9 @@ def overcommitted(engine: Engine) -> list[tuple[Any, ...]]:
 
 # --------------------------------------------------------------------------- data
 def seed_staffing(engine: Engine, agents: int = 60, needs: int = 14, busy: int = 12) -> dict[str, list[int]]:
-    """Agents who know Python, free all 2027; needs of two roles of two seats at 60 % over overlapping
-    periods (an agent fits one seat at a time). The first ``busy`` agents already hold an accepted 60 %
-    seat over the whole year on a need of their own: they have no room left for a second 60 % seat."""
+    """Agents who know Python (every other one SQL too), free all 2027; needs of two roles of two seats at
+    60 % over overlapping periods (an agent fits one seat at a time). The first ``busy`` agents already hold
+    an accepted 60 % seat over the whole year: they have no room left for a second 60 % seat."""
     out: dict[str, list[int]] = {"agents": [], "needs": []}
     with session_scope(engine) as s:
         for i in range(agents):
@@ -127,29 +127,34 @@ def seed_staffing(engine: Engine, agents: int = 60, needs: int = 14, busy: int =
                 s.add(AgentSkill(agent_id=a.id, skill_id="sql", level=2 + i % 4, typed="sql"))
             s.add(Availability(agent_id=a.id, start=date(2027, 1, 1), end=date(2027, 12, 31), share=1.0))
             out["agents"].append(int(a.id))  # type: ignore[arg-type]
-        held = Need(external_id="held", title="Mission en cours", priority=2, start=date(2027, 1, 1),
-                    end=date(2027, 12, 31), lead_email="lead@numerique.gouv.fr", status="open")
-        s.add(held)
-        s.flush()
-        held_role = Role(need_id=held.id, position=0, title="Développeur", count=busy, share=0.6)
-        s.add(held_role)
-        s.flush()
-        for agent_id in out["agents"][:busy]:
-            s.add(Assignment(need_id=held.id, role_id=held_role.id, agent_id=agent_id, share=0.6,  # type: ignore[arg-type]
-                             start=held.start, end=held.end, state="accepted", created_by="test"))
+        if busy:
+            held, held_roles = _need(s, "held", "Mission en cours", 2, date(2027, 1, 1), date(2027, 12, 31),
+                         (("Développeur", "python", busy),))
+            for agent_id in out["agents"][:busy]:
+                s.add(Assignment(need_id=held.id, role_id=held_roles[0], agent_id=agent_id, share=0.6,  # type: ignore[arg-type]
+                                 start=held.start, end=held.end, state="accepted", created_by="test"))
         for j in range(needs):
             start = date(2027, 2, 1) + timedelta(days=7 * j)
-            n = Need(external_id=f"b{j}", title=f"Équipe flash {j}", priority=2 + j % 3, start=start,
-                     end=start + timedelta(days=90), lead_email="lead@numerique.gouv.fr", status="open")
-            s.add(n)
-            s.flush()
-            for position, (title, skill) in enumerate((("Développeur", "python"), ("Données", "sql"))):
-                r = Role(need_id=n.id, position=position, title=title, count=2, share=0.6)
-                s.add(r)
-                s.flush()
-                s.add(RoleSkill(role_id=r.id, skill_id=skill, level=2, required=True, typed=skill))
+            n, _ = _need(s, f"b{j}", f"Équipe flash {j}", 2 + j % 3, start, start + timedelta(days=90),
+                      (("Développeur", "python", 2), ("Données", "sql", 2)))
             out["needs"].append(int(n.id))  # type: ignore[arg-type]
     return out
+
+
+def _need(s: Any, ext: str, title: str, priority: int, start: date, end: date,
+          roles: tuple[tuple[str, str, int], ...]) -> tuple[Need, list[int]]:
+    n = Need(external_id=ext, title=title, priority=priority, start=start, end=end,
+             lead_email="lead@numerique.gouv.fr", status="open")
+    s.add(n)
+    s.flush()
+    role_ids = []
+    for position, (role_title, skill, seats) in enumerate(roles):
+        r = Role(need_id=n.id, position=position, title=role_title, count=seats, share=0.6)
+        s.add(r)
+        s.flush()
+        s.add(RoleSkill(role_id=r.id, skill_id=skill, level=2, required=True, typed=skill))
+        role_ids.append(int(r.id))  # type: ignore[arg-type]
+    return n, role_ids
 
 
 # --------------------------------------------------------------------------- a TCP proxy that can go down
