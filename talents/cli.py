@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 from pydantic import ValidationError
 
 from needs.importer import NeedImporter
@@ -82,7 +84,7 @@ def serve(
         with progress_bar("Demo data", None) as advance:
             seed_demo(if_empty=True, progress=advance)
     settings = get_settings()
-    uvicorn.run(
+    config = uvicorn.Config(
         "talents.app:create_app",
         factory=True,
         host=host or settings.app.host,
@@ -96,6 +98,30 @@ def serve(
         # that takes longer than uvicorn's 5 s, and the workers were killed and restarted for ever.
         timeout_worker_healthcheck=60,
     )
+    if workers > 1:
+        _Supervisor(config, sockets=[config.bind_socket()]).run()
+        return
+    # Once its graceful shutdown is over, uvicorn raises the SIGTERM again for the process to die of it (status
+    # 143, as if killed): a stop that went as asked exits 0, for supervisors that read the status.
+    signal.signal(signal.SIGTERM, _stopped)
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # the app did not start (uvicorn's status for it)
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor of worker processes, which also stops listening when told to stop: its copy of the
+    listening socket would otherwise accept, for the whole grace period, connections no worker ever reads."""
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
+
+
+def _stopped(_signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
 
 
 # --------------------------------------------------------------------------- db

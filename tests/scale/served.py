@@ -56,7 +56,8 @@ class Served:
         raise AssertionError(f"the server was not ready within {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:  # still readable once the server is stopped
+            self._log.flush()
         return self.log_path.read_text(errors="replace")[-6000:]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> float:
