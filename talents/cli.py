@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
-from uvicorn.supervisors import Multiprocess
 from pydantic import ValidationError
+from uvicorn.supervisors import Multiprocess
 
 from needs.importer import NeedImporter
 from needs.models import RoleSkill

@@ -24,7 +24,7 @@ from profiles.models import Agent
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[2]
-AGENTS = 2000
+AGENTS = 1500
 BATCH = 200
 SKILLS = ("Python", "SQL", "Docker", "Figma", "Scrum", "RGAA")
 STOP_AT = 1100  # an agent in the middle of the sixth batch (lines 1000–1199)

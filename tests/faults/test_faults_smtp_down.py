@@ -1,9 +1,9 @@
-"""The SMTP server down for a while under a served app (two workers, the in-app scheduler) on PostgreSQL.
+"""The SMTP server down for a while under a served app with its in-app scheduler, on PostgreSQL.
 
 What exists elsewhere: ``tests/notifications/test_notifications_delivery.py`` retries against a stopped aiosmtpd
 by calling the dispatcher in the test's process, with the test's clock. Here the whole chain is real: proposals
-made through the API, the outbox written with them, the elected scheduler of one of the workers dispatching on
-its own clock, the mails sent while the server is down retried, then delivered once it is back — each exactly
+made through the API, the outbox written with them, the elected scheduler of the web worker dispatching on its
+own clock, the mails sent while the server is down retried, then delivered once it is back — each exactly
 once, as its Message-ID shows.
 """
 
@@ -39,7 +39,7 @@ def test_mails_made_while_smtp_is_down_are_delivered_exactly_once_when_it_is_bac
     ids = seed_staffing(engine, agents=PROPOSALS, needs=PROPOSALS, busy=0)
     headers = auth_headers(issue_token(engine, "revue@numerique.gouv.fr", "admin", "reviewer"))
     smtp = SmtpServer()  # its port chosen, not listening yet: the relay is down
-    server = Served(engine.url.render_as_string(hide_password=False), tmp_path, workers=2, env={
+    server = Served(engine.url.render_as_string(hide_password=False), tmp_path, env={
         "TALENTS_SCHEDULER_IN_APP": "true",
         "TALENTS_SCHEDULER_LEASE_S": "3",
         "TALENTS_SCHEDULER_DISPATCH_INTERVAL_S": "1",
