@@ -3,24 +3,23 @@
 - ``GET  /api/v1/me/notifications`` (``limit``, ``offset``, ``unread``), ``GET …/unread-count``,
   ``POST …/{id}/read``, ``POST …/read-all`` — the principal's own in-app notifications;
 - ``GET|PUT /api/v1/me/notification-preferences``;
-- ``GET /api/v1/admin/notifications/failed``, ``POST /api/v1/admin/notifications/{id}/retry`` — admins, reviewers;
-- ``GET|POST /notifications/unsubscribe?token=…`` — works without an account (RFC 8058 one-click POST).
+- ``GET /api/v1/admin/notifications/failed``, ``POST /api/v1/admin/notifications/{id}/retry`` — admins, reviewers.
+
+The unsubscribe link's pages are web pages, in :mod:`talents.web.unsubscribe`.
 
 Handlers are thin: they parse, call a service, return a schema.
 """
 
 from __future__ import annotations
 
-from html import escape
 from typing import Annotated, Any
 
-from litestar import Response, get, post, put
+from litestar import get, post, put
 from litestar.params import Parameter
 from sqlmodel import Session
 
 from notifications import outbox
 from notifications.models import NotificationPublic
-from notifications.render import read_unsubscribe_token
 from notifications.service import (
     DeliveryAdminPublic,
     DeliveryAdminService,
@@ -29,22 +28,24 @@ from notifications.service import (
     InboxService,
     Preferences,
     PreferenceService,
-    unsubscribe,
 )
-from talents.kernel.errors import NotFoundError
+from talents.kernel.access import rule
 from talents.kernel.principal import ADMIN, REVIEWER, Principal
 
 __all__ = ["on_startup", "route_handlers"]
 
 Limit = Annotated[int, Parameter(ge=1, le=200, description="Items per page")]
 Offset = Annotated[int, Parameter(ge=0, le=10_000_000, description="Items to skip")]
-_ADMINS = {"roles": (ADMIN, REVIEWER)}
+# Who may call each route (read by the auth middleware).
+_MINE = rule(why="any signed-in principal: their own notifications and preferences")
+_ADMINS = rule(ADMIN, REVIEWER, why="admins and DINUM reviewers")
 
 
 @get(
     "/api/v1/me/notifications",
     sync_to_thread=True,
     tags=["notifications"],
+    opt=_MINE,
     summary="My in-app notifications, newest first",
 )
 def list_my_notifications(
@@ -57,6 +58,7 @@ def list_my_notifications(
     "/api/v1/me/notifications/unread-count",
     sync_to_thread=True,
     tags=["notifications"],
+    opt=_MINE,
     summary="How many are unread",
 )
 def unread_count(db_session: Session, principal: Principal) -> dict[str, int]:
@@ -67,6 +69,7 @@ def unread_count(db_session: Session, principal: Principal) -> dict[str, int]:
     "/api/v1/me/notifications/{notification_id:int}/read",
     sync_to_thread=True,
     tags=["notifications"],
+    opt=_MINE,
     status_code=200,
     summary="Mark one of my notifications read",
 )
@@ -78,6 +81,7 @@ def mark_read(db_session: Session, principal: Principal, notification_id: int) -
     "/api/v1/me/notifications/read-all",
     sync_to_thread=True,
     tags=["notifications"],
+    opt=_MINE,
     status_code=200,
     summary="Mark all my notifications read",
 )
@@ -89,6 +93,7 @@ def mark_all_read(db_session: Session, principal: Principal) -> dict[str, int]:
     "/api/v1/me/notification-preferences",
     sync_to_thread=True,
     tags=["notifications"],
+    opt=_MINE,
     summary="My notification preferences",
 )
 def get_preferences(db_session: Session, principal: Principal) -> Preferences:
@@ -99,6 +104,7 @@ def get_preferences(db_session: Session, principal: Principal) -> Preferences:
     "/api/v1/me/notification-preferences",
     sync_to_thread=True,
     tags=["notifications"],
+    opt=_MINE,
     summary="Replace my notification preferences",
 )
 def put_preferences(db_session: Session, principal: Principal, data: Preferences) -> Preferences:
@@ -128,57 +134,6 @@ def retry_delivery(db_session: Session, principal: Principal, delivery_id: int) 
     return DeliveryAdminService(db_session).retry(principal, delivery_id)
 
 
-_PAGE = """<!doctype html>
-<html lang="fr"><head><meta charset="utf-8"><title>Talents — notifications</title></head>
-<body style="font-family:Marianne,Arial,sans-serif;max-width:640px;margin:2rem auto">
-<h1>Talents — notifications par e-mail</h1>
-{body}
-</body></html>"""
-
-
-def _html(body: str, status: int = 200) -> Response[str]:
-    return Response(
-        _PAGE.format(body=body),
-        status_code=status,
-        media_type="text/html",
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-    )
-
-
-@get("/notifications/unsubscribe", sync_to_thread=False, include_in_schema=False, opt={"public": True})
-def unsubscribe_page(token: str = "") -> Response[str]:
-    """A confirmation page: a GET changes nothing (mail scanners follow links), the button POSTs."""
-    found = read_unsubscribe_token(token)
-    if found is None:
-        return _html("<p>Ce lien de désabonnement n’est pas valide ou a expiré.</p>", 404)
-    email, _kind = found
-    return _html(
-        f"<p>Ne plus recevoir ces messages à l’adresse <strong>{escape(email)}</strong> ?</p>"
-        f'<form method="post" action="/notifications/unsubscribe?token={escape(token)}">'
-        '<button type="submit">Me désabonner</button></form>'
-    )
-
-
-@post(
-    "/notifications/unsubscribe",
-    sync_to_thread=True,
-    include_in_schema=False,
-    status_code=200,
-    opt={"public": True, "csrf_exempt": True},
-)
-def unsubscribe_now(db_session: Session, token: str = "") -> Response[str]:
-    """RFC 8058 one-click unsubscribe; the signed token is the only credential needed."""
-    try:
-        email, kind = unsubscribe(db_session, token)
-    except NotFoundError:
-        return _html("<p>Ce lien de désabonnement n’est pas valide ou a expiré.</p>", 404)
-    what = "ces messages" if kind != "*" else "les messages de Talents"
-    return _html(
-        f"<p>C’est fait : <strong>{escape(email)}</strong> ne recevra plus {what} par e-mail. "
-        "Vous pouvez changer d’avis depuis vos préférences de notification.</p>"
-    )
-
-
 def _install_outbox() -> None:
     outbox.install()
 
@@ -193,7 +148,5 @@ route_handlers: list[Any] = [
     put_preferences,
     list_failed,
     retry_delivery,
-    unsubscribe_page,
-    unsubscribe_now,
 ]
 on_startup: list[Any] = [_install_outbox]

@@ -95,17 +95,35 @@ def _number_kind(annotation: Any) -> type | None:
     return annotation if annotation in (int, float) else None
 
 
+def _items_kind(annotation: Any) -> type | None:
+    """``int`` or ``float`` for a list of numbers (optional or annotated), else None."""
+    if get_origin(annotation) is Annotated:
+        return _items_kind(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        kinds = {_items_kind(a) for a in get_args(annotation) if a is not type(None)}
+        return kinds.pop() if len(kinds) == 1 else None
+    args = get_args(annotation)
+    return _number_kind(args[0]) if get_origin(annotation) in (list, tuple, set, frozenset) and args else None
+
+
 class StrictNumbers(BaseModel):
-    """Numbers are numbers: ``true`` is not taken as 1 (nor ``false`` as 0) by a numeric field."""
+    """Numbers are numbers: ``true`` is not taken as 1 (nor ``false`` as 0) by a numeric field, nor by an item
+    of a list of numbers."""
 
     @field_validator("*", mode="before")
     @classmethod
     def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, bool) and info.field_name is not None:
-            field = cls.model_fields.get(info.field_name)
-            kind = _number_kind(field.annotation) if field is not None else None
+        field = cls.model_fields.get(info.field_name) if info.field_name is not None else None
+        if field is None:
+            return value
+        if isinstance(value, bool):
+            kind = _number_kind(field.annotation)
             if kind is not None:
                 raise ValueError(f"must be {'an integer' if kind is int else 'a number'}, not a boolean")
+        elif isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value):
+            kind = _items_kind(field.annotation)
+            if kind is not None:
+                raise ValueError(f"must be a list of {'integers' if kind is int else 'numbers'}, not booleans")
         return value
 
 

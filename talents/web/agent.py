@@ -81,11 +81,11 @@ def space(request: Request[Any, Any, Any], db_session: Session, principal: Princ
 
 
 def _profile_fields(data: dict[str, Any]) -> dict[str, Any]:
+    # The manager is not on the form: DINUM sets it (profiles.policy).
     fields = {k: str(data.get(k, "")).strip() for k in ("name", "ministry", "service", "location", "bio",
-                                                        "visibility", "manager_email")}
-    for optional in ("manager_email", "visibility"):  # left empty: keep what is there (or the default)
-        if not fields[optional]:
-            fields.pop(optional)
+                                                        "visibility")}
+    if not fields["visibility"]:  # left empty: keep what is there (or the default)
+        fields.pop("visibility")
     return fields
 
 

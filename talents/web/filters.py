@@ -28,8 +28,13 @@ __all__ = [
     "state_fr",
 ]
 
-VISIBILITIES = {"public": "visible de tous les porteurs de projet", "ministry": "visible de mon ministère",
-                "private": "privé (je ne suis proposé·e à personne)"}
+# What each visibility does (profiles.policy, the ranking): « ministère » does not narrow who sees the profile.
+VISIBILITIES = {"public": "public : visible des porteurs de projet",
+                "ministry": "ministère : comme « public », visible des porteurs de projet de tous les ministères",
+                "private": "privé : je ne suis proposé·e à personne"}
+VISIBILITY_MEANING = ("« Public » et « ministère » : les porteurs de projet de tous les ministères et la DINUM voient "
+                      "votre profil, et le moteur peut vous proposer. « Privé » : seule la DINUM le voit ; personne "
+                      "ne vous propose de mission.")
 # What each level means, shown beside the 1–5 scale wherever a level is chosen.
 LEVELS = {
     1: "notions",
@@ -63,4 +68,5 @@ def install(environment: Any) -> None:
     """Register the filters and the shared labels on a Jinja environment."""
     environment.filters.update(FILTERS)
     environment.filters.update({"state_badge": state_badge, "priority_badge": priority_badge, "level_fr": level_fr})
-    environment.globals.update({"LEVELS": LEVELS, "VISIBILITIES": VISIBILITIES, "SKILL_STATUSES": SKILL_STATUSES})
+    environment.globals.update({"LEVELS": LEVELS, "VISIBILITIES": VISIBILITIES,
+                                "VISIBILITY_MEANING": VISIBILITY_MEANING, "SKILL_STATUSES": SKILL_STATUSES})

@@ -1,14 +1,15 @@
-"""HTTP API of the workflow: assignments and their transitions, manager links, runs, overrides, audit."""
+"""HTTP API of the workflow: assignments and their transitions, runs, overrides, audit.
+
+The manager's signed approval link opens a page of :mod:`talents.web.manager`."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import anyio
-from litestar import Request, Response, get, post
+from litestar import get, post
 from litestar.params import QueryParameter
 from litestar.response import Stream
 from pydantic import BaseModel, Field
@@ -19,8 +20,7 @@ from talents.kernel.api import Limit, Offset, Page
 from talents.kernel.db import get_engine, session_scope
 from talents.kernel.errors import NotFoundError, ValidationFailedError
 from talents.kernel.fields import StrictNumbers
-from talents.kernel.principal import ADMIN, ANONYMOUS, LEAD, REVIEWER, Principal
-from talents.web.common import message_page
+from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal
 from talents.workflow.allocation import run_allocation
 from talents.workflow.allocation_job import install_triggers
 from talents.workflow.audit import AuditFilters, AuditService
@@ -84,11 +84,6 @@ class OverrideBody(StrictNumbers):
     need_id: int | None = None
     role: int | None = Field(default=None, ge=0)
     assignment_id: int | None = None
-
-
-class DecisionBody(BaseModel):
-    decision: Literal["approve", "refuse"]
-    reason: str = Field(default="", max_length=2000)
 
 
 class LinkPublic(BaseModel):
@@ -216,87 +211,6 @@ def withdraw(
 )
 def approval_link(db_session: Session, principal: Principal, assignment_id: int) -> LinkPublic:
     return LinkPublic(approval_url=AssignmentService(db_session).reissue_approval(assignment_id, principal))
-
-
-# --------------------------------------------------------------------------- manager links (no account)
-_PAGE = """<p>Besoin : <strong>{need}</strong> (priorité {priority}) — rôle : {role}</p>
-<p>{share} du temps de travail, du {start} au {end}.</p>{form}"""
-_FORM = """<form method="post">
-<div class="fr-input-group"><label class="fr-label" for="reason">Motif (facultatif)</label>
-<textarea class="fr-input" id="reason" name="reason" maxlength="2000"></textarea></div>
-<ul class="fr-btns-group fr-btns-group--inline-md">
-<li><button class="fr-btn" name="decision" value="approve">Accepter</button></li>
-<li><button class="fr-btn fr-btn--secondary" name="decision" value="refuse">Refuser</button></li>
-</ul></form>"""
-_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-
-
-def _manager_page(title: str, body_html: str, status: int = 200) -> Response[Any]:
-    """The manager's pages, in the site's layout; managers have no account (an anonymous principal)."""
-    page = message_page(ANONYMOUS, title, "", status=status, body_html=body_html)
-    page.headers.update(_NO_STORE)
-    return page  # type: ignore[return-value]
-
-
-@get(
-    "/manager/approvals/{token:str}",
-    tags=["workflow"],
-    summary="What a manager's approval link is about (JSON, or a page for browsers)",
-    opt={"public": True},
-)
-async def approval_show(request: Request, token: str) -> Response[Any]:
-    def load() -> dict[str, Any]:
-        with session_scope(get_engine()) as session:
-            return AssignmentService(session).approval_view(token)
-
-    view = await anyio.to_thread.run_sync(load)
-    if "text/html" in request.headers.get("accept", ""):
-        e = html.escape
-        body = _PAGE.format(
-            need=e(view["need_title"]),
-            priority=view["priority"],
-            role=e(view["role_title"]),
-            share=f"{view['share']:.0%}",
-            start=view["start"],
-            end=view["end"],
-            form=_FORM if view["usable"] else "<p>Ce lien a déjà servi ou n'est plus valable.</p>",
-        )
-        return _manager_page(f"Mise à disposition de {view['agent_name']}", body)
-    return Response(view, headers=_NO_STORE)
-
-
-@post(
-    "/manager/approvals/{token:str}",
-    tags=["workflow"],
-    status_code=200,
-    summary="The manager approves or refuses (JSON or a form)",
-    # The unguessable signed token in the path is the protection; managers need no account nor session.
-    opt={"csrf_exempt": True, "public": True},
-)
-async def approval_decide(request: Request, token: str) -> Response[Any]:
-    as_json = request.headers.get("content-type", "").startswith("application/json")
-    if as_json:
-        body = DecisionBody.model_validate(await request.json())
-    else:
-        form = await request.form()
-        try:
-            body = DecisionBody.model_validate(
-                {"decision": form.get("decision"), "reason": form.get("reason") or ""}
-            )
-        except Exception as exc:
-            raise ValidationFailedError("decision must be approve or refuse", field="decision") from exc
-
-    def decide() -> dict[str, Any]:
-        with session_scope(get_engine()) as session:
-            service = AssignmentService(session)
-            a = service.manager_decide(token, body.decision, body.reason)
-            return {"assignment_id": a.id, "state": a.state, "version": a.version}
-
-    result = await anyio.to_thread.run_sync(decide)
-    if as_json:
-        return Response(result, headers=_NO_STORE)
-    done = "Vous avez accepté la mise à disposition." if result["state"] == "approved" else "Vous avez refusé."
-    return _manager_page("Merci, votre réponse est enregistrée", f"<p>{html.escape(done)}</p>")
 
 
 # --------------------------------------------------------------------------- runs and overrides
@@ -428,8 +342,6 @@ route_handlers = [
     complete,
     withdraw,
     approval_link,
-    approval_show,
-    approval_decide,
     allocation_run,
     allocation_runs,
     override,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from talents.auth.testing import auth_headers, issue_token
-from talents.kernel.settings import reset_settings
+from talents.kernel.settings import get_settings, reset_settings
+from talents.metrics import MULTIPROC_ENV
 
 pytestmark = pytest.mark.integration
 
@@ -50,21 +52,32 @@ def test_demo_sign_in_works_when_the_demo_is_on(demo_on):
         assert me["email"] == "lead@x.gouv.fr" and me["roles"] == ["lead"] and me["via"] == "session"
 
 
-def test_serve_demo_turns_the_demo_on(monkeypatch):
-    import talents.cli as cli
+def test_serve_demo_turns_the_demo_on_and_the_test_leaves_the_process_as_it_found_it(monkeypatch):
+    import shutil
 
-    called: dict[str, Any] = {}
-    monkeypatch.setattr(cli, "prepare", lambda: None)
-    monkeypatch.setattr(cli, "seed_demo", lambda **kw: called.setdefault("seeded", True))
-    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: called.setdefault("served", True))
-    monkeypatch.setenv("TALENTS_DEMO", "false")  # restored (unset) after the test, whatever serve sets
     from typer.testing import CliRunner
 
-    result = CliRunner().invoke(cli.app, ["serve", "--demo"])
-    import os
+    import talents.cli as cli
 
-    assert result.exit_code == 0, result.output
-    assert os.environ.get("TALENTS_DEMO") == "true" and called.get("served")
+    before = dict(os.environ)
+    demo_before = get_settings().app.demo
+    called: dict[str, Any] = {}
+    # serve writes to this process's environment (the demo switch, the metrics folder) and re-reads the
+    # settings: every change goes through monkeypatch, which undoes them at the end of the context.
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "prepare", lambda: None)
+        patch.setattr(cli, "seed_demo", lambda **kw: called.setdefault("seeded", True))
+        patch.setattr(cli.uvicorn, "run", lambda *a, **kw: called.setdefault("served", True))
+        patch.setenv("TALENTS_DEMO", "false")
+        patch.setenv(MULTIPROC_ENV, "")  # empty is unset for serve; set here, it is restored on the way out
+        result = CliRunner().invoke(cli.app, ["serve", "--demo"])
+        assert result.exit_code == 0, result.output
+        assert os.environ.get("TALENTS_DEMO") == "true" and get_settings().app.demo and called.get("served")
+        metrics_dir = os.environ.get(MULTIPROC_ENV)
+        assert metrics_dir, "serve gives its workers a shared metrics folder"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    reset_settings()  # the settings serve cached were read with the demo on
+    assert dict(os.environ) == before and get_settings().app.demo == demo_before
 
 
 def test_sign_in_attempts_are_limited_per_address_with_retry_after(engine, monkeypatch):

@@ -194,6 +194,12 @@ def test_every_api_route_has_a_stated_expectation(client):
         ", ".join(missing)
 
 
+def test_every_api_route_declares_its_rule_beside_itself(client):
+    # The default rule (any signed-in principal) is a fallback, not a statement: each route says who may call it.
+    silent = [f"{method} {path}" for method, path, handler in _api_routes(client.app) if declared_rule(handler) is None]
+    assert not silent, "declare opt=rule(...) on these routes: " + ", ".join(silent)
+
+
 def test_every_route_refuses_whoever_may_not_touch_someone_elses_object(client, world):
     params, headers = world
     failures = []

@@ -103,6 +103,7 @@ def test_an_agent_update_setting_a_required_field_to_null_is_a_422(admin_client)
      "availability.0.share"),
     ("/api/v1/needs", {**NEED, "priority": True}, "priority"),
     ("/api/v1/needs", {**NEED, "roles": [{**NEED["roles"][0], "count": True}]}, "roles.0.count"),
+    ("/api/v1/allocations/runs", {"dry_run": True, "need_ids": [1, True]}, "need_ids"),
 ])
 def test_a_boolean_is_not_a_number(admin_client, path, document, field) -> None:
     response = admin_client.post(path, json=document)

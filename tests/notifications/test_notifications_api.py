@@ -105,11 +105,14 @@ def test_unsubscribe_works_without_an_account_and_a_get_changes_nothing(client, 
     token = unsubscribe_token(ALICE, "assignment.activated")
     page = client.get(f"/notifications/unsubscribe?token={token}")
     assert page.status_code == 200 and ALICE in page.text and "<form" in page.text
+    # in the site's layout (State design system), in French, never cached: the link is a credential
+    assert 'lang="fr"' in page.text and "fr-header" in page.text and "/static/dsfr/dsfr.min.css" in page.text
+    assert "Me désabonner" in page.text and page.headers["cache-control"] == "no-store"
     with session_scope(engine) as s:
         assert s.exec(select(NotificationPreference)).all() == []
     done = client.post(f"/notifications/unsubscribe?token={token}", content=b"List-Unsubscribe=One-Click",
                        headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert done.status_code == 200 and "ne recevra plus" in done.text
+    assert done.status_code == 200 and "ne recevra plus" in done.text and "fr-alert--success" in done.text
     with session_scope(engine) as s:
         [pref] = s.exec(select(NotificationPreference)).all()
         assert (pref.email, pref.kind, pref.email_enabled, pref.inapp_enabled) == (
@@ -120,4 +123,5 @@ def test_unsubscribe_works_without_an_account_and_a_get_changes_nothing(client, 
     with session_scope(engine) as s:
         assert len(s.exec(select(Notification).where(Notification.channel == "email")).all()) == 1
     assert client.post("/notifications/unsubscribe?token=forged").status_code == 404
-    assert client.get("/notifications/unsubscribe?token=" + token[:-3] + "xyz").status_code == 404
+    damaged = client.get("/notifications/unsubscribe?token=" + token[:-3] + "xyz")
+    assert damaged.status_code == 404 and "fr-header" in damaged.text and "n’est pas valide" in damaged.text

@@ -111,3 +111,36 @@ def test_each_user_reaches_only_their_pages(demo):
         assert table.text.splitlines()[0].startswith("projet,ETP nécessaires")
     finally:
         reviewer.__exit__(None, None, None)
+
+
+def test_my_manager_is_shown_read_only_with_who_changes_it(demo, engine):
+    from sqlmodel import Session, select
+
+    from profiles.models import Agent
+
+    client = _signed_in("ines.agent@numerique.gouv.fr", "agent")
+    try:
+        token = _csrf(client.get("/mon-espace").text)
+        made = client.post("/mon-espace/profil", data={"csrf_token": token, "name": "Inès Agent",
+                                                        "ministry": "DINUM"}, follow_redirects=False)
+        assert made.status_code == 303
+        with Session(engine) as db:  # DINUM records the manager (the API's PATCH, by an admin)
+            agent = db.exec(select(Agent).where(Agent.email == "ines.agent@numerique.gouv.fr")).one()
+            agent.manager_email = "chef.ines@numerique.gouv.fr"
+            db.add(agent)
+            db.commit()
+        space = client.get("/mon-espace").text
+        shown = space.split('id="profil-responsable"', 1)[1].split("</div>", 1)[0]
+        assert "chef.ines@numerique.gouv.fr" in shown and "Seule la DINUM peut le" in shown
+        assert 'name="manager_email"' not in space  # nothing to edit that would be refused
+        # what each visibility does: « ministère » is seen by every ministry's leads, like « public »
+        assert "comme « public », visible des porteurs de projet de tous les ministères" in space
+        saved = client.post("/mon-espace/profil", data={"csrf_token": token, "name": "Inès Agent",
+                                                         "ministry": "DINUM", "visibility": "ministry"},
+                            follow_redirects=False)
+        assert saved.status_code == 303
+        with Session(engine) as db:
+            agent = db.exec(select(Agent).where(Agent.email == "ines.agent@numerique.gouv.fr")).one()
+            assert (agent.visibility, agent.manager_email) == ("ministry", "chef.ines@numerique.gouv.fr")
+    finally:
+        client.__exit__(None, None, None)
