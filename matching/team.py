@@ -1,4 +1,4 @@
-"""Team proposal for a whole need: fill every seat of every role from one :class:`CandidateIndex`.
+"""Team proposal for a whole need: fill every seat of every role from one index (a :class:`Ranker`).
 
 Rules:
 
@@ -16,16 +16,14 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from matching.availability import DEFAULT_FLOOR, above_floor, eligibility
+from matching.ranker import Ranker
 from matching.types import Commitment, RoleRequirement
-
-if TYPE_CHECKING:
-    from matching.ranking import CandidateIndex
 
 __all__ = ["TeamProposal", "TeamSeat", "UnfilledSeat", "propose_team"]
 
@@ -70,7 +68,7 @@ def _priority_bonus(priority: int) -> float:
 
 
 def propose_team(
-    index: CandidateIndex,
+    index: Ranker,
     roles: Sequence[RoleRequirement],
     *,
     fairness: bool = True,

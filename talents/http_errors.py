@@ -17,7 +17,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Template
 
-from talents.auth.middleware import caller_of
+from talents.kernel.access import caller_of
 from talents.kernel.db import database_error_reason
 from talents.kernel.errors import DomainError, ExpiredLinkError, InvalidLinkError
 from talents.kernel.logs import get_logger

@@ -8,9 +8,9 @@ from __future__ import annotations
 import needs.models
 import notifications.models
 import profiles.models
+import talents.assignments.models
 import talents.auth.models
-import talents.workflow.models
 
 __all__ = ["MODEL_MODULES"]
 
-MODEL_MODULES = (profiles.models, needs.models, talents.workflow.models, notifications.models, talents.auth.models)
+MODEL_MODULES = (profiles.models, needs.models, talents.assignments.models, notifications.models, talents.auth.models)

@@ -52,11 +52,11 @@ from matching.types import (
 from needs.models import Need, Role, RoleSkill
 from profiles.models import Agent, AgentSkill, Availability, Skill
 from profiles.taxonomy import to_taxonomy_skill
+from talents.assignments.exclusions import excluded_agents
+from talents.assignments.models import COMMITTED_STATES, FIXED_STATES, Assignment
 from talents.kernel.errors import NotFoundError
 from talents.kernel.settings import get_settings
 from talents.ranking_store import IndexStore
-from talents.workflow.exclusions import excluded_agents
-from talents.workflow.models import COMMITTED_STATES, FIXED_STATES, Assignment
 
 __all__ = [
     "RankingCache",
@@ -403,7 +403,7 @@ class RankingService:
 
     def not_candidates(self, need_id: int) -> list[str]:
         """Agent ids the engine leaves out for the need: its members, and those who declined, were refused
-        or were removed from it (:mod:`talents.workflow.exclusions`)."""
+        or were removed from it (:mod:`talents.assignments.exclusions`)."""
         left_out = self.members_of_need(need_id) | excluded_agents(self.session, [need_id])[need_id]
         return [str(a) for a in sorted(left_out)]
 

@@ -16,9 +16,9 @@ from sqlmodel import Session, col, func, select
 
 from needs.models import Need, Pledge, Project, Role, RoleSkill
 from profiles.models import Agent, AgentSkill, Availability, Skill
+from talents.assignments.models import COMMITTED_STATES, Assignment
 from talents.kernel.errors import NotFoundError
 from talents.kernel.settings import get_settings
-from talents.workflow.models import COMMITTED_STATES, Assignment
 
 __all__ = ["ReviewService", "csv_safe"]
 

@@ -41,11 +41,11 @@ from notifications import outbox, reminders
 from notifications.channels import build_channels
 from notifications.dispatcher import dispatch_once
 from notifications.models import JobRun, SchedulerLease
+from talents.assignments.models import COMMITTED_STATES
 from talents.auth.retention import purge
 from talents.kernel.db import as_utc, get_engine, migrate, session_scope, utcnow
 from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
-from talents.workflow.models import COMMITTED_STATES
 
 __all__ = [
     "Job",

@@ -21,14 +21,14 @@ from sqlmodel import Session, col, select
 
 from needs.models import Need
 from profiles.models import AccessLog, Agent, AgentSkill, Availability, Skill
-from talents.auth.middleware import caller_of
+from talents.assignments.models import PENDING_STATES, Assignment
 from talents.auth.models import ApiToken, User, UserSession
 from talents.auth.service import email_key
+from talents.kernel.access import caller_of
 from talents.kernel.db import as_utc, utcnow
 from talents.kernel.logs import get_logger
 from talents.kernel.principal import Principal
 from talents.kernel.settings import get_settings
-from talents.workflow.models import PENDING_STATES, Assignment
 from talents.workflow.service import AssignmentService
 
 __all__ = ["csv_safe", "erase", "export_data", "route_handlers", "to_csv"]

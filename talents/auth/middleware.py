@@ -8,7 +8,6 @@ every other error.
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,35 +20,18 @@ from sqlmodel import Session
 
 from talents.auth.ratelimit import hit
 from talents.auth.service import SessionService, TokenService, same_secret
-from talents.kernel.access import Rule, authorise, rule_of
+from talents.kernel.access import STATE_KEY, Caller, Rule, authorise, rule_of
 from talents.kernel.db import read_mostly, session_scope
 from talents.kernel.errors import PermissionDeniedError
 from talents.kernel.logs import get_logger
 from talents.kernel.principal import ANONYMOUS, Principal
 from talents.kernel.settings import get_settings
 
-__all__ = ["STATE_KEY", "AuthMiddleware", "Caller", "caller_of"]
+__all__ = ["AuthMiddleware"]
 
-STATE_KEY = "talents.caller"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_ID = 2**31 - 1
 log = get_logger("talents.auth")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """What the middleware learnt about the request."""
-
-    principal: Principal
-    session_id: str | None = None  # the cookie value, when a live session authenticated the request
-    csrf_token: str | None = None
-    bad_credentials: bool = False
-
-
-def caller_of(scope: Scope) -> Caller:
-    state = scope.get("state") or {}
-    caller = state.get(STATE_KEY)
-    return caller if isinstance(caller, Caller) else Caller(ANONYMOUS)
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -16,9 +16,10 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from talents.auth import gdpr, web
-from talents.auth.middleware import AuthMiddleware, caller_of
+from talents.auth.middleware import AuthMiddleware
 from talents.auth.models import ApiTokenPublic, UserPublic, UtcDatetime
 from talents.auth.service import TokenService, UserService
+from talents.kernel.access import caller_of
 from talents.kernel.principal import ADMIN, ROLES, Principal
 
 __all__ = ["dependencies", "middleware", "provide_principal", "route_handlers"]

@@ -20,16 +20,16 @@ from litestar.params import Body
 from litestar.response import Redirect
 from sqlmodel import Session, select
 
-from talents.auth.middleware import caller_of
 from talents.auth.models import LoginFlow
 from talents.auth.oidc import OIDCError, get_client, new_secret
 from talents.auth.service import SessionService, UserService, digest, same_secret
+from talents.kernel.access import caller_of
 from talents.kernel.db import as_utc, utcnow
 from talents.kernel.errors import PermissionDeniedError
 from talents.kernel.logs import get_logger
 from talents.kernel.principal import AGENT, ANONYMOUS, ROLES
 from talents.kernel.settings import get_settings
-from talents.web.common import message_page
+from talents.layout import message_page
 
 __all__ = ["route_handlers", "safe_next"]
 

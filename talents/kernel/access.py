@@ -17,12 +17,34 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from litestar.types import Scope
 from sqlmodel import Session
 
-from talents.kernel.principal import Principal, require
+from talents.kernel.principal import ANONYMOUS, Principal, require
 
-__all__ = ["DEFAULT_RULE", "PUBLIC", "SIGNED_IN", "ObjectCheck", "Rule", "authorise", "declared_rule", "rule",
-           "rule_of"]
+__all__ = ["DEFAULT_RULE", "PUBLIC", "SIGNED_IN", "STATE_KEY", "Caller", "ObjectCheck", "Rule", "authorise",
+           "caller_of", "declared_rule", "rule", "rule_of"]
+
+# Where the auth middleware leaves what it learnt about the request, for the handlers and the pages.
+STATE_KEY = "talents.caller"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What the auth middleware learnt about the request."""
+
+    principal: Principal
+    session_id: str | None = None  # the cookie value, when a live session authenticated the request
+    csrf_token: str | None = None
+    bad_credentials: bool = False
+
+
+def caller_of(scope: Scope) -> Caller:
+    """Who is calling (anonymous before the middleware ran, or when it found nobody)."""
+    state = scope.get("state") or {}
+    caller = state.get(STATE_KEY)
+    return caller if isinstance(caller, Caller) else Caller(ANONYMOUS)
+
 
 # (database session, who calls, the route's path parameters, the request path) -> None, or raises
 ObjectCheck = Callable[[Session, Principal, Mapping[str, Any], str], None]

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from talents.web import agent, home, lead, manager, review, unsubscribe
-from talents.web.common import message_page
 from talents.web.filters import install as install_filters
 
-__all__ = ["install_filters", "message_page", "route_handlers"]
+__all__ = ["install_filters", "route_handlers"]
 
 route_handlers: list[Any] = [*home.route_handlers, *agent.route_handlers, *lead.route_handlers,
                              *manager.route_handlers, *review.route_handlers, *unsubscribe.route_handlers]

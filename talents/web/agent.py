@@ -22,11 +22,12 @@ from profiles.policy import check_agent_create, check_agent_update
 from profiles.service import AgentService
 from profiles.taxonomy import TaxonomyService
 from talents.auth.gdpr import erase
-from talents.auth.middleware import caller_of
+from talents.kernel.access import caller_of
 from talents.kernel.errors import DomainError
 from talents.kernel.principal import ANONYMOUS, Principal
 from talents.kernel.settings import get_settings
-from talents.web.common import checked, done, floor_sentence, french_error, message_page, page, sign_in
+from talents.layout import message_page, page
+from talents.web.common import checked, done, floor_sentence, french_error, sign_in
 from talents.web.labels import KIND_LABELS
 from talents.workflow.service import AssignmentFilters, AssignmentService
 

@@ -14,8 +14,9 @@ from needs.models import Need
 from needs.service import NeedFilters, NeedService
 from profiles.taxonomy import SkillResolver
 from talents.kernel.principal import Principal
+from talents.layout import page
 from talents.review import ReviewService
-from talents.web.common import page, sign_in
+from talents.web.common import sign_in
 
 __all__ = ["route_handlers"]
 

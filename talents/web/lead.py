@@ -29,11 +29,12 @@ from needs.service import NeedFilters, NeedService, ProjectService
 from profiles.models import Agent
 from profiles.policy import log_profile_reads
 from profiles.taxonomy import SkillResolver
+from talents.assignments.models import COMMITTED_STATES
 from talents.kernel.errors import DomainError, PermissionDeniedError
 from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal
+from talents.layout import page
 from talents.ranking import RankingService
-from talents.web.common import checked, denied, done, french_error, page, sign_in
-from talents.workflow.models import COMMITTED_STATES
+from talents.web.common import checked, denied, done, french_error, sign_in
 from talents.workflow.service import AssignmentFilters, AssignmentService
 
 __all__ = ["need_context", "route_handlers"]

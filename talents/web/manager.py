@@ -19,7 +19,8 @@ from profiles.models import Agent
 from talents.kernel.db import get_engine, session_scope
 from talents.kernel.errors import ValidationFailedError
 from talents.kernel.principal import ADMIN, ANONYMOUS, MANAGER, Principal
-from talents.web.common import denied, page, sign_in
+from talents.layout import page
+from talents.web.common import denied, sign_in
 from talents.workflow.service import AssignmentService
 
 __all__ = ["route_handlers"]

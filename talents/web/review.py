@@ -21,9 +21,10 @@ from profiles.taxonomy import SkillResolver, TaxonomyService
 from talents.kernel.db import get_engine
 from talents.kernel.errors import DomainError, ValidationFailedError
 from talents.kernel.principal import ADMIN, REVIEWER, Principal, require
+from talents.layout import page
 from talents.review import ReviewService
 from talents.web.charts import bars
-from talents.web.common import denied, done, french_error, page, sign_in
+from talents.web.common import denied, done, french_error, sign_in
 from talents.web.labels import ACTION_LABELS
 from talents.web.lead import need_context
 from talents.workflow.allocation import run_allocation

@@ -16,7 +16,7 @@ from notifications.render import read_unsubscribe_token
 from notifications.service import unsubscribe
 from talents.kernel.errors import NotFoundError
 from talents.kernel.principal import ANONYMOUS
-from talents.web.common import message_page, page
+from talents.layout import message_page, page
 
 __all__ = ["route_handlers"]
 

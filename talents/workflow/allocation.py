@@ -35,14 +35,14 @@ from matching.allocation import AgentCapacity, AllocationSettings, OpenProposal,
 from matching.types import AvailabilityWindow, Commitment
 from needs.models import Need, Role
 from profiles.models import Agent, Availability
+from talents.assignments.exclusions import excluded_agents
+from talents.assignments.models import COMMITTED_STATES, FIXED_STATES, AllocationRun, Assignment
 from talents.kernel.db import session_scope
 from talents.kernel.errors import DomainError
 from talents.kernel.events import Event, publish
 from talents.kernel.settings import get_settings
 from talents.ranking import RankingService, agent_label
 from talents.workflow.audit import record
-from talents.workflow.exclusions import excluded_agents
-from talents.workflow.models import COMMITTED_STATES, FIXED_STATES, AllocationRun, Assignment
 from talents.workflow.service import AssignmentService
 from talents.workflow.transitions import SYSTEM
 

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from talents.assignments.models import AllocationTrigger
 from talents.kernel.db import session_scope
 from talents.kernel.logs import get_logger
 from talents.workflow import triggers
 from talents.workflow.allocation import run_allocation
-from talents.workflow.models import AllocationTrigger
 from talents.workflow.service import AssignmentService
 from talents.workflow.transitions import SYSTEM
 

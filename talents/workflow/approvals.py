@@ -13,11 +13,11 @@ from sqlmodel import col, func, select
 
 from needs.policy import leads_need
 from profiles.models import Agent
+from talents.assignments.models import ApprovalLinkUse, Assignment
 from talents.kernel.errors import InvalidTransitionError, PermissionDeniedError, ValidationFailedError
 from talents.kernel.events import Event, publish
 from talents.kernel.principal import ADMIN, REVIEWER, Principal
 from talents.workflow.audit import record
-from talents.workflow.models import ApprovalLinkUse, Assignment
 from talents.workflow.tokens import approval_url, make_approval_token, read_approval_token, token_hash
 from talents.workflow.transitions import Lifecycle
 

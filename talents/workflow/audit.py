@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from talents.assignments.models import AuditEvent
 from talents.kernel.events import Event, subscribe
-from talents.workflow.models import AuditEvent
 
 __all__ = ["AuditFilters", "AuditService", "csv_safe", "install", "on_event", "record"]
 

@@ -16,8 +16,8 @@ from matching.availability import above_floor, eligibility
 from matching.types import AvailabilityWindow, Commitment
 from needs.models import Role
 from profiles.models import Agent, Availability
+from talents.assignments.models import COMMITTED_STATES, Assignment
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
-from talents.workflow.models import COMMITTED_STATES, Assignment
 
 __all__ = ["check_capacity", "committed", "lock_agent", "lock_role"]
 

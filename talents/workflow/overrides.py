@@ -11,10 +11,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from talents.assignments.exclusions import removal_audit
+from talents.assignments.models import COMMITTED_STATES, Assignment
 from talents.kernel.errors import ConflictError, ValidationFailedError
 from talents.kernel.principal import REVIEWER, Principal, require
-from talents.workflow.exclusions import removal_audit
-from talents.workflow.models import COMMITTED_STATES, Assignment
 from talents.workflow.proposals import Proposals
 
 __all__ = ["OverrideService"]

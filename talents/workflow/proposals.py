@@ -13,6 +13,8 @@ from sqlmodel import col, func, select
 
 from needs.models import Need, Role
 from needs.policy import leads_need
+from talents.assignments.exclusions import excluded_agents
+from talents.assignments.models import COMMITTED_STATES, Assignment
 from talents.kernel.errors import (
     ConflictError,
     InvalidTransitionError,
@@ -22,8 +24,6 @@ from talents.kernel.errors import (
 )
 from talents.kernel.principal import ADMIN, REVIEWER, Principal
 from talents.ranking import RankingService
-from talents.workflow.exclusions import excluded_agents
-from talents.workflow.models import COMMITTED_STATES, Assignment
 from talents.workflow.transitions import Lifecycle
 
 __all__ = ["Proposals"]

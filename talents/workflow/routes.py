@@ -15,6 +15,7 @@ from litestar.response import Stream
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, func, select
 
+from talents.assignments.models import ALL_STATES, AllocationRun, AssignmentPublic, AuditEventPublic
 from talents.kernel.access import rule
 from talents.kernel.api import Limit, Offset, Page
 from talents.kernel.db import get_engine, session_scope
@@ -25,7 +26,6 @@ from talents.workflow.allocation import run_allocation
 from talents.workflow.allocation_job import install_triggers
 from talents.workflow.audit import AuditFilters, AuditService
 from talents.workflow.audit import install as install_audit
-from talents.workflow.models import ALL_STATES, AllocationRun, AssignmentPublic, AuditEventPublic
 from talents.workflow.overrides import OverrideService
 from talents.workflow.service import AssignmentFilters, AssignmentService
 

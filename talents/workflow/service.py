@@ -20,11 +20,11 @@ from needs.models import Need, Role
 from needs.policy import leads_need, needs_led_by
 from profiles.models import Agent, AgentSkill
 from profiles.taxonomy import SkillResolver
+from talents.assignments.exclusions import removal_audit
+from talents.assignments.models import Assignment, AssignmentPublic
 from talents.kernel.errors import DomainError, PermissionDeniedError, ValidationFailedError
 from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal
 from talents.workflow.approvals import ManagerApprovals
-from talents.workflow.exclusions import removal_audit
-from talents.workflow.models import Assignment, AssignmentPublic
 from talents.workflow.proposals import Proposals
 from talents.workflow.transitions import SYSTEM
 

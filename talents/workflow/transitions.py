@@ -26,13 +26,13 @@ from needs.models import Need, Role
 from needs.policy import lead_email
 from profiles.models import Agent
 from profiles.policy import manager_of
+from talents.assignments.models import COMMITTED_STATES, PENDING_STATES, Assignment
 from talents.kernel.errors import ConflictError, InvalidTransitionError, NotFoundError
 from talents.kernel.events import Event, publish
 from talents.kernel.principal import Principal
 from talents.kernel.settings import get_settings
 from talents.workflow import capacity
 from talents.workflow.audit import record
-from talents.workflow.models import COMMITTED_STATES, PENDING_STATES, Assignment
 
 __all__ = ["SYSTEM", "TRANSITIONS", "Lifecycle"]
 

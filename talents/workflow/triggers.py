@@ -19,9 +19,9 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session as OrmSession
 
 from needs.models import Need
+from talents.assignments.models import AllocationTrigger
 from talents.kernel.db import utcnow
 from talents.kernel.settings import get_settings
-from talents.workflow.models import AllocationTrigger
 
 __all__ = ["install"]
 

@@ -9,10 +9,10 @@ from sqlmodel import select
 
 from notifications import reminders
 from notifications.models import Notification, NotificationPreference
+from talents.assignments.models import COMMITTED_STATES
 from talents.auth.testing import issue_token
 from talents.kernel.db import session_scope
 from talents.kernel.events import Event, publish
-from talents.workflow.models import COMMITTED_STATES
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def world(engine):
 
 
 def assign(engine, world, state, age_days, role="dev", agent="alice"):
-    from talents.workflow.models import Assignment
+    from talents.assignments.models import Assignment
 
     with session_scope(engine) as s:
         a = Assignment(need_id=world["need"], role_id=world[role], agent_id=world[agent], share=0.6,

@@ -17,11 +17,11 @@ from matching.availability import free_segments
 from matching.types import AvailabilityWindow, Commitment
 from needs.models import Need, Role
 from profiles.models import Availability
+from talents.assignments.models import COMMITTED_STATES, Assignment
 from talents.kernel.db import session_scope
 from talents.kernel.errors import DomainError
 from talents.kernel.principal import AGENT, LEAD, REVIEWER, Principal
 from talents.workflow.allocation import run_allocation
-from talents.workflow.models import COMMITTED_STATES, Assignment
 from talents.workflow.overrides import OverrideService
 from talents.workflow.service import AssignmentService
 

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from wfhelpers import REVIEWER_P
 
 from needs.models import Need
+from talents.assignments.models import AllocationRun, AllocationTrigger, Assignment, AuditEvent
 from talents.kernel.db import session_scope
 from talents.workflow.allocation import run_allocation
 from talents.workflow.allocation_job import process_allocation_triggers, run_scheduled_allocation
-from talents.workflow.models import AllocationRun, AllocationTrigger, Assignment, AuditEvent
 from talents.workflow.overrides import OverrideService
 
 pytestmark = pytest.mark.integration

@@ -19,9 +19,9 @@ from factories import make_agent
 from sqlmodel import col, select
 
 from needs.models import Role
+from talents.assignments.models import COMMITTED_STATES, Assignment, AuditEvent
 from talents.kernel.db import session_scope
 from talents.kernel.events import Event, subscribe, unsubscribe
-from talents.workflow.models import COMMITTED_STATES, Assignment, AuditEvent
 from talents.workflow.service import AssignmentService
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -8,13 +8,13 @@ from sqlmodel import select
 from wfhelpers import LEAD_P, REVIEWER_P, agent_principal
 
 from needs.models import Need
+from talents.assignments.exclusions import excluded_agents
+from talents.assignments.models import Assignment
 from talents.kernel.db import session_scope
 from talents.kernel.errors import ValidationFailedError
 from talents.ranking import RankingService
 from talents.web.common import french_error
 from talents.workflow.allocation import run_allocation
-from talents.workflow.exclusions import excluded_agents
-from talents.workflow.models import Assignment
 from talents.workflow.overrides import OverrideService
 from talents.workflow.service import AssignmentService
 

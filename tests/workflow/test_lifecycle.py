@@ -12,6 +12,7 @@ from wfhelpers import ADMIN_P, LEAD_P, OTHER_LEAD_P, REVIEWER_P, agent_principal
 
 from needs.models import Role
 from profiles.models import AgentSkill
+from talents.assignments.models import ApprovalLinkUse, Assignment, AuditEvent
 from talents.kernel.db import session_scope
 from talents.kernel.errors import (
     ConflictError,
@@ -20,7 +21,6 @@ from talents.kernel.errors import (
     PermissionDeniedError,
     ValidationFailedError,
 )
-from talents.workflow.models import ApprovalLinkUse, Assignment, AuditEvent
 from talents.workflow.service import AssignmentService
 from talents.workflow.tokens import make_approval_token
 

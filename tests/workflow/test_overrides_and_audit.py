@@ -11,10 +11,10 @@ from factories import END, START, make_agent, make_need
 from sqlmodel import select
 from wfhelpers import LEAD_P, REVIEWER_P
 
+from talents.assignments.models import Assignment, AuditEvent
 from talents.kernel.db import session_scope
 from talents.kernel.errors import ConflictError, PermissionDeniedError, ValidationFailedError
 from talents.workflow.audit import AuditFilters, AuditService, csv_safe, record
-from talents.workflow.models import Assignment, AuditEvent
 from talents.workflow.overrides import OverrideService
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,9 @@ from wfhelpers import LEAD_P, REVIEWER_P, agent_principal
 from matching.availability import eligibility
 from matching.types import AvailabilityWindow, Commitment
 from needs.models import Role
+from talents.assignments.models import ALL_STATES, COMMITTED_STATES, TERMINAL_STATES, Assignment
 from talents.kernel.db import session_scope
 from talents.kernel.errors import ConflictError, DomainError, InvalidTransitionError
-from talents.workflow.models import ALL_STATES, COMMITTED_STATES, TERMINAL_STATES, Assignment
 from talents.workflow.overrides import OverrideService
 from talents.workflow.service import AssignmentService
 from talents.workflow.transitions import TRANSITIONS

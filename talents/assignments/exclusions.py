@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from sqlmodel import Session, col, select
 
-from talents.workflow.models import Assignment, AuditEvent
+from talents.assignments.models import Assignment, AuditEvent
 
 __all__ = ["REFUSING_STATES", "REMOVAL_MARK", "excluded_agents", "removal_audit"]
 
