@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from pydantic import field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
+from profiles.models import SkillLink, skill_link_rules
 from talents.kernel.db import UTCDateTime, utcnow
 from talents.kernel.fields import Email, ProgrammeDate, StrictNumbers, period_end
 
@@ -163,17 +164,13 @@ class Role(RoleBase, table=True):
     position: int = Field(ge=0)
 
 
-class RoleSkill(SQLModel, table=True):
-    __tablename__ = "role_skill"
-    __table_args__ = (
-        sa.UniqueConstraint("role_id", "skill_id", name="uq_role_skill"),
-        sa.CheckConstraint("level BETWEEN 1 AND 5", name="ck_role_skill_level"),
-    )
+class RoleSkill(SkillLink, table=True):
+    """A skill a role asks for: level, weight, and whether it is required."""
 
-    id: int | None = Field(default=None, primary_key=True)
+    __tablename__ = "role_skill"
+    __table_args__ = skill_link_rules("role_skill", "role_id")
+
     role_id: int = Field(foreign_key="role.id", index=True, ondelete="CASCADE")
-    skill_id: str = Field(foreign_key="skill.id", index=True, max_length=200)
-    typed: str = Field(default="", max_length=200)
     level: int = 3
     weight: float = 1.0
     required: bool = False

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -101,34 +101,53 @@ def _notify(session: Session, kind: str, event_id: str, email: str | None, data:
     return 1 if rows else 0
 
 
-def remind_pending_proposals(engine: Engine, now: datetime, days: int | None = None) -> int:
-    """Agents proposed ``days`` ago or more who have not answered; again every ``days`` days."""
-    days = days or get_settings().notifications.proposal_reminder_days
-    now = as_utc(now)
-    query = (
+# One reminder: its event id (the same reminder twice is a no-op), its recipient and its data.
+Reminder = tuple[str, str | None, dict[str, Any]]
+
+
+def _send(engine: Engine, now: datetime, kind: str, reminders: Callable[[Session], Iterable[Reminder]]) -> int:
+    """Queue each reminder ``reminders`` finds (in one transaction); how many were new."""
+    sent = 0
+    with session_scope(engine) as session:
+        for event_id, email, data in reminders(session):
+            sent += _notify(session, kind, event_id, email, data, now)
+    return sent
+
+
+def _seats(*columns: Any) -> sa.Select[Any]:
+    """Assignments with their agent, need and role (what a reminder about a seat says), and ``columns``."""
+    return (
         sa.select(
             ASSIGNMENT.c.id,
-            ASSIGNMENT.c.created_at,
             ASSIGNMENT.c.start_date,
             ASSIGNMENT.c.end_date,
             AGENT.c.email,
             AGENT.c.name,
             NEED.c.title,
             NEED.c.id.label("need_id"),
-            NEED.c.priority,
             ROLE.c.title.label("role_title"),
+            *columns,
         )
         .join(AGENT, AGENT.c.id == ASSIGNMENT.c.agent_id)
         .join(NEED, NEED.c.id == ASSIGNMENT.c.need_id)
         .join(ROLE, ROLE.c.id == ASSIGNMENT.c.role_id)
+    )
+
+
+def remind_pending_proposals(engine: Engine, now: datetime, days: int | None = None) -> int:
+    """Agents proposed ``days`` ago or more who have not answered; again every ``days`` days."""
+    days = days or get_settings().notifications.proposal_reminder_days
+    now = as_utc(now)
+    query = (
+        _seats(ASSIGNMENT.c.created_at, NEED.c.priority)
         .where(
             ASSIGNMENT.c.state == "proposed",
             ASSIGNMENT.c.created_at <= now - timedelta(days=days),
             AGENT.c.erased_at.is_(None),
         )
     )
-    sent = 0
-    with session_scope(engine) as session:
+
+    def reminders(session: Session) -> Iterator[Reminder]:
         for r in session.execute(query).mappings():
             age = (now - as_utc(r["created_at"])).days
             data = {
@@ -141,15 +160,9 @@ def remind_pending_proposals(engine: Engine, now: datetime, days: int | None = N
                 "agent_name": r["name"],
                 "days": age,
             }
-            sent += _notify(
-                session,
-                "reminder.proposal_pending",
-                f"reminder.proposal:{r['id']}:{age // days}",
-                r["email"],
-                data,
-                now,
-            )
-    return sent
+            yield f"reminder.proposal:{r['id']}:{age // days}", r["email"], data
+
+    return _send(engine, now, "reminder.proposal_pending", reminders)
 
 
 def _approval_links(session: Session, since: datetime) -> dict[Any, str]:
@@ -169,22 +182,7 @@ def remind_pending_approvals(engine: Engine, now: datetime, days: int | None = N
     days = days or get_settings().notifications.approval_reminder_days
     now = as_utc(now)
     query = (
-        sa.select(
-            ASSIGNMENT.c.id,
-            ASSIGNMENT.c.updated_at,
-            ASSIGNMENT.c.share,
-            ASSIGNMENT.c.start_date,
-            ASSIGNMENT.c.end_date,
-            AGENT.c.email,
-            AGENT.c.name,
-            AGENT.c.manager_email,
-            NEED.c.title,
-            NEED.c.id.label("need_id"),
-            ROLE.c.title.label("role_title"),
-        )
-        .join(AGENT, AGENT.c.id == ASSIGNMENT.c.agent_id)
-        .join(NEED, NEED.c.id == ASSIGNMENT.c.need_id)
-        .join(ROLE, ROLE.c.id == ASSIGNMENT.c.role_id)
+        _seats(ASSIGNMENT.c.updated_at, ASSIGNMENT.c.share, AGENT.c.manager_email)
         .where(
             ASSIGNMENT.c.state == "accepted",
             ASSIGNMENT.c.updated_at <= now - timedelta(days=days),
@@ -192,8 +190,8 @@ def remind_pending_approvals(engine: Engine, now: datetime, days: int | None = N
             AGENT.c.erased_at.is_(None),
         )
     )
-    sent = 0
-    with session_scope(engine) as session:
+
+    def reminders(session: Session) -> Iterator[Reminder]:
         links = _approval_links(session, now - timedelta(days=60))
         for r in session.execute(query).mappings():
             age = (now - as_utc(r["updated_at"])).days
@@ -208,15 +206,9 @@ def remind_pending_approvals(engine: Engine, now: datetime, days: int | None = N
                 "days": age,
                 "approval_url": links.get(str(r["id"])),
             }
-            sent += _notify(
-                session,
-                "reminder.approval_pending",
-                f"reminder.approval:{r['id']}:{age // days}",
-                r["manager_email"],
-                data,
-                now,
-            )
-    return sent
+            yield f"reminder.approval:{r['id']}:{age // days}", r["manager_email"], data
+
+    return _send(engine, now, "reminder.approval_pending", reminders)
 
 
 def remind_availability_ending(engine: Engine, now: datetime, days: int | None = None) -> int:
@@ -234,20 +226,14 @@ def remind_availability_ending(engine: Engine, now: datetime, days: int | None =
             ~sa.exists().where(later.c.agent_id == AVAILABILITY.c.agent_id, later.c.end_date > AVAILABILITY.c.end_date),
         )
     )
-    sent = 0
-    with session_scope(engine) as session:
+
+    def reminders(session: Session) -> Iterator[Reminder]:
         for r in session.execute(query).mappings():
             end = _as_date(r["end_date"])
             data = {"agent_email": r["email"], "agent_name": r["name"], "end": end.isoformat()}
-            sent += _notify(
-                session,
-                "reminder.availability_ending",
-                f"reminder.availability:{r['id']}:{end.isoformat()}",
-                r["email"],
-                data,
-                now,
-            )
-    return sent
+            yield f"reminder.availability:{r['id']}:{end.isoformat()}", r["email"], data
+
+    return _send(engine, now, "reminder.availability_ending", reminders)
 
 
 def remind_stale_profiles(engine: Engine, now: datetime, days: int | None = None) -> int:
@@ -257,20 +243,14 @@ def remind_stale_profiles(engine: Engine, now: datetime, days: int | None = None
     query = sa.select(AGENT.c.id, AGENT.c.email, AGENT.c.name, AGENT.c.updated_at).where(
         AGENT.c.updated_at <= now - timedelta(days=days), AGENT.c.erased_at.is_(None)
     )
-    sent = 0
-    with session_scope(engine) as session:
+
+    def reminders(session: Session) -> Iterator[Reminder]:
         for r in session.execute(query).mappings():
             updated = as_utc(r["updated_at"]).date()
             data = {"agent_email": r["email"], "agent_name": r["name"], "updated_on": updated.isoformat()}
-            sent += _notify(
-                session,
-                "reminder.profile_stale",
-                f"reminder.profile:{r['id']}:{updated.isoformat()}",
-                r["email"],
-                data,
-                now,
-            )
-    return sent
+            yield f"reminder.profile:{r['id']}:{updated.isoformat()}", r["email"], data
+
+    return _send(engine, now, "reminder.profile_stale", reminders)
 
 
 def reviewer_emails(session: Session) -> list[str]:

@@ -33,6 +33,7 @@ __all__ = [
     "SkillInput",
     "SkillPublic",
     "SkillUpdate",
+    "skill_link_rules",
 ]
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9:._\-]*")
@@ -186,19 +187,30 @@ class AgentSkillBase(SQLModel):
     interest: int | None = Field(default=None, ge=1, le=5)
 
 
-class AgentSkill(AgentSkillBase, table=True):
+class SkillLink(SQLModel):
+    """What every row naming a taxonomy skill for someone or something holds (an agent's skill, a role's):
+    the skill, and the words typed that resolved to it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    skill_id: str = Field(foreign_key="skill.id", index=True, max_length=200)
+    typed: str = Field(default="", max_length=200)
+
+
+def skill_link_rules(table: str, owner: str) -> tuple[sa.Constraint, ...]:
+    """A skill at most once per owner, at a level from 1 to 5 (``uq_<table>``, ``ck_<table>_level``)."""
+    return (
+        sa.UniqueConstraint(owner, "skill_id", name=f"uq_{table}"),
+        sa.CheckConstraint("level BETWEEN 1 AND 5", name=f"ck_{table}_level"),
+    )
+
+
+class AgentSkill(AgentSkillBase, SkillLink, table=True):
     """A skill on an agent's profile, with what they typed and how sure the normalisation was."""
 
     __tablename__ = "agent_skill"
-    __table_args__ = (
-        sa.UniqueConstraint("agent_id", "skill_id", name="uq_agent_skill"),
-        sa.CheckConstraint("level BETWEEN 1 AND 5", name="ck_agent_skill_level"),
-    )
+    __table_args__ = skill_link_rules("agent_skill", "agent_id")
 
-    id: int | None = Field(default=None, primary_key=True)
     agent_id: int = Field(foreign_key="agent.id", index=True, ondelete="CASCADE")
-    skill_id: str = Field(foreign_key="skill.id", index=True, max_length=200)
-    typed: str = Field(default="", max_length=200)
     confidence: float = 1.0
     endorsements: int = 0
 

@@ -85,25 +85,18 @@ def period_end(cls: type, end: date, info: ValidationInfo) -> date:
     return end
 
 
-def _number_kind(annotation: Any) -> type | None:
-    """``int`` or ``float`` for a numeric field (optional or annotated), else None."""
+def _number_kind(annotation: Any, *, items: bool = False) -> type | None:
+    """``int`` or ``float`` for a numeric field — with ``items``, for a list of numbers — optional or annotated,
+    else None."""
     if get_origin(annotation) is Annotated:
-        return _number_kind(get_args(annotation)[0])
+        return _number_kind(get_args(annotation)[0], items=items)
     if get_origin(annotation) in (Union, types.UnionType):
-        kinds = {_number_kind(a) for a in get_args(annotation) if a is not type(None)}
+        kinds = {_number_kind(a, items=items) for a in get_args(annotation) if a is not type(None)}
         return kinds.pop() if len(kinds) == 1 else None
+    if items:
+        args = get_args(annotation)
+        return _number_kind(args[0]) if get_origin(annotation) in (list, tuple, set, frozenset) and args else None
     return annotation if annotation in (int, float) else None
-
-
-def _items_kind(annotation: Any) -> type | None:
-    """``int`` or ``float`` for a list of numbers (optional or annotated), else None."""
-    if get_origin(annotation) is Annotated:
-        return _items_kind(get_args(annotation)[0])
-    if get_origin(annotation) in (Union, types.UnionType):
-        kinds = {_items_kind(a) for a in get_args(annotation) if a is not type(None)}
-        return kinds.pop() if len(kinds) == 1 else None
-    args = get_args(annotation)
-    return _number_kind(args[0]) if get_origin(annotation) in (list, tuple, set, frozenset) and args else None
 
 
 class StrictNumbers(BaseModel):
@@ -121,7 +114,7 @@ class StrictNumbers(BaseModel):
             if kind is not None:
                 raise ValueError(f"must be {'an integer' if kind is int else 'a number'}, not a boolean")
         elif isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value):
-            kind = _items_kind(field.annotation)
+            kind = _number_kind(field.annotation, items=True)
             if kind is not None:
                 raise ValueError(f"must be a list of {'integers' if kind is int else 'numbers'}, not booleans")
         return value

@@ -6,6 +6,7 @@ back as a French sentence beside the form.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar import Request, get, post
@@ -111,9 +112,18 @@ def save_profile(request: Request[Any, Any, Any], db_session: Session, principal
     return done(HOME, "profil")
 
 
-def _own_agent_id(db: Session, principal: Principal) -> int | None:
+def _on_my_profile(request: Request[Any, Any, Any], db: Session, principal: Principal, data: dict[str, Any],
+                   where: str, change: Callable[[AgentService, int], tuple[str, str]]) -> Template | Redirect:
+    """A change to my own profile's skills or windows: ``change`` returns where to go back and the notice; a
+    refusal shows « Mon espace » again with the error beside the form (``where``), nothing written."""
     agent = _agent(db, principal)
-    return agent.id if agent is not None else None
+    if agent is None or agent.id is None:
+        return sign_in(HOME) if not principal.authenticated else done(HOME, "profil")
+    try:
+        back, notice = change(AgentService(db), agent.id)
+    except (DomainError, ValidationError) as exc:
+        return _refused(request, db, principal, exc, where, data)
+    return done(back, notice)
 
 
 def _level(value: Any) -> int | None:
@@ -123,34 +133,27 @@ def _level(value: Any) -> int | None:
 @post(f"{HOME}/competences", include_in_schema=False, sync_to_thread=True, opt={"public": True})
 def add_skill(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
               data: Form) -> Template | Redirect:
-    agent_id = _own_agent_id(db_session, principal)
-    if agent_id is None:
-        return sign_in(HOME) if not principal.authenticated else done(HOME, "profil")
-    try:
-        AgentService(db_session).add_skill(agent_id, AgentSkillCreate.model_validate({
+    def change(service: AgentService, agent_id: int) -> tuple[str, str]:
+        service.add_skill(agent_id, AgentSkillCreate.model_validate({
             "name": str(data.get("name", "")).strip(), "level": _level(data.get("level")),
             "interest": _level(data.get("interest"))}))
-    except (DomainError, ValidationError) as exc:
-        return _refused(request, db_session, principal, exc, "competence", data)
-    return done(HOME + "#competences", "competence")
+        return HOME + "#competences", "competence"
+
+    return _on_my_profile(request, db_session, principal, data, "competence", change)
 
 
 @post(f"{HOME}/competences/{{row_id:int}}", include_in_schema=False, sync_to_thread=True, opt={"public": True})
 def update_skill(request: Request[Any, Any, Any], db_session: Session, principal: Principal, row_id: int,
                  data: Form) -> Template | Redirect:
-    agent_id = _own_agent_id(db_session, principal)
-    if agent_id is None:
-        return sign_in(HOME)
-    service = AgentService(db_session)
-    try:
+    def change(service: AgentService, agent_id: int) -> tuple[str, str]:
         if checked(data, "retirer"):
             service.remove_skill(agent_id, row_id)
-            return done(HOME + "#competences", "competence-retiree")
+            return HOME + "#competences", "competence-retiree"
         service.update_skill(agent_id, row_id, AgentSkillUpdate.model_validate(
             {"level": _level(data.get("level")), "interest": _level(data.get("interest"))}))
-    except (DomainError, ValidationError) as exc:
-        return _refused(request, db_session, principal, exc, "competences", data)
-    return done(HOME + "#competences", "competence")
+        return HOME + "#competences", "competence"
+
+    return _on_my_profile(request, db_session, principal, data, "competences", change)
 
 
 def _share(value: Any) -> float | None:
@@ -165,30 +168,23 @@ def _share(value: Any) -> float | None:
 @post(f"{HOME}/disponibilites", include_in_schema=False, sync_to_thread=True, opt={"public": True})
 def add_window(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
                data: Form) -> Template | Redirect:
-    agent_id = _own_agent_id(db_session, principal)
-    if agent_id is None:
-        return sign_in(HOME) if not principal.authenticated else done(HOME, "profil")
-    try:
-        window = AvailabilityCreate.model_validate({"start": data.get("start") or None, "end": data.get("end") or None,
-                                                    "share": _share(data.get("share"))})
-        AgentService(db_session).add_availability(agent_id, window)
-    except (DomainError, ValidationError) as exc:
-        return _refused(request, db_session, principal, exc, "disponibilite", data)
-    return done(HOME + "#disponibilites", "disponibilite")
+    def change(service: AgentService, agent_id: int) -> tuple[str, str]:
+        service.add_availability(agent_id, AvailabilityCreate.model_validate({
+            "start": data.get("start") or None, "end": data.get("end") or None, "share": _share(data.get("share"))}))
+        return HOME + "#disponibilites", "disponibilite"
+
+    return _on_my_profile(request, db_session, principal, data, "disponibilite", change)
 
 
 @post(f"{HOME}/disponibilites/{{window_id:int}}/retirer", include_in_schema=False, sync_to_thread=True,
       opt={"public": True})
 def remove_window(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
                   window_id: int) -> Template | Redirect:
-    agent_id = _own_agent_id(db_session, principal)
-    if agent_id is None:
-        return sign_in(HOME)
-    try:
-        AgentService(db_session).remove_availability(agent_id, window_id)
-    except DomainError as exc:
-        return _refused(request, db_session, principal, exc, "disponibilites", {})
-    return done(HOME + "#disponibilites", "disponibilite-retiree")
+    def change(service: AgentService, agent_id: int) -> tuple[str, str]:
+        service.remove_availability(agent_id, window_id)
+        return HOME + "#disponibilites", "disponibilite-retiree"
+
+    return _on_my_profile(request, db_session, principal, {}, "disponibilites", change)
 
 
 @post(f"{HOME}/propositions/{{assignment_id:int}}", include_in_schema=False, sync_to_thread=True,

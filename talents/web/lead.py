@@ -6,6 +6,7 @@ A need's page is shared: everyone signed in reads it; its lead and DINUM also se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -188,43 +189,49 @@ def _project_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-@post("/porteur/projets", include_in_schema=False, sync_to_thread=True, opt={"public": True})
-def create_project(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
-                   data: Form) -> Template | Redirect:
+def _lead_form(request: Request[Any, Any, Any], db: Session, principal: Principal, data: Form, *, where: str,
+               notice: str, save: Callable[[], str]) -> Template | Redirect:
+    """A form of the lead's home: saved, back (303) to the page ``save`` names; refused, the home again with the
+    error beside the form (``where``) and nothing written."""
     if not principal.authenticated:
         return sign_in("/porteur")
     try:
+        path = save()
+    except (DomainError, ValidationError) as exc:
+        db.rollback()
+        return _lead_home(request, db, principal, status=422, error=french_error(exc), where=where, form=data)
+    return done(path, notice)
+
+
+def _require_lead(principal: Principal) -> None:
+    if not principal.has(LEAD, REVIEWER, ADMIN):
+        raise PermissionDeniedError("only project leads and DINUM create projects and needs")
+
+
+@post("/porteur/projets", include_in_schema=False, sync_to_thread=True, opt={"public": True})
+def create_project(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
+                   data: Form) -> Template | Redirect:
+    def save() -> str:
         body = ProjectCreate.model_validate(_project_fields(data))
-        if not principal.has(LEAD, REVIEWER, ADMIN):
-            _deny()
+        _require_lead(principal)
         claim_project(principal, body)
         ProjectService(db_session).create(body)
-    except (DomainError, ValidationError) as exc:
-        db_session.rollback()
-        return _lead_home(request, db_session, principal, status=422, error=french_error(exc), where="projet",
-                          form=data)
-    return done("/porteur", "projet")
+        return "/porteur"
 
-
-def _deny() -> None:
-    raise PermissionDeniedError("only project leads and DINUM create projects and needs")
+    return _lead_form(request, db_session, principal, data, where="projet", notice="projet", save=save)
 
 
 @post("/porteur/projets/{project_id:int}", include_in_schema=False, sync_to_thread=True, opt={"public": True})
 def update_project(request: Request[Any, Any, Any], db_session: Session, principal: Principal, project_id: int,
                    data: Form) -> Template | Redirect:
-    if not principal.authenticated:
-        return sign_in("/porteur")
-    try:
+    def save() -> str:
         check_project_writer(db_session, principal, project_id)
         body = ProjectUpdate.model_validate(_project_fields(data))
         check_project_update(principal, body)
         ProjectService(db_session).update(project_id, body)
-    except (DomainError, ValidationError) as exc:
-        db_session.rollback()
-        return _lead_home(request, db_session, principal, status=422, error=french_error(exc),
-                          where=f"projet-{project_id}", form=data)
-    return done("/porteur", "projet")
+        return "/porteur"
+
+    return _lead_form(request, db_session, principal, data, where=f"projet-{project_id}", notice="projet", save=save)
 
 
 def _need_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -240,19 +247,14 @@ def _need_fields(data: dict[str, Any]) -> dict[str, Any]:
 @post("/porteur/besoins", include_in_schema=False, sync_to_thread=True, opt={"public": True})
 def create_need(request: Request[Any, Any, Any], db_session: Session, principal: Principal,
                 data: Form) -> Template | Redirect:
-    if not principal.authenticated:
-        return sign_in("/porteur")
-    try:
+    def save() -> str:
         body = NeedCreate.model_validate(_need_fields(data))
-        if not principal.has(LEAD, REVIEWER, ADMIN):
-            _deny()
+        _require_lead(principal)
         claim_need(db_session, principal, body)
         need = NeedService(db_session, SkillResolver(db_session)).create(body)
-    except (DomainError, ValidationError) as exc:
-        db_session.rollback()
-        return _lead_home(request, db_session, principal, status=422, error=french_error(exc), where="besoin",
-                          form=data)
-    return done(f"/porteur/besoins/{need.id}", "besoin")
+        return f"/porteur/besoins/{need.id}"
+
+    return _lead_form(request, db_session, principal, data, where="besoin", notice="besoin", save=save)
 
 
 # --------------------------------------------------------------------------- a need's form and its roles
@@ -277,26 +279,32 @@ def edit_need(request: Request[Any, Any, Any], db_session: Session, principal: P
     return _edit(request, db_session, principal, need_id)
 
 
-def _edit_again(request: Request[Any, Any, Any], db: Session, principal: Principal, need_id: int, exc: Exception,
-                where: str) -> Template:
-    db.rollback()
-    return _edit(request, db, principal, need_id, status=422, error=french_error(exc), where=where)
+def _need_form(request: Request[Any, Any, Any], db: Session, principal: Principal, need_id: int, *, where: str,
+               save: Callable[[], tuple[str, str]]) -> Template | Redirect:
+    """A form of a need's edit page, for its lead or DINUM only: ``save`` returns where to go back and the notice;
+    a refusal shows the form again with the error beside it (``where``) and nothing written."""
+    if not principal.authenticated:
+        return sign_in(f"/porteur/besoins/{need_id}")
+    try:
+        check_need_writer(db, principal, need_id)
+        path, notice = save()
+    except (DomainError, ValidationError) as exc:
+        db.rollback()
+        return _edit(request, db, principal, need_id, status=422, error=french_error(exc), where=where)
+    return done(path, notice)
 
 
 # A POST never shares the path of a threaded GET: Litestar would register the GET twice (wrapped twice).
 @post("/porteur/besoins/{need_id:int}/enregistrer", include_in_schema=False, sync_to_thread=True, opt={"public": True})
 def update_need(request: Request[Any, Any, Any], db_session: Session, principal: Principal, need_id: int,
                 data: Form) -> Template | Redirect:
-    if not principal.authenticated:
-        return sign_in(f"/porteur/besoins/{need_id}")
-    try:
-        check_need_writer(db_session, principal, need_id)
+    def save() -> tuple[str, str]:
         body = NeedUpdate.model_validate(_need_fields(data))
         check_need_update(db_session, principal, body)
         NeedService(db_session, SkillResolver(db_session)).update(need_id, body)
-    except (DomainError, ValidationError) as exc:
-        return _edit_again(request, db_session, principal, need_id, exc, "besoin")
-    return done(f"/porteur/besoins/{need_id}", "besoin")
+        return f"/porteur/besoins/{need_id}", "besoin"
+
+    return _need_form(request, db_session, principal, need_id, where="besoin", save=save)
 
 
 def _role_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -315,33 +323,27 @@ def _role_fields(data: dict[str, Any]) -> dict[str, Any]:
 @post("/porteur/besoins/{need_id:int}/roles", include_in_schema=False, sync_to_thread=True, opt={"public": True})
 def add_role(request: Request[Any, Any, Any], db_session: Session, principal: Principal, need_id: int,
              data: Form) -> Template | Redirect:
-    if not principal.authenticated:
-        return sign_in(f"/porteur/besoins/{need_id}")
-    try:
-        check_need_writer(db_session, principal, need_id)
+    def save() -> tuple[str, str]:
         NeedService(db_session, SkillResolver(db_session)).add_role(need_id, RoleCreate.model_validate(
             _role_fields(data)))
-    except (DomainError, ValidationError) as exc:
-        return _edit_again(request, db_session, principal, need_id, exc, "nouveau-role")
-    return done(f"/porteur/besoins/{need_id}#roles", "role")
+        return f"/porteur/besoins/{need_id}#roles", "role"
+
+    return _need_form(request, db_session, principal, need_id, where="nouveau-role", save=save)
 
 
 @post("/porteur/besoins/{need_id:int}/roles/{position:int}", include_in_schema=False, sync_to_thread=True,
       opt={"public": True})
 def update_role(request: Request[Any, Any, Any], db_session: Session, principal: Principal, need_id: int,
                 position: int, data: Form) -> Template | Redirect:
-    if not principal.authenticated:
-        return sign_in(f"/porteur/besoins/{need_id}")
-    service = NeedService(db_session, SkillResolver(db_session))
-    try:
-        check_need_writer(db_session, principal, need_id)
+    def save() -> tuple[str, str]:
+        service = NeedService(db_session, SkillResolver(db_session))
         if checked(data, "retirer"):
             service.delete_role(need_id, position)
-            return done(f"/porteur/besoins/{need_id}#roles", "role-retire")
+            return f"/porteur/besoins/{need_id}#roles", "role-retire"
         service.update_role(need_id, position, RoleUpdate.model_validate(_role_fields(data)))
-    except (DomainError, ValidationError) as exc:
-        return _edit_again(request, db_session, principal, need_id, exc, f"role-{position}")
-    return done(f"/porteur/besoins/{need_id}#roles", "role")
+        return f"/porteur/besoins/{need_id}#roles", "role"
+
+    return _need_form(request, db_session, principal, need_id, where=f"role-{position}", save=save)
 
 
 route_handlers = [need_page, propose, seat_action, lead_home, create_project, update_project, create_need,

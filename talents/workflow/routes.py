@@ -134,10 +134,13 @@ def _body(data: VersionBody | None) -> VersionBody:
     return data or VersionBody()
 
 
-@post(
-    "/api/v1/assignments/{assignment_id:int}/accept", sync_to_thread=True, tags=["workflow"], status_code=200,
-    opt=_PARTY,
-)
+def _step(action: str, *, opt: dict[str, Any] = _PARTY, **kwargs: Any) -> Any:
+    """The route of one step of an assignment's life (the service checks that the caller may take it)."""
+    return post(f"/api/v1/assignments/{{assignment_id:int}}/{action}", sync_to_thread=True, tags=["workflow"],
+                status_code=200, opt=opt, **kwargs)
+
+
+@_step("accept")
 def accept(
     db_session: Session, principal: Principal, assignment_id: int, data: VersionBody | None = None
 ) -> AssignmentPublic:
@@ -145,10 +148,7 @@ def accept(
     return service.to_public(service.accept(assignment_id, principal, _body(data).version))
 
 
-@post(
-    "/api/v1/assignments/{assignment_id:int}/decline", sync_to_thread=True, tags=["workflow"], status_code=200,
-    opt=_PARTY,
-)
+@_step("decline")
 def decline(
     db_session: Session, principal: Principal, assignment_id: int, data: ReasonBody | None = None
 ) -> AssignmentPublic:
@@ -157,13 +157,7 @@ def decline(
     return service.to_public(service.decline(assignment_id, principal, body.reason, body.version))
 
 
-@post(
-    "/api/v1/assignments/{assignment_id:int}/activate",
-    sync_to_thread=True,
-    tags=["workflow"],
-    status_code=200,
-    opt=_PARTY,
-)
+@_step("activate")
 def activate(
     db_session: Session, principal: Principal, assignment_id: int, data: VersionBody | None = None
 ) -> AssignmentPublic:
@@ -171,13 +165,7 @@ def activate(
     return service.to_public(service.activate(assignment_id, principal, _body(data).version))
 
 
-@post(
-    "/api/v1/assignments/{assignment_id:int}/complete",
-    sync_to_thread=True,
-    tags=["workflow"],
-    status_code=200,
-    opt=_PARTY,
-)
+@_step("complete")
 def complete(
     db_session: Session, principal: Principal, assignment_id: int, data: CompleteBody
 ) -> AssignmentPublic:
@@ -187,13 +175,7 @@ def complete(
     )
 
 
-@post(
-    "/api/v1/assignments/{assignment_id:int}/withdraw",
-    sync_to_thread=True,
-    tags=["workflow"],
-    status_code=200,
-    opt=_PARTY,
-)
+@_step("withdraw")
 def withdraw(
     db_session: Session, principal: Principal, assignment_id: int, data: ReasonBody
 ) -> AssignmentPublic:
@@ -201,11 +183,8 @@ def withdraw(
     return service.to_public(service.withdraw(assignment_id, principal, data.reason, data.version))
 
 
-@post(
-    "/api/v1/assignments/{assignment_id:int}/approval-link",
-    sync_to_thread=True,
-    tags=["workflow"],
-    status_code=200,
+@_step(
+    "approval-link",
     summary="Send the manager a new approval link (the need's lead or DINUM, never the agent)",
     opt=rule(LEAD, REVIEWER, check=_assignment_party, why="the need's lead, or a reviewer"),
 )
