@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 
 from needs.models import Need, Role, RoleSkill
 from profiles.models import Agent, AgentSkill, Availability
+from talents.assignments.models import Assignment
 from talents.kernel.db import session_scope
-from talents.workflow.models import Assignment
 
 T = TypeVar("T")
 
