@@ -73,7 +73,9 @@ def test_the_life_of_an_assignment_over_http(client, tokens, world, events):
     link = urlparse(events.last("assignment.approval_requested").data["approval_url"]).path
     view = client.get(link)  # no account
     assert view.status_code == 200 and view.json()["usable"] is True
-    assert "Accepter" in client.get(link, headers={"Accept": "text/html"}).text
+    page = client.get(link, headers={"Accept": "text/html"})  # the manager's browser: the site's layout
+    assert "Accepter" in page.text and "fr-header" in page.text and 'lang="fr"' in page.text
+    assert page.headers["referrer-policy"] == "no-referrer" and page.headers["cache-control"] == "no-store"
     r = client.post(link, data={"decision": "approve", "reason": ""})  # the manager's browser sends the form
     assert r.status_code == 200 and "Vous avez accepté" in r.text and "fr-header" in r.text
     assert client.get(f"/api/v1/assignments/{aid}", headers=tokens["x"]).json()["state"] == "approved"
