@@ -134,6 +134,12 @@ def _seats(*columns: Any) -> sa.Select[Any]:
     )
 
 
+def _seat_data(r: sa.RowMapping) -> dict[str, Any]:
+    """What every reminder about a seat names: the assignment, its need and role, the agent."""
+    return {"assignment_id": r["id"], "need_id": r["need_id"], "need_title": r["title"], "role_title": r["role_title"],
+            "agent_name": r["name"]}
+
+
 def remind_pending_proposals(engine: Engine, now: datetime, days: int | None = None) -> int:
     """Agents proposed ``days`` ago or more who have not answered; again every ``days`` days."""
     days = days or get_settings().notifications.proposal_reminder_days
@@ -150,16 +156,7 @@ def remind_pending_proposals(engine: Engine, now: datetime, days: int | None = N
     def reminders(session: Session) -> Iterator[Reminder]:
         for r in session.execute(query).mappings():
             age = (now - as_utc(r["created_at"])).days
-            data = {
-                "assignment_id": r["id"],
-                "need_id": r["need_id"],
-                "need_title": r["title"],
-                "role_title": r["role_title"],
-                "priority": r["priority"],
-                "agent_email": r["email"],
-                "agent_name": r["name"],
-                "days": age,
-            }
+            data = {**_seat_data(r), "priority": r["priority"], "agent_email": r["email"], "days": age}
             yield f"reminder.proposal:{r['id']}:{age // days}", r["email"], data
 
     return _send(engine, now, "reminder.proposal_pending", reminders)
@@ -195,17 +192,8 @@ def remind_pending_approvals(engine: Engine, now: datetime, days: int | None = N
         links = _approval_links(session, now - timedelta(days=60))
         for r in session.execute(query).mappings():
             age = (now - as_utc(r["updated_at"])).days
-            data = {
-                "assignment_id": r["id"],
-                "need_id": r["need_id"],
-                "need_title": r["title"],
-                "role_title": r["role_title"],
-                "agent_name": r["name"],
-                "manager_email": r["manager_email"],
-                "share": r["share"],
-                "days": age,
-                "approval_url": links.get(str(r["id"])),
-            }
+            data = {**_seat_data(r), "manager_email": r["manager_email"], "share": r["share"], "days": age,
+                    "approval_url": links.get(str(r["id"]))}
             yield f"reminder.approval:{r['id']}:{age // days}", r["manager_email"], data
 
     return _send(engine, now, "reminder.approval_pending", reminders)
