@@ -19,7 +19,7 @@ taxonomy, held at its level); they differ only in how they score what is left:
 
 ``--select`` learns the engine's parameters instead of taking its defaults: scikit-learn's
 ``ParameterGrid`` over the parts of the score (profile similarity weight, occupations' weight in it
-and their sharpness), chosen on half of the needs (``train_test_split``, stratified by kind) and
+and their sharpness, co-occurrence credit, rarity), chosen on half of the needs (``train_test_split``, stratified by kind) and
 reported on the other half only.
 
 Metrics, per kind of need (with two must-haves / without): NDCG@10 (gain 2^grade − 1, the ideal over
@@ -247,6 +247,8 @@ GRID: dict[str, list[object]] = {
     "text_weight": [0.3, 0.5, 0.7],
     "occupation_weight": [0.0, 1.0, 2.0, 4.0],
     "occupation_sharpness": [2.3, 4.6],
+    "cooccurrence_credit": [0.0, 0.6],
+    "use_rarity": [True, False],
 }
 
 
@@ -291,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n(normalisation of every typed name: {time.perf_counter() - t0:.1f} s)")
         methods: dict[str, Method] = dict(REFERENCES)
         methods["ENGINE"] = engine()
+        methods["ENGINE w/o occupations"] = engine(occupation_weight=0.0)
         needs = None
         if args.select:
             params, needs = select(p, GRID, args.seed)

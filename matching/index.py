@@ -30,6 +30,7 @@ __all__ = ["EPS", "IndexBase", "RoleVector", "ranges"]
 
 EPS = 1e-9
 _NO_DATE = -1  # last_used unknown (text columns carry it too)
+_OCCUPATION_BLOCK = 100_000  # profiles whose occupations are computed at once
 # Words too common to say anything about a profile, in both languages.
 _TEXT_STOP = sorted(
     STOP_WORDS
@@ -330,7 +331,9 @@ class IndexBase:
         width = model.membership_.shape[0]  # skills added after fit belong to no occupation
         keep = skills < width
         held = sp.csr_matrix((np.ones(int(keep.sum())), (rows[keep], skills[keep])), shape=(n, width))
-        post = model.posterior(held)
+        # by blocks of rows: the skills × occupations product of a million profiles is large at once
+        post = sp.vstack([model.posterior(held[i : i + _OCCUPATION_BLOCK]) for i in range(0, n, _OCCUPATION_BLOCK)])
+        post = post.tocsr()
         o_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(post.indptr))
         return o_rows, self.occupation_cols_[post.indices], post.data
 

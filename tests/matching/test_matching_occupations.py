@@ -86,3 +86,15 @@ def test_an_agent_added_later_scores_as_if_it_had_been_indexed_at_fit(trades, ma
         (c.agent_id, round(c.score, 9)) for c in fitted.candidates
     ]
     assert later.candidates[0].agent_id == "dev"
+
+
+def test_occupations_computed_by_blocks_of_profiles_are_the_same(trades, make_agent, make_role, monkeypatch):
+    import matching.index
+
+    profiles = [make_agent(f"a{i}", [("py", 3), ("js" if i % 2 else "sql", 3)]) for i in range(5)]
+    role = make_role([("py", 3), ("ts", 3)])
+    whole = CandidateIndex().fit(trades, profiles).rank(role)
+    monkeypatch.setattr(matching.index, "_OCCUPATION_BLOCK", 2)
+    blocks = CandidateIndex().fit(trades, profiles).rank(role)
+    assert [(c.agent_id, c.score) for c in blocks.candidates] == [(c.agent_id, c.score) for c in whole.candidates]
+    assert [c.agent_id for c in whole.candidates][:2] == ["a1", "a3"]
