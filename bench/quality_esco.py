@@ -19,8 +19,8 @@ taxonomy, held at its level); they differ only in how they score what is left:
 
 ``--select`` learns the engine's parameters instead of taking its defaults: scikit-learn's
 ``ParameterGrid`` over the parts of the score (profile similarity weight, occupations' weight in it
-and their sharpness, co-occurrence credit, rarity), chosen on half of the needs (``train_test_split``, stratified by kind) and
-reported on the other half only.
+and their sharpness, co-occurrence credit, rarity), chosen on half of the needs (``train_test_split``,
+stratified by kind) and reported on the other half only.
 
 Metrics, per kind of need (with two must-haves / without): NDCG@10 (gain 2^grade − 1, the ideal over
 every agent), P@3 (share of the first three of the need's occupation, over what the ideal allows:
@@ -164,7 +164,7 @@ def fuzzy_idf_coverage(p: Prepared) -> list[list[str]]:
     return _coverage(p, rarity=True)
 
 
-def oracle(p: Prepared) -> list[list[str]]:
+def true_skills_coverage(p: Prepared) -> list[list[str]]:
     """IDF coverage on the true skills: the best a score of the asked skills alone can do."""
     case = p.case
     truth = replace(
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
             params, needs = select(p, GRID, args.seed)
             methods["ENGINE selected"] = engine(**params)
             print(f"   selected on the training half: {params}; the table below is the held-out half")
-        methods["IDF cov. true skills"] = oracle
+        methods["IDF cov. true skills"] = true_skills_coverage
         _table(case.name, p, methods, needs)
 
 
