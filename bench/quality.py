@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -150,6 +151,21 @@ def engine(**params: object) -> Ranker:
     return run
 
 
+def with_occupations(ranker: Ranker) -> Ranker:
+    """``ranker`` on the case's taxonomy with the occupations' skill lists on each skill (as ESCO's
+    occupation–skill relations give them to a deployment). Never an agent's occupation."""
+
+    def run(case: Case) -> dict[str, list[str]]:
+        listed: dict[str, list[str]] = {}
+        for i, occ in enumerate(case.occupations):
+            for sid in occ.skills:
+                listed.setdefault(sid, []).append(f"occupation-{i}")
+        tax = Taxonomy(replace(s, occupations=tuple(listed.get(s.id, ()))) for s in case.taxonomy)
+        return ranker(replace(case, taxonomy=tax))
+
+    return run
+
+
 def evaluate(case: Case, ranker: Ranker) -> tuple[float, float, float]:
     """(NDCG@10, precision@3, seconds) of one method on one case."""
     t0 = time.perf_counter()
@@ -200,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         datasets.append((f"{path} ({len(tax)} skills), derived occupations", tax))
     methods: dict[str, Ranker] = dict(REFERENCES)
     methods["ENGINE"] = engine()
+    methods["engine + taxonomy occupations"] = with_occupations(engine())
     if not args.no_ablations:
         methods |= {name: engine(**params) for name, params in ABLATIONS.items()}
     for title, tax in datasets:
