@@ -131,7 +131,10 @@ def get_engine(url: str | None = None) -> Engine:
             if sqlite:
                 kwargs["connect_args"] = {"check_same_thread": False, "timeout": db.database_lock_timeout_s}
             else:
-                kwargs["connect_args"] = {"options": _postgres_options()}
+                # A host that takes the connection and never answers must not hold a request for ever either
+                # (libpq counts whole seconds, 2 at least).
+                kwargs["connect_args"] = {"options": _postgres_options(),
+                                          "connect_timeout": max(2, round(db.database_lock_timeout_s))}
                 kwargs["pool_pre_ping"] = True
             if not sqlite or parsed.database not in (None, "", ":memory:"):
                 kwargs.update(pool_size=db.database_pool_size, max_overflow=db.database_max_overflow,

@@ -35,7 +35,8 @@ class DatabaseSettings(_Base):
     database_pool_size: int = 10
     database_max_overflow: int = Field(10, ge=0, description="Connections opened beyond the pool under bursts")
     database_lock_timeout_s: float = Field(
-        10.0, gt=0, description="Longest wait for a row lock (PostgreSQL) or the write lock (SQLite); then 503")
+        10.0, gt=0, description="Longest wait for a row lock (PostgreSQL), the write lock (SQLite), a free or a new "
+                                "database connection; then 503")
     database_statement_timeout_s: float = Field(
         60.0, gt=0, description="Longest statement (PostgreSQL); then 503")
     database_idle_in_transaction_timeout_s: float = Field(

@@ -160,7 +160,8 @@ def _need(s: Any, ext: str, title: str, priority: int, start: date, end: date,
 # --------------------------------------------------------------------------- a TCP proxy that can go down
 class TcpProxy:
     """127.0.0.1:``port`` → ``target``, in a thread of its own. ``stop()`` is the database going away: the
-    port refuses connections and every open one is cut; ``start()`` brings it back on the same port."""
+    port refuses connections and every open one is cut; ``silence()`` is a host that no longer answers;
+    ``start()`` brings it back on the same port."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -172,6 +173,7 @@ class TcpProxy:
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.connections = 0
+        self.silent = False
 
     def start(self) -> TcpProxy:
         ready = threading.Event()
@@ -191,6 +193,9 @@ class TcpProxy:
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         self.connections += 1
+        if self.silent:  # taken, never answered: a database host that does not respond
+            self._writers.add(client_w)
+            return
         try:
             server_r, server_w = await asyncio.open_connection(*self.target)
         except OSError:
@@ -207,6 +212,19 @@ class TcpProxy:
 
         await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
         self._writers -= {client_w, server_w}
+
+    def silence(self) -> None:
+        """Cut every open connection and answer nothing on new ones (until :meth:`stop`)."""
+        loop = self._loop
+        assert loop is not None
+
+        async def mute() -> None:
+            self.silent = True
+            for w in list(self._writers):
+                w.transport.abort()
+            self._writers.clear()
+
+        asyncio.run_coroutine_threadsafe(mute(), loop).result(10)
 
     def stop(self) -> None:
         loop = self._loop
@@ -225,3 +243,4 @@ class TcpProxy:
         self._thread.join(10)
         self._loop = self._thread = self._server = None
         self._writers.clear()
+        self.silent = False

@@ -2,8 +2,8 @@
 
 ``pg_terminate_backend`` on every session during traffic: the service answers again without a restart, and
 only requests caught in flight fail — with a 503 naming the lost connection, never a 500. The database made
-unreachable (a TCP proxy in front of it, stopped): ``/readyz`` says not ready and requests get 503; once it is
-back, ready again, still without a restart.
+unreachable (a TCP proxy in front of it, stopped, or taking connections and never answering): ``/readyz`` says
+not ready and requests get 503 — none hangs; once it is back, ready again, still without a restart.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def test_readyz_says_not_ready_while_the_database_is_unreachable_and_ready_once_
     url = engine.url
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
     through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    server = Served(through_proxy, tmp_path, workers=1)
+    server = Served(through_proxy, tmp_path, env={"TALENTS_DATABASE_LOCK_TIMEOUT_S": "3"})
     needs = f"/api/v1/needs/{ids['needs'][0]}"
     try:
         server.wait_ready()
@@ -140,6 +140,18 @@ def test_readyz_says_not_ready_while_the_database_is_unreachable_and_ready_once_
         proxy.start()
         wait_until(lambda: httpx.get(server.base + "/readyz", timeout=30).status_code == 200, 30,
                    "/readyz to say ready again")
+        assert httpx.get(server.base + needs, headers=headers, timeout=10).status_code == 200
+
+        # A host that takes connections and never answers: new connections give up after the lock timeout.
+        proxy.silence()
+        ready = httpx.get(server.base + "/readyz", timeout=30)
+        assert ready.status_code == 503, ready.text
+        down = httpx.get(server.base + needs, headers=headers, timeout=60)
+        assert down.status_code == 503, down.text
+        proxy.stop()
+        proxy.start()
+        wait_until(lambda: httpx.get(server.base + "/readyz", timeout=30).status_code == 200, 30,
+                   "/readyz to say ready again after the silence")
         assert httpx.get(server.base + needs, headers=headers, timeout=10).status_code == 200
         assert server.proc.poll() is None and server.proc.pid == pid
     finally:
