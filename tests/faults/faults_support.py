@@ -41,7 +41,8 @@ def waiting_on(engine: Engine, table: str) -> int | None:
     """The backend pid waiting for a lock on ``table`` (None if nobody waits)."""
     with engine.connect() as conn:
         return conn.execute(
-            sa.text("SELECT pid FROM pg_locks WHERE relation = CAST(:t AS regclass) AND NOT granted LIMIT 1"),
+            sa.text("SELECT pid FROM pg_locks WHERE relation = CAST(:t AS regclass) AND NOT granted "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"),
             {"t": table},
         ).scalar()
 
@@ -50,8 +51,10 @@ def waiting_on_a_transaction(engine: Engine) -> int | None:
     """The backend pid waiting for another transaction to end (a row lock, a unique key being inserted)."""
     with engine.connect() as conn:
         return conn.execute(
-            sa.text("SELECT pid FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted "
-                    "AND pid <> pg_backend_pid() LIMIT 1")
+            # Sessions of this database only: other suites may share the server.
+            sa.text("SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'transactionid' AND NOT l.granted AND a.datname = current_database() "
+                    "AND l.pid <> pg_backend_pid() LIMIT 1")
         ).scalar()
 
 
