@@ -7,28 +7,72 @@ normalised skill, held below the required level, and missing; its JSON shape is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Callable
+from functools import partial
+from datetime import date
 from typing import Any
 
 import numpy as np
 
 from matching.availability import DEFAULT_FLOOR, Eligibility, eligibility
-from matching.index import EPS, IndexBase, RoleVector
-from matching.scoring import interest_factor, level_credit, recency_factor
-from matching.types import AgentSkill, CandidateProfile, RoleRequirement
+from matching.index import EPS, LEVEL_CREDIT, NOT_A_SOURCE, IndexBase, Period, RoleVector, held_skills
+from matching.scoring import LEVELS, interest_factor, level_credit
+from matching.types import AgentSkill, CandidateProfile, RoleRequirement, SkillRequirement
 
-__all__ = ["ExplainingIndex", "NearMiss"]
+__all__ = ["Explained", "ExplainingIndex", "NearMiss"]
+
+Explanation = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class NearMiss:
+class Explained:
+    """An agent with a score in [0, 1] and its explanation, a JSON-ready dict.
+
+    A ranking computes the explanations' numbers with the scores; the dictionary itself is laid out
+    when first read, so that callers that only need scores (the allocation solver ranks every open
+    role) do not pay for it.
+    """
+
+    __slots__ = ("_explanation", "agent_id", "score")
+
+    def __init__(self, agent_id: str, score: float, explanation: Explanation | Callable[[], Explanation]) -> None:
+        self.agent_id = agent_id
+        self.score = score
+        self._explanation = explanation
+
+    @property
+    def explanation(self) -> Explanation:
+        if not isinstance(self._explanation, dict):
+            self._explanation = self._explanation()
+        return self._explanation
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.agent_id, self.score, self.explanation)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._key() == other._key()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(agent_id={self.agent_id!r}, score={self.score!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self._key())
+
+
+class NearMiss(Explained):
     """An agent who misses the role by a little; ``reasons`` say how, in French."""
 
-    agent_id: str
-    score: float
-    reasons: list[str]
-    explanation: dict[str, Any]
+    __slots__ = ("reasons",)
+
+    def __init__(
+        self, agent_id: str, score: float, reasons: list[str], explanation: Explanation | Callable[[], Explanation]
+    ) -> None:
+        super().__init__(agent_id, score, explanation)
+        self.reasons = reasons
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.agent_id, self.score, self.reasons, self.explanation)
 
 
 class ExplainingIndex(IndexBase):
@@ -38,54 +82,63 @@ class ExplainingIndex(IndexBase):
         if rv.text_weight <= 0:
             return 0.0
         row = self.row_of_.get(profile.agent_id)
-        if row is not None and self.profiles_[row] is profile:  # indexed: reuse the stored text vector
-            _, cols, vals, _ = self._gather(np.array([row], dtype=np.int64))
+        if row is not None and self.profiles_[row] is profile:
+            # indexed: the stored text vector, summed as the ranking sums it (same float, bit for bit)
+            pos, cols, vals, _ = self._gather(np.array([row], dtype=np.int64))
             keep = cols < self.text_features
-            tcols, tvals = cols[keep], vals[keep]
-        else:
-            tcols, tvals = self._text_row(None, profile.text)
+            text = np.bincount(pos[keep], weights=vals[keep] * rv.vector[cols[keep]], minlength=1)
+            return float(text[0] / rv.text_weight)
+        tcols, tvals = self._text_row(None, profile.text)
         return float(tvals @ rv.vector[tcols]) / rv.text_weight if tcols.size else 0.0
 
-    def _near_misses(
-        self,
-        rows: np.ndarray,
-        score: np.ndarray,
-        text: np.ndarray,
-        role: RoleRequirement,
-        rv: RoleVector,
-        limit: int,
-        floor: float,
-        today: date,
-        fairness: bool,
-    ) -> list[NearMiss]:
-        if rows.size == 0:
-            return []
-        out: list[NearMiss] = []
-        for i in np.argsort(-score, kind="stable").tolist():
-            if len(out) >= limit:
+    def _miss_picks(
+        self, rows: np.ndarray, role: RoleRequirement, period: Period, offset: int, limit: int
+    ) -> tuple[list[int], list[list[str]]]:
+        """Of ``rows`` (best first, their eligibility at ``period`` positions ``offset``…), the first
+        ``limit`` that miss the role by a little: their positions in ``rows`` and their reasons."""
+        picked: list[int] = []
+        reasons_of: list[list[str]] = []
+        starts, ends, frees = period.start.tolist(), period.end.tolist(), period.free.tolist()
+        bounds = period.indptr.tolist()
+        eligible, min_free = period.eligible.tolist(), period.min_free.tolist()
+        for c, row in enumerate(rows.tolist()):
+            if len(picked) >= limit:
                 break
-            row = int(rows[i])
             profile = self.profiles_[row]
             if profile is None:
                 continue
-            el = eligibility(profile.availability, profile.commitments, role.start, role.end, role.share, floor)
-            reasons = self._miss_reasons(profile, role, el)
+            i = offset + c
+            a, b = bounds[i], bounds[i + 1]
+            segments = list(zip(starts[a:b], ends[a:b], frees[a:b], strict=True))
+            reasons = self._miss_reasons(profile, role, eligible[i], segments, min_free[i])
             if reasons:
-                expl = self._explain(profile, role, rv, today, fairness, floor, el, float(text[i]))
-                out.append(NearMiss(profile.agent_id, float(score[i]), reasons, expl))
-        return out
+                picked.append(c)
+                reasons_of.append(reasons)
+        return picked, reasons_of
 
-    def _miss_reasons(self, profile: CandidateProfile, role: RoleRequirement, el: Eligibility) -> list[str]:
-        """French reasons when the agent misses by a little on exactly one point, else ``[]``."""
-        held = {s.skill_id: s for s in profile.skills}
+    def _miss_reasons(
+        self,
+        profile: CandidateProfile,
+        role: RoleRequirement,
+        eligible: bool,
+        segments: list[tuple[int, int, float]],
+        min_free: float,
+    ) -> list[str]:
+        """French reasons when the agent misses by a little on exactly one point, else ``[]``.
+
+        ``eligible``, ``segments`` (ordinal start, ordinal end, free share) and ``min_free`` are those of
+        :func:`matching.availability.eligibility` for the role's period.
+        """
         low = []
-        for r in role.skills:
-            if r.required:
-                s = held.get(r.skill_id)
-                level = s.level if s else 0
-                if level < r.level:
-                    low.append((r, level))
-        if el.eligible:
+        if any(r.required for r in role.skills):
+            held = held_skills(profile)
+            for r in role.skills:
+                if r.required:
+                    s = held.get(r.skill_id)
+                    level = s.level if s else 0
+                    if level < r.level:
+                        low.append((r, level))
+        if eligible:
             if len(low) == 1 and low[0][1] == low[0][0].level - 1:
                 r, level = low[0]
                 label = self.taxonomy_.label(r.skill_id)
@@ -94,32 +147,32 @@ class ExplainingIndex(IndexBase):
         if low:
             return []
         share = role.share
-        short = [s for s in el.segments if s.free + EPS < share]
+        short = [(s, e) for s, e, free in segments if free + EPS < share]
         if not short:
             return []
-        short_days = sum((s.end - s.start).days + 1 for s in short)
-        last_short = max(s.end for s in short)
-        first_short = min(s.start for s in short)
+        short_days = sum(e - s + 1 for s, e in short)
+        last_short = max(e for _, e in short)
+        first_short = min(s for s, _ in short)
+        start, end = role.start.toordinal(), role.end.toordinal()
         # a late start: every short day sits at the beginning of the period
-        late = first_short == role.start and short_days == (last_short - role.start).days + 1
+        late = first_short == start and short_days == last_short - start + 1
         if late and short_days <= self.near_miss_days:
-            first_ok = last_short + timedelta(days=1)
+            first_ok = date.fromordinal(last_short + 1)
             return [
                 f"Disponible seulement à partir du {first_ok:%d/%m/%Y}, "
                 f"soit {short_days} jour{'s' if short_days > 1 else ''} après le début du rôle"
             ]
         # an early end: every short day sits at the end
-        early = last_short == role.end and short_days == (role.end - first_short).days + 1
+        early = last_short == end and short_days == end - first_short + 1
         if early and short_days <= self.near_miss_days:
-            last_ok = first_short - timedelta(days=1)
+            last_ok = date.fromordinal(first_short - 1)
             return [
                 f"Disponibilité jusqu'au {last_ok:%d/%m/%Y} seulement, "
                 f"soit {short_days} jour{'s' if short_days > 1 else ''} avant la fin du rôle"
             ]
-        if el.min_free + self.near_miss_share + EPS >= share and el.min_free > 0:
-            return [f"Temps libre de {round(el.min_free * 100)} % au plus bas pour {round(share * 100)} % demandés"]
+        if min_free + self.near_miss_share + EPS >= share and min_free > 0:
+            return [f"Temps libre de {round(min_free * 100)} % au plus bas pour {round(share * 100)} % demandés"]
         return []
-
 
     # ================================================================== explanations
     def _explain(
@@ -138,7 +191,7 @@ class ExplainingIndex(IndexBase):
         ``eligibility_`` and ``text_sim`` let a ranking pass what it already computed.
         """
         today = today or role.start
-        held = {s.skill_id: s for s in profile.skills}
+        held = held_skills(profile)
         matched: list[dict[str, Any]] = []
         related: list[dict[str, Any]] = []
         below: list[dict[str, Any]] = []
@@ -236,10 +289,222 @@ class ExplainingIndex(IndexBase):
         }
 
     def _credit(self, s: AgentSkill, required_level: int, sim: float, today: date) -> float:
-        return (
-            sim
-            * level_credit(s.level, required_level)
-            * interest_factor(s.interest)
-            * recency_factor(s.last_used, today, self.recency_half_life_years, self.recency_floor)
-        )
+        # recency from the vectorised function the scores use (numpy's power may differ from Python's
+        # in the last bit), so that this and _credits give the same floats
+        recency = float(self._recency(np.array([s.last_used.toordinal() if s.last_used else -1]), today)[0])
+        return sim * level_credit(s.level, required_level) * interest_factor(s.interest) * recency
 
+    def _explain_rows(
+        self,
+        rows: np.ndarray,
+        role: RoleRequirement,
+        rv: RoleVector,
+        today: date,
+        fairness: bool,
+        floor: float,
+        text_sim: np.ndarray,
+        period: Period,
+    ) -> list[Explanation | Callable[[], Explanation]]:
+        """:meth:`_explain` of indexed ``rows``, computed for all rows together from the matrix (numpy
+        arrays of rows × sources × asked skills: credits, the source each asked skill takes its credit
+        from, skill fit, score); each dictionary is laid out by Python when first read (see
+        :class:`Explained`). Same content, float for float, as :meth:`_explain` (pinned by a test); rows
+        that are not *plain* (a level or interest out of range) are explained by :meth:`_explain`."""
+        m = rows.size
+        n_asked = len(role.skills)
+        if rv.src_skills.size and n_asked:
+            kind, best, source, what = self._credits(rows, role.skills, rv, today)
+        else:
+            kind = source = what = np.zeros((m, n_asked), dtype=np.int64)
+            best = np.zeros((m, n_asked))
+        fit = np.zeros(m)
+        for j in range(n_asked):  # in the reference's order, so that the sum is the same float
+            fit = fit + float(rv.weights[j]) * best[:, j]
+        fair = self.fair_[rows] if fairness else np.ones(m)
+        score = np.minimum(1.0, np.maximum(0.0, (rv.skill_weight * fit + rv.text_weight * text_sim) * fair))
+        label = self.taxonomy_.label
+        via: dict[tuple[int, int], tuple[str, str, str, float]] = {}  # (source, asked skill) → what is shown
+        for i, j in zip(*np.nonzero(kind == 3), strict=True):
+            src = int(source[i, j])
+            if (src, j) not in via:
+                t = int(rv.src_skills[src])
+                sim, how = self.related_[rv.skill_idx[j]][t]
+                sid = self.skill_ids_[t]
+                via[(src, int(j))] = (sid, label(sid), how, round(sim, 4))
+        profiles = [self.profiles_[r] for r in rows.tolist()]
+        batch = _Layout(
+            role=role,
+            bases=[
+                {
+                    "skill_id": r.skill_id,
+                    "label": label(r.skill_id),
+                    "required_level": r.level,
+                    "required": r.required,
+                    "weight": round(float(rv.weights[j]), 4),
+                }
+                for j, r in enumerate(role.skills)
+            ],
+            weights=(round(rv.skill_weight, 6), round(rv.text_weight, 6)),
+            fairness=fairness,
+            open_proposals=[p.open_proposals if p is not None else 0 for p in profiles],
+            via=via,
+            columns=[x.tolist() for x in (kind, best, source, what)],
+            parts=[x.tolist() for x in (score, fit, text_sim, fair)],
+            period=period,
+        )
+        out: list[Explanation | Callable[[], Explanation]] = []
+        for i, (plain, p) in enumerate(zip(self.plain_[rows].tolist(), profiles, strict=True)):
+            if plain:
+                out.append(partial(batch.layout, i))
+            else:  # read now: the index may change before the explanation is read
+                assert p is not None
+                el = eligibility(p.availability, p.commitments, role.start, role.end, role.share, floor)
+                out.append(self._explain(p, role, rv, today, fairness, floor, el, float(text_sim[i])))
+        return out
+
+    def _credits(
+        self, rows: np.ndarray, asked: tuple[SkillRequirement, ...], rv: RoleVector, today: date
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For rows × asked skills: the kind of explanation entry (0 missing, 1 matched, 2 below level,
+        3 related), the credit taken, the source skill shown (position in ``rv.src_skills``) and what the
+        entry shows of it, packed: ``(last used ordinal + 1) * 64 + interest * 8 + level``.
+
+        Each credit is ``similarity × level credit × interest × recency``, multiplied in that order as
+        :meth:`_credit` does, so the floats are the same. A skill held directly gives its credit; a related
+        one replaces it only when better by more than ``EPS`` — the first in ``related_`` order among
+        equals — as the reference loop decides.
+        """
+        m, n_src = rows.size, rv.src_skills.size
+        h = self.text_features
+        pos, cols, _, lu, code = self._gather(rows, interest=True)
+        keep = cols >= h
+        k = (cols[keep] - h) // LEVELS
+        si = np.minimum(np.searchsorted(rv.src_skills, k), n_src - 1)
+        hit = rv.src_skills[si] == k
+        pos, si = pos[keep][hit], si[hit]
+        lvl, lu, code = (cols[keep][hit] - h) % LEVELS + 1, lu[keep][hit], code[keep][hit].astype(np.int64)
+        required = np.array([r.level for r in asked])
+        level_credit_ = LEVEL_CREDIT[lvl - 1][:, np.clip(required, 1, LEVELS) - 1]
+        interest = 1.0 - 0.025 * (5 - np.where(code == 0, 3, code)).astype(np.float64)  # = interest_factor
+        credit = ((rv.src_sim[si] * level_credit_) * interest[:, None]) * self._recency(lu, today)[:, None]
+        credits = np.full((m, n_src, len(asked)), -1.0)  # -1: not held, or not a source of that asked skill
+        credits[pos, si] = np.where(rv.src_order[si] != NOT_A_SOURCE, credit, -1.0)
+        shown = np.zeros((m, n_src), dtype=np.int64)
+        shown[pos, si] = (lu + 1) * 64 + code * 8 + lvl
+        direct = np.where(rv.src_direct >= 0, credits[:, rv.src_direct, np.arange(len(asked))], -1.0)
+        related = np.where(rv.src_order[None] > 0, credits, -1.0)
+        top = related.max(axis=1)
+        # the first in order among the related skills within EPS of the best
+        source = np.where(related >= top[:, None, :] - EPS, rv.src_order[None], NOT_A_SOURCE).argmin(axis=1)
+        base = np.maximum(direct, 0.0)
+        related_won = top > base + EPS
+        best = np.where(related_won, np.take_along_axis(related, source[:, None, :], axis=1)[:, 0, :], base)
+        d_shown = shown[:, np.maximum(rv.src_direct, 0)]
+        d_level = d_shown % 8
+        # held directly: matched at or above the level, else below level even when a related skill won
+        shown_held = (direct >= 0) & (~related_won | (d_level < required))
+        kind = np.where(shown_held, np.where(d_level >= required, 1, 2), np.where(related_won, 3, 0))
+        what = np.where(shown_held, d_shown, np.take_along_axis(shown, source, axis=1))
+        return kind, best, source, what
+
+
+class _Layout:
+    """What a batch of explanations shows, computed with the ranking; :meth:`layout` builds one
+    explanation's dictionary from it (the shape of :meth:`ExplainingIndex._explain`)."""
+
+    def __init__(
+        self,
+        role: RoleRequirement,
+        bases: list[dict[str, Any]],
+        weights: tuple[float, float],
+        fairness: bool,
+        open_proposals: list[int],
+        via: dict[tuple[int, int], tuple[str, str, str, float]],
+        columns: list[list[list[Any]]],
+        parts: list[list[float]],
+        period: Period,
+    ) -> None:
+        self.start, self.end, self.share = role.start.isoformat(), role.end.isoformat(), role.share
+        self.bases, self.weights, self.fairness, self.via = bases, weights, fairness, via
+        self.open_proposals = open_proposals
+        self.kind, self.best, self.source, self.what = columns
+        self.score, self.fit, self.text, self.fair = parts
+        self.bounds, self.seg_start, self.seg_end, self.seg_free = (
+            x.tolist() for x in (period.indptr, period.start, period.end, period.free)
+        )
+        self.eligible, self.min_free, self.short_days = (
+            x.tolist() for x in (period.eligible, period.min_free, period.short_days)
+        )
+        self._iso: dict[int, str | None] = {}
+
+    def _day(self, ordinal: int) -> str | None:
+        iso = self._iso.get(ordinal)
+        if iso is None and ordinal > 0:
+            iso = self._iso[ordinal] = date.fromordinal(ordinal).isoformat()
+        return iso
+
+    def layout(self, i: int) -> Explanation:
+        matched: list[dict[str, Any]] = []
+        related: list[dict[str, Any]] = []
+        below: list[dict[str, Any]] = []
+        missing: list[dict[str, Any]] = []
+        bases, best, what = self.bases, self.best[i], self.what[i]
+        for j, kind in enumerate(self.kind[i]):
+            if kind == 0:
+                missing.append(bases[j].copy())
+                continue
+            last_used, rest = divmod(what[j], 64)
+            interest, level = divmod(rest, 8)
+            if kind == 3:
+                via_id, via_label, source, similarity = self.via[(self.source[i][j], j)]
+                related.append(
+                    bases[j]
+                    | {
+                        "via_skill_id": via_id,
+                        "via_label": via_label,
+                        "agent_level": level,
+                        "source": source,
+                        "similarity": similarity,
+                        "credit": round(best[j], 4),
+                    }
+                )
+            else:
+                (matched if kind == 1 else below).append(
+                    bases[j]
+                    | {
+                        "agent_level": level,
+                        "credit": round(best[j], 4),
+                        "last_used": self._day(last_used - 1),
+                        "interest": interest or None,
+                    }
+                )
+        day = self._day
+        segments = [
+            {"start": day(self.seg_start[a]), "end": day(self.seg_end[a]), "free": round(self.seg_free[a], 6)}
+            for a in range(self.bounds[i], self.bounds[i + 1])
+        ]
+        fair = round(self.fair[i], 6)
+        return {
+            "score": round(self.score[i], 6),
+            "parts": {
+                "skills": round(self.fit[i], 6),
+                "text": round(self.text[i], 6),
+                "skills_weight": self.weights[0],
+                "text_weight": self.weights[1],
+                "fairness_factor": fair,
+            },
+            "matched": matched,
+            "related": related,
+            "below_level": below,
+            "missing": missing,
+            "availability": {
+                "start": self.start,
+                "end": self.end,
+                "share": self.share,
+                "eligible": self.eligible[i],
+                "min_free": round(self.min_free[i], 6),
+                "short_days": self.short_days[i],
+                "segments": segments,
+            },
+            "fairness": {"applied": self.fairness, "open_proposals": self.open_proposals[i], "factor": fair},
+        }

@@ -68,18 +68,23 @@ class TextHasher:
             col = self._columns[token] = zlib.crc32(token.encode("utf-8")) % self.n_features
         return col
 
+    def counts(self, text: str) -> tuple[list[int], list[float]]:
+        """One text's columns (sorted) and counts: a row of :meth:`transform`, without building a matrix."""
+        counts: dict[int, float] = {}
+        for token in self._tokens(text):
+            c = self._column(token)
+            counts[c] = 1.0 if self.binary else counts.get(c, 0.0) + 1.0
+        cols = sorted(counts)
+        return cols, [counts[c] for c in cols]
+
     def transform(self, texts: Iterable[str]) -> sp.csr_matrix:
         indptr = [0]
         indices: list[int] = []
         values: list[float] = []
         for text in texts:
-            counts: dict[int, float] = {}
-            for token in self._tokens(text):
-                c = self._column(token)
-                counts[c] = 1.0 if self.binary else counts.get(c, 0.0) + 1.0
-            cols = sorted(counts)
+            cols, counts = self.counts(text)
             indices.extend(cols)
-            values.extend(counts[c] for c in cols)
+            values.extend(counts)
             indptr.append(len(indices))
         return sp.csr_matrix(
             (np.array(values, dtype=np.float64), np.array(indices, dtype=np.int32), np.array(indptr, dtype=np.int64)),

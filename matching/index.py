@@ -11,24 +11,29 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
 
-from matching.availability import free_segments
+from matching.availability import above_floor, free_segments
 from matching.hashing import TextHasher
 from matching.normalise import STOP_WORDS
 from matching.occupations import OccupationModel
-from matching.scoring import LEVELS, fairness_factor, idf, interest_factor, recency_factors
+from matching.scoring import LEVELS, fairness_factor, idf, interest_factor, level_credit, recency_factors
 from matching.taxonomy import Taxonomy
 from matching.types import AgentSkill, CandidateProfile
 
-__all__ = ["EPS", "IndexBase", "RoleVector", "ranges"]
+__all__ = ["EPS", "INTEREST_FACTOR", "LEVEL_CREDIT", "NOT_A_SOURCE", "IndexBase", "Period", "RoleVector", "held_skills", "ranges"]
 
 EPS = 1e-9
+NOT_A_SOURCE = np.iinfo(np.int64).max  # RoleVector.src_order of a skill that gives no credit to an asked one
+# level_credit(agent level, required level), both 1..LEVELS, as a table indexed from 0
+LEVEL_CREDIT = np.array([[level_credit(a, r) for r in range(1, LEVELS + 1)] for a in range(1, LEVELS + 1)])
+# interest_factor by interest code (0: unknown, then 1..5)
+INTEREST_FACTOR = np.array([interest_factor(None), *(interest_factor(i) for i in range(1, 6))])
 _NO_DATE = -1  # last_used unknown (text columns carry it too)
 _OCCUPATION_BLOCK = 100_000  # profiles whose occupations are computed at once
 # Words too common to say anything about a profile, in both languages.
@@ -41,11 +46,12 @@ _TEXT_STOP = sorted(
 
 @dataclass(slots=True)
 class _Row:
-    """One agent's encoded row: matrix entries, last-use ordinals, free-share segments."""
+    """One agent's encoded row: matrix entries, last-use ordinals, stated interest, free-share segments."""
 
     cols: np.ndarray
     vals: np.ndarray
     last_used: np.ndarray
+    interest: np.ndarray
     seg_start: np.ndarray
     seg_end: np.ndarray
     seg_free: np.ndarray
@@ -65,6 +71,43 @@ class RoleVector:
     n_required: int
     skill_weight: float
     text_weight: float
+    # Where each asked skill may take its credit from, for the explanations: the skills that are a
+    # source of some asked skill (sorted), their similarity to each asked skill (0: not a source),
+    # their position in the order an explanation looks at them (0: the skill itself, then the related
+    # ones in :attr:`IndexBase.related_` order) and the source's index per asked skill (-1: unknown).
+    src_skills: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    src_sim: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    src_order: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    src_direct: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+
+@dataclass(slots=True)
+class Period:
+    """Free-share segments of some rows over a role's period, cut as :func:`matching.availability.eligibility`
+    cuts them, and what eligibility reads from them; row ``i``'s segments are ``indptr[i]:indptr[i + 1]``."""
+
+    indptr: np.ndarray
+    start: np.ndarray  # ordinals
+    end: np.ndarray
+    free: np.ndarray
+    min_free: np.ndarray
+    short_days: np.ndarray  # days with free share below the role's
+    eligible: np.ndarray
+
+    def take(self, idx: np.ndarray) -> Period:
+        """The same for rows ``idx`` only."""
+        seg, _ = ranges(self.indptr[idx], self.indptr[idx + 1])
+        indptr = np.zeros(idx.size + 1, dtype=np.int64)
+        np.cumsum(self.indptr[idx + 1] - self.indptr[idx], out=indptr[1:])
+        return Period(
+            indptr,
+            self.start[seg],
+            self.end[seg],
+            self.free[seg],
+            self.min_free[idx],
+            self.short_days[idx],
+            self.eligible[idx],
+        )
 
 
 def ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +124,27 @@ def ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def _ordinal(day: date | None) -> int:
     return day.toordinal() if day is not None else _NO_DATE
+
+
+def held_skills(profile: CandidateProfile) -> dict[str, AgentSkill]:
+    """An agent's skills by id; a skill listed twice counts once, at its best level (the last listed among
+    equal levels) — the entry the index scores, and the one explanations show."""
+    held: dict[str, AgentSkill] = {}
+    for s in profile.skills:
+        cur = held.get(s.skill_id)
+        if cur is None or min(max(s.level, 1), LEVELS) >= min(max(cur.level, 1), LEVELS):
+            held[s.skill_id] = s
+    return held
+
+
+def _interest_code(interest: int | None) -> int:
+    """Stated interest as kept in the index: 1–5 as :func:`interest_factor` reads it, 0 for unknown."""
+    return 0 if interest is None else min(max(int(interest), 1), 5)
+
+
+def _plain(skill: AgentSkill) -> bool:
+    """A level and an interest in range, as the database holds them (the index can show them as stated)."""
+    return 1 <= skill.level <= LEVELS and (skill.interest is None or 1 <= skill.interest <= 5)
 
 
 class IndexBase:
@@ -224,7 +288,8 @@ class IndexBase:
         r_all = np.fromiter((i for i, _ in flat), dtype=np.int64, count=len(flat))
         k_all = np.fromiter((index_of[sk.skill_id] for _, sk in flat), dtype=np.int64, count=len(flat))
         lvl_all = np.clip(np.fromiter((sk.level for _, sk in flat), dtype=np.int64, count=len(flat)), 1, LEVELS)
-        int_all = np.fromiter((sk.interest or 3 for _, sk in flat), dtype=np.float64, count=len(flat))
+        code_all = np.fromiter((_interest_code(sk.interest) for _, sk in flat), dtype=np.int8, count=len(flat))
+        odd = np.fromiter((not _plain(sk) for _, sk in flat), dtype=bool, count=len(flat))
         lu_all = np.fromiter(
             (sk.last_used.toordinal() if sk.last_used else _NO_DATE for _, sk in flat),
             dtype=np.int64,
@@ -236,11 +301,15 @@ class IndexBase:
         order = np.lexsort((lvl_all, key))
         last = np.r_[key[order][1:] != key[order][:-1], True] if order.size else np.zeros(0, dtype=bool)
         keep = order[last]
+        # Rows the vectorised explanation reads from the matrix alone: levels and interests in range
+        # (as the database ensures); the others are explained from their profile (matching.explain).
+        self.plain_ = np.bincount(r_all[odd], minlength=n) == 0
         s_rows_a = r_all[keep]
         s_k = k_all[keep]
         s_cols_a = h + s_k * LEVELS + lvl_all[keep] - 1
-        s_vals_list = 1.0 - 0.025 * (5 - np.clip(int_all[keep], 1, 5))  # = scoring.interest_factor
         s_lu_a = lu_all[keep]
+        s_int_a = code_all[keep]
+        s_vals_list = INTEREST_FACTOR[s_int_a]
         # Free-share segments, one agent at a time (most take the fast path).
         g_rows: list[int] = []
         g_start: list[int] = []
@@ -280,6 +349,7 @@ class IndexBase:
             np.concatenate([t_cols, c_cols, o_cols, s_cols_a]),
             np.concatenate([t_vals, c_vals, o_vals, s_vals_a]),
             np.concatenate([np.full(t_cols.size + c_cols.size + o_cols.size, _NO_DATE, dtype=np.int64), s_lu_a]),
+            np.concatenate([np.zeros(t_cols.size + c_cols.size + o_cols.size, dtype=np.int8), s_int_a]),
             np.array(g_rows, dtype=np.int64),
             np.array(g_start, dtype=np.int64),
             np.array(g_end, dtype=np.int64),
@@ -290,12 +360,14 @@ class IndexBase:
         return self
 
     def _text_row(self, counts_row: sp.csr_matrix | None, text: str) -> tuple[np.ndarray, np.ndarray]:
-        if counts_row is None:
-            counts_row = self._hasher.transform([text]).tocsr()
-        cols = counts_row.indices.astype(np.int64)
+        if counts_row is None:  # one text: no matrix to build
+            c, v = self._hasher.counts(text)
+            cols, counts = np.array(c, dtype=np.int64), np.array(v, dtype=np.float64)
+        else:
+            cols, counts = counts_row.indices.astype(np.int64), counts_row.data
         if cols.size == 0:
             return cols, np.empty(0)
-        vals = counts_row.data * self.text_idf_[cols]
+        vals = counts * self.text_idf_[cols]
         vals = vals / np.linalg.norm(vals)
         return cols, vals
 
@@ -365,9 +437,11 @@ class IndexBase:
     def _skill_col(self, k: int, level: int) -> int:
         return self.text_features + k * LEVELS + (min(max(int(level), 1), LEVELS) - 1)
 
-    def _encode(self, p: CandidateProfile, counts_row: sp.csr_matrix | None = None) -> _Row:
-        """Encode a profile as a row and count its skills in the pool's document frequency."""
+    def _encode(self, p: CandidateProfile, counts_row: sp.csr_matrix | None = None) -> tuple[_Row, bool]:
+        """Encode a profile as a row and count its skills in the pool's document frequency; also whether
+        the row is *plain* (see :meth:`fit`)."""
         tcols, tvals = self._text_row(counts_row, p.text)
+        plain = all(_plain(s) for s in p.skills)
         best: dict[int, AgentSkill] = {}
         for s in p.skills:
             k = self.skill_index_.get(s.skill_id)
@@ -376,8 +450,8 @@ class IndexBase:
                 self.skill_ids_.append(s.skill_id)
                 self.skill_df_ = np.append(self.skill_df_, 0.0)
                 self.context_cols_ = np.append(self.context_cols_, self._context_col(s.skill_id))
-            if k not in best or s.level > best[k].level:  # a skill listed twice keeps its best level
-                best[k] = s
+            if k not in best or min(max(s.level, 1), LEVELS) >= min(max(best[k].level, 1), LEVELS):
+                best[k] = s  # a skill listed twice keeps its best level, the last listed among equals (as fit)
         ks = sorted(best)
         self.skill_df_[ks] += 1.0
         scols = np.array([self._skill_col(k, best[k].level) for k in ks], dtype=np.int64)
@@ -388,15 +462,18 @@ class IndexBase:
         ccols = self.context_cols_[np.array(ks, dtype=np.int64)]
         cvals = np.asarray(self._rarity(self.skill_df_[ks], n_alive), dtype=np.float64).reshape(-1)
         tcols, tvals = self._profile_vector(tcols, tvals, ccols, cvals, np.array(ks, dtype=np.int64))
+        sint = np.array([_interest_code(best[k].interest) for k in ks], dtype=np.int8)
         segs = self._segments(p)
-        return _Row(
+        row = _Row(
             cols=np.concatenate([tcols, scols]),
             vals=np.concatenate([tvals, svals]),
             last_used=np.concatenate([np.full(tcols.size, _NO_DATE, dtype=np.int64), slu]),
+            interest=np.concatenate([np.zeros(tcols.size, dtype=np.int8), sint]),
             seg_start=np.array([s[0] for s in segs], dtype=np.int64),
             seg_end=np.array([s[1] for s in segs], dtype=np.int64),
             seg_free=np.array([s[2] for s in segs], dtype=np.float64),
         )
+        return row, plain
 
     def _uncount(self, p: CandidateProfile) -> None:
         ks = sorted({self.skill_index_[s.skill_id] for s in p.skills if s.skill_id in self.skill_index_})
@@ -404,31 +481,37 @@ class IndexBase:
 
     @staticmethod
     def _segments(p: CandidateProfile) -> list[tuple[int, int, float]]:
-        """Free-share segments (ordinal start, ordinal end, free > 0) over the agent's whole horizon."""
-        if not p.availability:
-            return []
-        if len(p.availability) == 1 and not p.commitments:  # the most common case, kept cheap
-            w = p.availability[0]
-            return (
-                [(w.start.toordinal(), w.end.toordinal(), min(w.share, 1.0))]
-                if w.share > 0 and w.end >= w.start
-                else []
-            )
-        windows = sorted(p.availability, key=lambda w: w.start)
-        disjoint = all(a.end < b.start for a, b in zip(windows, windows[1:], strict=False))
-        if not p.commitments and disjoint:  # fast path: the windows are the segments
-            return [
-                (w.start.toordinal(), w.end.toordinal(), min(w.share, 1.0))
-                for w in windows
-                if w.share > 0 and w.end >= w.start
-            ]
-        lo = min(w.start for w in windows)
-        hi = max(w.end for w in windows)
-        return [
-            (s.start.toordinal(), s.end.toordinal(), s.free)
-            for s in free_segments(p.availability, p.commitments, lo, hi)
-            if s.free > 0
-        ]
+        """Free-share segments (ordinal start, ordinal end, free) of the agent's horizon — from the first
+        window or commitment to the last — exactly as :func:`matching.availability.free_segments` cuts
+        it: contiguous, equal neighbours merged, zero and negative shares included. Outside the horizon
+        the free share is 0, so a role's segments are these, clipped, padded with 0 (``_period``)."""
+        windows = [w for w in p.availability if w.end >= w.start]
+        if not p.commitments:
+            if not windows:
+                return []
+            if len(windows) == 1:  # the most common case, kept cheap
+                w = windows[0]
+                return [(w.start.toordinal(), w.end.toordinal(), round(min(w.share, 1.0), 9))]
+            windows.sort(key=lambda w: w.start)
+            if all(a.end < b.start for a, b in zip(windows, windows[1:], strict=False)):
+                # disjoint windows: each its own share, 0 in the gaps, equal neighbours merged
+                out: list[tuple[int, int, float]] = []
+                for w in windows:
+                    s, e, f = w.start.toordinal(), w.end.toordinal(), round(min(w.share, 1.0), 9)
+                    if out and out[-1][1] + 1 < s:
+                        if abs(out[-1][2]) < EPS:
+                            out[-1] = (out[-1][0], s - 1, out[-1][2])
+                        else:
+                            out.append((out[-1][1] + 1, s - 1, 0.0))
+                    if out and abs(out[-1][2] - f) < EPS:
+                        out[-1] = (out[-1][0], e, out[-1][2])
+                    else:
+                        out.append((s, e, f))
+                return out
+        spans = [*windows, *p.commitments]
+        lo = min(x.start for x in spans)
+        hi = max(x.end for x in spans)
+        return [(s.start.toordinal(), s.end.toordinal(), s.free) for s in free_segments(windows, p.commitments, lo, hi)]
 
     def _assemble(
         self,
@@ -437,6 +520,7 @@ class IndexBase:
         cols: np.ndarray,
         vals: np.ndarray,
         last_used: np.ndarray,
+        interest: np.ndarray,
         seg_rows: np.ndarray,
         seg_start: np.ndarray,
         seg_end: np.ndarray,
@@ -449,6 +533,7 @@ class IndexBase:
         ncols = self.text_features + LEVELS * len(self.skill_ids_)
         self.base_ = sp.csr_matrix((vals[order], cols[order].astype(np.int32), indptr), shape=(n, ncols))
         self.base_last_used_ = last_used[order]
+        self.base_interest_ = interest[order]
         order = np.argsort(seg_rows, kind="stable")
         self.seg_indptr_ = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(seg_rows, minlength=n), out=self.seg_indptr_[1:])
@@ -509,6 +594,7 @@ class IndexBase:
             self.n_alive_ += 1
             self.open_proposals_ = np.append(self.open_proposals_, float(profile.open_proposals))
             self.fair_ = np.append(self.fair_, self._fairness(float(profile.open_proposals)))
+            self.plain_ = np.append(self.plain_, False)
         else:
             old = self.profiles_[row]
             if old is not None and self.alive_[row]:
@@ -517,7 +603,7 @@ class IndexBase:
             self.alive_[row] = True
             self.open_proposals_[row] = float(profile.open_proposals)
             self.fair_[row] = self._fairness(float(profile.open_proposals))
-        self.overlay_[row] = self._encode(profile)
+        self.overlay_[row], self.plain_[row] = self._encode(profile)
         self._maybe_merge()
         return self
 
@@ -533,7 +619,8 @@ class IndexBase:
         self.n_alive_ -= 1
         self.profiles_[row] = None
         self.agent_ids_[row] = None
-        self.overlay_[row] = _Row(*(np.empty(0, dt) for dt in (np.int64, float, np.int64, np.int64, np.int64, float)))
+        empty = (np.int64, float, np.int64, np.int8, np.int64, np.int64, float)
+        self.overlay_[row] = _Row(*(np.empty(0, dt) for dt in empty))
         self._maybe_merge()
         return self
 
@@ -576,13 +663,14 @@ class IndexBase:
             np.cumsum(lengths, out=new_indptr[1:])
             return (new_indptr, *(np.concatenate(p) for p in pieces))
 
-        indptr, indices, data, last_used = stitch(
+        indptr, indices, data, last_used, interest = stitch(
             self.base_.indptr,
-            [self.base_.indices, self.base_.data, self.base_last_used_],
-            ["cols", "vals", "last_used"],
+            [self.base_.indices, self.base_.data, self.base_last_used_, self.base_interest_],
+            ["cols", "vals", "last_used", "interest"],
         )
         self.base_ = sp.csr_matrix((data, indices, indptr), shape=(n, ncols))
         self.base_last_used_ = last_used
+        self.base_interest_ = interest
         self.seg_indptr_, self.seg_start_, self.seg_end_, self.seg_free_ = stitch(
             self.seg_indptr_, [self.seg_start_, self.seg_end_, self.seg_free_], ["seg_start", "seg_end", "seg_free"]
         )
@@ -613,10 +701,74 @@ class IndexBase:
             out |= np.isin(rows, np.fromiter(self.overlay_, dtype=np.int64, count=len(self.overlay_)))
         return out
 
-    def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Entries of ``rows``: (position in rows, column, value, last used)."""
+    def _segments_of(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Free-share segments of ``rows``: (position in rows, start, end, free), by position then start."""
         nb = self.base_.shape[0]
         in_overlay = self._in_overlay(rows, nb)
+        if not in_overlay.any():
+            idx, owner = ranges(self.seg_indptr_[rows], self.seg_indptr_[rows + 1])
+            return owner, self.seg_start_[idx], self.seg_end_[idx], self.seg_free_[idx]
+        pos_b = np.flatnonzero(~in_overlay)
+        rb = rows[pos_b]
+        idx, owner = ranges(self.seg_indptr_[rb], self.seg_indptr_[rb + 1])
+        chunks = [(pos_b[owner], self.seg_start_[idx], self.seg_end_[idx], self.seg_free_[idx])]
+        for p in np.flatnonzero(in_overlay).tolist():
+            r = self.overlay_[int(rows[p])]
+            chunks.append((np.full(r.seg_start.size, p, dtype=np.int64), r.seg_start, r.seg_end, r.seg_free))
+        order = np.argsort(np.concatenate([c[0] for c in chunks]), kind="stable")
+        return tuple(np.concatenate([c[i] for c in chunks])[order] for i in range(4))
+
+    def _period(self, rows: np.ndarray, start: date, end: date, share: float, floor: float) -> Period:
+        """Eligibility of ``rows`` for a share over [start, end] (``end >= start``), vectorised.
+
+        The stored segments cover each agent's horizon exactly as ``free_segments`` would; clipped to
+        the period and padded with a free share of 0 outside the horizon, they are the segments
+        ``eligibility()`` computes (same cuts, same merged neighbours, same values).
+        """
+        s, e = start.toordinal(), end.toordinal()
+        m = rows.size
+        pos, ss, ee, ff = self._segments_of(rows)
+        # each row's horizon: segments are contiguous and sorted, so its first start and last end
+        rng = np.arange(m)
+        first, stop = np.searchsorted(pos, rng), np.searchsorted(pos, rng, side="right")
+        has = stop > first
+        lo = np.where(has, ss[np.minimum(first, ss.size - 1)] if ss.size else 0, e + 1)  # none: one padding [s, e]
+        hi = np.where(has, ee[np.maximum(stop - 1, 0)] if ee.size else 0, e)
+        cs, ce = np.maximum(ss, s), np.minimum(ee, e)
+        keep = cs <= ce
+        p_all, s_all, e_all, f_all = pos[keep], cs[keep], ce[keep], ff[keep]
+        before, after = lo > s, hi < e
+        if before.any() or after.any():  # pad with a free share of 0 where the horizon ends
+            b, a = np.flatnonzero(before), np.flatnonzero(after)
+            p_all = np.concatenate([p_all, b, a])
+            s_all = np.concatenate([s_all, np.full(b.size, s), np.maximum(hi[a] + 1, s)])
+            e_all = np.concatenate([e_all, np.minimum(lo[b] - 1, e), np.full(a.size, e)])
+            f_all = np.concatenate([f_all, np.zeros(b.size + a.size)])
+            order = np.lexsort((s_all, p_all))
+            p_all, s_all, e_all, f_all = p_all[order], s_all[order], e_all[order], f_all[order]
+            # a padding next to a segment of free share 0 is one segment, as free_segments merges them
+            same = (p_all[1:] == p_all[:-1]) & (np.abs(f_all[1:] - f_all[:-1]) < EPS)
+            if same.any():
+                first = np.flatnonzero(np.concatenate([[True], ~same]))
+                last = np.concatenate([first[1:] - 1, [p_all.size - 1]])
+                p_all, s_all, e_all, f_all = p_all[first], s_all[first], e_all[last], f_all[first]
+        counts = np.bincount(p_all, minlength=m)
+        indptr = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        short = f_all + EPS < share
+        short_days = np.bincount(p_all, weights=(e_all - s_all + 1) * short, minlength=m).astype(np.int64)
+        min_free = np.minimum.reduceat(f_all, indptr[:-1]) if m else np.empty(0)
+        eligible = (short_days == 0) & above_floor(share, floor)
+        return Period(indptr, s_all, e_all, f_all, min_free, short_days, eligible)
+
+    def _gather(self, rows: np.ndarray, interest: bool = False) -> tuple[np.ndarray, ...]:
+        """Entries of ``rows``: (position in rows, column, value, last used[, interest code])."""
+        nb = self.base_.shape[0]
+        in_overlay = self._in_overlay(rows, nb)
+        if not in_overlay.any():  # the common case: one slice of the CSR arrays, nothing to concatenate
+            idx, owner = ranges(self.base_.indptr[rows], self.base_.indptr[rows + 1])
+            out = (owner, self.base_.indices[idx].astype(np.int64), self.base_.data[idx], self.base_last_used_[idx])
+            return (*out, self.base_interest_[idx]) if interest else out
         pos_b = np.flatnonzero(~in_overlay)
         rb = rows[pos_b]
         idx, owner = ranges(self.base_.indptr[rb], self.base_.indptr[rb + 1])
@@ -626,10 +778,14 @@ class IndexBase:
                 self.base_.indices[idx].astype(np.int64),
                 self.base_.data[idx],
                 self.base_last_used_[idx],
+                self.base_interest_[idx],
             )
         ]
         for p in np.flatnonzero(in_overlay).tolist():
             r = self.overlay_[int(rows[p])]
-            parts.append((np.full(r.cols.size, p, dtype=np.int64), r.cols, r.vals, r.last_used))
-        return tuple(np.concatenate([x[i] for x in parts]) for i in range(4))
+            parts.append((np.full(r.cols.size, p, dtype=np.int64), r.cols, r.vals, r.last_used, r.interest))
+        # rows in their given order: the entries of one row stay contiguous
+        order = np.argsort(np.concatenate([x[0] for x in parts]), kind="stable")
+        width = 5 if interest else 4
+        return tuple(np.concatenate([x[i] for x in parts])[order] for i in range(width))
 

@@ -26,29 +26,33 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
 
 from matching.availability import DEFAULT_FLOOR, Eligibility, above_floor, eligibility
-from matching.explain import ExplainingIndex, NearMiss
-from matching.index import EPS, RoleVector, ranges
-from matching.scoring import LEVELS, REQUIRED_WEIGHT, credit_table, idf
+from matching.explain import Explained, ExplainingIndex, NearMiss
+from matching.index import EPS, INTEREST_FACTOR, LEVEL_CREDIT, NOT_A_SOURCE, RoleVector
+from matching.scoring import LEVELS, REQUIRED_WEIGHT, idf
 from matching.team import TeamProposal, propose_team
 from matching.types import CandidateProfile, RoleRequirement
 
 __all__ = ["Candidate", "CandidateIndex", "NearMiss", "Ranking"]
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """An eligible agent for a role, with its score in [0, 1] and its explanation (JSON-ready dict)."""
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """Whether each value is in ``sorted_set`` (a few columns: cheaper than np.isin)."""
+    if sorted_set.size == 0:
+        return np.zeros(values.size, dtype=bool)
+    return sorted_set[np.minimum(np.searchsorted(sorted_set, values), sorted_set.size - 1)] == values
 
-    agent_id: str
-    score: float
-    explanation: dict[str, Any]
 
+class Candidate(Explained):
+    """An eligible agent for a role, with its score in [0, 1] and its explanation (JSON-ready dict, laid
+    out when first read: see :class:`matching.explain.Explained`)."""
+
+    __slots__ = ()
 
 
 @dataclass(slots=True)
@@ -69,30 +73,33 @@ class CandidateIndex(ExplainingIndex):
     # ================================================================== role compilation
     def _compile(self, role: RoleRequirement) -> RoleVector:
         n_alive = max(self.n_alive_, 1)
+        n_asked = len(role.skills)
         text = f"{role.title} {role.description}".strip()
-        counts = self._hasher.transform([text]).tocsr()
         ncols = self.text_features + LEVELS * len(self.skill_ids_)
         vec = np.zeros(ncols)
         skill_idx = [self.skill_index_.get(r.skill_id, -1) for r in role.skills]
-        raw = np.array(
-            [
-                r.weight
-                * (REQUIRED_WEIGHT if r.required else 1.0)
-                * (float(idf(self.skill_df_[k] if k >= 0 else 0.0, n_alive)) if self.use_rarity else 1.0)
-                for r, k in zip(role.skills, skill_idx, strict=True)
-            ],
-            dtype=float,
-        )
-        weights = raw / raw.sum() if raw.size and raw.sum() > 0 else np.zeros(len(role.skills))
+        df = np.array([self.skill_df_[k] if k >= 0 else 0.0 for k in skill_idx], dtype=np.float64)
+        rarity = idf(df, n_alive) if self.use_rarity else 1.0
+        stated = np.array([r.weight * (REQUIRED_WEIGHT if r.required else 1.0) for r in role.skills], dtype=float)
+        raw = stated * rarity
+        weights = raw / raw.sum() if raw.size and raw.sum() > 0 else np.zeros(n_asked)
+        # Where each asked skill takes credit from: itself, then its related skills in related_ order.
+        # A handful of entries: plain Python lists, numpy only for the vector.
+        src = [
+            (t, j, sim, order)
+            for j, k in enumerate(skill_idx)
+            if k >= 0
+            for order, (t, sim) in enumerate(
+                [(k, 1.0), *((t, sim) for t, (sim, _) in self.related_.get(k, {}).items() if t != k)]
+            )
+        ]
+        w = weights.tolist()
         # profile channel of the role: its words, and its skills expanded to their related ones
         context: dict[int, float] = {}
-        for j, k in enumerate(skill_idx):
-            if k < 0:
-                continue
-            for t, sim in [(k, 1.0), *((t, sim) for t, (sim, _) in self.related_.get(k, {}).items())]:
-                c = int(self.context_cols_[t])
-                context[c] = context.get(c, 0.0) + weights[j] * sim
-        tcols, tvals = self._text_row(counts, text)
+        for t, j, sim, _ in src:
+            c = int(self.context_cols_[t])
+            context[c] = context.get(c, 0.0) + w[j] * sim
+        tcols, tvals = self._text_row(None, text)
         ccols = np.fromiter(context, dtype=np.int64, count=len(context))
         cvals = np.fromiter(context.values(), dtype=np.float64, count=len(context))
         asked = np.array(sorted({k for k in skill_idx if k >= 0}), dtype=np.int64)
@@ -100,41 +107,48 @@ class CandidateIndex(ExplainingIndex):
         tw = self.text_weight if pcols.size else 0.0
         sw = 1.0 - tw
         np.add.at(vec, pcols, tw * pvals)
-        n_asked = len(role.skills)
-        contrib: dict[int, np.ndarray] = {}  # first column of a skill's level block → (LEVELS, n_asked)
+        # skill channel: each (source skill, level) column earns similarity × level credit of the asked one
+        levels = [min(max(r.level, 1), LEVELS) for r in role.skills]
+        src_skills = sorted({t for t, *_ in src})
+        at = {t: i for i, t in enumerate(src_skills)}
+        s_at = np.array([at[t] for t, *_ in src], dtype=np.int64)
+        s_j = np.array([j for _, j, _, _ in src], dtype=np.int64)
+        s_sim = np.array([sim for _, _, sim, _ in src], dtype=np.float64)
+        s_order = np.array([order for *_, order in src], dtype=np.int64)
+        s_skill = np.array(src_skills, dtype=np.int64)
+        table = LEVEL_CREDIT[:, np.array(levels, dtype=np.int64)[s_j] - 1].T  # (source, agent level)
+        cols = self.text_features + s_skill[s_at][:, None] * LEVELS + np.arange(LEVELS)
+        np.add.at(vec, cols.ravel(), ((sw * weights[s_j] * s_sim)[:, None] * table).ravel())
+        contrib = np.zeros((s_skill.size, LEVELS, n_asked))
+        contrib[s_at, :, s_j] = s_sim[:, None] * table
+        src_sim = np.zeros((s_skill.size, n_asked))
+        src_sim[s_at, s_j] = s_sim
+        src_order = np.full((s_skill.size, n_asked), NOT_A_SOURCE, dtype=np.int64)
+        src_order[s_at, s_j] = s_order
+        src_direct = np.full(n_asked, -1, dtype=np.int64)
+        src_direct[s_j[s_order == 0]] = s_at[s_order == 0]
         ok_cols: list[int] = []
         low_cols: list[int] = []
-        for j, (req, k) in enumerate(zip(role.skills, skill_idx, strict=True)):
-            if k < 0:
-                continue
-            table = credit_table(req.level)
-            sources = [(k, 1.0), *((t, sim) for t, (sim, _) in self.related_.get(k, {}).items())]
-            for t, sim in sources:
-                base = self._skill_col(t, 1)
-                block = contrib.get(base)
-                if block is None:
-                    block = contrib[base] = np.zeros((LEVELS, n_asked))
-                np.maximum(block[:, j], sim * table, out=block[:, j])
-                vec[base : base + LEVELS] += sw * weights[j] * sim * table
-            if req.required:
-                lvl_req = min(max(req.level, 1), LEVELS)
+        for req, k, lvl_req in zip(role.skills, skill_idx, levels, strict=True):
+            if req.required and k >= 0:
                 ok_cols.extend(self._skill_col(k, lvl) for lvl in range(lvl_req, LEVELS + 1))
                 if lvl_req > 1:
                     low_cols.append(self._skill_col(k, lvl_req - 1))
-        starts = sorted(contrib)
-        ccols = (np.array(starts, dtype=np.int64)[:, None] + np.arange(LEVELS)).ravel()
-        cmat = np.concatenate([contrib[c] for c in starts]) if starts else np.zeros((0, n_asked))
         return RoleVector(
             vector=vec,
             skill_idx=skill_idx,
             weights=weights,
-            contrib_cols=ccols,
-            contrib=cmat,
-            required_ok_cols=np.array(ok_cols, dtype=np.int64),
-            required_low_cols=np.array(low_cols, dtype=np.int64),
+            contrib_cols=(self.text_features + s_skill[:, None] * LEVELS + np.arange(LEVELS)).ravel(),
+            contrib=contrib.reshape(s_skill.size * LEVELS, n_asked),
+            required_ok_cols=np.array(sorted(ok_cols), dtype=np.int64),
+            required_low_cols=np.array(sorted(low_cols), dtype=np.int64),
             n_required=sum(1 for r in role.skills if r.required),
             skill_weight=sw,
             text_weight=tw,
+            src_skills=s_skill,
+            src_sim=src_sim,
+            src_order=src_order,
+            src_direct=src_direct,
         )
 
     def _bulk(self, rv: RoleVector) -> np.ndarray:
@@ -148,62 +162,60 @@ class CandidateIndex(ExplainingIndex):
         out[~self.alive_] = -np.inf
         return out
 
-    def _free_ok(self, rows: np.ndarray, start: date, end: date, share: float) -> np.ndarray:
-        """Whether each row has free share ≥ ``share`` on every day of [start, end] (vectorised)."""
-        s, e = start.toordinal(), end.toordinal()
-        nb = self.base_.shape[0]
-        in_overlay = self._in_overlay(rows, nb)
-        covered = np.zeros(rows.size, dtype=np.int64)
-        pos_b = np.flatnonzero(~in_overlay)
-        rb = rows[pos_b]
-        idx, owner = ranges(self.seg_indptr_[rb], self.seg_indptr_[rb + 1])
-        chunks = [(pos_b[owner], self.seg_start_[idx], self.seg_end_[idx], self.seg_free_[idx])]
-        for p in np.flatnonzero(in_overlay).tolist():
-            r = self.overlay_[int(rows[p])]
-            chunks.append((np.full(r.seg_start.size, p, dtype=np.int64), r.seg_start, r.seg_end, r.seg_free))
-        pos = np.concatenate([c[0] for c in chunks])
-        ss = np.concatenate([c[1] for c in chunks])
-        ee = np.concatenate([c[2] for c in chunks])
-        ff = np.concatenate([c[3] for c in chunks])
-        # Segments are disjoint: eligible iff the days with enough free share cover the whole period.
-        overlap = np.minimum(ee, e) - np.maximum(ss, s) + 1
-        good = (ff + EPS >= share) & (overlap > 0)
-        covered = np.bincount(pos[good], weights=overlap[good], minlength=rows.size).astype(np.int64)
-        return covered == (e - s + 1)
+    def _available(self, rows: np.ndarray, role: RoleRequirement, slack: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each row has free share ≥ the role's on every day of its period; and, with ``slack``,
+        whether it would with a little slack instead — ``near_miss_share`` less, or the period starting
+        or ending ``near_miss_days`` later or earlier (the near misses' pre-filter). Vectorised."""
+        s, e = role.start.toordinal(), role.end.toordinal()
+        pos, ss, ee, ff = self._segments_of(rows)
+
+        def covered(a: int, b: int, need: float) -> np.ndarray:
+            # segments are disjoint: enough iff the days with enough free share cover all of [a, b]
+            overlap = np.minimum(ee, b) - np.maximum(ss, a) + 1
+            good = (ff + EPS >= need) & (overlap > 0)
+            return np.bincount(pos[good], weights=overlap[good], minlength=rows.size) == b - a + 1
+
+        free = covered(s, e, role.share)
+        if not slack:
+            return free, np.zeros(rows.size, dtype=bool)
+        almost = covered(s, e, role.share - self.near_miss_share)
+        if e - s >= self.near_miss_days:
+            almost |= covered(s + self.near_miss_days, e, role.share) | covered(s, e - self.near_miss_days, role.share)
+        return free, almost & ~free
 
     def _exact(
         self, rows: np.ndarray, rv: RoleVector, today: date, fairness: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Exact scores of ``rows`` and their parts: (score, skill fit, text, fairness, required ok/low)."""
-        pos, cols, vals, lu = self._gather(rows)
         m = rows.size
-        text_mask = cols < self.text_features
+        pos, cols, vals, lu, code = self._gather(rows, interest=True)
+        is_text = cols < self.text_features
         # np.bincount, not np.add.at: the latter is an order of magnitude slower
-        text = np.bincount(pos[text_mask], weights=vals[text_mask] * rv.vector[cols[text_mask]], minlength=m)
+        text = np.bincount(pos[is_text], weights=vals[is_text] * rv.vector[cols[is_text]], minlength=m)
+        is_skill = ~is_text
+        pos, cols, lu, code = pos[is_skill], cols[is_skill], lu[is_skill], code[is_skill]
         fit = np.zeros(m)
-        if rv.contrib_cols.size:
-            where = np.searchsorted(rv.contrib_cols, cols)
-            where = np.minimum(where, rv.contrib_cols.size - 1)
+        if rv.contrib_cols.size and cols.size:
+            where = np.minimum(np.searchsorted(rv.contrib_cols, cols), rv.contrib_cols.size - 1)
             hit = rv.contrib_cols[where] == cols
             if hit.any():
-                # the matrix holds recency as of the reference date; rescale it to ``today``
-                rec = self._recency(lu[hit], today) / self._recency(lu[hit], self.reference_date_)
-                c = rv.contrib[where[hit]] * (vals[hit] * rec)[:, None]
-                # a row's entries are contiguous: max per (row, asked skill) with one reduceat
                 hp = pos[hit]
-                first = np.flatnonzero(np.r_[True, hp[1:] != hp[:-1]])
+                # similarity × level credit × interest × recency at ``today``, multiplied as explanations do
+                c = rv.contrib[where[hit]] * INTEREST_FACTOR[code[hit]][:, None]
+                c *= self._recency(lu[hit], today)[:, None]
+                # a row's entries are contiguous: max per (row, asked skill) with one reduceat
+                first = np.flatnonzero(np.concatenate([[True], hp[1:] != hp[:-1]]))
                 best = np.zeros((m, rv.contrib.shape[1]))
                 best[hp[first]] = np.maximum.reduceat(c, first, axis=0)
                 fit = best @ rv.weights
-        n_ok = np.zeros(m)
-        n_low = np.zeros(m)
+        req = np.zeros((2, m))
         if rv.n_required:
-            n_ok = np.bincount(pos, weights=np.isin(cols, rv.required_ok_cols), minlength=m)
-            n_low = np.bincount(pos, weights=np.isin(cols, rv.required_low_cols), minlength=m)
+            req[0] = np.bincount(pos, weights=_member(cols, rv.required_ok_cols), minlength=m)
+            req[1] = np.bincount(pos, weights=_member(cols, rv.required_low_cols), minlength=m)
         fair = self.fair_[rows] if fairness else np.ones(m)
         text_sim = text / rv.text_weight if rv.text_weight > 0 else text
         score = np.clip((rv.skill_weight * fit + rv.text_weight * text_sim) * fair, 0.0, 1.0)
-        return score, fit, text_sim, np.asarray(fair, dtype=float), np.stack([n_ok, n_low])
+        return score, fit, text_sim, fair, req
 
     # ================================================================== ranking
     def rank(
@@ -242,33 +254,44 @@ class CandidateIndex(ExplainingIndex):
         if n_pos == 0:
             return ranking
         want_near = near_misses
-        seen = np.zeros(n, dtype=bool)
         found_rows: list[np.ndarray] = []
         found_scores: list[np.ndarray] = []
         found_text: list[np.ndarray] = []
         pool_rows: list[np.ndarray] = []
         pool_scores: list[np.ndarray] = []
         pool_text: list[np.ndarray] = []
-        m = min(n_pos, max(4 * top, 128))  # usually one round: argpartition is O(n) each time
+        order = np.empty(0, dtype=np.int64)  # agents by bulk bound, best first: the first ``fetched``
+        beyond = np.inf  # the bound of every agent not in ``order``
+        seen = 0
+        m = min(n_pos, max(4 * top, 128))
         while True:
-            if m < n:
-                part = np.argpartition(-bulk, m)
-                head, bound = part[:m], float(bulk[part[m]])
-            else:
-                head, bound = np.arange(n), -np.inf
-            head = head[~seen[head] & (bulk[head] > EPS)]
-            seen[head] = True
-            if head.size:
-                free = self._free_ok(head, role.start, role.end, role.share)
-                score, _, text, _, req = self._exact(head, rv, today, fairness)
+            if m > order.size:
+                # One partial sort serves several rounds; only the rows a round adds are examined.
+                fetched = min(n, max(4 * m, 1024))
+                if fetched < n:
+                    part = np.argpartition(-bulk, fetched)
+                    order, beyond = part[:fetched], float(bulk[part[fetched]])
+                else:
+                    order, beyond = np.arange(n), -np.inf
+                order = order[np.argsort(-bulk[order], kind="stable")]
+                order = order[bulk[order] > EPS]
+            new, bound = order[seen:m], (float(bulk[order[m]]) if m < order.size else beyond)
+            seen = max(seen, min(m, order.size))
+            if new.size:
+                # availability first (cheap): only the available, and near misses, are scored exactly
+                free, almost = self._available(new, role, slack=want_near > 0)
+                scored = np.flatnonzero(free | almost)
+                rows_s = new[scored]
+                score, _, text, _, req = self._exact(rows_s, rv, today, fairness)
                 gate = req[0] >= rv.n_required
-                ok = free & gate
-                found_rows.append(head[ok])
+                ok = free[scored] & gate
+                found_rows.append(rows_s[ok])
                 found_scores.append(score[ok])
                 found_text.append(text[ok])
                 if want_near:
-                    near = self._near_pool(head, role, free, gate, req, rv)
-                    pool_rows.append(head[near])
+                    low_one = (req[0] == rv.n_required - 1) & (req[1] >= 1)
+                    near = (free[scored] & low_one) | (almost[scored] & gate)
+                    pool_rows.append(rows_s[near])
                     pool_scores.append(score[near])
                     pool_text.append(text[near])
             allscores = np.concatenate(found_scores) if found_scores else np.empty(0)
@@ -279,66 +302,77 @@ class CandidateIndex(ExplainingIndex):
             if enough and m >= 8 * max(top, 64):  # near misses are best-effort beyond this
                 break
             m = min(n_pos, 2 * m)
-        ranking.examined = int(seen.sum())
+        ranking.examined = seen
         rows = np.concatenate(found_rows) if found_rows else np.empty(0, np.int64)
         scores = np.concatenate(found_scores) if found_scores else np.empty(0)
         texts = np.concatenate(found_text) if found_text else np.empty(0)
-        order = np.lexsort((np.array([self.agent_ids_[r] or "" for r in rows.tolist()]), -scores))
-        for i in order.tolist():
-            if len(ranking.candidates) >= top:
-                break
-            row = int(rows[i])
-            profile = self.profiles_[row]
-            assert profile is not None
-            el = eligibility(profile.availability, profile.commitments, role.start, role.end, role.share, floor)
-            if not el.eligible:  # the authoritative check; the vectorised one is only a filter
-                continue
-            expl = self.explain(
-                profile,
-                role,
-                today=today,
-                fairness=fairness,
-                eligibility_=el,
-                rv=rv,
-                text_sim=float(texts[i]),
+        best = self._best_first(rows, scores, top)[:top]
+        pool = np.concatenate(pool_rows) if pool_rows else np.empty(0, np.int64)
+        pool_score = np.concatenate(pool_scores) if pool_scores else np.empty(0)
+        pool_txt = np.concatenate(pool_text) if pool_text else np.empty(0)
+        near_order = np.argsort(-pool_score, kind="stable")
+        # Most of the pre-filtered pool are near misses: a few more than needed are looked at with the
+        # candidates (one eligibility pass, one explanation pass), the rest only if that is not enough.
+        near = near_order[: max(2 * want_near, 8)] if want_near else near_order[:0]
+        both = np.concatenate([rows[best], pool[near]])
+        period = self._period(both, role.start, role.end, role.share, floor)
+        if not period.eligible[: best.size].all():
+            # The authoritative check, on the segments eligibility() computes, disagrees with the first
+            # pass (the same rule, so not expected): keep the eligible ones, in order, of all found.
+            order = self._best_first(rows, scores, rows.size)
+            best = order[self._period(rows[order], role.start, role.end, role.share, floor).eligible][:top]
+            both = np.concatenate([rows[best], pool[near]])
+            period = self._period(both, role.start, role.end, role.share, floor)
+        picked, reasons = self._miss_picks(pool[near], role, period, best.size, want_near)
+        keep = np.concatenate([np.arange(best.size), best.size + np.array(picked, dtype=np.int64)])
+        texts_both = np.concatenate([texts[best], pool_txt[near]])
+        expl = self._explain_rows(
+            both[keep],
+            role,
+            rv,
+            today,
+            fairness,
+            floor,
+            texts_both[keep],
+            period if keep.size == both.size else period.take(keep),
+        )
+        ranking.candidates = [
+            Candidate(self.agent_ids_[r] or "", s, e)
+            for r, s, e in zip(rows[best].tolist(), scores[best].tolist(), expl, strict=False)
+        ]
+        chosen = near[picked].tolist()
+        explained = expl[best.size :]
+        at = near.size
+        while len(chosen) < want_near and at < near_order.size:  # rarely: further down the pool
+            more = near_order[at : at + 2 * (want_near - len(chosen))]
+            at += more.size
+            period = self._period(pool[more], role.start, role.end, role.share, floor)
+            got, why = self._miss_picks(pool[more], role, period, 0, want_near - len(chosen))
+            if got:
+                idx = np.array(got, dtype=np.int64)
+                explained += self._explain_rows(
+                    pool[more[idx]], role, rv, today, fairness, floor, pool_txt[more[idx]], period.take(idx)
+                )
+                chosen += more[idx].tolist()
+                reasons += why
+        ranking.near_misses = [
+            NearMiss(self.agent_ids_[r] or "", s, why, e)
+            for r, s, why, e in zip(
+                pool[chosen].tolist(), pool_score[chosen].tolist(), reasons, explained, strict=True
             )
-            ranking.candidates.append(Candidate(profile.agent_id, float(scores[i]), expl))
-        if want_near:
-            ranking.near_misses = self._near_misses(
-                np.concatenate(pool_rows) if pool_rows else np.empty(0, np.int64),
-                np.concatenate(pool_scores) if pool_scores else np.empty(0),
-                np.concatenate(pool_text) if pool_text else np.empty(0),
-                role,
-                rv,
-                want_near,
-                floor,
-                today,
-                fairness,
-            )
+        ]
         return ranking
 
-    def _near_pool(
-        self,
-        rows: np.ndarray,
-        role: RoleRequirement,
-        free: np.ndarray,
-        gate: np.ndarray,
-        req: np.ndarray,
-        rv: RoleVector,
-    ) -> np.ndarray:
-        """Vectorised pre-filter of near misses: short on one point only, by a little."""
-        low_one = (req[0] == rv.n_required - 1) & (req[1] >= 1)
-        out = free & low_one
-        cand = np.flatnonzero(gate & ~free)
-        if cand.size:
-            r = rows[cand]
-            days = timedelta(days=self.near_miss_days)
-            relaxed = self._free_ok(r, role.start, role.end, role.share - self.near_miss_share)
-            if role.start + days <= role.end:
-                relaxed |= self._free_ok(r, role.start + days, role.end, role.share)
-                relaxed |= self._free_ok(r, role.start, role.end - days, role.share)
-            out[cand] = relaxed
-        return out
+    def _best_first(self, rows: np.ndarray, scores: np.ndarray, top: int) -> np.ndarray:
+        """Positions of the best ``top`` of ``rows`` (and of those tied with the last), by score, ties by
+        agent id: agent ids are strings, and sorting all of them would cost more than the ranking."""
+        if rows.size > top:
+            kth = np.partition(scores, rows.size - top)[rows.size - top]
+            head = np.flatnonzero(scores >= kth)
+        else:
+            head = np.arange(rows.size)
+        names = np.array([self.agent_ids_[r] or "" for r in rows[head].tolist()])
+        return head[np.lexsort((names, -scores[head]))]
 
     def explain(
         self,
