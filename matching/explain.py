@@ -8,8 +8,8 @@ normalised skill, held below the required level, and missing; its JSON shape is 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from datetime import date
+from functools import partial
 from typing import Any
 
 import numpy as np

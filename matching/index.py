@@ -26,7 +26,17 @@ from matching.scoring import LEVELS, fairness_factor, idf, interest_factor, leve
 from matching.taxonomy import Taxonomy
 from matching.types import AgentSkill, CandidateProfile
 
-__all__ = ["EPS", "INTEREST_FACTOR", "LEVEL_CREDIT", "NOT_A_SOURCE", "IndexBase", "Period", "RoleVector", "held_skills", "ranges"]
+__all__ = [
+    "EPS",
+    "INTEREST_FACTOR",
+    "LEVEL_CREDIT",
+    "NOT_A_SOURCE",
+    "IndexBase",
+    "Period",
+    "RoleVector",
+    "held_skills",
+    "ranges",
+]
 
 EPS = 1e-9
 NOT_A_SOURCE = np.iinfo(np.int64).max  # RoleVector.src_order of a skill that gives no credit to an asked one
@@ -508,9 +518,8 @@ class IndexBase:
                     else:
                         out.append((s, e, f))
                 return out
-        spans = [*windows, *p.commitments]
-        lo = min(x.start for x in spans)
-        hi = max(x.end for x in spans)
+        lo = min([w.start for w in windows] + [c.start for c in p.commitments])
+        hi = max([w.end for w in windows] + [c.end for c in p.commitments])
         return [(s.start.toordinal(), s.end.toordinal(), s.free) for s in free_segments(windows, p.commitments, lo, hi)]
 
     def _assemble(
@@ -788,4 +797,3 @@ class IndexBase:
         order = np.argsort(np.concatenate([x[0] for x in parts]), kind="stable")
         width = 5 if interest else 4
         return tuple(np.concatenate([x[i] for x in parts])[order] for i in range(width))
-

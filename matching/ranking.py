@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from matching.availability import DEFAULT_FLOOR, Eligibility, above_floor, eligibility
+from matching.availability import DEFAULT_FLOOR, Eligibility, above_floor
 from matching.explain import Explained, ExplainingIndex, NearMiss
 from matching.index import EPS, INTEREST_FACTOR, LEVEL_CREDIT, NOT_A_SOURCE, RoleVector
 from matching.scoring import LEVELS, REQUIRED_WEIGHT, idf
@@ -63,6 +63,7 @@ class Ranking:
     candidates: list[Candidate] = field(default_factory=list)
     near_misses: list[NearMiss] = field(default_factory=list)
     examined: int = 0
+
 
 class CandidateIndex(ExplainingIndex):
     """An index of agents that ranks them for a role, and proposes teams for a need.
@@ -357,9 +358,7 @@ class CandidateIndex(ExplainingIndex):
                 reasons += why
         ranking.near_misses = [
             NearMiss(self.agent_ids_[r] or "", s, why, e)
-            for r, s, why, e in zip(
-                pool[chosen].tolist(), pool_score[chosen].tolist(), reasons, explained, strict=True
-            )
+            for r, s, why, e in zip(pool[chosen].tolist(), pool_score[chosen].tolist(), reasons, explained, strict=True)
         ]
         return ranking
 

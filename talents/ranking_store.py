@@ -16,7 +16,7 @@ from talents.kernel.settings import get_settings
 
 __all__ = ["IndexStore"]
 
-_FORMAT = b"talents-ranking-index-1"
+_FORMAT = b"talents-ranking-index-2"  # the layout of the pickled index: bump when it changes
 
 
 class IndexStore:

@@ -59,7 +59,9 @@ def agents(draw, agent_id: str) -> CandidateProfile:
         for sid in ids
     )
     windows = tuple(AvailabilityWindow(*w) for w in draw(st.lists(spans(), max_size=3)))
-    commitments = tuple(Commitment(*c) for c in draw(st.lists(spans(st.sampled_from([0.1, 0.2, 0.3, 0.5])), max_size=2)))
+    commitments = tuple(
+        Commitment(*c) for c in draw(st.lists(spans(st.sampled_from([0.1, 0.2, 0.3, 0.5])), max_size=2))
+    )
     text = " ".join(draw(st.lists(st.sampled_from(WORDS), max_size=3)))
     return CandidateProfile(agent_id, skills, windows, commitments, text, open_proposals=draw(st.integers(0, 4)))
 
@@ -115,7 +117,10 @@ def test_every_row_is_explained_and_judged_as_the_reference_does(small_taxonomy,
     rv = index._compile(role)
     period = index._period(rows, role.start, role.end, role.share, 0.5)
     text = index._exact(rows, rv, today, fairness)[2]
-    got = [e if isinstance(e, dict) else e() for e in index._explain_rows(rows, role, rv, today, fairness, 0.5, text, period)]
+    got = [
+        e if isinstance(e, dict) else e()
+        for e in index._explain_rows(rows, role, rv, today, fairness, 0.5, text, period)
+    ]
     for i, row in enumerate(rows.tolist()):
         p = index.profiles_[row]
         el = eligibility(p.availability, p.commitments, role.start, role.end, role.share)
