@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,8 +35,10 @@ from matching.availability import DEFAULT_FLOOR, Eligibility, above_floor
 from matching.explain import Explained, ExplainingIndex, NearMiss
 from matching.index import EPS, INTEREST_FACTOR, LEVEL_CREDIT, NOT_A_SOURCE, RoleVector
 from matching.scoring import LEVELS, REQUIRED_WEIGHT, idf
-from matching.team import TeamProposal, propose_team
 from matching.types import CandidateProfile, RoleRequirement
+
+if TYPE_CHECKING:
+    from matching.team import TeamProposal
 
 __all__ = ["Candidate", "CandidateIndex", "NearMiss", "Ranking"]
 
@@ -390,4 +392,7 @@ class CandidateIndex(ExplainingIndex):
     # ================================================================== teams
     def propose_team(self, roles: Sequence[RoleRequirement], **kwargs: Any) -> TeamProposal:
         """Shortcut for :func:`matching.team.propose_team` on this index."""
+        # imported here: it brings scipy.optimize, which ranking alone (`talents match`) does not need
+        from matching.team import propose_team
+
         return propose_team(self, roles, **kwargs)

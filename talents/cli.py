@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -9,32 +10,57 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
-import uvicorn
 from pydantic import ValidationError
-from uvicorn.supervisors import Multiprocess
+from typer.core import TyperGroup
 
-from needs.importer import NeedImporter
-from needs.models import RoleSkill
-from notifications import cli as notifications_cli
-from profiles.importer import AgentImporter
-from profiles.taxonomy import SkillResolver, TaxonomyService
-from profiles.taxonomy_files import detect_and_read
-from talents import ranking_cli, scheduler
-from talents.auth import cli as auth_cli
 from talents.cli_support import err, existing, prepare, print_report, progress_bar
-from talents.demo import seed_demo
-from talents.kernel.bulk import count_lines, read_records
 from talents.kernel.db import current_revision, downgrade, get_engine, head_revision, migrate, session_scope
 from talents.kernel.logs import configure_logging, set_verbose
 from talents.kernel.settings import get_settings, reset_settings
-from talents.workflow import cli as workflow_cli
-from talents.workflow.allocation_job import install_triggers
-from talents.workflow.audit import install as install_audit
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(help="Talents — partagez vos talents numériques.", no_args_is_help=True, add_completion=False)
+# The commands of the features, each from its own package; and the one command that writes no domain
+# row. ``talents match`` imports only its own package and skips the write hooks: importing everything
+# (the web server, the importers, the allocation engine, e-mail rendering, the scheduler) took longer
+# than the ranking itself.
+_FEATURES = (
+    "talents.ranking_cli",
+    "talents.workflow.cli",
+    "notifications.cli",
+    "talents.auth.cli",
+    "talents.scheduler",
+)
+_READ_ONLY = {"match": "talents.ranking_cli"}
+_loaded: set[str] = set()
+
+
+class _Commands(TyperGroup):
+    """The root group: a feature's commands are registered when a command line first needs them — every
+    feature for any command but ``match`` (their start-up hooks, such as the outbox, go with them)."""
+
+    def _load(self, modules: tuple[str, ...]) -> None:
+        todo = [m for m in modules if m not in _loaded]
+        for module in todo:
+            importlib.import_module(module).register(app)
+            _loaded.add(module)
+        if todo:
+            self.commands.update(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load((_READ_ONLY[cmd_name],) if cmd_name in _READ_ONLY else _FEATURES)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load(_FEATURES)
+        return super().list_commands(ctx)
+
+
+app = typer.Typer(
+    help="Talents — partagez vos talents numériques.", no_args_is_help=True, add_completion=False, cls=_Commands
+)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 taxonomy_app = typer.Typer(help="The skill taxonomy.", no_args_is_help=True)
 agents_app = typer.Typer(help="Agents and their profiles.", no_args_is_help=True)
@@ -47,11 +73,17 @@ app.add_typer(needs_app, name="needs")
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the libraries' log lines")] = False,
 ) -> None:
     """A command prints what it did; the libraries' informational lines only with --verbose."""
-    install_audit()  # a priority changed by an import is traced like one changed on a page
-    install_triggers()  # needs imported or created at priority 1 trigger their allocation run, as in the app
+    if ctx.invoked_subcommand not in _READ_ONLY:
+        # imported here: they bring the workflow and the allocation engine, which `match` does not need
+        from talents.workflow.allocation_job import install_triggers
+        from talents.workflow.audit import install as install_audit
+
+        install_audit()  # a priority changed by an import is traced like one changed on a page
+        install_triggers()  # needs imported or created at priority 1 trigger their allocation run, as in the app
     set_verbose(verbose)
     if verbose:
         settings = get_settings()
@@ -81,8 +113,12 @@ def serve(
         reset_settings()
     prepare()
     if demo:
+        from talents.demo import seed_demo
+
         with progress_bar("Demo data", None) as advance:
             seed_demo(if_empty=True, progress=advance)
+    import uvicorn  # the web server: only `serve` needs it
+
     settings = get_settings()
     config = uvicorn.Config(
         "talents.app:create_app",
@@ -99,7 +135,7 @@ def serve(
         timeout_worker_healthcheck=60,
     )
     if workers > 1:
-        _Supervisor(config, sockets=[config.bind_socket()]).run()
+        _supervisor(config).run()
         return
     # Once its graceful shutdown is over, uvicorn raises the SIGTERM again for the process to die of it (status
     # 143, as if killed): a stop that went as asked exits 0, for supervisors that read the status.
@@ -110,14 +146,18 @@ def serve(
         raise typer.Exit(3)  # the app did not start (uvicorn's status for it)
 
 
-class _Supervisor(Multiprocess):
+def _supervisor(config: Any) -> Any:
     """uvicorn's supervisor of worker processes, which also stops listening when told to stop: its copy of the
     listening socket would otherwise accept, for the whole grace period, connections no worker ever reads."""
+    from uvicorn.supervisors import Multiprocess  # the web server: only `serve` needs it
 
-    def terminate_all(self) -> None:
-        for sock in self.sockets:
-            sock.close()
-        super().terminate_all()
+    class Supervisor(Multiprocess):
+        def terminate_all(self) -> None:
+            for sock in self.sockets:
+                sock.close()
+            super().terminate_all()
+
+    return Supervisor(config, sockets=[config.bind_socket()])
 
 
 def _stopped(_signum: int, _frame: Any) -> None:
@@ -158,6 +198,10 @@ def taxonomy_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import skills: the official ESCO CSV layout (French and English files merged) or the project's format."""
+    from needs.models import RoleSkill  # the importers' modules: imported by the commands that use them
+    from profiles.taxonomy import TaxonomyService
+    from profiles.taxonomy_files import detect_and_read
+
     prepare()
     skills, errors = detect_and_read(files)
     with progress_bar("Skills", len(skills)) as advance, session_scope() as session:
@@ -189,6 +233,8 @@ def taxonomy_import(
 @taxonomy_app.command("suggest")
 def taxonomy_suggest(text: str, limit: int = 10) -> None:
     """Show the taxonomy skills closest to TEXT (what autocomplete offers)."""
+    from profiles.taxonomy import TaxonomyService
+
     prepare()
     with session_scope() as session:
         service = TaxonomyService(session)
@@ -205,6 +251,9 @@ def agents_import(
 ) -> None:
     """Import agents from JSON Lines (or CSV with a "skills" column like "Python:4; Django:3"),
     upsert by external_id. Bad lines are reported with their numbers; good lines go in."""
+    from profiles.importer import AgentImporter
+    from talents.kernel.bulk import count_lines, read_records
+
     prepare()
     with progress_bar("Agents", count_lines(file)) as advance:
         report = AgentImporter(get_engine(), batch_size=batch_size).run(
@@ -218,6 +267,10 @@ def agents_import(
 @needs_app.command("import")
 def needs_import(file: FileArg, as_json: JsonOpt = False) -> None:
     """Import needs from JSON Lines, upsert by external_id (unknown projects are created)."""
+    from needs.importer import NeedImporter
+    from profiles.taxonomy import SkillResolver
+    from talents.kernel.bulk import count_lines, read_records
+
     prepare()
     with progress_bar("Needs", count_lines(file)) as advance:
         report = NeedImporter(get_engine(), SkillResolver).run(read_records(file), advance)
@@ -233,18 +286,14 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed")] = 2020,
 ) -> None:
     """Seed plausible demo data: agents of several ministries and the projects of the TECH.GOUV programme."""
+    from talents.demo import seed_demo
+
     prepare()
     with progress_bar("Demo data", agents) as advance:
         summary = seed_demo(agents=agents, seed=seed, progress=advance)
     typer.echo(json.dumps(summary, ensure_ascii=False))
 
 
-# The commands of the features, each from its own package.
-ranking_cli.register(app)
-workflow_cli.register(app)
-notifications_cli.register(app)
-auth_cli.register(app)
-scheduler.register(app)
 
 
 def main() -> Any:

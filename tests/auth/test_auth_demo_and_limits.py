@@ -66,8 +66,9 @@ def test_serve_demo_turns_the_demo_on_and_the_test_leaves_the_process_as_it_foun
     # settings: every change goes through monkeypatch, which undoes them at the end of the context.
     with monkeypatch.context() as patch:
         patch.setattr(cli, "prepare", lambda: None)
-        patch.setattr(cli, "seed_demo", lambda **kw: called.setdefault("seeded", True))
-        patch.setattr(cli.uvicorn, "run", lambda *a, **kw: called.setdefault("served", True))
+        # serve imports these when it runs (so that other commands do not): patched where they live
+        patch.setattr("talents.demo.seed_demo", lambda **kw: called.setdefault("seeded", True))
+        patch.setattr("uvicorn.run", lambda *a, **kw: called.setdefault("served", True))
         patch.setenv("TALENTS_DEMO", "false")
         patch.setenv(MULTIPROC_ENV, "")  # empty is unset for serve; set here, it is restored on the way out
         result = CliRunner().invoke(cli.app, ["serve", "--demo"])
