@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
@@ -49,11 +48,11 @@ class _Commands(TyperGroup):
         if todo:
             self.commands.update(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:  # click's types, as typer vendors them
         self._load((_READ_ONLY[cmd_name],) if cmd_name in _READ_ONLY else _FEATURES)
         return super().get_command(ctx, cmd_name)
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         self._load(_FEATURES)
         return super().list_commands(ctx)
 
