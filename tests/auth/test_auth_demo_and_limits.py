@@ -52,6 +52,22 @@ def test_demo_sign_in_works_when_the_demo_is_on(demo_on):
         assert me["email"] == "lead@x.gouv.fr" and me["roles"] == ["lead"] and me["via"] == "session"
 
 
+class _ServedNothing:
+    """Stands for uvicorn's server: serve runs it and reads whether it started; nothing listens."""
+
+    called: dict[str, Any] = {}
+
+    def __init__(self, config: Any) -> None:
+        self.started = False
+
+    def run(self) -> None:
+        self.called["served"] = self.started = True
+
+    @classmethod
+    def recording(cls, called: dict[str, Any]) -> type[_ServedNothing]:
+        return type("Recording", (cls,), {"called": called})
+
+
 def test_serve_demo_turns_the_demo_on_and_the_test_leaves_the_process_as_it_found_it(monkeypatch):
     import shutil
 
@@ -68,7 +84,7 @@ def test_serve_demo_turns_the_demo_on_and_the_test_leaves_the_process_as_it_foun
         patch.setattr(cli, "prepare", lambda: None)
         # serve imports these when it runs (so that other commands do not): patched where they live
         patch.setattr("talents.demo.seed_demo", lambda **kw: called.setdefault("seeded", True))
-        patch.setattr("uvicorn.run", lambda *a, **kw: called.setdefault("served", True))
+        patch.setattr("uvicorn.Server", _ServedNothing.recording(called))
         patch.setenv("TALENTS_DEMO", "false")
         patch.setenv(MULTIPROC_ENV, "")  # empty is unset for serve; set here, it is restored on the way out
         result = CliRunner().invoke(cli.app, ["serve", "--demo"])
