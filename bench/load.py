@@ -49,8 +49,10 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 GOAL_RPS, GOAL_P99_MS = 300.0, 150.0
 REVIEWER = "pilotage.dinum@numerique.gouv.fr"
 MIX = ("AgentUser", "LeadUser", "AnswerUser", "ReviewerUser")
-# Shares of the users: agents most, then project leads, agents answering a proposal, and a few DINUM reviewers.
+# Shares of the users: agents most, then project leads, agents answering a proposal, and a few DINUM reviewers;
+# and shares of the tasks they do (--rps in all): agents read and edit most, DINUM opens its dashboard rarely.
 SHARES = {"AgentUser": 10, "LeadUser": 5, "AnswerUser": 2, "ReviewerUser": 1}
+TASK_SHARES = {"AgentUser": 0.70, "LeadUser": 0.23, "AnswerUser": 0.05, "ReviewerUser": 0.02}
 
 
 def split_users(users: int) -> dict[str, int]:
@@ -155,7 +157,7 @@ def _lead_needs(path: Path, leads: int, today: date) -> None:
             out.write(json.dumps(need, ensure_ascii=False) + "\n")
 
 
-def _plan(url: str, leads: int, users: int, rate: float, path: Path) -> dict[str, Any]:
+def _plan(url: str, leads: int, users: int, rps: float, path: Path) -> dict[str, Any]:
     """Who the locust users are: read from the prepared database (not a request of the mix)."""
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as conn:
@@ -172,9 +174,10 @@ def _plan(url: str, leads: int, users: int, rate: float, path: Path) -> dict[str
         needs = [int(r[0]) for r in conn.execute(sa.text("SELECT id FROM need ORDER BY id"))]
     engine.dispose()
     rng = random.Random(13)
+    counts = split_users(users)
     plan = {
-        "rate": rate,
-        "users": split_users(users),
+        "users": counts,
+        "rates": {k: rps * TASK_SHARES[k] / n for k, n in counts.items()},
         "agents": rng.sample(signed, min(len(signed), max(users, 1) * 2)),
         "leads": [{"need_id": int(n), "email": e, "seats": seats[int(n)]} for n, e in lead_rows][:leads],
         "needs": needs,
@@ -342,7 +345,6 @@ def run_backend(backend: str, workers_list: list[int], *, agents: int, users: in
            "TALENTS_SIGNIN_RATE_PER_MINUTE": "1000000", "TALENTS_RANKING_INDEX_DIR": str(tmp / f"index-{backend}")}
     results: list[Result] = []
     users = max(users, len(SHARES))
-    rate = rps / users if rps else 0.0
     spawn = spawn_rate or max(1.0, users / 5)
     try:
         started = time.monotonic()
@@ -352,7 +354,7 @@ def run_backend(backend: str, workers_list: list[int], *, agents: int, users: in
         _lead_needs(needs_file, leads, date.today())
         _talents(env, "needs", "import", str(needs_file))
         plan_path = tmp / f"plan-{backend}.json"
-        plan = _plan(url, leads, users, rate, plan_path)
+        plan = _plan(url, leads, users, rps, plan_path)
         say(f"[{backend}] prepared in {time.monotonic() - started:.0f} s")
         for workers in workers_list:
             port = free_port()

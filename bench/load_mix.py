@@ -28,7 +28,8 @@ from typing import Any
 from locust import FastHttpUser, constant, constant_throughput, events, task
 
 PLAN: dict[str, Any] = json.loads(open(os.environ["TALENTS_LOAD_PLAN"], encoding="utf-8").read())  # noqa: SIM115
-RATE = float(PLAN.get("rate", 0))
+# Tasks a second of one user of each kind (0: no pause), so that the kinds share the load as real use does.
+RATES: dict[str, float] = PLAN["rates"]
 
 # Shared by the users of this locust process: who is signed in or already proposed (never proposed again, so
 # that a proposal is never refused for a reason of the load test's own making), and proposals to answer.
@@ -56,13 +57,12 @@ def _keep_error(request_type: str, name: str, response: Any = None, exception: A
         _ERRORS.flush()
 
 
-def _pace() -> Any:
-    return constant_throughput(RATE) if RATE > 0 else constant(0)
+def _pace(kind: str) -> Any:
+    return constant_throughput(RATES[kind]) if RATES[kind] > 0 else constant(0)
 
 
 class _SignedIn(FastHttpUser):
     abstract = True
-    wait_time = _pace()
     csrf = ""
 
     def sign_in(self, email: str, role: str) -> dict[str, Any]:
@@ -83,6 +83,7 @@ class _SignedIn(FastHttpUser):
 
 class AgentUser(_SignedIn):
     fixed_count = PLAN["users"]["AgentUser"]
+    wait_time = _pace("AgentUser")
 
     def on_start(self) -> None:
         who = next(_agents)
@@ -134,6 +135,7 @@ class AgentUser(_SignedIn):
 
 class LeadUser(_SignedIn):
     fixed_count = PLAN["users"]["LeadUser"]
+    wait_time = _pace("LeadUser")
 
     def on_start(self) -> None:
         lead = next(_leads)
@@ -144,19 +146,19 @@ class LeadUser(_SignedIn):
         return self.client.get(f"/api/v1/needs/{self.need_id}/roles/{role}/candidates?top=20",
                                name="GET /api/v1/needs/{id}/roles/{n}/candidates")
 
-    @task(2)
+    @task(4)
     def need_page(self) -> None:
         self.client.get(f"/besoins/{self.need_id}", name="GET /besoins/{id}")
 
-    @task(4)
+    @task(8)
     def candidates(self) -> None:
         self._candidates(random.randrange(self.roles))
 
-    @task(2)
+    @task(4)
     def needs_list(self) -> None:
         self.client.get("/api/v1/needs?limit=20", name="GET /api/v1/needs")
 
-    @task(1)
+    @task(3)
     def my_projects(self) -> None:
         self.client.get("/porteur", name="GET /porteur")
 
@@ -203,6 +205,7 @@ class AnswerUser(_SignedIn):
     """An agent who received a proposal (by e-mail, in the real service) and answers it."""
 
     fixed_count = PLAN["users"]["AnswerUser"]
+    wait_time = _pace("AnswerUser")
 
     @task
     def answer(self) -> None:
@@ -229,6 +232,7 @@ class AnswerUser(_SignedIn):
 
 class ReviewerUser(_SignedIn):
     fixed_count = PLAN["users"]["ReviewerUser"]
+    wait_time = _pace("ReviewerUser")
 
     def on_start(self) -> None:
         self.sign_in(PLAN["reviewer"], "reviewer")
