@@ -44,6 +44,8 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
+from talents.assignments.models import COMMITTED_STATES
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 GOAL_RPS, GOAL_P99_MS = 300.0, 150.0
@@ -157,8 +159,9 @@ def _lead_needs(path: Path, leads: int, today: date) -> None:
             out.write(json.dumps(need, ensure_ascii=False) + "\n")
 
 
-def _plan(url: str, leads: int, users: int, rps: float, path: Path) -> dict[str, Any]:
-    """Who the locust users are: read from the prepared database (not a request of the mix)."""
+def _plan(url: str, users: int, rps: float, path: Path) -> dict[str, Any]:
+    """Who the locust users are, read from the database before each run (not a request of the mix): seats held
+    and agents proposed by an earlier run on the same database are neither offered nor proposed again."""
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as conn:
         emails = {str(i): e for i, e in conn.execute(sa.text("SELECT id, email FROM agent"))}
@@ -170,7 +173,10 @@ def _plan(url: str, leads: int, users: int, rps: float, path: Path) -> dict[str,
         lead_rows = conn.execute(sa.text(
             "SELECT n.id, n.lead_email FROM need n WHERE n.external_id LIKE 'load-need-%' ORDER BY n.id")).all()
         seats = {int(n): [int(c) for (c,) in conn.execute(sa.text(
-            "SELECT r.count FROM role r WHERE r.need_id = :n ORDER BY r.position"), {"n": n})] for n, _ in lead_rows}
+            "SELECT r.count - (SELECT count(*) FROM assignment a WHERE a.role_id = r.id "
+            f"AND a.state IN {COMMITTED_STATES}) FROM role r WHERE r.need_id = :n ORDER BY r.position"), {"n": n})]
+                 for n, _ in lead_rows}
+        taken = [int(i) for (i,) in conn.execute(sa.text("SELECT DISTINCT agent_id FROM assignment"))]
         needs = [int(r[0]) for r in conn.execute(sa.text("SELECT id FROM need ORDER BY id"))]
     engine.dispose()
     rng = random.Random(13)
@@ -179,7 +185,8 @@ def _plan(url: str, leads: int, users: int, rps: float, path: Path) -> dict[str,
         "users": counts,
         "rates": {k: rps * TASK_SHARES[k] / n for k, n in counts.items()},
         "agents": rng.sample(signed, min(len(signed), max(users, 1) * 2)),
-        "leads": [{"need_id": int(n), "email": e, "seats": seats[int(n)]} for n, e in lead_rows][:leads],
+        "leads": [{"need_id": int(n), "email": e, "seats": seats[int(n)]} for n, e in lead_rows],
+        "taken": taken,
         "needs": needs,
         "reviewer": REVIEWER,
         "emails": emails,
@@ -337,8 +344,7 @@ def _warm(base: str, plan: dict[str, Any], workers: int) -> None:
 
 
 def run_backend(backend: str, workers_list: list[int], *, agents: int, users: int, rps: float, seconds: str,
-                leads: int, ceiling: bool, tmp: Path, spawn_rate: float | None = None,
-                say: Any = print) -> list[Result]:
+                ceiling: bool, tmp: Path, spawn_rate: float | None = None, say: Any = print) -> list[Result]:
     """Prepare one database, then one run of the mix (and of the ceiling) per worker count."""
     url, dropme = _database(backend, tmp)
     env = {**os.environ, "TALENTS_DATABASE_URL": url, "TALENTS_ENV": "development",
@@ -351,12 +357,13 @@ def run_backend(backend: str, workers_list: list[int], *, agents: int, users: in
         say(f"[{backend}] talents demo --agents {agents} …")
         _talents(env, "demo", "--agents", str(agents))
         needs_file = tmp / f"lead-needs-{backend}.jsonl"
-        _lead_needs(needs_file, leads, date.today())
+        # A lead signs in once: one need, and one identity, per lead user.
+        _lead_needs(needs_file, split_users(users)["LeadUser"], date.today())
         _talents(env, "needs", "import", str(needs_file))
         plan_path = tmp / f"plan-{backend}.json"
-        plan = _plan(url, leads, users, rps, plan_path)
         say(f"[{backend}] prepared in {time.monotonic() - started:.0f} s")
         for workers in workers_list:
+            plan = _plan(url, users, rps, plan_path)
             port = free_port()
             server = Server([sys.executable, "-m", "talents.cli", "serve", "--demo", "--port", str(port),
                              "--workers", str(workers)], env, tmp / f"serve-{backend}-{workers}.log", port, "/readyz")
@@ -458,7 +465,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rps", type=float, default=300.0, help="tasks a second offered by all users; 0: no pause")
     parser.add_argument("--time", default="30s", help="locust's run time after every user started (30s, 2m)")
     parser.add_argument("--agents", type=int, default=100_000)
-    parser.add_argument("--leads", type=int, default=12, help="project leads, each with a need of their own")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the bare endpoint")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="talents-bench-load-"))
@@ -469,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         for backend in args.backend:
             workers = args.workers or ([1] if backend == "sqlite" else [1, 2])
             results += run_backend(backend, workers, agents=args.agents, users=args.users, rps=args.rps,
-                                   seconds=args.time, leads=args.leads, ceiling=not args.no_ceiling, tmp=tmp,
+                                   seconds=args.time, ceiling=not args.no_ceiling, tmp=tmp,
                                    say=lambda s: print(s, flush=True))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
