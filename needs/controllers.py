@@ -61,7 +61,7 @@ class ProjectController(Controller):
     ) -> Page[ProjectPublic]:
         service = ProjectService(db_session)
         rows, total = service.list(ministry=ministry, q=q, limit=limit, offset=offset)
-        return Page(data=[service.to_public(p) for p in rows], count=total, limit=limit, offset=offset)
+        return Page(data=service.to_public_many(rows), count=total, limit=limit, offset=offset)
 
     @post("/", sync_to_thread=True, opt=_LEADS)
     def create_project(self, db_session: Session, principal: Principal, data: ProjectCreate) -> ProjectPublic:
@@ -111,7 +111,7 @@ class NeedController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(data=[service.to_public(n) for n in rows], count=total, limit=limit, offset=offset)
+        return Page(data=service.to_public_many(rows), count=total, limit=limit, offset=offset)
 
     @post("/", sync_to_thread=True, summary="Create a need (an équipe flash) with its roles", opt=_LEADS)
     def create_need(

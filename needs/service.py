@@ -22,6 +22,7 @@ from needs.models import (
     ProjectPublic,
     ProjectUpdate,
     Role,
+    RoleBase,
     RoleCreate,
     RolePublic,
     RoleSkill,
@@ -111,7 +112,18 @@ class ProjectService:
         return [PledgeInput(ministry=p.ministry, fte=p.fte) for p in rows]
 
     def to_public(self, project: Project) -> ProjectPublic:
-        return ProjectPublic.model_validate({**project.model_dump(), "pledges": self.pledges(project.id)})  # type: ignore[arg-type]
+        return self.to_public_many([project])[0]
+
+    def to_public_many(self, projects: Sequence[Project]) -> builtins.list[ProjectPublic]:
+        """The projects as the API shows them, the pledges of the whole page read in one query."""
+        rows = self.session.exec(
+            select(Pledge).where(col(Pledge.project_id).in_([p.id for p in projects])).order_by(col(Pledge.id))
+        ).all() if projects else []
+        pledges: dict[int, builtins.list[PledgeInput]] = {}
+        for row in rows:
+            pledges.setdefault(row.project_id, []).append(PledgeInput(ministry=row.ministry, fte=row.fte))
+        return [ProjectPublic.model_validate({**p.model_dump(), "pledges": pledges.get(p.id, [])})  # type: ignore[arg-type]
+                for p in projects]
 
     def _set_pledges(self, project: Project, pledges: Iterable[PledgeInput]) -> None:
         self.session.execute(sa.delete(Pledge).where(col(Pledge.project_id) == project.id))
@@ -121,6 +133,19 @@ class ProjectService:
 
 
 # --------------------------------------------------------------------------- needs
+_ROLE_FIELDS = ("id", "need_id", "position", *RoleBase.model_fields)
+_ROLE_SKILL_FIELDS = ("role_id", *(f for f in RoleSkillPublic.model_fields if f != "label"))
+
+
+# Built once: every list of needs runs them (the ids are bound as an expanding IN).
+_ROLES_OF = (select(*(getattr(Role, f) for f in _ROLE_FIELDS))
+             .where(col(Role.need_id).in_(sa.bindparam("ids", expanding=True)))
+             .order_by(col(Role.need_id), col(Role.position)))
+_ROLE_SKILLS_OF = (select(*(getattr(RoleSkill, f) for f in _ROLE_SKILL_FIELDS))
+                   .where(col(RoleSkill.role_id).in_(sa.bindparam("ids", expanding=True)))
+                   .order_by(col(RoleSkill.id)))
+
+
 @dataclass(frozen=True)
 class NeedFilters:
     status: str | None = None
@@ -253,9 +278,18 @@ class NeedService:
         self.session.flush()
 
     def to_public(self, need: Need) -> NeedPublic:
-        return NeedPublic.model_validate(
-            {**need.model_dump(), "roles": self.roles(need.id), "warnings": self.warnings}  # type: ignore[arg-type]
-        )
+        return self.to_public_many([need])[0]
+
+    def to_public_many(self, needs: Sequence[Need]) -> builtins.list[NeedPublic]:
+        """The needs as the API shows them, their roles and skills read in three queries for the whole page.
+
+        Rows the database gave back are valid already: the public models are built without validating again."""
+        roles = self._roles_of([n.id for n in needs if n.id is not None])
+        return [
+            NeedPublic.model_construct(**need.model_dump(), roles=roles.get(need.id, []),  # type: ignore[arg-type]
+                                       warnings=list(self.warnings))
+            for need in needs
+        ]
 
     def role_public(self, need_id: int, role_id: int) -> RolePublic:
         """A role as the API shows it, with the warnings of the write that just changed it."""
@@ -277,29 +311,30 @@ class NeedService:
 
     # ---------------------------------------------------------------- roles
     def roles(self, need_id: int) -> builtins.list[RolePublic]:
-        roles = self.session.exec(select(Role).where(Role.need_id == need_id).order_by(col(Role.position))).all()
+        return self._roles_of([need_id]).get(need_id, [])
+
+    def _roles_of(self, need_ids: Sequence[int]) -> dict[int, builtins.list[RolePublic]]:
+        """The roles of these needs, by need, in position order, with their skills and labels (rows, not
+        mapped objects: nothing here is changed)."""
+        if not need_ids:
+            return {}
+        roles = self.session.execute(_ROLES_OF, {"ids": list(need_ids)}).all()
         if not roles:
-            return []
-        skill_rows = self.session.exec(
-            select(RoleSkill).where(col(RoleSkill.role_id).in_([r.id for r in roles])).order_by(col(RoleSkill.id))
-        ).all()
+            return {}
+        skill_rows = self.session.execute(_ROLE_SKILLS_OF, {"ids": [r.id for r in roles]}).all()
         labels = self.skills.labels({s.skill_id for s in skill_rows})
         by_role: dict[int, list[RoleSkillPublic]] = {}
         for s in skill_rows:
-            by_role.setdefault(s.role_id, []).append(
-                RoleSkillPublic(
-                    skill_id=s.skill_id,
-                    label=labels.get(s.skill_id, s.typed),
-                    typed=s.typed,
-                    level=s.level,
-                    weight=s.weight,
-                    required=s.required,
-                )
-            )
-        return [
-            RolePublic.model_validate({**r.model_dump(), "skills": by_role.get(r.id, [])})  # type: ignore[arg-type]
-            for r in roles
-        ]
+            fields = s._asdict()
+            role_id = fields.pop("role_id")
+            by_role.setdefault(role_id, []).append(
+                RoleSkillPublic.model_construct(**fields, label=labels.get(s.skill_id, s.typed)))
+        out: dict[int, builtins.list[RolePublic]] = {}
+        for r in roles:
+            # Every field given: pydantic inspects the signature of a default factory each time it calls one.
+            out.setdefault(r.need_id, []).append(
+                RolePublic.model_construct(**r._asdict(), skills=by_role.get(r.id, []), warnings=[]))
+        return out
 
     def role_at(self, need_id: int, position: int) -> Role:
         role = self.session.exec(select(Role).where(Role.need_id == need_id, Role.position == position)).first()

@@ -97,7 +97,8 @@ class AgentController(Controller):
             offset=offset,
         )
         log_profile_reads(db_session, principal, [a.id for a in rows if a.id is not None], request.url.path)
-        return Page(data=[service.to_listed(a, personal=full) for a in rows], count=total, limit=limit, offset=offset)
+        return Page(data=service.to_listed_many(rows, personal=full), count=total, limit=limit,
+                    offset=offset)
 
     @post("/", sync_to_thread=True, summary="Create an agent with skills and availability",
           opt=rule(AGENT, REVIEWER, why="an agent creates their own profile; reviewers any"))

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from profiles.models import AccessLog, Agent
 from talents.kernel.access import ObjectCheck
+from talents.kernel.db import after_commit, utcnow
 from talents.kernel.errors import NotFoundError, PermissionDeniedError
 from talents.kernel.fields import same_email
 from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal, require
@@ -38,16 +40,22 @@ def sees_everything(principal: Principal) -> bool:
 def log_profile_view(session: Session, principal: Principal, agent_id: int, path: str,
                      action: str = "view") -> None:
     """Append who read whose personal data (GDPR access log)."""
-    session.add(AccessLog(viewer_email=principal.email, viewer_roles=",".join(sorted(principal.roles)),
-                          agent_id=agent_id, action=action, path=path[:300]))
+    log_profile_reads(session, principal, [agent_id], path, action, own_too=True)
 
 
 def log_profile_reads(session: Session, principal: Principal, agent_ids: Iterable[int], path: str,
-                      action: str = "list") -> None:
-    """Log the agents whose data a list showed to someone else than themselves."""
-    for agent_id in agent_ids:
-        if agent_id != principal.agent_id:
-            log_profile_view(session, principal, agent_id, path, action)
+                      action: str = "list", *, own_too: bool = False) -> None:
+    """Log the agents whose data a list showed to someone else than themselves.
+
+    The lines are written when the session commits, in a short transaction of their own (``after_commit``):
+    a request that only read stays a read, and does not answer unless they are written."""
+    at, roles = utcnow(), ",".join(sorted(principal.roles))
+    rows = [{"at": at, "viewer_email": principal.email, "viewer_roles": roles, "agent_id": agent_id,
+             "action": action, "path": path[:300]}
+            for agent_id in agent_ids if own_too or agent_id != principal.agent_id]
+    if rows:
+        table = AccessLog.__table__  # type: ignore[attr-defined]
+        after_commit(session, lambda db: db.execute(sa.insert(table), rows))
 
 
 def _own_profile_or(*roles: str, log: bool) -> ObjectCheck:

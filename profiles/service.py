@@ -83,6 +83,19 @@ def merge_agent_skills(
     return [(sid, c, s) for sid, (_, c, s) in merged.items()], warnings
 
 
+# Built once: every profile read runs them.
+_SKILLS_OF = (
+    select(AgentSkill.agent_id, *(getattr(AgentSkill, f) for f in AgentSkillPublic.model_fields
+                                  if f not in ("label", "status")),
+           col(Skill.label_fr).label("label"), Skill.status)
+    .join(Skill, col(Skill.id) == AgentSkill.skill_id)
+    .where(col(AgentSkill.agent_id).in_(sa.bindparam("ids", expanding=True)))
+    .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
+)
+_WINDOWS_OF = (select(*(getattr(Availability, f) for f in AvailabilityPublic.model_fields))
+               .where(Availability.agent_id == sa.bindparam("agent_id")).order_by(col(Availability.start)))
+
+
 class AgentService:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -190,16 +203,28 @@ class AgentService:
         self.session.flush()
 
     def to_public(self, agent: Agent) -> AgentPublic:
-        return AgentPublic.model_validate(
-            {**agent.model_dump(), "skills": self.skills(agent.id), "availability": self.availability(agent.id),  # type: ignore[arg-type]
-             "warnings": self.warnings}
+        # Rows the database gave back are valid already: built without validating them again (every field
+        # given: pydantic inspects a default factory's signature each time it calls one).
+        return AgentPublic.model_construct(
+            **agent.model_dump(), skills=self.skills(agent.id), availability=self.availability(agent.id),  # type: ignore[arg-type]
+            warnings=list(self.warnings),
         )
 
-    def to_listed(self, agent: Agent, *, personal: bool) -> AgentListed:
-        listed = AgentListed.model_validate(self.to_public(agent).model_dump())
-        if not personal:
-            listed.email = listed.manager_email = listed.bio = None
-        return listed
+    def to_listed_many(self, agents: Sequence[Agent], *, personal: bool) -> builtins.list[AgentListed]:
+        """Agents as a list shows them, the skills and windows of the whole page read in two queries."""
+        ids = [a.id for a in agents if a.id is not None]
+        skills = self._skills_of(ids)
+        windows: dict[int, builtins.list[AvailabilityPublic]] = {}
+        if ids:
+            for w in self.session.exec(select(Availability).where(col(Availability.agent_id).in_(ids))
+                                       .order_by(col(Availability.start))).all():
+                windows.setdefault(w.agent_id, []).append(AvailabilityPublic.model_validate(w))
+        hidden = {} if personal else {"email": None, "manager_email": None, "bio": None}
+        return [
+            AgentListed.model_validate({**a.model_dump(), "skills": skills.get(a.id, []),  # type: ignore[arg-type]
+                                        "availability": windows.get(a.id, []), **hidden})  # type: ignore[arg-type]
+            for a in agents
+        ]
 
     def _check_unique(self, *, email: str | None = None, external_id: str | None = None) -> None:
         if email and self.get_by_email(email) is not None:
@@ -209,16 +234,16 @@ class AgentService:
 
     # ---------------------------------------------------------------- skills
     def skills(self, agent_id: int) -> builtins.list[AgentSkillPublic]:
-        rows = self.session.exec(
-            select(AgentSkill, Skill)
-            .join(Skill, col(Skill.id) == AgentSkill.skill_id)
-            .where(AgentSkill.agent_id == agent_id)
-            .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
-        ).all()
-        return [
-            AgentSkillPublic.model_validate({**s.model_dump(), "label": k.label_fr, "status": k.status})
-            for s, k in rows
-        ]
+        return self._skills_of([agent_id]).get(agent_id, [])
+
+    def _skills_of(self, agent_ids: Sequence[int]) -> dict[int, builtins.list[AgentSkillPublic]]:
+        if not agent_ids:
+            return {}
+        out: dict[int, builtins.list[AgentSkillPublic]] = {}
+        for row in self.session.execute(_SKILLS_OF, {"ids": list(agent_ids)}).all():
+            fields = row._asdict()
+            out.setdefault(fields.pop("agent_id"), []).append(AgentSkillPublic.model_construct(**fields))
+        return out
 
     def add_skill(self, agent_id: int, data: AgentSkillCreate) -> AgentSkillPublic:
         agent = self.get(agent_id)
@@ -282,10 +307,8 @@ class AgentService:
 
     # ---------------------------------------------------------------- availability
     def availability(self, agent_id: int) -> builtins.list[AvailabilityPublic]:
-        rows = self.session.exec(
-            select(Availability).where(Availability.agent_id == agent_id).order_by(col(Availability.start))
-        ).all()
-        return [AvailabilityPublic.model_validate(r) for r in rows]
+        rows = self.session.execute(_WINDOWS_OF, {"agent_id": agent_id}).all()
+        return [AvailabilityPublic.model_construct(**r._asdict()) for r in rows]
 
     def add_availability(self, agent_id: int, data: AvailabilityCreate) -> AvailabilityPublic:
         agent = self.get(agent_id)

@@ -117,9 +117,22 @@ class SkillResolver:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.taxonomy, self.normaliser = _cache.get(session)
+        self._loaded: tuple[Taxonomy, SkillNormaliser] | None = None
         self._memo: dict[str, Resolution] = {}
         self._known_ids: set[str] | None = None
+
+    # Read when first resolving: a request that only shows labels does not check the taxonomy's freshness.
+    @property
+    def taxonomy(self) -> Taxonomy:
+        if self._loaded is None:
+            self._loaded = _cache.get(self.session)
+        return self._loaded[0]
+
+    @property
+    def normaliser(self) -> SkillNormaliser:
+        if self._loaded is None:
+            self._loaded = _cache.get(self.session)
+        return self._loaded[1]
 
     def known_ids(self) -> set[str]:
         if self._known_ids is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -48,10 +49,18 @@ RANKING_WATERMARK = Gauge("talents_ranking_index_watermark_seconds",
                           multiprocess_mode="liveall")
 
 
+_INDEX_GAUGES_S = 1.0  # the index gauges need not be set on every request: once a second is fresh enough
+_gauges_set_at = [float("-inf")]
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
+    now = time.monotonic()
+    if now - _gauges_set_at[0] < _INDEX_GAUGES_S:
+        return
     cache = get_ranking_cache(get_engine())
     if cache.watermark is not None:
+        _gauges_set_at[0] = now
         RANKING_SIZE.set(len(cache.versions))
         watermark = cache.watermark if cache.watermark.tzinfo else cache.watermark.replace(tzinfo=UTC)
         RANKING_WATERMARK.set(watermark.timestamp())

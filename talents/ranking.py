@@ -7,10 +7,13 @@ Two indexes are kept side by side, fitted once and refreshed incrementally:
 * ``allocation``: commitments are the *fixed* ones only (accepted, approved, active, DINUM-forced) — what
   the allocation solver ranks from, since a run may withdraw an open proposal for a higher priority.
 
-Refresh (every call, cheap): agents whose ``updated_at`` moved since the last refresh are re-read and
-upserted (the query looks ``ranking_refresh_overlap_s`` back so a transaction committed late is not
-missed; an agent is re-encoded only when its ``updated_at`` differs from the indexed one), erased or
-deleted agents are removed, and a taxonomy change rebuilds everything. Every change to an assignment
+Refresh (every call, cheap): agents whose ``updated_at`` is past the latest one indexed are re-read and
+upserted (an index range, empty most of the time), erased or hidden agents are removed, and a taxonomy
+change rebuilds everything. At most every :data:`SWEEP_S` seconds a sweep also looks
+``ranking_refresh_overlap_s`` back, so that a transaction committed late is not missed (an agent is
+re-encoded only when its ``updated_at`` differs from the indexed one), and counts the agents, so that a
+deleted one leaves the index; in between, a deleted agent is never shown: the agents a ranking returns are
+checked against the database, and the ranking done again without those that are gone. Every change to an assignment
 bumps its agent's ``updated_at`` in the same transaction (:mod:`talents.workflow.service`), so
 commitments and open-proposal counts follow the same path. Several instances each keep their own cache;
 the database is the only shared state.
@@ -54,6 +57,7 @@ from profiles.models import Agent, AgentSkill, Availability, Skill
 from profiles.taxonomy import to_taxonomy_skill
 from talents.assignments.exclusions import excluded_agents
 from talents.assignments.models import COMMITTED_STATES, FIXED_STATES, Assignment
+from talents.kernel.db import UTCDateTime
 from talents.kernel.errors import NotFoundError
 from talents.kernel.settings import get_settings
 from talents.ranking_store import IndexStore
@@ -69,6 +73,9 @@ __all__ = [
 ]
 
 _CHUNK = 500
+SWEEP_S = 1.0
+"""How often a refresh looks back for late commits and deleted agents (well within the 2 s in which a
+change reaches every worker's rankings)."""
 
 
 # --------------------------------------------------------------------------- the bridge
@@ -93,8 +100,9 @@ def to_candidate(
     )
 
 
-def to_requirement(need: Need, role: Role, skills: Iterable[RoleSkill]) -> RoleRequirement:
-    """A role of a need as the engine sees it (ids: database ids as text; the need's period)."""
+def to_requirement(need: Need, role: Role, skills: Iterable[Any]) -> RoleRequirement:
+    """A role of a need as the engine sees it (ids: database ids as text; the need's period). ``skills``:
+    :class:`RoleSkill` rows, or any rows with their ``skill_id``, ``level``, ``weight`` and ``required``."""
     return RoleRequirement(
         role_id=str(role.id),
         title=role.title,
@@ -212,6 +220,17 @@ def _load(session: Session, ids: Sequence[int] | None) -> dict[int, _Loaded]:
     return out
 
 
+# Built once: every ranking runs them.
+_TAXONOMY_KEY = select(func.count(), func.max(Skill.updated_at))
+_CHANGED_SINCE = select(Agent.id, Agent.updated_at, Agent.erased_at, Agent.visibility).where(
+    col(Agent.updated_at) > sa.bindparam("watermark", type_=UTCDateTime()))
+_MATCHABLE_AMONG = select(Agent.id).where(col(Agent.id).in_(sa.bindparam("ids", expanding=True)), _matchable())
+_ROLE_SKILLS = (select(RoleSkill.skill_id, RoleSkill.level, RoleSkill.weight, RoleSkill.required)
+                .where(RoleSkill.role_id == sa.bindparam("role_id")).order_by(col(RoleSkill.id)))
+_MEMBERS = select(Assignment.agent_id).where(Assignment.need_id == sa.bindparam("need_id"),
+                                             col(Assignment.state).in_(COMMITTED_STATES))
+
+
 # --------------------------------------------------------------------------- the cache
 @dataclass
 class RankingCache:
@@ -230,13 +249,15 @@ class RankingCache:
     store: IndexStore | None = None
     saved_at: float = 0.0
     unsaved: int = 0
+    swept_at: float = float("-inf")
+    swept_from: datetime | None = None  # when the last sweep began (naive UTC, the stamps' clock)
 
     _KEPT = ("interactive", "allocation", "taxonomy_key", "watermark", "versions", "external_ids", "names")
 
     def refresh(self, session: Session) -> RankingCache:
         """Bring both indexes up to date with the database (cheap when nothing changed)."""
         with self.lock:
-            key = tuple(session.exec(select(func.count(), func.max(Skill.updated_at))).one())
+            key = tuple(session.execute(_TAXONOMY_KEY).one())
             if self.interactive is None or key != self.taxonomy_key:
                 self._build(session, key)
                 self.save()
@@ -299,14 +320,21 @@ class RankingCache:
 
     def _incremental(self, session: Session) -> None:
         assert self.interactive is not None and self.allocation is not None
-        overlap = timedelta(seconds=get_settings().matching.ranking_refresh_overlap_s)
+        sweep = time.monotonic() - self.swept_at >= SWEEP_S
+        started = _naive(datetime.now(UTC))
         q = select(Agent.id, Agent.updated_at, Agent.erased_at, Agent.visibility)
-        if self.watermark is not None:
-            q = q.where(col(Agent.updated_at) >= self.watermark - overlap)
+        if self.watermark is not None and sweep:
+            # A change committed since the last sweep was stamped at most the overlap before it: rows stamped
+            # earlier were read then. (The first sweep of a loaded index looks back from its watermark.)
+            overlap = timedelta(seconds=get_settings().matching.ranking_refresh_overlap_s)
+            since = self.swept_from or self.watermark
+            q = q.where(col(Agent.updated_at) >= since - overlap)
+        elif self.watermark is not None:
+            q = _CHANGED_SINCE.params(watermark=self.watermark)
         changed: list[int] = []
         gone: list[int] = []
         top = self.watermark
-        for aid, updated_at, erased_at, visibility in session.exec(q).all():
+        for aid, updated_at, erased_at, visibility in session.execute(q).all():
             ts = _naive(updated_at)
             if top is None or (ts is not None and ts > top):
                 top = ts
@@ -316,19 +344,38 @@ class RankingCache:
             elif aid not in self.versions or self.versions[aid] != ts:
                 changed.append(aid)
         # Deleted rows leave no trace in updated_at: a count tells, then the id lists.
-        live = session.exec(select(func.count()).select_from(Agent).where(_matchable())).one()
-        if int(live) != len(self.versions) - len(gone) + sum(1 for a in changed if a not in self.versions):
-            ids = set(session.exec(select(Agent.id).where(_matchable())).all())
-            gone += [a for a in self.versions if a not in ids and a not in gone]
-        for aid in gone:
+        if sweep:
+            self.swept_at = time.monotonic()
+            self.swept_from = started
+            live = session.exec(select(func.count()).select_from(Agent).where(_matchable())).one()
+            if int(live) != len(self.versions) - len(gone) + sum(1 for a in changed if a not in self.versions):
+                ids = set(session.exec(select(Agent.id).where(_matchable())).all())
+                gone += [a for a in self.versions if a not in ids and a not in gone]
+        self._drop(gone)
+        if changed:
+            self.reload(session, changed)
+        self.watermark = top
+
+    def _drop(self, agent_ids: Iterable[int]) -> None:
+        assert self.interactive is not None and self.allocation is not None
+        for aid in agent_ids:
             self.interactive.remove(str(aid))
             self.allocation.remove(str(aid))
             self.versions.pop(aid, None)
             self.external_ids.pop(aid, None)
             self.names.pop(aid, None)
-        if changed:
-            self.reload(session, changed)
-        self.watermark = top
+
+    def drop_gone(self, session: Session, agent_ids: Iterable[int]) -> bool:
+        """Remove those of ``agent_ids`` that are no longer matchable (deleted since the last sweep);
+        ``True`` when some were."""
+        ids = sorted(set(agent_ids))
+        if not ids:
+            return False
+        live = set(session.execute(_MATCHABLE_AMONG, {"ids": ids}).scalars())
+        gone = [a for a in ids if a not in live]
+        with self.lock:
+            self._drop(gone)
+        return bool(gone)
 
     def reload(self, session: Session, agent_ids: Iterable[int]) -> None:
         """Re-read and upsert these agents now (the workflow calls it after its own changes)."""
@@ -377,9 +424,7 @@ class RankingService:
 
     # ------------------------------------------------------------------ rows
     def role_requirement(self, need: Need, role: Role) -> RoleRequirement:
-        skills = self.session.exec(
-            select(RoleSkill).where(RoleSkill.role_id == role.id).order_by(col(RoleSkill.id))
-        ).all()
+        skills = self.session.execute(_ROLE_SKILLS, {"role_id": role.id}).all()
         return to_requirement(need, role, skills)
 
     def roles(self, need: Need) -> list[Role]:
@@ -393,13 +438,7 @@ class RankingService:
 
     def members_of_need(self, need_id: int) -> set[int]:
         """Agents holding a live assignment on the need (they are members, not candidates)."""
-        return set(
-            self.session.exec(
-                select(Assignment.agent_id).where(
-                    Assignment.need_id == need_id, col(Assignment.state).in_(COMMITTED_STATES)
-                )
-            ).all()
-        )
+        return set(self.session.execute(_MEMBERS, {"need_id": need_id}).scalars())
 
     def not_candidates(self, need_id: int) -> list[str]:
         """Agent ids the engine leaves out for the need: its members, and those who declined, were refused
@@ -419,10 +458,15 @@ class RankingService:
         exclude = self.not_candidates(need.id)  # type: ignore[arg-type]
         with self.cache.lock:
             self.cache.refresh(self.session)
-            index = self.cache.allocation if allocation else self.cache.interactive
-            assert index is not None
-            ranking = index.rank(req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor)
-            names, ext = dict(self.cache.names), dict(self.cache.external_ids)
+            while True:
+                index = self.cache.allocation if allocation else self.cache.interactive
+                assert index is not None
+                ranking = index.rank(req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor)
+                shown = [int(c.agent_id) for c in ranking.candidates] + [int(m.agent_id) for m in ranking.near_misses]
+                if not self.cache.drop_gone(self.session, shown):
+                    break
+            names = {a: self.cache.names.get(a, "") for a in shown}
+            ext = {a: self.cache.external_ids.get(a) for a in shown}
         return {
             "need_id": need.id,
             "need": need.external_id or str(need.id),
@@ -513,7 +557,9 @@ class RankingService:
             self.cache.refresh(self.session)
             assert self.cache.interactive is not None
             proposal = self.cache.interactive.propose_team(reqs, exclude=exclude, floor=self.floor)
-            names, ext = dict(self.cache.names), dict(self.cache.external_ids)
+            shown = [int(s.agent_id) for s in proposal.seats]
+            names = {a: self.cache.names.get(a, "") for a in shown}
+            ext = {a: self.cache.external_ids.get(a) for a in shown}
         pos = {str(r.id): r.position for r in roles}
         return {
             "need_id": need.id,

@@ -7,7 +7,8 @@ in production only, where the site is served over HTTPS.
 
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
+import functools
+
 from litestar.types import Message, Scope
 
 from talents.kernel.settings import get_settings
@@ -43,13 +44,18 @@ def security_headers(production: bool) -> dict[str, str]:
     return headers
 
 
+@functools.cache
+def _encoded(production: bool) -> tuple[tuple[bytes, bytes], ...]:
+    return tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in security_headers(production).items())
+
+
 async def add_security_headers(message: Message, scope: Scope) -> None:
     """A ``before_send`` hook: it sees every response, router errors included. Headers a route set (a stricter
     ``Referrer-Policy`` on signed links, say) are kept."""
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)  # type: ignore[arg-type]
-    for name, value in security_headers(get_settings().app.env == "production").items():
-        if name not in headers:
-            headers[name] = value
+    headers = list(message.get("headers") or ())
+    present = {name.lower() for name, _ in headers}
+    headers.extend(h for h in _encoded(get_settings().app.env == "production") if h[0] not in present)
+    message["headers"] = headers
 

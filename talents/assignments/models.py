@@ -119,6 +119,8 @@ class AuditEvent(SQLModel, table=True):
     """Who did what, when and why. Append-only: the database refuses updates and deletes."""
 
     __tablename__ = "audit_event"
+    # An object's trail (a need's, an assignment's), and who was removed from a need (each ranking asks).
+    __table_args__ = (sa.Index("ix_audit_event_subject", "subject_type", "subject_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -3,6 +3,12 @@
 It runs after routing, so it knows the route handler, its rule (:mod:`talents.kernel.access`) and its path
 parameters. It refuses by raising (401, 403, 404, 429): :mod:`talents.http_errors` writes the answer, as for
 every other error.
+
+It opens the request's database session (:func:`talents.kernel.api.open_request_session`) and the handler
+gets the same one: a read is one transaction, credentials and rule included, checked in one trip to a
+thread. A request that writes, or is rate-limited, first resolves its credentials in a short read of its
+own: the rate counter commits apart (a refused request still counts), and on SQLite it must not wait for the
+write lock the request's own transaction would hold.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ from sqlmodel import Session
 
 from talents.auth.ratelimit import hit
 from talents.auth.service import SessionService, TokenService, same_secret
-from talents.kernel.access import STATE_KEY, Caller, Rule, authorise, rule_of
-from talents.kernel.db import read_mostly, session_scope
+from talents.kernel.access import STATE_KEY, Caller, authorise, rule_of
+from talents.kernel.api import close_request_session, open_request_session
+from talents.kernel.db import reads_at_once, session_scope
 from talents.kernel.errors import PermissionDeniedError
 from talents.kernel.logs import get_logger
-from talents.kernel.principal import ANONYMOUS, Principal
+from talents.kernel.principal import ANONYMOUS
 from talents.kernel.settings import get_settings
 
 __all__ = ["AuthMiddleware"]
@@ -57,8 +64,9 @@ def client_ip(scope: Scope) -> str:
 
 
 def _resolve(headers: dict[str, str]) -> Caller:
-    # A read that writes at most a "last used" time: it never queues for SQLite's write lock.
-    return read_mostly(lambda db: _resolve_in(db, headers))
+    # A read: its "last used" times are written after it (after_commit), it never takes SQLite's write lock.
+    with session_scope(read_only=True) as db:
+        return _resolve_in(db, headers)
 
 
 def _resolve_in(db: Session, headers: dict[str, str]) -> Caller:
@@ -70,12 +78,9 @@ def _resolve_in(db: Session, headers: dict[str, str]) -> Caller:
         return Caller(principal, bad_credentials=not principal.authenticated)
     sid = _cookie(headers, settings.session_cookie)
     if sid:
-        service = SessionService(db)
-        row = service.find(sid)
-        if row is not None:
-            principal = service.principal(row)
-            if principal.authenticated:
-                return Caller(principal, session_id=sid, csrf_token=row.csrf_token)
+        principal, csrf_token = SessionService(db).resolve(sid)
+        if principal.authenticated:
+            return Caller(principal, session_id=sid, csrf_token=csrf_token)
     return Caller(ANONYMOUS)
 
 
@@ -104,6 +109,42 @@ def _replay(messages: list[Any], receive: Receive) -> Receive:
     return replay  # type: ignore[return-value]
 
 
+def _refuse_bad_credentials(caller: Caller, path: str) -> None:
+    if caller.bad_credentials:
+        log.info("auth_rejected", reason="unknown or revoked token", path=path)
+        raise NotAuthorizedException("invalid or revoked credentials",
+                                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def _apply_rule(db: Session, caller: Caller, scope: Scope) -> None:
+    """Path ids in range, then the route's rule (roles, per-object check) for an API route."""
+    # Ids are 32-bit integers in the database: a larger one names nothing (and would overflow the driver).
+    params = scope.get("path_params") or {}
+    too_large = [k for k, v in params.items() if isinstance(v, int) and not -MAX_ID <= v <= MAX_ID]
+    if too_large:
+        raise NotFoundException(f"{too_large[0]} names nothing (out of range)")
+    path = str(scope.get("path", ""))
+    if path.startswith("/api/") and str(scope.get("method", "GET")).upper() != "OPTIONS":
+        rule = rule_of(scope.get("route_handler"))
+        if not rule.public:
+            if not caller.principal.authenticated:
+                raise NotAuthorizedException("sign in or send an API token", headers={"WWW-Authenticate": "Bearer"})
+            # Per-object rules read, and write at most an access log line (after the commit).
+            authorise(lambda: nullcontext(db), rule, caller.principal, dict(params), path)
+
+
+def _credentials(headers: dict[str, str]) -> bool:
+    return "authorization" in headers or get_settings().auth.session_cookie in headers.get("cookie", "")
+
+
+def _gate_read(db: Session, headers: dict[str, str], scope: Scope) -> None:
+    """The whole gate of a read, in the request's own session: who calls, then the route's rule."""
+    caller = _resolve_in(db, headers)
+    scope["state"][STATE_KEY] = caller
+    _refuse_bad_credentials(caller, str(scope.get("path", "")))
+    _apply_rule(db, caller, scope)
+
+
 class AuthMiddleware(ASGIMiddleware):
     """Resolve the principal, then enforce CSRF, rate limits and the route's rule."""
 
@@ -111,19 +152,33 @@ class AuthMiddleware(ASGIMiddleware):
         if scope["type"] != "http":
             await next_app(scope, receive, send)
             return
-        settings = get_settings()
         headers = _headers(scope)
-        caller = await anyio.to_thread.run_sync(_resolve, headers)
-        scope.setdefault("state", {})[STATE_KEY] = caller
         method = str(scope.get("method", "GET")).upper()
-        path = str(scope.get("path", ""))
-        handler = scope.get("route_handler")
-        opt = getattr(handler, "opt", None) or {}
+        opt = getattr(scope.get("route_handler"), "opt", None) or {}
+        scope.setdefault("state", {})
+        done = False
+        try:
+            if method in UNSAFE or opt.get("signin"):
+                receive = await self._gate_write(scope, receive, headers, method, opt)
+            else:
+                db = open_request_session(scope)
+                if _credentials(headers) and not reads_at_once(db):
+                    await anyio.to_thread.run_sync(_gate_read, db, headers, scope)
+                else:  # nobody to look up, or a SQLite read that cannot wait: no trip to a thread
+                    _gate_read(db, headers, scope)
+            await next_app(scope, receive, send)
+            done = True
+        finally:
+            # The session of a route that did not take it (no database work, or refused before the handler).
+            await close_request_session(scope, commit=done)
 
-        if caller.bad_credentials:
-            log.info("auth_rejected", reason="unknown or revoked token", path=path)
-            raise NotAuthorizedException("invalid or revoked credentials",
-                                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    async def _gate_write(self, scope: Scope, receive: Receive, headers: dict[str, str], method: str,
+                          opt: Any) -> Receive:
+        settings = get_settings()
+        path = str(scope.get("path", ""))
+        caller = await anyio.to_thread.run_sync(_resolve, headers)
+        scope["state"][STATE_KEY] = caller
+        _refuse_bad_credentials(caller, path)
 
         # CSRF: a browser session authenticates by cookie, which a third-party page can make the browser send.
         csrf_exempt = bool(opt.get("csrf_exempt"))
@@ -139,40 +194,22 @@ class AuthMiddleware(ASGIMiddleware):
                                             field="X-CSRF-Token")
 
         # Rate limits, counted in the database so that every worker shares them.
-        limit_key, limit = None, 0
         if opt.get("signin"):
             limit_key, limit = f"signin:{client_ip(scope)}", settings.auth.signin_rate_per_minute
-        elif method in UNSAFE:
+        else:
             who = caller.principal.email.lower() if caller.principal.authenticated else client_ip(scope)
             limit_key, limit = f"write:{who}", settings.auth.write_rate_per_minute
-        if limit_key:
-            window = settings.auth.rate_window_s
-            retry = await anyio.to_thread.run_sync(_count, limit_key, limit, window)
-            if retry is not None:
-                log.info("rate_limited", key=limit_key.split(":", 1)[0], path=path)
-                raise TooManyRequestsException("too many requests, try again later",
-                                               headers={"Retry-After": str(retry)})
+        retry = await anyio.to_thread.run_sync(_count, limit_key, limit, settings.auth.rate_window_s)
+        if retry is not None:
+            log.info("rate_limited", key=limit_key.split(":", 1)[0], path=path)
+            raise TooManyRequestsException("too many requests, try again later",
+                                           headers={"Retry-After": str(retry)})
 
-        # Ids are 32-bit integers in the database: a larger one names nothing (and would overflow the driver).
-        params = scope.get("path_params") or {}
-        too_large = [k for k, v in params.items() if isinstance(v, int) and not -MAX_ID <= v <= MAX_ID]
-        if too_large:
-            raise NotFoundException(f"{too_large[0]} names nothing (out of range)")
-
-        if path.startswith("/api/") and method != "OPTIONS":
-            rule = rule_of(handler)
-            if not rule.public:
-                if not caller.principal.authenticated:
-                    raise NotAuthorizedException("sign in or send an API token", headers={"WWW-Authenticate": "Bearer"})
-                await anyio.to_thread.run_sync(_authorise, rule, caller.principal, dict(params), path)
-        await next_app(scope, receive, send)
+        db = open_request_session(scope)
+        await anyio.to_thread.run_sync(_apply_rule, db, caller, scope)
+        return receive
 
 
 def _count(key: str, limit: int, window: int) -> int | None:
     with session_scope() as db:
         return hit(db, key, limit, window)
-
-
-def _authorise(rule: Rule, principal: Principal, params: dict[str, Any], path: str) -> None:
-    # Per-object rules read, and write at most an access log line: no wait for SQLite's write lock.
-    read_mostly(lambda db: authorise(lambda: nullcontext(db), rule, principal, params, path))

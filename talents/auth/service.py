@@ -8,12 +8,14 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from profiles.models import Agent
 from talents.auth.models import ApiToken, ApiTokenPublic, User, UserSession
-from talents.kernel.db import as_utc, utcnow
+from talents.kernel.db import after_commit, as_utc, utcnow
 from talents.kernel.errors import NotFoundError, ValidationFailedError
 from talents.kernel.principal import ANONYMOUS, ROLES, Principal
 from talents.kernel.settings import get_settings
@@ -26,7 +28,6 @@ __all__ = [
     "UserService",
     "digest",
     "email_key",
-    "principal_for",
 ]
 
 TOKEN_PREFIX = "tal_"  # noqa: S105 - a public marker, not a secret
@@ -139,22 +140,19 @@ class TokenService:
                 for t, u in self.session.exec(query).all()]
 
     def resolve(self, token: str) -> Principal:
-        """The principal of a live token, or ANONYMOUS."""
+        """The principal of a live token, or ANONYMOUS (one query: the token, its user, their agent)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return ANONYMOUS
-        row = self.session.exec(select(ApiToken).where(ApiToken.token_hash == digest(token))).first()
-        if row is None or row.revoked_at is not None:
-            return ANONYMOUS
-        user = self.session.get(User, row.user_id)
-        if user is None or not user.active:
+        row = self.session.execute(_TOKEN_PRINCIPAL, {"digest": digest(token)}).first()
+        if row is None or row.revoked_at is not None or not row.active:
             return ANONYMOUS
         now = utcnow()
-        # Writing on every request would serialise readers on SQLite: a minute's precision is enough.
+        # Writing on every request would serialise readers on SQLite: a minute's precision is enough. Written
+        # after the request's transaction, which stays a read.
         if row.last_used_at is None or now - as_utc(row.last_used_at) > timedelta(minutes=1):
-            row.last_used_at = now
-            self.session.add(row)
+            _touch_later(self.session, ApiToken, row.id, last_used_at=now)
         # Tokens are issued by an administrator to a named person or integration: they count as strong.
-        return principal_for(self.session, user, mfa=True, via="token")
+        return _principal(row, mfa=True, via="token")
 
 
 class SessionService:
@@ -177,23 +175,26 @@ class SessionService:
         self.session.flush()
         return sid, row
 
-    def find(self, sid: str) -> UserSession | None:
-        """The live session of cookie value ``sid`` (idle and absolute timeouts applied), touched."""
+    def resolve(self, sid: str) -> tuple[Principal, str | None]:
+        """The principal of a live session and its CSRF token, or (ANONYMOUS, None) — in one query."""
         if not sid or len(sid) > 200:
-            return None
-        row = self.session.exec(select(UserSession).where(UserSession.session_hash == digest(sid))).first()
-        if row is None or row.ended_at is not None:
-            return None
+            return ANONYMOUS, None
+        row = self.session.execute(_SESSION_PRINCIPAL, {"digest": digest(sid)}).first()
+        if row is None or not self._live(row.id, row.ended_at, row.expires_at, row.last_seen_at) or not row.active:
+            return ANONYMOUS, None
+        return _principal(row, mfa=bool(row.mfa), via="session"), row.csrf_token
+
+    def _live(self, row_id: int | None, ended_at: Any, expires_at: Any, last_seen_at: Any) -> bool:
+        if ended_at is not None:
+            return False
         now = utcnow()
         idle = timedelta(minutes=self.settings.session_idle_minutes)
-        if as_utc(row.expires_at) <= now or now - as_utc(row.last_seen_at) > idle:
-            row.ended_at = now
-            self.session.add(row)
-            return None
-        if now - as_utc(row.last_seen_at) > timedelta(seconds=30):
-            row.last_seen_at = now
-            self.session.add(row)
-        return row
+        if as_utc(expires_at) <= now or now - as_utc(last_seen_at) > idle:
+            _touch_later(self.session, UserSession, row_id, ended_at=now)
+            return False
+        if now - as_utc(last_seen_at) > timedelta(seconds=30):
+            _touch_later(self.session, UserSession, row_id, last_seen_at=now)
+        return True
 
     def end(self, sid: str) -> UserSession | None:
         row = self.session.exec(select(UserSession).where(UserSession.session_hash == digest(sid))).first()
@@ -203,23 +204,39 @@ class SessionService:
             self.session.flush()
         return row
 
-    def principal(self, row: UserSession) -> Principal:
-        user = self.session.get(User, row.user_id)
-        if user is None or not user.active:
-            return ANONYMOUS
-        return principal_for(self.session, user, mfa=row.mfa, via="session")
+
+def _with_user(query: Any, user_id: Any) -> Any:
+    """``query`` joined to the user of ``user_id``, with what a Principal needs (their agent's id included)."""
+    u = User.__table__  # type: ignore[attr-defined]
+    a = Agent.__table__  # type: ignore[attr-defined]
+    # lower() on both sides: SQLite uses the lower(email) index only against an expression, not a text column.
+    agent_id = (sa.select(a.c.id).where(func.lower(a.c.email) == func.lower(u.c.email_key), a.c.erased_at.is_(None))
+                .limit(1).scalar_subquery())
+    return query.add_columns(u.c.id.label("user_id"), u.c.email, u.c.roles, u.c.active,
+                             agent_id.label("agent_id")).join(u, user_id == u.c.id)
 
 
-def principal_for(session: Session, user: User, *, mfa: bool, via: str = "") -> Principal:
-    """The Principal of ``user``: roles needing MFA are withheld unless ``mfa``; agent linked by e-mail."""
-    agent_id = session.exec(
-        select(Agent.id).where(func.lower(Agent.email) == user.email_key, col(Agent.erased_at).is_(None))
-    ).first()
-    roles = frozenset(user.roles)
-    mfa_roles = frozenset(get_settings().auth.mfa_roles)
-    withheld = frozenset() if mfa else roles & mfa_roles
-    return Principal(email=user.email, roles=roles - withheld, user_id=user.id, agent_id=agent_id, mfa=mfa,
+# Built once: every request with credentials runs one of them.
+_t, _s = ApiToken.__table__, UserSession.__table__  # type: ignore[attr-defined]
+_TOKEN_PRINCIPAL = _with_user(sa.select(_t.c.id, _t.c.revoked_at, _t.c.last_used_at), _t.c.user_id).where(
+    _t.c.token_hash == sa.bindparam("digest"))
+_SESSION_PRINCIPAL = _with_user(
+    sa.select(_s.c.id, _s.c.ended_at, _s.c.expires_at, _s.c.last_seen_at, _s.c.mfa, _s.c.csrf_token), _s.c.user_id
+).where(_s.c.session_hash == sa.bindparam("digest"))
+
+
+def _principal(row: Any, *, mfa: bool, via: str) -> Principal:
+    """The Principal of a row of :func:`_with_user`: roles needing MFA are withheld unless ``mfa``."""
+    roles = frozenset(row.roles or ())
+    withheld = frozenset() if mfa else roles & frozenset(get_settings().auth.mfa_roles)
+    return Principal(email=row.email, roles=roles - withheld, user_id=row.user_id, agent_id=row.agent_id, mfa=mfa,
                      withheld=withheld, via=via)
+
+
+def _touch_later(session: Session, model: Any, row_id: int | None, **values: Any) -> None:
+    """Set ``values`` on the row once the request's transaction committed (see ``after_commit``)."""
+    table = model.__table__
+    after_commit(session, lambda db: db.execute(sa.update(table).where(table.c.id == row_id).values(**values)))
 
 
 def same_secret(a: str, b: str) -> bool:

@@ -12,16 +12,27 @@ from urllib.parse import parse_qsl
 
 from litestar import Request
 from litestar.params import Parameter
+from litestar.types import Scope
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from talents.kernel.bulk import read_csv_lines, read_jsonl
-from talents.kernel.db import new_session
+from talents.kernel.db import ends_at_once, finish, new_session
 from talents.kernel.errors import DomainError, ValidationFailedError
 from talents.kernel.fields import nul_path
 from talents.kernel.settings import get_settings
 
-__all__ = ["MAX_JSON_DEPTH", "Limit", "Offset", "Page", "guard_input", "provide_db_session", "read_upload_records"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "Limit",
+    "Offset",
+    "Page",
+    "close_request_session",
+    "guard_input",
+    "open_request_session",
+    "provide_db_session",
+    "read_upload_records",
+]
 
 T = TypeVar("T")
 
@@ -59,28 +70,52 @@ def _finishing_pool() -> ThreadPoolExecutor:
     return _finisher
 
 
-def _finish(session: Session, commit: bool) -> None:
-    try:
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-    finally:
-        session.close()
+# Where the request's session waits between the auth middleware, which opens it, and the handler.
+_SESSION_KEY = "talents.db_session"
+
+
+def _writes(scope: Scope) -> bool:
+    # A safe method only reads, unless its route says otherwise (sign-in pages write their flows).
+    handler = scope.get("route_handler")
+    opt = getattr(handler, "opt", None) or {}
+    return str(scope.get("method", "GET")).upper() not in SAFE_METHODS or bool(opt.get("db_writes"))
+
+
+def open_request_session(scope: Scope) -> Session:
+    """The request's one database session: the auth middleware resolves the caller and applies the route's
+    rule with it, then :func:`provide_db_session` hands the same session (one transaction) to the handler."""
+    session = new_session(read_only=not _writes(scope))
+    scope.setdefault("state", {})[_SESSION_KEY] = session
+    return session
+
+
+async def _finish(session: Session, commit: bool) -> None:
+    if ends_at_once(session):  # no trip to a thread for what cannot wait
+        finish(session, commit)
+        return
+    # Not cancellable half-way: a client that goes away does not leave the transaction open.
+    await asyncio.shield(asyncio.get_running_loop().run_in_executor(_finishing_pool(), finish, session, commit))
+
+
+async def close_request_session(scope: Scope, commit: bool) -> None:
+    """Finish the request's session if no handler took it (a route without database work, a refusal)."""
+    session = (scope.get("state") or {}).pop(_SESSION_KEY, None)
+    if session is not None:
+        await _finish(session, commit)
 
 
 async def provide_db_session(request: Request) -> AsyncGenerator[Session, None]:
-    """One session per request, committed when the handler succeeds, rolled back otherwise."""
-    # A safe method only reads, unless its route says otherwise (sign-in pages write their flows).
-    writes = request.method not in SAFE_METHODS or bool(request.route_handler.opt.get("db_writes"))
-    session = new_session(read_only=not writes)
+    """The request's session (opened by the auth middleware, else here), committed when the handler succeeds
+    (then its :func:`~talents.kernel.db.after_commit` writes run), rolled back otherwise."""
+    session = request.scope.get("state", {}).pop(_SESSION_KEY, None)
+    if session is None:
+        session = new_session(read_only=not _writes(request.scope))
     commit = False
     try:
         yield session
         commit = True
     finally:
-        # Not cancellable half-way: a client that goes away does not leave the transaction open.
-        await asyncio.shield(asyncio.get_running_loop().run_in_executor(_finishing_pool(), _finish, session, commit))
+        await _finish(session, commit)
 
 
 async def read_upload_records(request: Request) -> tuple[list[tuple[int, Any, str | None]], bool]:

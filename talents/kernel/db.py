@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine, event
@@ -19,6 +19,7 @@ from talents.kernel.settings import get_settings
 
 __all__ = [
     "UTCDateTime",
+    "after_commit",
     "as_utc",
     "alembic_config",
     "current_revision",
@@ -28,8 +29,10 @@ __all__ = [
     "head_revision",
     "is_postgres",
     "migrate",
+    "finish",
+    "ends_at_once",
+    "reads_at_once",
     "new_session",
-    "read_mostly",
     "session_scope",
     "utcnow",
 ]
@@ -38,7 +41,6 @@ __all__ = [
 # warning whenever a table's indexes are read; the migrations, not reflection, own it.
 warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
 
-T = TypeVar("T")
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 _ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
@@ -153,13 +155,73 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+# Keys of ``Session.info``: the engine to write with, and the writes that follow the commit.
+_WRITER = "talents_writer"
+_AFTER_COMMIT = "talents_after_commit"
+
+
 def new_session(engine: Engine | None = None, *, read_only: bool = False) -> Session:
     """A session on ``engine``; ``read_only`` lets SQLite begin its transactions deferred (reads never wait
     for the write lock). A read-only session may still write, but on SQLite a write after a read fails
-    if another writer committed in between: use it where the reads decide no write."""
+    if another writer committed in between: use it where the reads decide no write, and put the writes that
+    merely follow the reads (an access log, a "last used" time) in :func:`after_commit`."""
     engine = engine or get_engine()
     bind = engine.execution_options(**{_READ_ONLY: True}) if read_only else engine
-    return Session(bind, expire_on_commit=False)
+    session = Session(bind, expire_on_commit=False)
+    session.info[_WRITER] = engine
+    session.info[_READ_ONLY] = read_only
+    return session
+
+
+def after_commit(session: Session, work: Callable[[Session], Any]) -> None:
+    """Run ``work`` once ``session`` has committed (never if it rolls back), in a short transaction of its own
+    that begins with the write lock and reads nothing before it writes.
+
+    For the writes that follow a read without changing what it answers: the access log of the profiles a
+    request showed, a token's "last used" time. The request's transaction then stays a read — on SQLite it
+    never takes the write lock, and never fails because another writer committed since it began (a read
+    turned write cannot wait for the lock: SQLite refuses it at once). The work runs before :func:`finish`
+    returns, so before a response is sent: when it fails, the request fails."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(work)
+
+
+def reads_at_once(session: Session) -> bool:
+    """The session reads a SQLite file without the write lock: its queries never wait (in WAL mode a reader
+    waits for no writer, and there is no server to answer), so they may run without a trip to a thread —
+    while the pool has a connection to spare: the event loop must never wait for one."""
+    if not session.info.get(_READ_ONLY) or session.info[_WRITER].dialect.name != "sqlite":
+        return False
+    if session.in_transaction():
+        return True
+    pool = session.info[_WRITER].pool
+    return isinstance(pool, sa.pool.QueuePool) and pool.checkedout() < pool.size()
+
+
+def ends_at_once(session: Session) -> bool:
+    """:func:`finish` cannot wait: nothing begun, or a SQLite read with nothing to write after it (ending it
+    only lets go of a snapshot of the file; it never waits for a lock, and there is no server to answer)."""
+    if session.info.get(_AFTER_COMMIT) or session.new or session.dirty or session.deleted:
+        return False
+    return not session.in_transaction() or (bool(session.info.get(_READ_ONLY))
+                                            and session.info[_WRITER].dialect.name == "sqlite")
+
+
+def finish(session: Session, commit: bool) -> None:
+    """End the session's unit of work: commit and run its :func:`after_commit` writes, or roll back; close."""
+    pending: list[Callable[[Session], Any]] = session.info.pop(_AFTER_COMMIT, [])
+    writer = session.info.get(_WRITER) or session.get_bind()
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+            pending = []
+    finally:
+        session.close()
+    if pending:
+        with session_scope(writer) as follow:
+            for work in pending:
+                work(follow)
 
 
 def database_error_reason(exc: BaseException) -> str | None:
@@ -186,31 +248,12 @@ def database_error_reason(exc: BaseException) -> str | None:
 def session_scope(engine: Engine | None = None, *, read_only: bool = False) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error: nothing is half-written."""
     session = new_session(engine, read_only=read_only)
+    ok = False
     try:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        ok = True
     finally:
-        session.close()
-
-
-def read_mostly(work: Callable[[Session], T], engine: Engine | None = None) -> T:
-    """Run ``work`` in a transaction that reads and seldom writes (a sign-in's "last seen", an access log).
-
-    On SQLite it begins deferred, so it does not wait for the write lock; if its write then loses the race
-    with another writer (its snapshot is stale, SQLite refuses at once), it is run again holding the lock.
-    """
-    engine = engine or get_engine()
-    try:
-        with session_scope(engine, read_only=True) as session:
-            return work(session)
-    except sa.exc.OperationalError as exc:
-        if engine.dialect.name != "sqlite" or "locked" not in str(exc.orig):
-            raise
-    with session_scope(engine) as session:
-        return work(session)
+        finish(session, commit=ok)
 
 
 def alembic_config(url: str | None = None) -> Any:

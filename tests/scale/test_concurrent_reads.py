@@ -1,0 +1,93 @@
+"""Concurrent reads against a real ``talents serve``: rankings, profile reads and lists, side by side.
+
+Each ranking shown to a lead writes its candidates to the access log. On SQLite that write used to turn the
+request's read into a write: when another request had committed since the read began, SQLite refused the
+write at once ("database is locked") and the lead got a 503 — most of the rankings asked by 4 or 8 clients
+at a time. The access log is now written after the read, in a short transaction of its own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from served import Served
+
+from needs.models import Need, Role, RoleSkill
+from profiles.models import Agent, AgentSkill, Availability
+from talents.auth.testing import auth_headers, issue_token
+from talents.kernel.db import session_scope
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+AGENTS = 6
+PARALLEL = 8
+ROUNDS = 6
+
+
+def _seed(engine: sa.Engine) -> tuple[int, list[int]]:
+    with session_scope(engine) as s:
+        agents = []
+        for i in range(AGENTS):
+            a = Agent(external_id=f"r{i}", email=f"r{i}@agents.gouv.fr", name=f"Agent {i}", ministry="Intérieur")
+            s.add(a)
+            s.flush()
+            s.add(AgentSkill(agent_id=a.id, skill_id="python", level=2 + i % 4, typed="python"))
+            s.add(Availability(agent_id=a.id, start=date(2027, 1, 1), end=date(2027, 12, 31), share=1.0))
+            agents.append(int(a.id))  # type: ignore[arg-type]
+        n = Need(external_id="lecture", title="Besoin lu en parallèle", priority=2, start=date(2027, 3, 1),
+                 end=date(2027, 6, 30), lead_email="lead@numerique.gouv.fr", status="open")
+        s.add(n)
+        s.flush()
+        r = Role(need_id=n.id, position=0, title="Développeur", count=2, share=0.6)
+        s.add(r)
+        s.flush()
+        s.add(RoleSkill(role_id=r.id, skill_id="python", level=3, typed="python"))
+        return int(n.id), agents  # type: ignore[arg-type]
+
+
+def _access_log_lines(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM access_log")).scalar_one())
+
+
+def test_parallel_rankings_and_profile_reads_all_answer_and_are_all_logged(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    need, agents = _seed(engine)
+    lead = auth_headers(issue_token(engine, "lead@numerique.gouv.fr", "lead"))
+    server = Served(engine.url.render_as_string(hide_password=False), tmp_path)
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.base, headers=lead, timeout=60) as http:
+            warm = http.get(f"/api/v1/needs/{need}/roles/0/candidates?top=20&near=10")
+            assert warm.status_code == 200, warm.text
+        shown = len(warm.json()["candidates"]) + len(warm.json()["near_misses"])
+        assert shown > 0
+        before = _access_log_lines(engine)
+
+        def client(i: int) -> list[tuple[str, int]]:
+            answers = []
+            with httpx.Client(base_url=server.base, headers=lead, timeout=60) as http:  # one connection each
+                for j in range(ROUNDS):
+                    kind = ("ranking", "profile", "needs")[(i + j) % 3]
+                    path = {"ranking": f"/api/v1/needs/{need}/roles/0/candidates?top=20&near=10",
+                            "profile": f"/api/v1/agents/{agents[(i + j) % AGENTS]}",
+                            "needs": "/api/v1/needs?limit=20"}[kind]
+                    answers.append((kind, http.get(path).status_code))
+            return answers
+
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            answers = [a for batch in pool.map(client, range(PARALLEL)) for a in batch]
+        statuses = Counter(status for _, status in answers)
+        assert statuses == {200: len(answers)}, f"{statuses}\n{server.log()}"
+        kinds = Counter(kind for kind, _ in answers)
+        # Every ranking logged every agent it showed; every profile read logged one line.
+        assert _access_log_lines(engine) - before == kinds["ranking"] * shown + kinds["profile"]
+    finally:
+        server.stop()
