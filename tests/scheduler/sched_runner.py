@@ -1,6 +1,9 @@
 """A scheduler process for the tests: one ``tick`` job every second that appends its slot to a file.
 
-    python sched_runner.py DATABASE_URL SIDE_EFFECT_FILE DURATION_S ELECT(1|0) LEASE_S STATS_FILE
+    python sched_runner.py DATABASE_URL SIDE_EFFECT_FILE DURATION_S ELECT(1|0) LEASE_S STATS_FILE [START_FILE]
+
+With START_FILE, the process says it is ready (START_FILE.<pid>) and waits for START_FILE to exist before it
+schedules: processes that start at different speeds on a loaded machine still run side by side.
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+from pathlib import Path
 
 import talents.scheduler as sched
 from talents.kernel.db import get_engine
@@ -36,6 +41,11 @@ def main() -> None:
 
     job = sched.Job("tick", tick, period_s=1)
     runner = sched.SchedulerRunner(get_engine(url), [job], lease_s=float(lease), elect=elect == "1")
+    if len(sys.argv) > 7:
+        start = Path(sys.argv[7])
+        Path(f"{start}.{os.getpid()}").touch()
+        while not start.exists():
+            time.sleep(0.02)
     try:
         runner.run_forever(float(duration))
     finally:

@@ -81,13 +81,24 @@ def test_every_job_is_wired_and_runs(engine):
     assert run_job(engine, jobs["digests"], T, "t") == "ran"
 
 
-def _start(engine, tmp_path, name, duration, elect, lease):
+def _start(engine, tmp_path, name, duration, elect, lease, start_file=None):
     url = engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "TALENTS_DATABASE_URL": url, "PYTHONPATH": str(ROOT), "TALENTS_LOG_LEVEL": "WARNING"}
     stats = tmp_path / f"{name}.json"
-    proc = subprocess.Popen([sys.executable, str(HERE / "sched_runner.py"), url, str(tmp_path / "side"),
-                             str(duration), "1" if elect else "0", str(lease), str(stats)], env=env, cwd=ROOT)
+    args = [sys.executable, str(HERE / "sched_runner.py"), url, str(tmp_path / "side"),
+            str(duration), "1" if elect else "0", str(lease), str(stats)]
+    proc = subprocess.Popen(args + ([str(start_file)] if start_file else []), env=env, cwd=ROOT)
     return proc, stats
+
+
+def _start_together(procs, start_file, timeout=60):
+    """Let the processes schedule only once all are up: on a loaded machine one may take seconds to import."""
+    deadline = time.monotonic() + timeout
+    while len(list(start_file.parent.glob(f"{start_file.name}.*"))) < len(procs):
+        assert time.monotonic() < deadline, "the scheduler processes never got ready"
+        assert all(p.poll() is None for p, _ in procs), "a scheduler process died before starting"
+        time.sleep(0.05)
+    start_file.touch()
 
 
 def _side_effects(tmp_path):
@@ -129,7 +140,10 @@ def test_two_scheduler_processes_elect_one_and_each_slot_runs_exactly_once_even_
 @pytest.mark.slow
 @pytest.mark.integration
 def test_without_election_two_schedulers_still_run_each_slot_exactly_once(engine, tmp_path):
-    procs = [_start(engine, tmp_path, f"p{i}", duration=3.5, elect=False, lease=5) for i in range(2)]
+    start = tmp_path / "start"
+    procs = [_start(engine, tmp_path, f"p{i}", duration=3.5, elect=False, lease=5, start_file=start)
+             for i in range(2)]
+    _start_together(procs, start)
     for p, _ in procs:
         p.wait(timeout=30)
     runs = job_runs(engine)
