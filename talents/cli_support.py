@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from profiles.taxonomy import TaxonomyService
 from talents.kernel.bulk import ImportReport
-from talents.kernel.db import migrate, session_scope
+from talents.kernel.db import at_head, migrate, session_scope
 from talents.kernel.logs import configure_logging
 from talents.kernel.settings import get_settings
 
@@ -23,9 +23,14 @@ __all__ = ["err", "existing", "prepare", "print_report", "progress_bar", "quiet_
 err = Console(stderr=True)
 
 
-def prepare() -> None:
-    """Every command creates or migrates the database as needed, and loads the default taxonomy."""
-    migrate()
+def prepare(*, reading: bool = False) -> None:
+    """Every command creates or migrates the database as needed, and loads the default taxonomy.
+
+    ``reading``: a command that only reads (``talents match``) compares the database's revision with the head
+    known to the code and runs Alembic only when they differ (importing it and walking the migrations
+    costs more than the command's own work on a repeat call)."""
+    if not (reading and at_head()):
+        migrate()
     with session_scope() as session:
         TaxonomyService(session).ensure_default()
 

@@ -26,7 +26,7 @@ def match(
     With --json: ``[{"agent": external_id, "score": float, "explanation": {...}}]``.
     """
     quiet_stdout()
-    prepare()
+    prepare(reading=True)
     try:
         with session_scope() as session:
             service = RankingService(session)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import hashlib
 import hmac
+import io
 import os
 import pickle  # nosec B403 - only files this app wrote and signed are read back
 import tempfile
@@ -12,11 +15,27 @@ from typing import Any
 
 from sqlalchemy import Engine, make_url
 
+from matching import types as matching_types
 from talents.kernel.settings import get_settings
 
 __all__ = ["IndexStore"]
 
 _FORMAT = b"talents-ranking-index-2"  # the layout of the pickled index: bump when it changes
+
+# The profiles' dataclasses (frozen, with slots) are pickled as a call of their constructor: unpickled by
+# default, each one goes through dataclasses' __setstate__, which looks their fields up again every time.
+_FIELDS = {
+    cls: tuple(f.name for f in dataclasses.fields(cls))
+    for cls in vars(matching_types).values()
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == matching_types.__name__
+}
+
+
+def _by_constructor(obj: Any) -> tuple[Any, tuple[Any, ...]]:
+    return type(obj), tuple(getattr(obj, name) for name in _FIELDS[type(obj)])
+
+
+_DISPATCH = dict.fromkeys(_FIELDS, _by_constructor)
 
 
 class IndexStore:
@@ -46,7 +65,11 @@ class IndexStore:
         return cls(path, settings.app.secret_key)
 
     def save(self, state: dict[str, Any]) -> None:
-        payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = _DISPATCH
+        pickler.dump(state)
+        payload = buffer.getvalue()
         mac = hmac.new(self._key, payload, hashlib.sha256).digest()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,8 +88,15 @@ class IndexStore:
         head, mac, payload = data[: len(_FORMAT)], data[len(_FORMAT) : len(_FORMAT) + 32], data[len(_FORMAT) + 32 :]
         if head != _FORMAT or not hmac.compare_digest(mac, hmac.new(self._key, payload, hashlib.sha256).digest()):
             return None
+        # Tens of thousands of objects come out at once: the cyclic collector, left on, would walk the whole
+        # heap several times over while they do (most of the time of reading the file in a new process).
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             state = pickle.loads(payload)  # noqa: S301  # nosec B301 - signed by this app, checked just above
         except Exception:  # noqa: BLE001 - an unreadable copy (another version of the code): rebuild
             return None
+        finally:
+            if collecting:
+                gc.enable()
         return state if isinstance(state, dict) else None

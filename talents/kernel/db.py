@@ -18,10 +18,12 @@ from sqlmodel import Session, create_engine
 from talents.kernel.settings import get_settings
 
 __all__ = [
+    "HEAD_REVISION",
     "UTCDateTime",
     "after_commit",
     "as_utc",
     "alembic_config",
+    "at_head",
     "current_revision",
     "database_error_reason",
     "dispose_engines",
@@ -281,6 +283,21 @@ def current_revision(engine: Engine | None = None) -> str | None:
 
 
 _migrated: set[str] = set()
+
+# The newest revision under alembic/versions, known here so that a command which only reads can check the
+# database without importing Alembic (a test keeps it equal to Alembic's head).
+HEAD_REVISION = "0005"
+
+
+def at_head(url: str | None = None) -> bool:
+    """Whether the database's ``alembic_version`` row is :data:`HEAD_REVISION` (one query, no Alembic)."""
+    engine = get_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    except sa.exc.DBAPIError:  # no such table yet: a new database
+        return False
+    return rows == [HEAD_REVISION]
 
 
 def migrate(url: str | None = None, revision: str = "head") -> None:

@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import talents.models  # noqa: F401  (every table)
-from talents.kernel.db import downgrade, migrate
+from talents.kernel.db import HEAD_REVISION, at_head, downgrade, head_revision, migrate
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +55,20 @@ def test_each_revision_downgrades_one_step_and_back(engine):
         migrate(_url(engine))
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == revisions[0]
+
+
+def test_the_head_known_to_the_code_is_alembics():
+    # `talents match` trusts HEAD_REVISION instead of asking Alembic: a new migration must move it too
+    assert head_revision() == HEAD_REVISION
+
+
+def test_at_head_tells_a_database_behind_or_new_from_one_up_to_date(engine, tmp_path):
+    assert at_head(_url(engine))
+    downgrade(_url(engine), HEAD_REVISION + "-1")
+    assert not at_head(_url(engine))
+    migrate(_url(engine))
+    assert at_head(_url(engine))
+    assert not at_head(f"sqlite:///{tmp_path}/new.db")  # no alembic_version table yet
 
 
 def test_timestamps_come_back_as_aware_utc_whatever_the_database(engine):

@@ -92,3 +92,16 @@ def test_a_second_talents_match_loads_what_the_first_kept(engine, store_dir):
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=True).stdout
     assert json.loads(second) == json.loads(first) and [d["agent"] for d in json.loads(second)] == ["b", "a"]
     assert path.stat().st_mtime_ns == kept, "nothing changed: read, not rebuilt and written again"
+
+
+def test_the_kept_profiles_come_back_equal_and_the_collector_stays_on(engine, store_dir):
+    import gc
+
+    make_agent(engine, "a", skills=[("python", 4), ("sql", 2)])
+    make_need(engine, "n1")
+    _rank(engine)
+    built = get_ranking_cache(engine).interactive
+    state = IndexStore.for_engine(engine).load()
+    assert state is not None and gc.isenabled()
+    assert state["interactive"].profiles_ == built.profiles_
+    assert state["taxonomy_key"] == get_ranking_cache(engine).taxonomy_key
