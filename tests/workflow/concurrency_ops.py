@@ -1,7 +1,8 @@
 """Operations fired concurrently by the concurrency tests, runnable in a thread or a forked process.
 
 Each operation opens its own session like a request would, and returns ``("ok", payload)`` or
-``("err", kind, status, message)``; anything but a domain error (409/422/404) is a failure of the test.
+``("err", kind, status, message)``; anything but a domain error (409/422/404) or a lock wait that ran out
+(503, what a request would answer on a machine too loaded to get the lock in time) is a failure of the test.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from matching.types import AvailabilityWindow, Commitment
 from needs.models import Need, Role
 from profiles.models import Availability
 from talents.assignments.models import COMMITTED_STATES, Assignment
-from talents.kernel.db import session_scope
+from talents.kernel.db import database_error_reason, session_scope
 from talents.kernel.errors import DomainError
 from talents.kernel.principal import AGENT, LEAD, REVIEWER, Principal
 from talents.workflow.allocation import run_allocation
@@ -39,6 +40,8 @@ def execute(engine: Engine, op: str, args: dict[str, Any]) -> tuple[Any, ...]:
     except DomainError as exc:
         return ("err", type(exc).__name__, exc.status_code, exc.message)
     except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on it
+        if (reason := database_error_reason(exc)) and "timeout" in reason:
+            return ("err", type(exc).__name__, 503, reason)
         return ("err", type(exc).__name__, 500, f"{exc}\n{traceback.format_exc()}")
 
 

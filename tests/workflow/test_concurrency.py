@@ -116,7 +116,7 @@ def test_concurrent_runs_accepts_approvals_and_overrides_never_overcommit_nor_lo
     subscribe(capture)
     url = engine.url.render_as_string(hide_password=False)
     runner = _Threads(engine, 6) if mode == "threads" else _Processes(url, 6)
-    totals = {"ok": 0, "409": 0}
+    totals = {"ok": 0, "409": 0, "503": 0}
     try:
         for r in range(ROUNDS):
             lo, hi = round_needs(engine, r, BASE)
@@ -143,6 +143,8 @@ def test_concurrent_runs_accepts_approvals_and_overrides_never_overcommit_nor_lo
         runner.close()
         unsubscribe(capture)
     assert totals["ok"] > totals["409"] > 0, totals  # real contention happened, and most calls succeeded
+    # A lock wait that runs out is a clean refusal (nothing written), but a rare one: not a queue that never moves.
+    assert totals["503"] * 10 <= totals["ok"] + totals["409"], totals
 
 
 def _agent_principal(ext: str) -> Any:
@@ -155,8 +157,8 @@ def _check_round(engine: Any, r: int, ops: list[tuple[str, dict[str, Any]]], res
                  totals: dict[str, int]) -> None:
     for (op, _args), res in zip(ops, results, strict=True):
         if res[0] == "err":
-            assert res[2] == 409, f"round {r}: {op} failed uncleanly: {res}"
-            totals["409"] += 1
+            assert res[2] in (409, 503), f"round {r}: {op} failed uncleanly: {res}"
+            totals[str(res[2])] += 1
         else:
             totals["ok"] += 1
     assert overcommitted(engine) == [], f"round {r}"
