@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -258,6 +258,7 @@ class IndexBase:
     # ================================================================== building
     def fit(self, taxonomy: Taxonomy, profiles: Iterable[CandidateProfile]) -> Self:
         """Index ``profiles`` against ``taxonomy``; returns ``self``. A later duplicate agent id wins."""
+        self.__dict__.pop("_compiled", None)
         self.taxonomy_ = taxonomy
         self._hasher = TextHasher(self.text_features, stop_words=_TEXT_STOP, accents=False)
         by_id: dict[str, CandidateProfile] = {}
@@ -591,8 +592,13 @@ class IndexBase:
         self.related_: dict[int, dict[int, tuple[float, str]]] = related
 
     # ================================================================== changes
+    def __getstate__(self) -> dict[str, Any]:
+        # the compiled roles are a cache: neither kept on disk nor copied
+        return {k: v for k, v in self.__dict__.items() if k != "_compiled"}
+
     def upsert(self, profile: CandidateProfile) -> Self:
         """Add or replace one agent's profile; visible to the next :meth:`rank` without a rebuild."""
+        self.__dict__.pop("_compiled", None)  # rarity and vocabulary change: roles are compiled again
         row = self.row_of_.get(profile.agent_id)
         if row is None:
             row = len(self.agent_ids_)
@@ -618,6 +624,7 @@ class IndexBase:
 
     def remove(self, agent_id: str) -> Self:
         """Forget one agent (no-op for an unknown id); it is never ranked again until re-added."""
+        self.__dict__.pop("_compiled", None)
         row = self.row_of_.pop(agent_id, None)
         if row is None:
             return self

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Candidate", "CandidateIndex", "NearMiss", "Ranking"]
 
+_COMPILED_KEPT = 64  # role vectors cached per index (each holds a dense vector of the feature space)
+
 
 def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """Whether each value is in ``sorted_set`` (a few columns: cheaper than np.isin)."""
@@ -75,6 +77,26 @@ class CandidateIndex(ExplainingIndex):
 
     # ================================================================== role compilation
     def _compile(self, role: RoleRequirement) -> RoleVector:
+        """The role's vector, cached by what it is computed from until the index changes (the same role is
+        ranked again and again: a page, its refresh, the team view); nothing in it is written to after."""
+        key = (
+            role.title,
+            role.description,
+            tuple(role.skills),
+            self.text_weight,
+            self.context_weight,
+            self.occupation_weight,
+            self.use_rarity,
+        )
+        cache = self.__dict__.setdefault("_compiled", {})
+        rv = cache.get(key)
+        if rv is None:
+            if len(cache) >= _COMPILED_KEPT:
+                cache.clear()
+            rv = cache[key] = self._compile_now(role)
+        return rv
+
+    def _compile_now(self, role: RoleRequirement) -> RoleVector:
         n_alive = max(self.n_alive_, 1)
         n_asked = len(role.skills)
         text = f"{role.title} {role.description}".strip()
@@ -266,7 +288,7 @@ class CandidateIndex(ExplainingIndex):
         order = np.empty(0, dtype=np.int64)  # agents by bulk bound, best first: the first ``fetched``
         beyond = np.inf  # the bound of every agent not in ``order``
         seen = 0
-        m = min(n_pos, max(4 * top, 128))
+        m = min(n_pos, max(8 * top, 256))
         while True:
             if m > order.size:
                 # One partial sort serves several rounds; only the rows a round adds are examined.

@@ -385,3 +385,33 @@ def test_text_hashing_counts_the_same_tokens_as_scikit_learn(analyzer):
     # the columns differ (another hash function); the counts and every pairwise product are the same
     assert np.allclose((a @ a.T).toarray(), (b @ b.T).toarray())
     assert [sorted(a[i].data) for i in range(len(texts))] == [sorted(b[i].data) for i in range(len(texts))]
+
+
+
+# ------------------------------------------------------------------ compiled roles
+def _ranked(index, role):
+    return [(c.agent_id, c.score) for c in index.rank(role).candidates]
+
+
+def test_a_role_ranked_after_changes_scores_as_on_a_copy_compiling_it_afresh(small_taxonomy, make_agent, make_role):
+    import copy
+    import pickle
+
+    profiles = [make_agent("a", [("py", 4)]), make_agent("b", [("py", 3), ("sql", 4)]), make_agent("c", [("sql", 5)])]
+    index = fit(small_taxonomy, profiles)
+    role = make_role([("py", 3), ("sql", 3)])
+    before = _ranked(index, role)
+    assert _ranked(index, role) == before  # compiled once, the same result
+    # kept on disk or copied, an index carries no compiled role
+    assert "_compiled" not in pickle.loads(pickle.dumps(index)).__dict__
+    assert "_compiled" not in copy.deepcopy(index).__dict__
+    # more agents holding sql: sql is less rare, so the role's vector changes and is compiled again
+    # (a copy carries no compiled role: it compiles the role afresh)
+    for i in range(4):
+        index.upsert(make_agent(f"s{i}", [("sql", 2)]))
+    after = _ranked(index, role)
+    assert after == _ranked(copy.deepcopy(index), role)
+    assert dict(after)["a"] != pytest.approx(dict(before)["a"])
+    index.remove("s0")
+    index.remove("s1")
+    assert _ranked(index, role) == _ranked(copy.deepcopy(index), role) != after
