@@ -208,7 +208,9 @@ class AgentSkill(AgentSkillBase, SkillLink, table=True):
     """A skill on an agent's profile, with what they typed and how sure the normalisation was."""
 
     __tablename__ = "agent_skill"
-    __table_args__ = skill_link_rules("agent_skill", "agent_id")
+    __table_args__ = (*skill_link_rules("agent_skill", "agent_id"),
+                      # DINUM's skills supply reads agents at a level of a skill from this index alone.
+                      sa.Index("ix_agent_skill_skill_level_agent", "skill_id", "level", "agent_id"))
 
     agent_id: int = Field(foreign_key="agent.id", index=True, ondelete="CASCADE")
     confidence: float = 1.0
@@ -243,6 +245,7 @@ class Availability(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("share > 0 AND share <= 1", name="ck_availability_share"),
         sa.CheckConstraint("end_date >= start_date", name="ck_availability_period"),
+        sa.Index("ix_availability_agent_end_share", "agent_id", "end_date", "share"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -170,13 +170,15 @@ class ReviewService:
             .order_by(sa.desc(func.sum(Role.count)))
             .limit(limit)
         ).all()
-        available = select(Availability.agent_id).where(Availability.end >= today, Availability.share > self.floor)
+        # One skill at a time, each agent at most once (unique agent and skill), a window checked per agent: both
+        # read from covering indexes, where an IN over every available agent built that set once per skill.
+        available = sa.exists().where(Availability.agent_id == AgentSkill.agent_id, Availability.end >= today,
+                                      Availability.share > self.floor)
         out = []
         for skill_id, label, seats, level in demand:
             supply = self.session.exec(
-                select(func.count(func.distinct(AgentSkill.agent_id))).where(
-                    AgentSkill.skill_id == skill_id, AgentSkill.level >= level,
-                    col(AgentSkill.agent_id).in_(available),
+                select(func.count()).select_from(AgentSkill).where(
+                    AgentSkill.skill_id == skill_id, AgentSkill.level >= level, available,
                 )
             ).one()
             out.append({"skill_id": skill_id, "label": label, "seats": int(seats), "level": int(level),
