@@ -105,13 +105,12 @@ class NeedController(Controller):
         flash: bool | None = None,
         q: str | None = None,
     ) -> Page[NeedPublic]:
-        service = NeedService(db_session, skill_port)
-        rows, total = service.list(
+        rows, total = NeedService(db_session, skill_port).list_public(
             NeedFilters(status=status, priority=priority, project_id=project_id, ministry=ministry, flash=flash, q=q),
             limit=limit,
             offset=offset,
         )
-        return Page(data=service.to_public_many(rows), count=total, limit=limit, offset=offset)
+        return Page[NeedPublic].model_construct(data=rows, count=total, limit=limit, offset=offset)
 
     @post("/", sync_to_thread=True, summary="Create a need (an équipe flash) with its roles", opt=_LEADS)
     def create_need(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -146,6 +146,14 @@ _ROLE_SKILLS_OF = (select(*(getattr(RoleSkill, f) for f in _ROLE_SKILL_FIELDS))
                    .order_by(col(RoleSkill.id)))
 
 
+# A need's public fields as columns labelled with their names; the usual page and its count built once.
+_NEED_COLUMNS = tuple(getattr(Need, f).label(f) for f in NeedPublic.model_fields if f not in ("roles", "warnings"))
+_NEED_ORDER = (col(Need.priority), col(Need.start), col(Need.id))
+_COUNT_NEEDS = sa.select(func.count()).select_from(Need)
+_PAGE_OF_NEEDS = (sa.select(*_NEED_COLUMNS).order_by(*_NEED_ORDER)
+                  .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")))
+
+
 @dataclass(frozen=True)
 class NeedFilters:
     status: str | None = None
@@ -156,6 +164,8 @@ class NeedFilters:
     q: str | None = None
     lead_email: str | None = None  # needs this person leads, directly or through their project
 
+
+_NO_FILTERS = NeedFilters()
 
 def merge_role_skills(
     resolved: Sequence[tuple[str, RoleSkillInput]], where: str = "skills"
@@ -198,7 +208,32 @@ class NeedService:
         return self.session.exec(select(Need).where(Need.external_id == external_id)).first()
 
     def list(self, filters: NeedFilters, *, limit: int = 50, offset: int = 0) -> tuple[Sequence[Need], int]:
-        query = select(Need)
+        query = self._filtered(select(Need), filters)
+        total = self.session.exec(select(func.count()).select_from(query.subquery())).one()
+        rows = self.session.exec(
+            query.order_by(col(Need.priority), col(Need.start), col(Need.id)).offset(offset).limit(limit)
+        ).all()
+        return rows, int(total)
+
+    def list_public(self, filters: NeedFilters, *, limit: int = 50, offset: int = 0) -> tuple[
+            builtins.list[NeedPublic], int]:
+        """A page of needs as the API shows them, and the count of all that match: rows read on the session's
+        connection and laid out as they come (no mapped objects, nothing validated again)."""
+        conn = self.session.connection()
+        if filters == _NO_FILTERS:  # the usual page: statements built once
+            total = conn.execute(_COUNT_NEEDS).scalar_one()
+            rows = conn.execute(_PAGE_OF_NEEDS, {"limit": limit, "offset": offset}).all()
+        else:
+            query = self._filtered(sa.select(*_NEED_COLUMNS), filters)
+            total = conn.execute(sa.select(func.count()).select_from(query.subquery())).scalar_one()
+            rows = conn.execute(query.order_by(*_NEED_ORDER).offset(offset).limit(limit)).all()
+        roles = self._roles_of([r.id for r in rows])
+        warnings = self.warnings
+        return [NeedPublic.model_construct(**r._asdict(), roles=roles.get(r.id, []), warnings=list(warnings))
+                for r in rows], int(total)
+
+    @staticmethod
+    def _filtered(query: Any, filters: NeedFilters) -> Any:
         if filters.status:
             query = query.where(Need.status == filters.status)
         if filters.priority:
@@ -215,11 +250,7 @@ class NeedService:
             email = filters.lead_email.lower()
             led = select(Project.id).where(func.lower(Project.lead_email) == email)
             query = query.where(sa.or_(func.lower(Need.lead_email) == email, col(Need.project_id).in_(led)))
-        total = self.session.exec(select(func.count()).select_from(query.subquery())).one()
-        rows = self.session.exec(
-            query.order_by(col(Need.priority), col(Need.start), col(Need.id)).offset(offset).limit(limit)
-        ).all()
-        return rows, int(total)
+        return query
 
     def create(self, data: NeedCreate) -> Need:
         if data.external_id and self.get_by_external_id(data.external_id):
@@ -318,10 +349,11 @@ class NeedService:
         mapped objects: nothing here is changed)."""
         if not need_ids:
             return {}
-        roles = self.session.execute(_ROLES_OF, {"ids": list(need_ids)}).all()
+        conn = self.session.connection()
+        roles = conn.execute(_ROLES_OF, {"ids": list(need_ids)}).all()
         if not roles:
             return {}
-        skill_rows = self.session.execute(_ROLE_SKILLS_OF, {"ids": [r.id for r in roles]}).all()
+        skill_rows = conn.execute(_ROLE_SKILLS_OF, {"ids": [r.id for r in roles]}).all()
         labels = self.skills.labels({s.skill_id for s in skill_rows})
         by_role: dict[int, list[RoleSkillPublic]] = {}
         for s in skill_rows:

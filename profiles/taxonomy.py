@@ -107,6 +107,8 @@ class _NormaliserCache:
 
 
 _cache = _NormaliserCache()
+# Built once: every page of needs or agents asks for its skills' labels.
+_LABELS_OF = sa.select(Skill.id, Skill.label_fr).where(col(Skill.id).in_(sa.bindparam("ids", expanding=True)))
 
 
 class SkillResolver:
@@ -187,8 +189,7 @@ class SkillResolver:
         ids = list(set(skill_ids))
         if not ids:
             return {}
-        rows = self.session.exec(select(Skill.id, Skill.label_fr).where(col(Skill.id).in_(ids))).all()
-        return dict(rows)
+        return dict(self.session.connection().execute(_LABELS_OF, {"ids": ids}).tuples().all())
 
 
 class TaxonomyService:
