@@ -33,7 +33,7 @@ from needs.policy import (
 )
 from needs.service import NeedFilters, NeedService, ProjectService, SkillPort
 from talents.kernel.access import rule
-from talents.kernel.api import Limit, Offset, Page, read_upload_records
+from talents.kernel.api import Limit, Offset, Page, read_now, read_upload_records
 from talents.kernel.db import get_engine
 from talents.kernel.principal import LEAD, REVIEWER, Principal
 
@@ -91,8 +91,8 @@ class NeedController(Controller):
     path = "/api/v1/needs"
     tags = ["needs"]
 
-    @get("/", sync_to_thread=True, summary="List needs, highest priority first", opt=_SIGNED_IN)
-    def list_needs(
+    @get("/", summary="List needs, highest priority first", opt=_SIGNED_IN)
+    async def list_needs(
         self,
         db_session: Session,
         skill_port: SkillPort,
@@ -105,7 +105,8 @@ class NeedController(Controller):
         flash: bool | None = None,
         q: str | None = None,
     ) -> Page[NeedPublic]:
-        rows, total = NeedService(db_session, skill_port).list_public(
+        rows, total = await read_now(
+            db_session, NeedService(db_session, skill_port).list_public,
             NeedFilters(status=status, priority=priority, project_id=project_id, ministry=ministry, flash=flash, q=q),
             limit=limit,
             offset=offset,

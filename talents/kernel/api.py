@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, ParamSpec, TypeVar
 from urllib.parse import parse_qsl
 
 from litestar import Request
+from litestar.concurrency import sync_to_thread
 from litestar.params import Parameter
 from litestar.types import Scope
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from talents.kernel.bulk import read_csv_lines, read_jsonl
-from talents.kernel.db import ends_at_once, finish, new_session
+from talents.kernel.db import ends_at_once, finish, new_session, reads_at_once
 from talents.kernel.errors import DomainError, ValidationFailedError
 from talents.kernel.fields import nul_path
 from talents.kernel.settings import get_settings
@@ -116,6 +117,18 @@ async def provide_db_session(request: Request) -> AsyncGenerator[Session, None]:
         commit = True
     finally:
         await _finish(session, commit)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+async def read_now(session: Session, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """A handler's read on the request's session: at once on the event loop when it cannot wait (a SQLite
+    read: the thread hop cost more than the read itself), else in a thread, as for a sync handler."""
+    if reads_at_once(session):
+        return fn(*args, **kwargs)
+    return await sync_to_thread(fn, *args, **kwargs)
 
 
 async def read_upload_records(request: Request) -> tuple[list[tuple[int, Any, str | None]], bool]:
