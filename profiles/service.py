@@ -240,7 +240,7 @@ class AgentService:
         if not agent_ids:
             return {}
         out: dict[int, builtins.list[AgentSkillPublic]] = {}
-        for row in self.session.execute(_SKILLS_OF, {"ids": list(agent_ids)}).all():
+        for row in self.session.connection().execute(_SKILLS_OF, {"ids": list(agent_ids)}).all():
             fields = row._asdict()
             out.setdefault(fields.pop("agent_id"), []).append(AgentSkillPublic.model_construct(**fields))
         return out

@@ -143,7 +143,7 @@ class TokenService:
         """The principal of a live token, or ANONYMOUS (one query: the token, its user, their agent)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return ANONYMOUS
-        row = self.session.execute(_TOKEN_PRINCIPAL, {"digest": digest(token)}).first()
+        row = self.session.connection().execute(_TOKEN_PRINCIPAL, {"digest": digest(token)}).first()
         if row is None or row.revoked_at is not None or not row.active:
             return ANONYMOUS
         now = utcnow()
