@@ -208,12 +208,6 @@ def ends_at_once(session: Session) -> bool:
                                             and session.info[_WRITER].dialect.name == "sqlite")
 
 
-def reads_at_once(session: Session) -> bool:
-    """A read on this session cannot wait: a SQLite read (a WAL reader never waits for a lock, and there is
-    no server to answer). Its handler's work may run on the event loop, without a trip to a thread."""
-    return bool(session.info.get(_READ_ONLY)) and session.info[_WRITER].dialect.name == "sqlite"
-
-
 def finish(session: Session, commit: bool) -> None:
     """End the session's unit of work: commit and run its :func:`after_commit` writes, or roll back; close."""
     pending: list[Callable[[Session], Any]] = session.info.pop(_AFTER_COMMIT, [])
