@@ -349,6 +349,7 @@ class NeedService:
         mapped objects: nothing here is changed)."""
         if not need_ids:
             return {}
+        self.session.flush()  # what this request wrote is read back (the connection does not autoflush)
         conn = self.session.connection()
         roles = conn.execute(_ROLES_OF, {"ids": list(need_ids)}).all()
         if not roles:

@@ -240,6 +240,7 @@ class AgentService:
         if not agent_ids:
             return {}
         out: dict[int, builtins.list[AgentSkillPublic]] = {}
+        self.session.flush()  # what this request wrote is read back (the connection does not autoflush)
         for row in self.session.connection().execute(_SKILLS_OF, {"ids": list(agent_ids)}).all():
             fields = row._asdict()
             out.setdefault(fields.pop("agent_id"), []).append(AgentSkillPublic.model_construct(**fields))

@@ -189,7 +189,8 @@ class SkillResolver:
         ids = list(set(skill_ids))
         if not ids:
             return {}
-        return dict(self.session.connection().execute(_LABELS_OF, {"ids": ids}).tuples().all())
+        self.session.flush()  # skills this request created are read back (the connection does not autoflush)
+        return {row[0]: row[1] for row in self.session.connection().execute(_LABELS_OF, {"ids": ids})}
 
 
 class TaxonomyService:
