@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -74,3 +76,16 @@ class Served:
                 return float("inf")
         self._log.close()
         return time.monotonic() - start
+
+
+def add_python_agent(session: Any, external_id: str, level: int, **fields: Any) -> int:
+    """An agent who knows Python at ``level`` and is free all 2027 at 100 %, as the real-process tests seed them."""
+    from profiles.models import Agent, AgentSkill, Availability
+
+    agent = Agent(external_id=external_id, email=f"{external_id}@agents.gouv.fr", ministry="Intérieur",
+                  **{"name": f"Agent {external_id}", **fields})
+    session.add(agent)
+    session.flush()
+    session.add(AgentSkill(agent_id=agent.id, skill_id="python", level=level, typed="python"))
+    session.add(Availability(agent_id=agent.id, start=date(2027, 1, 1), end=date(2027, 12, 31), share=1.0))
+    return int(agent.id)

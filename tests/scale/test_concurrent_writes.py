@@ -15,10 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from served import Served
+from served import Served, add_python_agent
 
 from needs.models import Need, Role, RoleSkill
-from profiles.models import Agent, AgentSkill, Availability
 from talents.auth.testing import auth_headers, issue_token
 from talents.kernel.db import session_scope
 
@@ -33,13 +32,7 @@ def _seed(engine: sa.Engine) -> tuple[list[int], list[int]]:
     agents, needs = [], []
     with session_scope(engine) as s:
         for i in range(AGENTS):
-            a = Agent(external_id=f"w{i}", email=f"w{i}@agents.gouv.fr", name=f"Agent {i}", ministry="Intérieur",
-                      manager_email="chef@interieur.gouv.fr")
-            s.add(a)
-            s.flush()
-            s.add(AgentSkill(agent_id=a.id, skill_id="python", level=4, typed="python"))
-            s.add(Availability(agent_id=a.id, start=date(2027, 1, 1), end=date(2027, 12, 31), share=1.0))
-            agents.append(int(a.id))  # type: ignore[arg-type]
+            agents.append(add_python_agent(s, f"w{i}", 4, name=f"Agent {i}", manager_email="chef@interieur.gouv.fr"))
         for j in range(NEEDS):
             n = Need(external_id=f"n{j}", title=f"Besoin {j}", priority=2, start=date(2027, 3, 1),
                      end=date(2027, 6, 30), lead_email="lead@numerique.gouv.fr", status="open")

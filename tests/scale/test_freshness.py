@@ -9,10 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from served import Served
+from served import Served, add_python_agent
 
 from needs.models import Need, Role, RoleSkill
-from profiles.models import Agent, AgentSkill, Availability
 from talents.auth.testing import auth_headers, issue_token
 from talents.kernel.db import session_scope
 
@@ -26,12 +25,7 @@ def _seed(engine: sa.Engine) -> tuple[int, list[int]]:
     with session_scope(engine) as s:
         ids = []
         for i in range(5):
-            a = Agent(external_id=f"f{i}", email=f"f{i}@agents.gouv.fr", name=f"Agent {i}", ministry="Intérieur")
-            s.add(a)
-            s.flush()
-            s.add(AgentSkill(agent_id=a.id, skill_id="python", level=3 + i % 3, typed="python"))
-            s.add(Availability(agent_id=a.id, start=date(2027, 1, 1), end=date(2027, 12, 31), share=1.0))
-            ids.append(int(a.id))  # type: ignore[arg-type]
+            ids.append(add_python_agent(s, f"f{i}", 3 + i % 3, name=f"Agent {i}"))
         n = Need(external_id="fresh", title="Besoin frais", priority=2, start=date(2027, 3, 1), end=date(2027, 6, 30),
                  lead_email="lead@numerique.gouv.fr", status="open")
         s.add(n)
