@@ -216,8 +216,14 @@ def finish(session: Session, commit: bool) -> None:
         if commit:
             session.commit()
         else:
-            session.rollback()
             pending = []
+            try:
+                session.rollback()
+            except sa.exc.DBAPIError as exc:
+                # The connection died with its transaction: the server has nothing left to undo, and the
+                # error that brought us here (already on its way to the client) must not be masked by this one.
+                if not exc.connection_invalidated:
+                    raise
     finally:
         session.close()
     if pending:

@@ -19,8 +19,10 @@ import pytest
 import sqlalchemy as sa
 from faults_support import TcpProxy, seed_staffing, wait_until
 from served import Served
+from sqlmodel import Session
 
 from talents.auth.testing import auth_headers, issue_token
+from talents.kernel.db import finish
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -78,6 +80,25 @@ class Traffic:
 
     def since(self, t: float) -> list[tuple[float, str, int, str]]:
         return [a for a in self.answers if a[0] >= t]
+
+
+def test_a_unit_of_work_rolled_back_on_a_cut_connection_ends_without_an_error_of_its_own(engine: sa.Engine) -> None:
+    # A handler failed (a 409, a lost connection) and its session is rolled back on a connection the server has
+    # just cut: the rollback has nothing to undo and must not replace the handler's error (that made a 500).
+    session = Session(engine)
+    pid = session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+    wait_until(lambda: not _backend_alive(engine, pid), 10, "the backend to go")
+    finish(session, commit=False)  # raised OperationalError before
+    assert session.execute(sa.text("SELECT 1")).scalar_one() == 1  # the session works again on a fresh connection
+    session.close()
+
+
+def _backend_alive(engine: sa.Engine, pid: int) -> bool:
+    with engine.connect() as conn:
+        return bool(conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                                 {"pid": pid}).scalar_one())
 
 
 def test_sessions_terminated_during_traffic_fail_at_most_the_requests_in_flight_with_a_503(
