@@ -23,7 +23,7 @@ from talents import __version__, ranking_routes, scheduler, web
 from talents.auth import routes as auth_routes
 from talents.health import healthz, readyz
 from talents.http_errors import exception_handlers
-from talents.kernel.api import guard_input, provide_db_session
+from talents.kernel.api import guard_input, provide_db_session, size_request_threads
 from talents.kernel.db import get_engine, migrate, session_scope
 from talents.kernel.logs import configure_logging, get_logger
 from talents.kernel.settings import get_settings
@@ -110,7 +110,8 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
             TaxonomyController,
             ProjectController,
             NeedController,
-            create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
+            create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False,
+                                       opt={"database": False}),
             *auth_routes.route_handlers,
             *ranking_routes.route_handlers,
             *workflow_routes.route_handlers,
@@ -125,6 +126,7 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
         # What starts with the app stops with it: the in-app scheduler's thread is stopped at shutdown.
         on_startup=[
             _on_startup,
+            size_request_threads,
             *workflow_routes.on_startup,
             *ranking_routes.on_startup,
             *notification_routes.on_startup,

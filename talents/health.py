@@ -64,7 +64,9 @@ def _stuck() -> dict[str, object] | None:
     return None
 
 
-@get("/healthz", media_type=MediaType.JSON, include_in_schema=True, tags=["health"], summary="Liveness")
+# Probes pass the request gate at once (talents.kernel.api.admitted): they must answer when requests queue.
+@get("/healthz", media_type=MediaType.JSON, include_in_schema=True, tags=["health"], summary="Liveness",
+     opt={"database": False})
 async def healthz() -> Response[dict[str, object]]:
     stuck = _stuck()
     if stuck is not None:
@@ -78,7 +80,8 @@ def _database_checks() -> dict[str, object]:
     return {"current": current_revision(), "head": head_revision()}
 
 
-@get("/readyz", tags=["health"], summary="Readiness: database reachable, migrations at head, requests answered")
+@get("/readyz", tags=["health"], summary="Readiness: database reachable, migrations at head, requests answered",
+     opt={"database": False})
 async def readyz() -> Response[dict[str, object]]:
     checks: dict[str, Any] = {}
     ready = True

@@ -124,7 +124,7 @@ def _render() -> bytes:
     return generate_latest(processes) + generate_latest(_database)
 
 
-@get("/metrics", include_in_schema=False, opt={"public": True})
+@get("/metrics", include_in_schema=False, opt={"public": True, "database": False})
 async def metrics(principal: Principal) -> Response[bytes]:
     """The metrics in Prometheus' text format (an admin's API token unless ``TALENTS_METRICS_PUBLIC``)."""
     if not get_settings().app.metrics_public and not principal.has(ADMIN):

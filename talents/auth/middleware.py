@@ -27,7 +27,7 @@ from sqlmodel import Session
 from talents.auth.ratelimit import hit
 from talents.auth.service import SessionService, TokenService, same_secret
 from talents.kernel.access import STATE_KEY, Caller, authorise, rule_of
-from talents.kernel.api import close_request_session, open_request_session
+from talents.kernel.api import admitted, close_request_session, open_request_session
 from talents.kernel.db import reads_at_once, session_scope
 from talents.kernel.errors import PermissionDeniedError
 from talents.kernel.logs import get_logger
@@ -157,20 +157,21 @@ class AuthMiddleware(ASGIMiddleware):
         opt = getattr(scope.get("route_handler"), "opt", None) or {}
         scope.setdefault("state", {})
         done = False
-        try:
-            if method in UNSAFE or opt.get("signin"):
-                receive = await self._gate_write(scope, receive, headers, method, opt)
-            else:
-                db = open_request_session(scope)
-                if _credentials(headers) and not reads_at_once(db):
-                    await anyio.to_thread.run_sync(_gate_read, db, headers, scope)
-                else:  # nobody to look up, or a SQLite read that cannot wait: no trip to a thread
-                    _gate_read(db, headers, scope)
-            await next_app(scope, receive, send)
-            done = True
-        finally:
-            # The session of a route that did not take it (no database work, or refused before the handler).
-            await close_request_session(scope, commit=done)
+        async with admitted(scope):
+            try:
+                if method in UNSAFE or opt.get("signin"):
+                    receive = await self._gate_write(scope, receive, headers, method, opt)
+                else:
+                    db = open_request_session(scope)
+                    if _credentials(headers) and not reads_at_once(db):
+                        await anyio.to_thread.run_sync(_gate_read, db, headers, scope)
+                    else:  # nobody to look up, or a SQLite read that cannot wait: no trip to a thread
+                        _gate_read(db, headers, scope)
+                await next_app(scope, receive, send)
+                done = True
+            finally:
+                # The session of a route that did not take it (no database work, or refused before the handler).
+                await close_request_session(scope, commit=done)
 
     async def _gate_write(self, scope: Scope, receive: Receive, headers: dict[str, str], method: str,
                           opt: Any) -> Receive:

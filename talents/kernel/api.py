@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncGenerator, Callable
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Generic, ParamSpec, TypeVar
 from urllib.parse import parse_qsl
 
 from litestar import Request
 from litestar.concurrency import sync_to_thread
+from litestar.exceptions import ServiceUnavailableException
 from litestar.params import Parameter
 from litestar.types import Scope
 from pydantic import BaseModel
@@ -28,11 +31,13 @@ __all__ = [
     "Limit",
     "Offset",
     "Page",
+    "admitted",
     "close_request_session",
     "guard_input",
     "open_request_session",
     "provide_db_session",
     "read_upload_records",
+    "size_request_threads",
 ]
 
 T = TypeVar("T")
@@ -69,6 +74,51 @@ def _finishing_pool() -> ThreadPoolExecutor:
         _finisher = ThreadPoolExecutor(db.database_pool_size + db.database_max_overflow + 1,
                                        thread_name_prefix="db-finish")
     return _finisher
+
+
+# One gate per event loop (a worker has one; the test client starts a loop per test).
+_admission: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def admitted(scope: Scope) -> AsyncIterator[None]:
+    """At most as many requests at work as the pool has connections; the others wait here, holding none.
+
+    A request holds its connection from its first query to the end of its handler, and its handler may wait for
+    one of the server's threads. Without this gate, a burst of requests took every connection and waited for
+    threads, while the threads waited for a connection: nothing moved until the pool's timeout (503s). The
+    pool's overflow is left to a request's second session (sign-in) and the in-app scheduler. Routes that never
+    touch the database (probes, static files) pass at once.
+    """
+    opt = getattr(scope.get("route_handler"), "opt", None) or {}
+    if opt.get("database") is False:
+        yield
+        return
+    db = get_settings().db
+    loop = asyncio.get_running_loop()
+    gate = _admission.get(loop)
+    if gate is None:
+        gate = _admission[loop] = asyncio.Semaphore(db.database_pool_size)
+    try:
+        await asyncio.wait_for(gate.acquire(), db.database_lock_timeout_s)
+    except TimeoutError:
+        raise ServiceUnavailableException("the server is busy (every database connection is in use), try again",
+                                          headers={"Retry-After": "2"}) from None
+    try:
+        yield
+    finally:
+        gate.release()
+
+
+async def size_request_threads() -> None:
+    """At startup: as many threads for the handlers as requests may be at work (see :func:`admitted`).
+
+    Litestar runs synchronous handlers in the event loop's default executor, which has cpu + 4 threads (6 on two
+    cores): fewer than the requests the gate lets in, which then waited for a thread holding a connection.
+    """
+    db = get_settings().db
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(db.database_pool_size + 2, thread_name_prefix="request"))
 
 
 # Where the request's session waits between the auth middleware, which opens it, and the handler.

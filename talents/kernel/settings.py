@@ -32,7 +32,8 @@ class DatabaseSettings(_Base):
 
     database_url: str = "sqlite:///./talents.db"
     database_echo: bool = False
-    database_pool_size: int = 10
+    database_pool_size: int = Field(
+        10, ge=1, description="Connections kept open; as many requests are at work at once, the others wait their turn")
     database_max_overflow: int = Field(10, ge=0, description="Connections opened beyond the pool under bursts")
     database_lock_timeout_s: float = Field(
         10.0, gt=0, description="Longest wait for a row lock (PostgreSQL), the write lock (SQLite), a free or a new "

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from faults_support import TcpProxy, seed_staffing, wait_until
+from faults_support import TcpProxy, backend_alive, seed_staffing, wait_until
 from served import Served
 from sqlmodel import Session
 
@@ -89,16 +89,10 @@ def test_a_unit_of_work_rolled_back_on_a_cut_connection_ends_without_an_error_of
     pid = session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
-    wait_until(lambda: not _backend_alive(engine, pid), 10, "the backend to go")
+    wait_until(lambda: not backend_alive(engine, pid), 10, "the backend to go")
     finish(session, commit=False)  # raised OperationalError before
     assert session.execute(sa.text("SELECT 1")).scalar_one() == 1  # the session works again on a fresh connection
     session.close()
-
-
-def _backend_alive(engine: sa.Engine, pid: int) -> bool:
-    with engine.connect() as conn:
-        return bool(conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
-                                 {"pid": pid}).scalar_one())
 
 
 def test_sessions_terminated_during_traffic_fail_at_most_the_requests_in_flight_with_a_503(

@@ -85,3 +85,38 @@ def test_parallel_rankings_and_profile_reads_all_answer_and_are_all_logged(
         assert _access_log_lines(engine) - before == kinds["ranking"] * shown + kinds["profile"]
     finally:
         server.stop()
+
+
+def test_a_burst_larger_than_the_connection_pool_is_served_in_turn_not_refused(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    # Four connections, 24 clients at once: half read pages signed in (their first query runs before the
+    # handler's turn for a thread), half sign in (their first query runs in the handler's thread). Requests
+    # used to take a connection, then wait for a thread, while the threads waited for a connection: nothing
+    # moved until the pool's timeout, then 503s. Now the requests beyond the pool wait their turn holding none.
+    need, _ = _seed(engine)
+    lead = auth_headers(issue_token(engine, "lead@numerique.gouv.fr", "lead"))
+    server = Served(engine.url.render_as_string(hide_password=False), tmp_path,
+                    env={"TALENTS_DATABASE_POOL_SIZE": "4", "TALENTS_DATABASE_MAX_OVERFLOW": "0",
+                         "TALENTS_DATABASE_LOCK_TIMEOUT_S": "20", "TALENTS_DEMO": "true",
+                         "TALENTS_SIGNIN_RATE_PER_MINUTE": "1000000"})
+    try:
+        server.wait_ready()
+
+        def reader(i: int) -> list[int]:
+            with httpx.Client(base_url=server.base, headers=lead, timeout=120) as http:
+                paths = [f"/besoins/{need}", "/besoins", f"/api/v1/needs/{need}/roles/0/candidates?top=20"]
+                return [http.get(paths[(i + j) % len(paths)]).status_code for j in range(ROUNDS)]
+
+        def signer(i: int) -> list[int]:
+            with httpx.Client(base_url=server.base, timeout=120) as http:
+                return [http.post("/auth/demo", data={"email": f"agent{i}.{j}@interieur.gouv.fr", "role": "agent"}
+                                  ).status_code for j in range(ROUNDS)]
+
+        with ThreadPoolExecutor(24) as pool:
+            batches = list(pool.map(lambda i: (reader if i % 2 else signer)(i), range(24)))
+        statuses = Counter(s for batch in batches for s in batch)
+        assert statuses == {200: 12 * ROUNDS, 303: 12 * ROUNDS}, f"{statuses}\n{server.log()}"
+        assert httpx.get(server.base + "/healthz", timeout=10).status_code == 200
+    finally:
+        server.stop()
