@@ -7,16 +7,20 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from profiles.taxonomy import TaxonomyService
-from talents.kernel.bulk import ImportReport
-from talents.kernel.db import at_head, migrate, session_scope
+from talents.kernel.db import at_head, migrate, read_connection, session_scope
 from talents.kernel.logs import configure_logging
 from talents.kernel.settings import get_settings
+from talents.ranking_tables import skill
+
+if TYPE_CHECKING:
+    from talents.kernel.bulk import ImportReport
 
 __all__ = ["err", "existing", "prepare", "print_report", "progress_bar", "quiet_stdout"]
 
@@ -28,11 +32,23 @@ def prepare(*, reading: bool = False) -> None:
 
     ``reading``: a command that only reads (``talents match``) compares the database's revision with the head
     known to the code and runs Alembic only when they differ (importing it and walking the migrations
-    costs more than the command's own work on a repeat call)."""
-    if not (reading and at_head()):
+    costs more than the command's own work on a repeat call), and goes on at once when the taxonomy is loaded."""
+    current = reading and at_head()
+    if current and _has_active_skill():
+        return
+    if not current:
         migrate()
+    # imported here: the taxonomy service brings the profiles' models, which a prepared database does not need
+    from profiles.taxonomy import TaxonomyService
+
     with session_scope() as session:
         TaxonomyService(session).ensure_default()
+
+
+def _has_active_skill() -> bool:
+    """Whether the taxonomy is loaded (what :meth:`TaxonomyService.ensure_default` checks first), in one query."""
+    with read_connection() as conn:
+        return conn.execute(sa.select(skill.c.id).where(skill.c.status == "active").limit(1)).first() is not None
 
 
 def quiet_stdout() -> None:

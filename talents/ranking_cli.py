@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from talents.cli_support import prepare, quiet_stdout
-from talents.kernel.db import session_scope
+from talents.kernel.db import read_connection
 from talents.kernel.errors import DomainError
-from talents.ranking import RankingService, resolve_need
+from talents.ranking_index import RankingReader, find_need, find_role
 
 __all__ = ["register"]
 
@@ -28,11 +28,13 @@ def match(
     quiet_stdout()
     prepare(reading=True)
     try:
-        with session_scope() as session:
-            service = RankingService(session)
-            row = resolve_need(session, need)
-            result = service.rank(row, service.role_at(row, role), top=top, near_misses=0)
-            service.cache.save_if_changed()  # the next call loads it instead of catching up again
+        # Core queries on a plain connection: a repeat call reads the kept index and the few rows the ranking
+        # needs, without building the models' classes (most of the time a call took was imports)
+        with read_connection() as conn:
+            reader = RankingReader(conn)
+            row = find_need(conn, need)
+            result = reader.rank(row, find_role(conn, row.id, role), top=top, near_misses=0)
+            reader.cache.save_if_changed()  # the next call loads it instead of catching up again
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from exc

@@ -12,10 +12,14 @@ withdrawal, which the database keeps append-only.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
 
-from talents.assignments.models import Assignment, AuditEvent
+from talents.ranking_tables import assignment, audit_event
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["REFUSING_STATES", "REMOVAL_MARK", "excluded_agents", "removal_audit"]
 
@@ -30,17 +34,18 @@ def removal_audit(**extra: object) -> dict[str, object]:
     return {REMOVAL_MARK: True, **extra}
 
 
-def excluded_agents(session: Session, need_ids: Iterable[int]) -> dict[int, set[int]]:
-    """For each need, the agents who declined, were refused, or were removed from it by a person."""
+def excluded_agents(session: Session | sa.Connection, need_ids: Iterable[int]) -> dict[int, set[int]]:
+    """For each need, the agents who declined, were refused, or were removed from it by a person (read with
+    Core queries: the ranking's read path asks on a plain connection)."""
     ids = sorted(set(need_ids))
     out: dict[int, set[int]] = {i: set() for i in ids}
     if not ids:
         return out
     withdrawn: dict[str, tuple[int, int]] = {}
     for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
-        rows = session.exec(
-            select(Assignment.id, Assignment.need_id, Assignment.agent_id, Assignment.state).where(
-                col(Assignment.need_id).in_(chunk), col(Assignment.state).in_((*REFUSING_STATES, "withdrawn"))
+        rows = session.execute(
+            sa.select(assignment.c.id, assignment.c.need_id, assignment.c.agent_id, assignment.c.state).where(
+                assignment.c.need_id.in_(chunk), assignment.c.state.in_((*REFUSING_STATES, "withdrawn"))
             )
         ).all()
         for aid, need_id, agent_id, state in rows:
@@ -50,11 +55,11 @@ def excluded_agents(session: Session, need_ids: Iterable[int]) -> dict[int, set[
                 withdrawn[str(aid)] = (need_id, agent_id)
     keys = list(withdrawn)
     for chunk_keys in (keys[i : i + 500] for i in range(0, len(keys), 500)):
-        events = session.exec(
-            select(AuditEvent.subject_id, AuditEvent.data).where(
-                AuditEvent.action == "assignment.withdrawn",
-                AuditEvent.subject_type == "assignment",
-                col(AuditEvent.subject_id).in_(chunk_keys),
+        events = session.execute(
+            sa.select(audit_event.c.subject_id, audit_event.c.data).where(
+                audit_event.c.action == "assignment.withdrawn",
+                audit_event.c.subject_type == "assignment",
+                audit_event.c.subject_id.in_(chunk_keys),
             )
         ).all()
         for subject_id, data in events:

@@ -8,6 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from talents.assignments.states import (
+    ALL_STATES,
+    COMMITTED_STATES,
+    FIXED_STATES,
+    OPEN_STATES,
+    PENDING_STATES,
+    TERMINAL_STATES,
+)
 from talents.kernel.db import UTCDateTime, utcnow
 
 __all__ = [
@@ -26,16 +34,6 @@ __all__ = [
     "AuditEventPublic",
 ]
 
-# States that hold an agent's time (count against the 100 % rule).
-COMMITTED_STATES: tuple[str, ...] = ("proposed", "accepted", "approved", "active")
-# States an automatic run may still change (only for a higher priority).
-OPEN_STATES: tuple[str, ...] = ("proposed",)
-# Committed states an automatic run never moves (the solver's fixed commitments, with forced ones).
-FIXED_STATES: tuple[str, ...] = ("accepted", "approved", "active")
-# States from which a lead or reviewer may still withdraw (the assignment has not started).
-PENDING_STATES: tuple[str, ...] = ("proposed", "accepted", "approved")
-TERMINAL_STATES: tuple[str, ...] = ("declined", "refused", "completed", "withdrawn", "expired")
-ALL_STATES: tuple[str, ...] = COMMITTED_STATES + TERMINAL_STATES
 
 _LIVE = "state IN ('proposed', 'accepted', 'approved', 'active')"
 

@@ -8,20 +8,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, create_engine
 
 from talents.kernel.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 __all__ = [
     "HEAD_REVISION",
     "UTCDateTime",
     "after_commit",
     "as_utc",
+    "read_connection",
     "alembic_config",
     "at_head",
     "current_revision",
@@ -167,6 +170,10 @@ def new_session(engine: Engine | None = None, *, read_only: bool = False) -> Ses
     for the write lock). A read-only session may still write, but on SQLite a write after a read fails
     if another writer committed in between: use it where the reads decide no write, and put the writes that
     merely follow the reads (an access log, a "last used" time) in :func:`after_commit`."""
+    # imported here: sqlmodel brings pydantic and the ORM, which a read on a plain connection
+    # (read_connection: a repeat `talents match`) does without
+    from sqlmodel import Session
+
     engine = engine or get_engine()
     bind = engine.execution_options(**{_READ_ONLY: True}) if read_only else engine
     session = Session(bind, expire_on_commit=False)
@@ -262,6 +269,15 @@ def session_scope(engine: Engine | None = None, *, read_only: bool = False) -> I
         ok = True
     finally:
         finish(session, commit=ok)
+
+
+@contextmanager
+def read_connection(engine: Engine | None = None) -> Iterator[sa.Connection]:
+    """A connection for reads only, without the ORM: its transaction begins deferred on SQLite (it never waits
+    for the write lock) and is rolled back at the end."""
+    engine = engine or get_engine()
+    with engine.execution_options(**{_READ_ONLY: True}).connect() as conn:
+        yield conn
 
 
 def alembic_config(url: str | None = None) -> Any:

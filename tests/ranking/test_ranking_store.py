@@ -10,7 +10,7 @@ import sys
 import pytest
 from factories import make_agent, make_need
 
-from talents import ranking
+from talents import ranking_index
 from talents.kernel.db import session_scope
 from talents.kernel.settings import get_settings, reset_settings
 from talents.ranking import RankingService, get_ranking_cache, resolve_need
@@ -23,9 +23,9 @@ pytestmark = pytest.mark.integration
 def store_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("TALENTS_RANKING_INDEX_DIR", str(tmp_path))
     reset_settings()
-    ranking._caches.clear()  # a new process: no index in memory
+    ranking_index._caches.clear()  # a new process: no index in memory
     yield tmp_path
-    ranking._caches.clear()
+    ranking_index._caches.clear()
     monkeypatch.undo()
     reset_settings()
 
@@ -45,7 +45,7 @@ def test_a_new_process_loads_the_kept_index_and_sees_later_changes(engine, store
     first = _rank(engine)
     assert [a for a, _ in first] == ["b", "a"] and get_ranking_cache(engine).builds == 1
     assert list(store_dir.glob("*.ranking"))
-    ranking._caches.clear()
+    ranking_index._caches.clear()
     make_agent(engine, "c", skills=[("python", 5)])  # after the index was kept
     again = _rank(engine)
     cache = get_ranking_cache(engine)
@@ -63,7 +63,7 @@ def test_a_kept_index_that_was_altered_is_never_read(engine, store_dir):
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
     assert IndexStore(path, get_settings().app.secret_key).load() is None
-    ranking._caches.clear()
+    ranking_index._caches.clear()
     assert [a for a, _ in _rank(engine)] == ["a"] and get_ranking_cache(engine).builds == 1
 
 
@@ -105,3 +105,30 @@ def test_the_kept_profiles_come_back_equal_and_the_collector_stays_on(engine, st
     assert state is not None and gc.isenabled()
     assert state["interactive"].profiles_ == built.profiles_
     assert state["taxonomy_key"] == get_ranking_cache(engine).taxonomy_key
+
+
+def test_a_repeat_talents_match_reads_without_the_models(engine, store_dir):
+    make_agent(engine, "a", skills=[("python", 4)])
+    make_need(engine, "n1")
+    env = {
+        **os.environ,
+        "TALENTS_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "TALENTS_RANKING_INDEX_DIR": str(store_dir),
+    }
+    # The command runs in a fresh interpreter, which then names the heavy modules it imported.
+    script = (
+        "import json, runpy, sys\n"
+        "sys.argv = ['talents', 'match', 'n1', '--json']\n"
+        "try:\n"
+        "    runpy.run_module('talents.cli', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = ('sqlmodel', 'sqlalchemy.orm', 'litestar', 'profiles.models', 'needs.models', 'alembic')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)), file=sys.stderr)\n"
+    )
+    cmd = [sys.executable, "-c", script]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(first.stderr.splitlines()[-1]), "the first call builds the index from the models' rows"
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(second.stdout) == json.loads(first.stdout)
+    assert json.loads(second.stderr.splitlines()[-1]) == []

@@ -1,0 +1,528 @@
+"""The kept ranking indexes of a database and how they follow it, read with SQLAlchemy Core only.
+
+Two indexes are kept side by side, fitted once and refreshed incrementally:
+
+* ``interactive``: commitments are every assignment in :data:`COMMITTED_STATES` (open proposals hold the
+  agent's time) — what a project lead sees, ``talents match``, the team proposal;
+* ``allocation``: commitments are the *fixed* ones only (accepted, approved, active, DINUM-forced) — what
+  the allocation solver ranks from, since a run may withdraw an open proposal for a higher priority.
+
+Refresh (every call, cheap): agents whose ``updated_at`` is past the latest one indexed are re-read and
+upserted (an index range, empty most of the time), erased or hidden agents are removed, and a taxonomy
+change rebuilds everything. At most every :data:`SWEEP_S` seconds a sweep also looks
+``ranking_refresh_overlap_s`` back, so that a transaction committed late is not missed (an agent is
+re-encoded only when its ``updated_at`` differs from the indexed one), and counts the agents, so that a
+deleted one leaves the index; in between, a deleted agent is never shown: the agents a ranking returns are
+checked against the database, and the ranking done again without those that are gone. Every change to an assignment
+bumps its agent's ``updated_at`` in the same transaction (:mod:`talents.workflow.service`), so
+commitments and open-proposal counts follow the same path. Several instances each keep their own cache;
+the database is the only shared state.
+
+Kept between processes: the cache is written to disk (:class:`IndexStore`: beside a SQLite database file,
+else the user's cache directory; signed with the app's secret key) after a build and, in a long-lived
+process, at most every ``ranking_index_save_s`` seconds when it changed. A new process — a second
+``talents match``, another worker — loads it and refreshes it incrementally from the database's change
+stamps (taxonomy count and last change, agents' ``updated_at``) instead of rebuilding it.
+
+Every query here goes through :mod:`talents.ranking_tables` on a session or a plain connection, never through
+the models: the web workers (:class:`talents.ranking.RankingService`) and ``talents match`` (on a connection,
+without importing the ORM classes) share this one refresh and this one ranking. Only a rebuild reads the
+taxonomy through :mod:`profiles.taxonomy`.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from matching.ranking import CandidateIndex
+from matching.taxonomy import Taxonomy
+from matching.types import (
+    AgentSkill as CoreSkill,
+)
+from matching.types import (
+    AvailabilityWindow,
+    CandidateProfile,
+    Commitment,
+    RoleRequirement,
+    SkillRequirement,
+)
+from talents.assignments.exclusions import excluded_agents
+from talents.assignments.states import COMMITTED_STATES, FIXED_STATES
+from talents.kernel.db import UTCDateTime
+from talents.kernel.errors import NotFoundError
+from talents.kernel.settings import get_settings
+from talents.ranking_store import IndexStore
+from talents.ranking_tables import agent, agent_skill, assignment, availability, need, role, role_skill, skill
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from sqlalchemy.orm import Session
+
+    Reader: TypeAlias = Session | sa.Connection  # what every read here runs on: a session, or a plain connection
+
+__all__ = [
+    "SWEEP_S",
+    "RankingCache",
+    "RankingReader",
+    "agent_label",
+    "find_need",
+    "find_role",
+    "get_ranking_cache",
+    "to_candidate",
+    "to_requirement",
+]
+
+_CHUNK = 500
+SWEEP_S = 1.0
+"""How often a refresh looks back for late commits and deleted agents (well within the 2 s in which a
+change reaches every worker's rankings)."""
+
+
+# --------------------------------------------------------------------------- the bridge
+def to_candidate(
+    agent: Any,
+    skills: Iterable[Any],
+    windows: Iterable[Any],
+    commitments: Iterable[Commitment] = (),
+    open_proposals: int = 0,
+) -> CandidateProfile:
+    """An agent row and its skills and windows as the engine sees them (id: the database id as text). Any rows
+    with the columns' names do: model instances, or Core rows (windows' ``start`` and ``end`` labelled so)."""
+    return CandidateProfile(
+        agent_id=str(agent.id),
+        skills=tuple(CoreSkill(s.skill_id, int(s.level), s.years, s.last_used, s.interest) for s in skills),
+        availability=tuple(AvailabilityWindow(w.start, w.end, float(w.share)) for w in windows),
+        commitments=tuple(commitments),
+        text=" ".join(x for x in (agent.bio, agent.service, agent.grade) if x),
+        ministry=agent.ministry,
+        location=agent.location,
+        remote=agent.remote,
+        open_proposals=open_proposals,
+    )
+
+
+def to_requirement(need: Any, role: Any, skills: Iterable[Any]) -> RoleRequirement:
+    """A role of a need as the engine sees it (ids: database ids as text; the need's period). ``need`` and
+    ``role``: model instances, or the rows of :func:`find_need` and :func:`find_role`; ``skills``: rows with
+    their ``skill_id``, ``level``, ``weight`` and ``required``."""
+    return RoleRequirement(
+        role_id=str(role.id),
+        title=role.title,
+        share=float(role.share),
+        start=need.start,
+        end=need.end,
+        skills=tuple(SkillRequirement(s.skill_id, int(s.level), float(s.weight), bool(s.required)) for s in skills),
+        count=int(role.count),
+        description=role.description,
+        priority=int(need.priority),
+        need_id=str(need.id),
+        location=role.location,
+        remote=role.remote,
+        extra={"position": role.position, "strict": role.strict},
+    )
+
+
+def agent_label(external_id: str | None, agent_id: int) -> str:
+    """How the bulk contract names an agent: its external id, else its database id as text."""
+    return external_id if external_id else str(agent_id)
+
+
+# What a ranking reads of a need and of a role, under the models' attribute names.
+_NEED = sa.select(need.c.id, need.c.external_id, need.c.start_date.label("start"), need.c.end_date.label("end"),
+                  need.c.priority)
+_ROLE = sa.select(role.c.id, role.c.need_id, role.c.position, role.c.title, role.c.count, role.c.share,
+                  role.c.location, role.c.remote, role.c.description, role.c.strict)
+
+
+def find_need(session: Reader, ref: str | int) -> Any:
+    """A need by numeric database id first, then by external id: a row with the model's attribute names."""
+    text = str(ref).strip()
+    row = None
+    if text.isdigit():
+        row = session.execute(_NEED.where(need.c.id == int(text))).first()
+    if row is None:
+        row = session.execute(_NEED.where(need.c.external_id == text)).first()
+    if row is None:
+        raise NotFoundError(f"need {text!r} not found (by id or external id)", field="need_id")
+    return row
+
+
+def find_role(session: Reader, need_id: int, position: int) -> Any:
+    """The role of a need at a position (0-based): a row with the model's attribute names."""
+    row = session.execute(_ROLE.where(role.c.need_id == need_id, role.c.position == position)).first()
+    if row is None:
+        raise NotFoundError(f"need {need_id} has no role at position {position}", field="role")
+    return row
+
+
+def _naive(dt: datetime | None) -> datetime | None:
+    """UTC without tzinfo: SQLite gives naive datetimes back, PostgreSQL aware ones."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i : i + _CHUNK]
+
+
+# --------------------------------------------------------------------------- loading
+@dataclass(slots=True)
+class _Loaded:
+    """One agent's engine profiles: with fixed commitments only, and with every live commitment."""
+
+    fixed: CandidateProfile
+    full: CandidateProfile
+    updated_at: datetime | None
+    external_id: str | None
+    name: str
+
+
+# Agents the engine may rank: not erased, and not hidden by their owner (visibility ``private``).
+_MATCHABLE = sa.and_(agent.c.erased_at.is_(None), agent.c.visibility != "private")
+_AGENTS = sa.select(agent.c.id, agent.c.external_id, agent.c.name, agent.c.ministry, agent.c.service, agent.c.grade,
+                    agent.c.location, agent.c.remote, agent.c.bio, agent.c.updated_at).where(_MATCHABLE)
+_SKILLS = sa.select(agent_skill.c.agent_id, agent_skill.c.skill_id, agent_skill.c.level, agent_skill.c.years,
+                    agent_skill.c.last_used, agent_skill.c.interest)
+_WINDOWS = sa.select(availability.c.agent_id, availability.c.start_date.label("start"),
+                     availability.c.end_date.label("end"), availability.c.share)
+_COMMITMENTS = sa.select(assignment.c.agent_id, assignment.c.start_date, assignment.c.end_date, assignment.c.share,
+                         assignment.c.state, assignment.c.forced).where(assignment.c.state.in_(COMMITTED_STATES))
+
+
+def _load(session: Reader, ids: Sequence[int] | None) -> dict[int, _Loaded]:
+    """Profiles of the given agents (``None``: every agent that can be matched)."""
+    batches: Iterable[Sequence[int] | None] = [None] if ids is None else list(_chunks(list(ids)))
+    out: dict[int, _Loaded] = {}
+    for batch in batches:
+        q = _AGENTS if batch is None else _AGENTS.where(agent.c.id.in_(batch))
+        agents = {a.id: a for a in session.execute(q).all()}
+        if not agents:
+            continue
+        keys: list[int] | None = [int(k) for k in agents if k is not None] if batch is not None else None
+
+        def rows(q: sa.Select[Any], table: sa.Table, keys: list[int] | None = keys) -> list[Any]:
+            if keys is not None:
+                q = q.where(table.c.agent_id.in_(keys))
+            return list(session.execute(q).all())
+
+        skills: dict[int, list[Any]] = {}
+        for s in rows(_SKILLS, agent_skill):
+            skills.setdefault(s.agent_id, []).append(s)
+        windows: dict[int, list[Any]] = {}
+        for w in rows(_WINDOWS, availability):
+            windows.setdefault(w.agent_id, []).append(w)
+        fixed: dict[int, list[Commitment]] = {}
+        full: dict[int, list[Commitment]] = {}
+        proposals: dict[int, int] = {}
+        for a in rows(_COMMITMENTS, assignment):
+            c = Commitment(a.start_date, a.end_date, float(a.share))
+            full.setdefault(a.agent_id, []).append(c)
+            if a.state in FIXED_STATES or a.forced:
+                fixed.setdefault(a.agent_id, []).append(c)
+            if a.state == "proposed":
+                proposals[a.agent_id] = proposals.get(a.agent_id, 0) + 1
+        for aid, row in agents.items():
+            assert aid is not None
+            base = to_candidate(
+                row, skills.get(aid, ()), windows.get(aid, ()), fixed.get(aid, ()), proposals.get(aid, 0)
+            )
+            out[aid] = _Loaded(
+                fixed=base,
+                full=replace(base, commitments=tuple(full.get(aid, ()))),
+                updated_at=_naive(row.updated_at),
+                external_id=row.external_id,
+                name=row.name,
+            )
+    return out
+
+
+# The change stamps a refresh reads; built once: every ranking runs them.
+_TAXONOMY_KEY = sa.select(sa.func.count(), sa.func.max(skill.c.updated_at))
+_LAST_CHANGE = sa.select(sa.func.max(agent.c.updated_at))
+_STAMPS = sa.select(agent.c.id, agent.c.updated_at, agent.c.erased_at, agent.c.visibility)
+_CHANGED_SINCE = _STAMPS.where(agent.c.updated_at > sa.bindparam("watermark", type_=UTCDateTime()))
+_LIVE_COUNT = sa.select(sa.func.count()).select_from(agent).where(_MATCHABLE)
+_LIVE_IDS = sa.select(agent.c.id).where(_MATCHABLE)
+_MATCHABLE_AMONG = _LIVE_IDS.where(agent.c.id.in_(sa.bindparam("ids", expanding=True)))
+_TAXONOMY = sa.select(skill.c.id, skill.c.label_fr, skill.c.label_en, skill.c.aliases, skill.c.category,
+                      skill.c.related, skill.c.source, skill.c.description,
+                      skill.c.occupations).where(skill.c.status != "retired")
+_ROLE_SKILLS = (sa.select(role_skill.c.skill_id, role_skill.c.level, role_skill.c.weight, role_skill.c.required)
+                .where(role_skill.c.role_id == sa.bindparam("role_id")).order_by(role_skill.c.id))
+_MEMBERS = sa.select(assignment.c.agent_id).where(assignment.c.need_id == sa.bindparam("need_id"),
+                                                  assignment.c.state.in_(COMMITTED_STATES))
+
+
+# --------------------------------------------------------------------------- the cache
+@dataclass
+class RankingCache:
+    """The indexes of one database, refreshed incrementally; every method holds the lock."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    interactive: CandidateIndex | None = None
+    allocation: CandidateIndex | None = None
+    taxonomy_key: tuple[Any, ...] | None = None
+    watermark: datetime | None = None
+    versions: dict[int, datetime | None] = field(default_factory=dict)
+    external_ids: dict[int, str | None] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+    builds: int = 0
+    upserts: int = 0
+    store: IndexStore | None = None
+    saved_at: float = 0.0
+    unsaved: int = 0
+    swept_at: float = float("-inf")
+    swept_from: datetime | None = None  # when the last sweep began (naive UTC, the stamps' clock)
+
+    _KEPT = ("interactive", "allocation", "taxonomy_key", "watermark", "versions", "external_ids", "names")
+
+    def refresh(self, session: Reader) -> RankingCache:
+        """Bring both indexes up to date with the database (cheap when nothing changed)."""
+        with self.lock:
+            key = tuple(session.execute(_TAXONOMY_KEY).one())
+            if self.interactive is None or key != self.taxonomy_key:
+                self._build(session, key)
+                self.save()
+                return self
+            before = self.upserts
+            self._incremental(session)
+            self.unsaved += self.upserts - before
+            if self.unsaved and time.monotonic() - self.saved_at >= get_settings().matching.ranking_index_save_s:
+                self.save()
+            return self
+
+    def save(self) -> None:
+        """Write the indexes to the store (nothing without a store or an index)."""
+        with self.lock:
+            if self.store is None or self.interactive is None:
+                return
+            self.store.save({k: getattr(self, k) for k in self._KEPT})
+            self.saved_at = time.monotonic()
+            self.unsaved = 0
+
+    def save_if_changed(self) -> None:
+        """What a short-lived process (the CLI) calls before it exits."""
+        if self.unsaved:
+            self.save()
+
+    def load(self) -> bool:
+        """Take the indexes from the store when it holds a valid copy; ``True`` when it did."""
+        with self.lock:
+            state = self.store.load() if self.store is not None else None
+            if state is None or set(state) != set(self._KEPT):
+                return False
+            for k in self._KEPT:
+                setattr(self, k, state[k])
+            self.saved_at = time.monotonic()
+            return True
+
+    def _build(self, session: Reader, key: tuple[Any, ...]) -> None:
+        # imported here: only a rebuild reads the taxonomy's rows into the engine's skills (through the
+        # profiles' package and its models); a ranking from the kept index starts without them
+        from profiles.taxonomy import to_taxonomy_skill
+
+        now = _naive(session.execute(_LAST_CHANGE).scalar_one())
+        taxonomy = Taxonomy(to_taxonomy_skill(r) for r in session.execute(_TAXONOMY).all())
+        loaded = _load(session, None)
+        profiles = [loaded[k].fixed for k in sorted(loaded)]
+        self.allocation = CandidateIndex().fit(taxonomy, profiles)
+        # Same fitted state (vocabulary, rarity, related skills), then the agents whose live
+        # commitments differ from their fixed ones are re-encoded.
+        # The profiles and the taxonomy are never changed in place: both indexes share them (half the
+        # memory, and half the kept file to read back).
+        shared: dict[int, Any] = {id(p): p for p in profiles}
+        shared[id(taxonomy)] = taxonomy
+        self.interactive = copy.deepcopy(self.allocation, shared)
+        for k in sorted(loaded):
+            if loaded[k].full.commitments != loaded[k].fixed.commitments:
+                self.interactive.upsert(loaded[k].full)
+        self.versions = {k: v.updated_at for k, v in loaded.items()}
+        self.external_ids = {k: v.external_id for k, v in loaded.items()}
+        self.names = {k: v.name for k, v in loaded.items()}
+        self.watermark = now
+        self.taxonomy_key = key
+        self.builds += 1
+
+    def _incremental(self, session: Reader) -> None:
+        assert self.interactive is not None and self.allocation is not None
+        sweep = time.monotonic() - self.swept_at >= SWEEP_S
+        started = _naive(datetime.now(UTC))
+        q = _STAMPS
+        if self.watermark is not None and sweep:
+            # A change committed since the last sweep was stamped at most the overlap before it: rows stamped
+            # earlier were read then. (The first sweep of a loaded index looks back from its watermark.)
+            overlap = timedelta(seconds=get_settings().matching.ranking_refresh_overlap_s)
+            since = self.swept_from or self.watermark
+            q = q.where(agent.c.updated_at >= since - overlap)
+        elif self.watermark is not None:
+            q = _CHANGED_SINCE.params(watermark=self.watermark)
+        changed: list[int] = []
+        gone: list[int] = []
+        top = self.watermark
+        for aid, updated_at, erased_at, visibility in session.execute(q).all():
+            ts = _naive(updated_at)
+            if top is None or (ts is not None and ts > top):
+                top = ts
+            if erased_at is not None or visibility == "private":
+                if aid in self.versions:
+                    gone.append(aid)
+            elif aid not in self.versions or self.versions[aid] != ts:
+                changed.append(aid)
+        # Deleted rows leave no trace in updated_at: a count tells, then the id lists.
+        if sweep:
+            self.swept_at = time.monotonic()
+            self.swept_from = started
+            live = session.execute(_LIVE_COUNT).scalar_one()
+            if int(live) != len(self.versions) - len(gone) + sum(1 for a in changed if a not in self.versions):
+                ids = set(session.execute(_LIVE_IDS).scalars())
+                gone += [a for a in self.versions if a not in ids and a not in gone]
+        self._drop(gone)
+        if changed:
+            self.reload(session, changed)
+        self.watermark = top
+
+    def _drop(self, agent_ids: Iterable[int]) -> None:
+        assert self.interactive is not None and self.allocation is not None
+        for aid in agent_ids:
+            self.interactive.remove(str(aid))
+            self.allocation.remove(str(aid))
+            self.versions.pop(aid, None)
+            self.external_ids.pop(aid, None)
+            self.names.pop(aid, None)
+
+    def drop_gone(self, session: Reader, agent_ids: Iterable[int]) -> bool:
+        """Remove those of ``agent_ids`` that are no longer matchable (deleted since the last sweep);
+        ``True`` when some were."""
+        ids = sorted(set(agent_ids))
+        if not ids:
+            return False
+        live = set(session.execute(_MATCHABLE_AMONG, {"ids": ids}).scalars())
+        gone = [a for a in ids if a not in live]
+        with self.lock:
+            self._drop(gone)
+        return bool(gone)
+
+    def reload(self, session: Reader, agent_ids: Iterable[int]) -> None:
+        """Re-read and upsert these agents now (the workflow calls it after its own changes)."""
+        assert self.interactive is not None and self.allocation is not None
+        ids = sorted(set(agent_ids))
+        with self.lock:
+            loaded = _load(session, ids)
+            for aid in ids:
+                item = loaded.get(aid)
+                if item is None:  # erased or deleted meanwhile
+                    self.interactive.remove(str(aid))
+                    self.allocation.remove(str(aid))
+                    self.versions.pop(aid, None)
+                    continue
+                self.allocation.upsert(item.fixed)
+                self.interactive.upsert(item.full)
+                self.versions[aid] = item.updated_at
+                self.external_ids[aid] = item.external_id
+                self.names[aid] = item.name
+                self.upserts += 1
+
+
+_caches: dict[str, RankingCache] = {}
+_caches_lock = threading.Lock()
+
+
+def get_ranking_cache(engine: Engine) -> RankingCache:
+    """The process-wide cache of one database, taken from its store when one was kept."""
+    key = engine.url.render_as_string(hide_password=True)
+    with _caches_lock:
+        cache = _caches.get(key)
+        if cache is None:
+            cache = _caches[key] = RankingCache(store=IndexStore.for_engine(engine))
+            cache.load()
+        return cache
+
+
+# --------------------------------------------------------------------------- ranking
+class RankingReader:
+    """Ranked candidates of a role from the kept index, on an ORM session or a plain connection."""
+
+    def __init__(self, session: Reader) -> None:
+        self.session = session
+        engine = session.engine if isinstance(session, sa.Connection) else session.get_bind()
+        self.cache = get_ranking_cache(engine)  # type: ignore[arg-type]
+        self.floor = get_settings().matching.floor
+
+    def role_requirement(self, need: Any, role: Any) -> RoleRequirement:
+        skills = self.session.execute(_ROLE_SKILLS, {"role_id": role.id}).all()
+        return to_requirement(need, role, skills)
+
+    def members_of_need(self, need_id: int) -> set[int]:
+        """Agents holding a live assignment on the need (they are members, not candidates)."""
+        return set(self.session.execute(_MEMBERS, {"need_id": need_id}).scalars())
+
+    def not_candidates(self, need_id: int) -> list[str]:
+        """Agent ids the engine leaves out for the need: its members, and those who declined, were refused
+        or were removed from it (:mod:`talents.assignments.exclusions`)."""
+        left_out = self.members_of_need(need_id) | excluded_agents(self.session, [need_id])[need_id]
+        return [str(a) for a in sorted(left_out)]
+
+    def rank(
+        self, need: Any, role: Any, top: int = 20, near_misses: int = 10, allocation: bool = False
+    ) -> dict[str, Any]:
+        """Eligible candidates best first, with explanations and near misses.
+
+        ``allocation=True`` ranks against fixed commitments only (what the solver sees).
+        """
+        req = self.role_requirement(need, role)
+        exclude = self.not_candidates(need.id)  # type: ignore[arg-type]
+        with self.cache.lock:
+            self.cache.refresh(self.session)
+            while True:
+                index = self.cache.allocation if allocation else self.cache.interactive
+                assert index is not None
+                ranking = index.rank(req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor)
+                shown = [int(c.agent_id) for c in ranking.candidates] + [int(m.agent_id) for m in ranking.near_misses]
+                if not self.cache.drop_gone(self.session, shown):
+                    break
+            names = {a: self.cache.names.get(a, "") for a in shown}
+            ext = {a: self.cache.external_ids.get(a) for a in shown}
+        return {
+            "need_id": need.id,
+            "need": need.external_id or str(need.id),
+            "role": role.position,
+            "role_id": role.id,
+            "role_title": role.title,
+            "share": role.share,
+            "start": need.start.isoformat(),
+            "end": need.end.isoformat(),
+            "examined": ranking.examined,
+            "candidates": [
+                {
+                    "agent": agent_label(ext.get(int(c.agent_id)), int(c.agent_id)),
+                    "agent_id": int(c.agent_id),
+                    "name": names.get(int(c.agent_id), ""),
+                    "score": round(float(c.score), 6),
+                    "explanation": c.explanation,
+                }
+                for c in ranking.candidates
+            ],
+            "near_misses": [
+                {
+                    "agent": agent_label(ext.get(int(m.agent_id)), int(m.agent_id)),
+                    "agent_id": int(m.agent_id),
+                    "name": names.get(int(m.agent_id), ""),
+                    "score": round(float(m.score), 6),
+                    "reasons": m.reasons,
+                    "explanation": m.explanation,
+                }
+                for m in ranking.near_misses
+            ],
+        }
