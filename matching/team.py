@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from matching.availability import DEFAULT_FLOOR, above_floor, eligibility
-from matching.ranker import Ranker
+from matching.ranker import Ranker, RoleRanking
 from matching.types import Commitment, RoleRequirement
 
 __all__ = ["TeamProposal", "TeamSeat", "UnfilledSeat", "propose_team"]
@@ -77,15 +77,19 @@ def propose_team(
     exclude: Collection[str] = (),
     max_roles_per_agent: int = 1,
     pool: int = 20,
+    rankings: Sequence[RoleRanking] | None = None,
 ) -> TeamProposal:
     """Propose members for every seat of ``roles`` (see the module docstring for the rules).
 
     ``pool`` extra candidates per role are ranked beyond the seats, so that a role whose best
-    candidates went to another role still finds members.
+    candidates went to another role still finds members. ``rankings``: the roles' rankings, one per role in
+    order, when the caller has them already (a page that shows them): each ranked with the same ``exclude``,
+    ``fairness``, ``floor`` and ``today``, and at least as deep as the seats of the role and of the team plus
+    ``pool``; ranked here otherwise.
     """
     proposal = TeamProposal()
     total_seats = sum(max(r.count, 0) for r in roles)
-    rankings = [
+    rankings = rankings if rankings is not None else [
         index.rank(
             r,
             top=max(r.count, 0) + total_seats + pool,

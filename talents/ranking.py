@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from matching.availability import eligibility
+from matching.team import propose_team
 from needs.models import Need, Role
 from talents.assignments.models import COMMITTED_STATES, Assignment
 from talents.kernel.errors import NotFoundError
@@ -45,6 +46,9 @@ def resolve_need(session: Session, ref: str | int) -> Need:
     return need
 
 
+TEAM_POOL = 20  # a role's candidates ranked beyond the team's seats (see matching.team.propose_team)
+
+
 # --------------------------------------------------------------------------- the service
 class RankingService(RankingReader):
     """Ranked candidates of a role (:class:`RankingReader`), the solver's scores and team proposals."""
@@ -73,33 +77,39 @@ class RankingService(RankingReader):
         ``exclude`` (who declined, were refused or removed), plus the exact scores of ``include`` (agents
         holding an open proposal on it) when they are still eligible."""
         req = self.role_requirement(need, role)
-        with self.cache.lock:
-            if refresh:
-                self.cache.refresh(self.session)
-            index = self.cache.allocation
-            assert index is not None
-            out: dict[int, float] = {}
-            if top > 0:
-                left_out = [str(a) for a in exclude]
-                ranking = index.rank(req, top=top, near_misses=0, floor=self.floor, exclude=left_out)
-                out = {int(c.agent_id): float(c.score) for c in ranking.candidates}
-            for aid in include:
-                if aid in out:
-                    continue
-                profile = index.profile(str(aid))
-                if profile is None:
-                    continue
-                el = eligibility(profile.availability, profile.commitments, req.start, req.end, req.share, self.floor)
-                missing_required = any(
-                    r.required and not any(s.skill_id == r.skill_id and s.level >= r.level for s in profile.skills)
-                    for r in req.skills
-                )
-                if el.eligible and not missing_required:
-                    out[aid] = float(index.explain(profile, req, eligibility_=el, floor=self.floor)["score"])
+        state = self.cache.current(self.session) if refresh else self.cache.state
+        assert state is not None, "refresh the cache before scores_for(refresh=False)"
+        index = state.allocation
+        out: dict[int, float] = {}
+        if top > 0:
+            left_out = [str(a) for a in exclude]
+            ranking = index.rank(req, top=top, near_misses=0, floor=self.floor, exclude=left_out)
+            out = {int(c.agent_id): float(c.score) for c in ranking.candidates}
+        for aid in include:
+            if aid in out:
+                continue
+            profile = index.profile(str(aid))
+            if profile is None:
+                continue
+            el = eligibility(profile.availability, profile.commitments, req.start, req.end, req.share, self.floor)
+            missing_required = any(
+                r.required and not any(s.skill_id == r.skill_id and s.level >= r.level for s in profile.skills)
+                for r in req.skills
+            )
+            if el.eligible and not missing_required:
+                out[aid] = float(index.explain(profile, req, eligibility_=el, floor=self.floor)["score"])
         return out
 
     def team(self, need: Need) -> dict[str, Any]:
         """A team proposal for every open seat of the need (members already on it are kept apart)."""
+        return self.need_view(need, top=0, near_misses=0)[1]
+
+    def need_view(
+        self, need: Need, top: int = 10, near_misses: int = 5
+    ) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+        """What a need's page shows: every role ranked (by position: its first ``top`` candidates and its near
+        misses, as :meth:`rank`) and the team proposal, the team built from those same rankings: one ranking
+        of each role, on one state of the index."""
         roles = self.roles(need)
         live = self.session.exec(
             select(Assignment.role_id, func.count())
@@ -113,15 +123,22 @@ class RankingService(RankingReader):
             req.count = max(int(r.count) - taken.get(r.id, 0), 0)  # type: ignore[arg-type]
             reqs.append(req)
         exclude = self.not_candidates(need.id)  # type: ignore[arg-type]
-        with self.cache.lock:
-            self.cache.refresh(self.session)
-            assert self.cache.interactive is not None
-            proposal = self.cache.interactive.propose_team(reqs, exclude=exclude, floor=self.floor)
-            shown = [int(s.agent_id) for s in proposal.seats]
-            names = {a: self.cache.names.get(a, "") for a in shown}
-            ext = {a: self.cache.external_ids.get(a) for a in shown}
+        # As deep as the team needs (its seats, every seat of the need, a pool), and as the page shows.
+        seats = sum(r.count for r in reqs)
+        depth = [max(top, r.count + seats + TEAM_POOL) for r in reqs]
+        while True:
+            state = self.cache.current(self.session)
+            rankings = [state.interactive.rank(r, top=k, near_misses=near_misses, exclude=exclude, floor=self.floor)
+                        for r, k in zip(reqs, depth, strict=True)]
+            shown = {int(c.agent_id) for rk in rankings for c in (*rk.candidates, *rk.near_misses)}
+            if not self.cache.drop_gone(self.session, shown):
+                break
+        ranked = {r.position: self._laid_out(need, r, rk, state, top) for r, rk in zip(roles, rankings, strict=True)}
+        proposal = propose_team(state.interactive, reqs, exclude=exclude, floor=self.floor, pool=TEAM_POOL,
+                                rankings=rankings)
+        names, ext = state.labels(int(s.agent_id) for s in proposal.seats)
         pos = {str(r.id): r.position for r in roles}
-        return {
+        team = {
             "need_id": need.id,
             "need": need.external_id or str(need.id),
             "seats": [
@@ -144,6 +161,7 @@ class RankingService(RankingReader):
             "coverage": proposal.coverage,
             "already_staffed": {pos[str(k)]: v for k, v in taken.items() if str(k) in pos},
         }
+        return ranked, team
 
 
 def today() -> date:

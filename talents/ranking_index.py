@@ -18,6 +18,12 @@ bumps its agent's ``updated_at`` in the same transaction (:mod:`talents.workflow
 commitments and open-proposal counts follow the same path. Several instances each keep their own cache;
 the database is the only shared state.
 
+Concurrent rankings (copy on write): a ranking reads one published :class:`IndexState` and keeps it to the end.
+When the change stamps say nothing changed it ranks at once, taking no lock; else it waits for the refresh that
+brings the change. A refresh, one at a time under the cache's lock, applies the changes to a copy of the state
+and publishes it by swapping one reference: a ranking never sees a change half applied, nor waits for a
+refresh it does not need.
+
 Kept between processes: the cache is written to disk (:class:`IndexStore`: beside a SQLite database file,
 else the user's cache directory; signed with the app's secret key) after a build and, in a long-lived
 process, at most every ``ranking_index_save_s`` seconds when it changed. A new process — a second
@@ -40,10 +46,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from matching.ranking import CandidateIndex
+from matching.ranking import CandidateIndex, Ranking
 from matching.taxonomy import Taxonomy
 from matching.types import (
     AgentSkill as CoreSkill,
@@ -72,6 +79,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SWEEP_S",
+    "IndexState",
     "RankingCache",
     "RankingReader",
     "agent_label",
@@ -83,6 +91,7 @@ __all__ = [
 ]
 
 _CHUNK = 500
+_COPIED_ARRAY = 2**17  # arrays up to this size (or one entry per agent) are copied by a change, larger ones shared
 SWEEP_S = 1.0
 """How often a refresh looks back for late commits and deleted agents (well within the 2 s in which a
 change reaches every worker's rankings)."""
@@ -266,18 +275,55 @@ _MEMBERS = sa.select(assignment.c.agent_id).where(assignment.c.need_id == sa.bin
 
 
 # --------------------------------------------------------------------------- the cache
+def _writable(index: CandidateIndex) -> CandidateIndex:
+    """A copy of ``index`` that upserts and removals may change while rankings go on reading ``index``.
+
+    A change writes in place into the index's lists, mappings and per-agent arrays: those are copied. The
+    matrix and the segments are shared (a change puts its row in the overlay, a merge builds new arrays; neither
+    writes into the old ones), as are the profiles and what fit learned, which nothing changes after fit.
+    """
+    new = copy.copy(index)  # the index's own state minus its compiled roles (a cache of the old state)
+    for name, value in vars(new).items():
+        if isinstance(value, (list, dict, set)):
+            setattr(new, name, copy.copy(value))
+        elif isinstance(value, np.ndarray) and value.size <= len(index.agent_ids_) + 1:
+            setattr(new, name, value.copy())
+    return new
+
+
+@dataclass(slots=True)
+class IndexState:
+    """One consistent state of a database's indexes, never changed once published: rankings read it without a
+    lock; a change makes the next state (:meth:`fork`, then upserts on the copy) and the cache swaps it in."""
+
+    interactive: CandidateIndex
+    allocation: CandidateIndex
+    taxonomy_key: tuple[Any, ...]
+    watermark: datetime | None
+    external_ids: dict[int, str | None]
+    names: dict[int, str]
+
+    def fork(self) -> IndexState:
+        return IndexState(_writable(self.interactive), _writable(self.allocation), self.taxonomy_key,
+                          self.watermark, dict(self.external_ids), dict(self.names))
+
+    def labels(self, agent_ids: Iterable[int]) -> tuple[dict[int, str], dict[int, str | None]]:
+        """Names and external ids of these agents."""
+        ids = list(agent_ids)
+        return {a: self.names.get(a, "") for a in ids}, {a: self.external_ids.get(a) for a in ids}
+
+
 @dataclass
 class RankingCache:
-    """The indexes of one database, refreshed incrementally; every method holds the lock."""
+    """The indexes of one database, refreshed incrementally.
+
+    Rankings read :attr:`state`, a reference swapped whole (copy on write): a ranking keeps the state it took,
+    even while a refresh builds the next one. ``lock`` is the writers': one refresh, reload or save at a time.
+    """
 
     lock: threading.RLock = field(default_factory=threading.RLock)
-    interactive: CandidateIndex | None = None
-    allocation: CandidateIndex | None = None
-    taxonomy_key: tuple[Any, ...] | None = None
-    watermark: datetime | None = None
-    versions: dict[int, datetime | None] = field(default_factory=dict)
-    external_ids: dict[int, str | None] = field(default_factory=dict)
-    names: dict[int, str] = field(default_factory=dict)
+    state: IndexState | None = None
+    versions: dict[int, datetime | None] = field(default_factory=dict)  # the writers' own: read under the lock
     builds: int = 0
     upserts: int = 0
     store: IndexStore | None = None
@@ -288,27 +334,79 @@ class RankingCache:
 
     _KEPT = ("interactive", "allocation", "taxonomy_key", "watermark", "versions", "external_ids", "names")
 
+    # What the published state holds, for those that only read it.
+    @property
+    def interactive(self) -> CandidateIndex | None:
+        return self.state.interactive if self.state is not None else None
+
+    @property
+    def allocation(self) -> CandidateIndex | None:
+        return self.state.allocation if self.state is not None else None
+
+    @property
+    def taxonomy_key(self) -> tuple[Any, ...] | None:
+        return self.state.taxonomy_key if self.state is not None else None
+
+    @property
+    def watermark(self) -> datetime | None:
+        return self.state.watermark if self.state is not None else None
+
+    def current(self, session: Reader) -> IndexState:
+        """The state up to date with what ``session`` sees. When the change stamps say nothing changed, the
+        published state at once, without the lock; else the state once this caller or another refreshed it."""
+        state = self.state
+        if state is not None and self._unchanged(session, state):
+            return state
+        with self.lock:
+            self._refresh(session)
+            assert self.state is not None
+            return self.state
+
     def refresh(self, session: Reader) -> RankingCache:
         """Bring both indexes up to date with the database (cheap when nothing changed)."""
+        self.current(session)
+        return self
+
+    def _sweep_due(self) -> bool:
+        return time.monotonic() - self.swept_at >= SWEEP_S
+
+    def _lock_free(self) -> bool:
+        if not self.lock.acquire(blocking=False):
+            return False
+        self.lock.release()
+        return True
+
+    def _unchanged(self, session: Reader, state: IndexState) -> bool:
+        if state.watermark is None:
+            return False
+        # The periodic look back is a writer's job: a caller leaves it to the one already refreshing.
+        if self._sweep_due() and self._lock_free():
+            return False
+        if tuple(session.execute(_TAXONOMY_KEY).one()) != state.taxonomy_key:
+            return False
+        return session.execute(_CHANGED_SINCE.params(watermark=state.watermark)).first() is None
+
+    def _refresh(self, session: Reader) -> None:
         with self.lock:
             key = tuple(session.execute(_TAXONOMY_KEY).one())
-            if self.interactive is None or key != self.taxonomy_key:
+            if self.state is None or key != self.state.taxonomy_key:
                 self._build(session, key)
                 self.save()
-                return self
+                return
             before = self.upserts
             self._incremental(session)
             self.unsaved += self.upserts - before
             if self.unsaved and time.monotonic() - self.saved_at >= get_settings().matching.ranking_index_save_s:
                 self.save()
-            return self
 
     def save(self) -> None:
         """Write the indexes to the store (nothing without a store or an index)."""
         with self.lock:
-            if self.store is None or self.interactive is None:
+            state = self.state
+            if self.store is None or state is None:
                 return
-            self.store.save({k: getattr(self, k) for k in self._KEPT})
+            kept = {"versions": self.versions, **{k: getattr(state, k) for k in self._KEPT if k != "versions"}}
+            self.store.save(kept)
             self.saved_at = time.monotonic()
             self.unsaved = 0
 
@@ -320,11 +418,11 @@ class RankingCache:
     def load(self) -> bool:
         """Take the indexes from the store when it holds a valid copy; ``True`` when it did."""
         with self.lock:
-            state = self.store.load() if self.store is not None else None
-            if state is None or set(state) != set(self._KEPT):
+            kept = self.store.load() if self.store is not None else None
+            if kept is None or set(kept) != set(self._KEPT):
                 return False
-            for k in self._KEPT:
-                setattr(self, k, state[k])
+            self.versions = kept.pop("versions")
+            self.state = IndexState(**kept)
             self.saved_at = time.monotonic()
             return True
 
@@ -337,40 +435,39 @@ class RankingCache:
         taxonomy = Taxonomy(to_taxonomy_skill(r) for r in session.execute(_TAXONOMY).all())
         loaded = _load(session, None)
         profiles = [loaded[k].fixed for k in sorted(loaded)]
-        self.allocation = CandidateIndex().fit(taxonomy, profiles)
+        allocation = CandidateIndex().fit(taxonomy, profiles)
         # Same fitted state (vocabulary, rarity, related skills), then the agents whose live
         # commitments differ from their fixed ones are re-encoded.
         # The profiles and the taxonomy are never changed in place: both indexes share them (half the
         # memory, and half the kept file to read back).
         shared: dict[int, Any] = {id(p): p for p in profiles}
         shared[id(taxonomy)] = taxonomy
-        self.interactive = copy.deepcopy(self.allocation, shared)
+        interactive = copy.deepcopy(allocation, shared)
         for k in sorted(loaded):
             if loaded[k].full.commitments != loaded[k].fixed.commitments:
-                self.interactive.upsert(loaded[k].full)
+                interactive.upsert(loaded[k].full)
         self.versions = {k: v.updated_at for k, v in loaded.items()}
-        self.external_ids = {k: v.external_id for k, v in loaded.items()}
-        self.names = {k: v.name for k, v in loaded.items()}
-        self.watermark = now
-        self.taxonomy_key = key
+        self.state = IndexState(interactive, allocation, key, now, {k: v.external_id for k, v in loaded.items()},
+                                {k: v.name for k, v in loaded.items()})
         self.builds += 1
 
     def _incremental(self, session: Reader) -> None:
-        assert self.interactive is not None and self.allocation is not None
-        sweep = time.monotonic() - self.swept_at >= SWEEP_S
+        assert self.state is not None
+        sweep = self._sweep_due()
         started = _naive(datetime.now(UTC))
+        watermark = self.state.watermark
         q = _STAMPS
-        if self.watermark is not None and sweep:
+        if watermark is not None and sweep:
             # A change committed since the last sweep was stamped at most the overlap before it: rows stamped
             # earlier were read then. (The first sweep of a loaded index looks back from its watermark.)
             overlap = timedelta(seconds=get_settings().matching.ranking_refresh_overlap_s)
-            since = self.swept_from or self.watermark
+            since = self.swept_from or watermark
             q = q.where(agent.c.updated_at >= since - overlap)
-        elif self.watermark is not None:
-            q = _CHANGED_SINCE.params(watermark=self.watermark)
+        elif watermark is not None:
+            q = _CHANGED_SINCE.params(watermark=watermark)
         changed: list[int] = []
         gone: list[int] = []
-        top = self.watermark
+        top = watermark
         for aid, updated_at, erased_at, visibility in session.execute(q).all():
             ts = _naive(updated_at)
             if top is None or (ts is not None and ts > top):
@@ -388,19 +485,30 @@ class RankingCache:
             if int(live) != len(self.versions) - len(gone) + sum(1 for a in changed if a not in self.versions):
                 ids = set(session.execute(_LIVE_IDS).scalars())
                 gone += [a for a in self.versions if a not in ids and a not in gone]
-        self._drop(gone)
-        if changed:
-            self.reload(session, changed)
-        self.watermark = top
+        if gone or changed:
+            self._change(session, changed, gone)
+        if top != self.state.watermark:
+            self.state = replace(self.state, watermark=top)  # the same indexes: only the stamp moved
 
-    def _drop(self, agent_ids: Iterable[int]) -> None:
-        assert self.interactive is not None and self.allocation is not None
-        for aid in agent_ids:
-            self.interactive.remove(str(aid))
-            self.allocation.remove(str(aid))
+    def _change(self, session: Reader, changed: Sequence[int], gone: Iterable[int]) -> None:
+        """Publish the next state: ``gone`` removed, ``changed`` re-read and upserted (under the lock)."""
+        assert self.state is not None
+        loaded = _load(session, changed) if changed else {}
+        nxt = self.state.fork()
+        for aid in [*gone, *(a for a in changed if a not in loaded)]:  # erased or deleted meanwhile
+            nxt.interactive.remove(str(aid))
+            nxt.allocation.remove(str(aid))
             self.versions.pop(aid, None)
-            self.external_ids.pop(aid, None)
-            self.names.pop(aid, None)
+            nxt.external_ids.pop(aid, None)
+            nxt.names.pop(aid, None)
+        for aid, item in loaded.items():
+            nxt.allocation.upsert(item.fixed)
+            nxt.interactive.upsert(item.full)
+            self.versions[aid] = item.updated_at
+            nxt.external_ids[aid] = item.external_id
+            nxt.names[aid] = item.name
+            self.upserts += 1
+        self.state = nxt
 
     def drop_gone(self, session: Reader, agent_ids: Iterable[int]) -> bool:
         """Remove those of ``agent_ids`` that are no longer matchable (deleted since the last sweep);
@@ -410,29 +518,18 @@ class RankingCache:
             return False
         live = set(session.execute(_MATCHABLE_AMONG, {"ids": ids}).scalars())
         gone = [a for a in ids if a not in live]
-        with self.lock:
-            self._drop(gone)
+        if gone:
+            with self.lock:
+                self._change(session, (), gone)
         return bool(gone)
 
     def reload(self, session: Reader, agent_ids: Iterable[int]) -> None:
         """Re-read and upsert these agents now (the workflow calls it after its own changes)."""
-        assert self.interactive is not None and self.allocation is not None
-        ids = sorted(set(agent_ids))
         with self.lock:
-            loaded = _load(session, ids)
-            for aid in ids:
-                item = loaded.get(aid)
-                if item is None:  # erased or deleted meanwhile
-                    self.interactive.remove(str(aid))
-                    self.allocation.remove(str(aid))
-                    self.versions.pop(aid, None)
-                    continue
-                self.allocation.upsert(item.fixed)
-                self.interactive.upsert(item.full)
-                self.versions[aid] = item.updated_at
-                self.external_ids[aid] = item.external_id
-                self.names[aid] = item.name
-                self.upserts += 1
+            if self.state is None:
+                self._refresh(session)
+                return
+            self._change(session, sorted(set(agent_ids)), ())
 
 
 _caches: dict[str, RankingCache] = {}
@@ -483,17 +580,28 @@ class RankingReader:
         """
         req = self.role_requirement(need, role)
         exclude = self.not_candidates(need.id)  # type: ignore[arg-type]
-        with self.cache.lock:
-            self.cache.refresh(self.session)
-            while True:
-                index = self.cache.allocation if allocation else self.cache.interactive
-                assert index is not None
-                ranking = index.rank(req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor)
-                shown = [int(c.agent_id) for c in ranking.candidates] + [int(m.agent_id) for m in ranking.near_misses]
-                if not self.cache.drop_gone(self.session, shown):
-                    break
-            names = {a: self.cache.names.get(a, "") for a in shown}
-            ext = {a: self.cache.external_ids.get(a) for a in shown}
+        ranking, state = self._ranking(req, top, near_misses, exclude, allocation)
+        return self._laid_out(need, role, ranking, state, top)
+
+    def _ranking(
+        self, req: RoleRequirement, top: int, near_misses: int, exclude: Sequence[str], allocation: bool = False
+    ) -> tuple[Ranking, IndexState]:
+        """The role ranked on the current state, and that state (for the agents' labels). Agents deleted since
+        the last sweep are dropped and the role ranked again without them."""
+        state = self.cache.current(self.session)
+        while True:
+            index = state.allocation if allocation else state.interactive
+            ranking = index.rank(req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor)
+            shown = [int(c.agent_id) for c in ranking.candidates] + [int(m.agent_id) for m in ranking.near_misses]
+            if not self.cache.drop_gone(self.session, shown):
+                return ranking, state
+            state = self.cache.current(self.session)
+
+    @staticmethod
+    def _laid_out(need: Any, role: Any, ranking: Ranking, state: IndexState, top: int) -> dict[str, Any]:
+        """A role's ranking as the API and the pages show it: its first ``top`` candidates, its near misses."""
+        candidates = ranking.candidates[:top]
+        names, ext = state.labels([int(c.agent_id) for c in (*candidates, *ranking.near_misses)])
         return {
             "need_id": need.id,
             "need": need.external_id or str(need.id),
@@ -512,7 +620,7 @@ class RankingReader:
                     "score": round(float(c.score), 6),
                     "explanation": c.explanation,
                 }
-                for c in ranking.candidates
+                for c in candidates
             ],
             "near_misses": [
                 {

@@ -70,14 +70,10 @@ def need_context(db: Session, principal: Principal, need_id: int) -> dict[str, A
                                "role_titles": {r.position: r.title for r in roles}}
     if not _manages(db, principal, need_id):
         return context
-    ranking = RankingService(db)
-    ranked = {}
-    for role in ranking.roles(need):
-        ranked[role.position] = ranking.rank(need, role, top=10, near_misses=5)
+    ranked, team = RankingService(db).need_view(need, top=10, near_misses=5)  # one ranking of each role
     workflow = AssignmentService(db)
     rows, _ = workflow.list(principal, AssignmentFilters(None, need_id, None), limit=500)
     seats = [workflow.to_public(a) for a in rows]
-    team = ranking.team(need)
     shown = [c["agent_id"] for r in ranked.values() for c in (*r["candidates"], *r["near_misses"])]
     log_profile_reads(db, principal, [*shown, *(s["agent_id"] for s in team["seats"])], f"/besoins/{need_id}",
                       action="candidates")

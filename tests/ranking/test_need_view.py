@@ -1,0 +1,44 @@
+"""A need's page: every role ranked once, and the team proposal built from those same rankings."""
+
+from __future__ import annotations
+
+import pytest
+from factories import make_agent, make_need
+
+from matching.ranking import CandidateIndex
+from needs.models import Need
+from talents.kernel.db import session_scope
+from talents.ranking import RankingService
+
+pytestmark = pytest.mark.integration
+
+ROLES = [
+    {"title": "Dev", "count": 2, "share": 0.6, "skills": [("python", 3, True)]},
+    {"title": "Dev bis", "count": 1, "share": 0.6, "skills": [("python", 2, True)]},
+    {"title": "Données", "count": 1, "share": 0.6, "skills": [("sql", 2, False), ("python", 2, False)]},
+]
+
+
+def test_the_page_ranks_each_role_once_and_shows_what_rank_and_team_give(engine, monkeypatch):
+    for i in range(30):  # more candidates than a page shows: the team's deeper rankings are cut for the page
+        make_agent(engine, f"dev{i:02}", skills=[("python", 2 + i % 4), ("sql", 1 + i % 5)])
+    n = make_need(engine, "team", roles=ROLES)
+    with session_scope(engine) as s:
+        service = RankingService(s)
+        need = s.get(Need, n)
+        alone = {r.position: service.rank(need, r, top=10, near_misses=5) for r in service.roles(need)}
+        team_alone = service.team(need)
+    calls: list[str] = []
+    rank = CandidateIndex.rank
+
+    def counted(self, role, *args, **kwargs):
+        calls.append(role.role_id)
+        return rank(self, role, *args, **kwargs)
+
+    monkeypatch.setattr(CandidateIndex, "rank", counted)
+    with session_scope(engine) as s:
+        ranked, team = RankingService(s).need_view(s.get(Need, n), top=10, near_misses=5)
+    assert len(calls) == len(ROLES) == len(set(calls)), "one ranking of each role"
+    assert [len(r["candidates"]) for r in ranked.values()] == [10, 10, 10]
+    assert {p: r["candidates"] for p, r in ranked.items()} == {p: r["candidates"] for p, r in alone.items()}
+    assert team == team_alone and len(team["seats"]) == 4 and team["unfilled"] == []

@@ -1,0 +1,106 @@
+"""Rankings under concurrency: they read a published state of the index, never one a refresh is changing, and they
+do not wait for a refresh that has nothing they need."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+from factories import make_agent, make_need
+
+from matching.ranking import CandidateIndex
+from profiles.models import Agent, AgentSkill
+from talents import ranking_index
+from talents.kernel.db import session_scope, utcnow
+from talents.ranking import RankingService, get_ranking_cache, resolve_need
+
+pytestmark = pytest.mark.integration
+
+GUARD_S = 120  # only so that a broken build fails instead of hanging: nothing here is timed
+AGENTS = 150  # enough that applying a change takes a while beside the rankings
+
+
+def _rank(engine, need_ext="n1", **kw):
+    with session_scope(engine, read_only=True) as s:  # as a page reads (a SQLite reader never waits for a writer)
+        service = RankingService(s)
+        need = resolve_need(s, need_ext)
+        return service.rank(need, service.role_at(need, 0), **kw)
+
+
+def test_a_ranking_answers_while_a_refresh_holds_the_lock(engine, monkeypatch):
+    ids = [make_agent(engine, f"a{i}", skills=[("python", 3 + i)]) for i in range(3)]
+    make_need(engine, "n1")
+    before = _rank(engine)
+    assert [c["agent"] for c in before["candidates"]] == ["a2", "a1", "a0"]
+    refreshing, ranked = threading.Event(), threading.Event()
+    answered_during_refresh: list[bool] = []
+    load = ranking_index._load
+
+    def slow_load(session, agent_ids):  # the refresh reads its rows… and waits, holding the writers' lock
+        refreshing.set()
+        answered_during_refresh.append(ranked.wait(GUARD_S))
+        return load(session, agent_ids)
+
+    monkeypatch.setattr(ranking_index, "_load", slow_load)
+
+    def refresh() -> None:
+        with session_scope(engine) as s:
+            get_ranking_cache(engine).reload(s, ids)
+
+    writer = threading.Thread(target=refresh)
+    writer.start()
+    assert refreshing.wait(GUARD_S)
+    during = _rank(engine)  # nothing changed in the database: the published state answers
+    ranked.set()
+    writer.join(GUARD_S)
+    assert answered_during_refresh == [True], "the ranking waited for the refresh to end"
+    assert during["candidates"] == before["candidates"]
+
+
+def test_concurrent_rankings_never_see_a_change_half_applied(engine, monkeypatch):
+    # Every change sets the same level on all the agents at once: a ranking that saw part of one would show two.
+    monkeypatch.setattr(CandidateIndex, "__init__", _merging_often(CandidateIndex.__init__))
+    ids = [make_agent(engine, f"a{i:03}", skills=[("python", 3)]) for i in range(AGENTS)]
+    make_need(engine, "n1")
+    _rank(engine, top=AGENTS)
+    done = threading.Event()
+    seen: list[tuple[int, frozenset[int]]] = []
+    failures: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                out = _rank(engine, top=AGENTS, near_misses=0)
+                levels = frozenset(c["explanation"]["matched"][0]["agent_level"] for c in out["candidates"])
+                seen.append((len(out["candidates"]), levels))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test's thread
+            failures.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for t in readers:
+        t.start()
+    try:
+        for round_ in range(12):
+            level = 3 + round_ % 3
+            with session_scope(engine) as s:
+                s.execute(sa.update(AgentSkill).where(AgentSkill.agent_id.in_(ids)).values(level=level))
+                s.execute(sa.update(Agent).where(Agent.id.in_(ids)).values(updated_at=utcnow()))
+                get_ranking_cache(engine).reload(s, ids)  # applied while the readers rank (they see no change yet)
+            out = _rank(engine, top=AGENTS, near_misses=0)
+            assert {c["explanation"]["matched"][0]["agent_level"] for c in out["candidates"]} == {level}
+    finally:
+        done.set()
+        for t in readers:
+            t.join(GUARD_S)
+    assert not failures, failures
+    assert seen and all(n == AGENTS and len(levels) == 1 for n, levels in seen), [x for x in seen if x[0] != AGENTS
+                                                                             or len(x[1]) != 1][:5]
+
+
+def _merging_often(init):
+    def __init__(self, *args, **kwargs):  # noqa: N807 - the wrapped constructor
+        kwargs.setdefault("merge_every", 5)  # the overlay folded into the matrix every few changes, under the readers
+        init(self, *args, **kwargs)
+
+    return __init__
