@@ -125,7 +125,7 @@ class Agent(AgentBase, table=True):
     languages: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
-    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)  # DINUM counts the others
 
 
 class _AgentInputChecks(SQLModel):

@@ -46,30 +46,32 @@ class FteLine:
         return round(self.pledged - self.staffed, 2)
 
 
+# The headline counts, built once (the home page runs them on every visit). Agents not erased: the index on
+# ``erased_at``; available agents: the covering index of windows by agent.
+LIVE_AGENTS = select(func.count()).select_from(Agent).where(col(Agent.erased_at).is_(None))
+AVAILABLE_AGENTS = select(func.count(func.distinct(Availability.agent_id))).where(
+    Availability.end >= sa.bindparam("today"), Availability.share > sa.bindparam("floor"))
+OPEN_NEEDS = select(func.count()).select_from(Need).where(Need.status == "open")
+OPEN_SEATS = (select(func.coalesce(func.sum(Role.count), 0)).join(Need, col(Need.id) == Role.need_id)
+              .where(Need.status == "open"))
+STAFFED_SEATS = select(func.count()).select_from(Assignment).where(col(Assignment.state).in_(STAFFED))
+
+
 class ReviewService:
     def __init__(self, session: Session) -> None:
         self.floor = get_settings().matching.floor  # the programme's floor: only a larger share counts
         self.session = session
 
     def figures(self, today: date | None = None) -> dict[str, Any]:
-        """Headline numbers: agents, available agents (a window above the floor covering today or later), needs."""
+        """Headline numbers: agents, available agents (a window above the floor covering today or later), needs.
+
+        Counted afresh on every call (the home page and the dashboard show them): each from an index alone."""
         today = today or date.today()
-        s = self.session
-        agents = s.exec(select(func.count()).select_from(Agent).where(col(Agent.erased_at).is_(None))).one()
-        available = s.exec(
-            select(func.count(func.distinct(Availability.agent_id))).where(
-                Availability.end >= today, Availability.share > self.floor
-            )
-        ).one()
-        open_needs = s.exec(select(func.count()).select_from(Need).where(Need.status == "open")).one()
-        seats = s.exec(
-            select(func.coalesce(func.sum(Role.count), 0)).join(Need, col(Need.id) == Role.need_id).where(
-                Need.status == "open"
-            )
-        ).one()
-        staffed = s.exec(select(func.count()).select_from(Assignment).where(col(Assignment.state).in_(STAFFED))).one()
-        return {"agents": int(agents), "available_agents": int(available), "open_needs": int(open_needs),
-                "open_seats": int(seats), "staffed_seats": int(staffed)}
+        run = self.session.execute
+        return {"agents": int(run(LIVE_AGENTS).scalar_one()),
+                "available_agents": int(run(AVAILABLE_AGENTS, {"today": today, "floor": self.floor}).scalar_one()),
+                "open_needs": int(run(OPEN_NEEDS).scalar_one()), "open_seats": int(run(OPEN_SEATS).scalar_one()),
+                "staffed_seats": int(run(STAFFED_SEATS).scalar_one())}
 
     def fill_by_priority(self) -> list[dict[str, Any]]:
         """For open needs, seats asked and seats staffed/proposed, by priority."""
