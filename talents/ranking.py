@@ -133,10 +133,10 @@ class RankingService(RankingReader):
             shown = {int(c.agent_id) for rk in rankings for c in (*rk.candidates, *rk.near_misses)}
             if not self.cache.drop_gone(self.session, shown):
                 break
-        ranked = {r.position: self._laid_out(need, r, rk, state, top) for r, rk in zip(roles, rankings, strict=True)}
+        ranked = {r.position: self._laid_out(need, r, rk, top) for r, rk in zip(roles, rankings, strict=True)}
         proposal = propose_team(state.interactive, reqs, exclude=exclude, floor=self.floor, pool=TEAM_POOL,
                                 rankings=rankings)
-        names, ext = state.labels(int(s.agent_id) for s in proposal.seats)
+        names, ext = self.cache.labels(int(s.agent_id) for s in proposal.seats)
         pos = {str(r.id): r.position for r in roles}
         team = {
             "need_id": need.id,

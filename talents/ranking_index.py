@@ -300,17 +300,9 @@ class IndexState:
     allocation: CandidateIndex
     taxonomy_key: tuple[Any, ...]
     watermark: datetime | None
-    external_ids: dict[int, str | None]
-    names: dict[int, str]
 
     def fork(self) -> IndexState:
-        return IndexState(_writable(self.interactive), _writable(self.allocation), self.taxonomy_key,
-                          self.watermark, dict(self.external_ids), dict(self.names))
-
-    def labels(self, agent_ids: Iterable[int]) -> tuple[dict[int, str], dict[int, str | None]]:
-        """Names and external ids of these agents."""
-        ids = list(agent_ids)
-        return {a: self.names.get(a, "") for a in ids}, {a: self.external_ids.get(a) for a in ids}
+        return IndexState(_writable(self.interactive), _writable(self.allocation), self.taxonomy_key, self.watermark)
 
 
 @dataclass
@@ -323,7 +315,12 @@ class RankingCache:
 
     lock: threading.RLock = field(default_factory=threading.RLock)
     state: IndexState | None = None
-    versions: dict[int, datetime | None] = field(default_factory=dict)  # the writers' own: read under the lock
+    # The writers' own, changed under the lock. The agents' names and external ids are read without it: a
+    # ranking may show a name newer than its state (labels are not part of a ranking; copying them with every
+    # state would cost more than the change).
+    versions: dict[int, datetime | None] = field(default_factory=dict)
+    external_ids: dict[int, str | None] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
     builds: int = 0
     upserts: int = 0
     store: IndexStore | None = None
@@ -333,6 +330,7 @@ class RankingCache:
     swept_from: datetime | None = None  # when the last sweep began (naive UTC, the stamps' clock)
 
     _KEPT = ("interactive", "allocation", "taxonomy_key", "watermark", "versions", "external_ids", "names")
+    _OWN = ("versions", "external_ids", "names")  # of the kept ones, those that are not the state's
 
     # What the published state holds, for those that only read it.
     @property
@@ -405,7 +403,7 @@ class RankingCache:
             state = self.state
             if self.store is None or state is None:
                 return
-            kept = {"versions": self.versions, **{k: getattr(state, k) for k in self._KEPT if k != "versions"}}
+            kept = {k: getattr(self if k in self._OWN else state, k) for k in self._KEPT}
             self.store.save(kept)
             self.saved_at = time.monotonic()
             self.unsaved = 0
@@ -421,7 +419,8 @@ class RankingCache:
             kept = self.store.load() if self.store is not None else None
             if kept is None or set(kept) != set(self._KEPT):
                 return False
-            self.versions = kept.pop("versions")
+            for k in self._OWN:
+                setattr(self, k, kept.pop(k))
             self.state = IndexState(**kept)
             self.saved_at = time.monotonic()
             return True
@@ -447,8 +446,9 @@ class RankingCache:
             if loaded[k].full.commitments != loaded[k].fixed.commitments:
                 interactive.upsert(loaded[k].full)
         self.versions = {k: v.updated_at for k, v in loaded.items()}
-        self.state = IndexState(interactive, allocation, key, now, {k: v.external_id for k, v in loaded.items()},
-                                {k: v.name for k, v in loaded.items()})
+        self.external_ids = {k: v.external_id for k, v in loaded.items()}
+        self.names = {k: v.name for k, v in loaded.items()}
+        self.state = IndexState(interactive, allocation, key, now)
         self.builds += 1
 
     def _incremental(self, session: Reader) -> None:
@@ -499,16 +499,21 @@ class RankingCache:
             nxt.interactive.remove(str(aid))
             nxt.allocation.remove(str(aid))
             self.versions.pop(aid, None)
-            nxt.external_ids.pop(aid, None)
-            nxt.names.pop(aid, None)
+            self.external_ids.pop(aid, None)
+            self.names.pop(aid, None)
         for aid, item in loaded.items():
             nxt.allocation.upsert(item.fixed)
             nxt.interactive.upsert(item.full)
             self.versions[aid] = item.updated_at
-            nxt.external_ids[aid] = item.external_id
-            nxt.names[aid] = item.name
+            self.external_ids[aid] = item.external_id
+            self.names[aid] = item.name
             self.upserts += 1
         self.state = nxt
+
+    def labels(self, agent_ids: Iterable[int]) -> tuple[dict[int, str], dict[int, str | None]]:
+        """Names and external ids of these agents."""
+        ids = list(agent_ids)
+        return {a: self.names.get(a, "") for a in ids}, {a: self.external_ids.get(a) for a in ids}
 
     def drop_gone(self, session: Reader, agent_ids: Iterable[int]) -> bool:
         """Remove those of ``agent_ids`` that are no longer matchable (deleted since the last sweep);
@@ -580,28 +585,27 @@ class RankingReader:
         """
         req = self.role_requirement(need, role)
         exclude = self.not_candidates(need.id)  # type: ignore[arg-type]
-        ranking, state = self._ranking(req, top, near_misses, exclude, allocation)
-        return self._laid_out(need, role, ranking, state, top)
+        ranking = self._ranking(req, top, near_misses, exclude, allocation)
+        return self._laid_out(need, role, ranking, top)
 
     def _ranking(
         self, req: RoleRequirement, top: int, near_misses: int, exclude: Sequence[str], allocation: bool = False
-    ) -> tuple[Ranking, IndexState]:
-        """The role ranked on the current state, and that state (for the agents' labels). Agents deleted since
-        the last sweep are dropped and the role ranked again without them."""
+    ) -> Ranking:
+        """The role ranked on the current state. Agents deleted since the last sweep are dropped and the role
+        ranked again without them."""
         state = self.cache.current(self.session)
         while True:
             index = state.allocation if allocation else state.interactive
             ranking = index.rank(req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor)
             shown = [int(c.agent_id) for c in ranking.candidates] + [int(m.agent_id) for m in ranking.near_misses]
             if not self.cache.drop_gone(self.session, shown):
-                return ranking, state
+                return ranking
             state = self.cache.current(self.session)
 
-    @staticmethod
-    def _laid_out(need: Any, role: Any, ranking: Ranking, state: IndexState, top: int) -> dict[str, Any]:
+    def _laid_out(self, need: Any, role: Any, ranking: Ranking, top: int) -> dict[str, Any]:
         """A role's ranking as the API and the pages show it: its first ``top`` candidates, its near misses."""
         candidates = ranking.candidates[:top]
-        names, ext = state.labels([int(c.agent_id) for c in (*candidates, *ranking.near_misses)])
+        names, ext = self.cache.labels([int(c.agent_id) for c in (*candidates, *ranking.near_misses)])
         return {
             "need_id": need.id,
             "need": need.external_id or str(need.id),
