@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from matching.availability import DEFAULT_FLOOR, Eligibility, eligibility
-from matching.index import EPS, LEVEL_CREDIT, NOT_A_SOURCE, IndexBase, Period, RoleVector, held_skills
+from matching.index import EPS, INTEREST_FACTOR, NOT_A_SOURCE, IndexBase, Period, RoleVector, held_skills
 from matching.scoring import LEVELS, interest_factor, level_credit
 from matching.types import AgentSkill, CandidateProfile, RoleRequirement, SkillRequirement
 
@@ -374,37 +374,48 @@ class ExplainingIndex(IndexBase):
         one replaces it only when better by more than ``EPS`` — the first in ``related_`` order among
         equals — as the reference loop decides.
         """
-        m, n_src = rows.size, rv.src_skills.size
-        h = self.text_features
+        m, n_asked = rows.size, len(asked)
+        direct = np.full((m, n_asked), -1.0)  # credit of the asked skill held itself (-1: not held)
+        top = np.full((m, n_asked), -1.0)  # best credit of a related skill held (-1: none)
+        related = np.zeros((m, n_asked))  # credit of the related skill shown
+        source = np.zeros((m, n_asked), dtype=np.int64)
+        d_shown = np.zeros((m, n_asked), dtype=np.int64)
+        r_shown = np.zeros((m, n_asked), dtype=np.int64)
         pos, cols, _, lu, code = self._gather(rows, interest=True)
-        keep = cols >= h
-        k = (cols[keep] - h) // LEVELS
-        si = np.minimum(np.searchsorted(rv.src_skills, k), n_src - 1)
-        hit = rv.src_skills[si] == k
-        pos, si = pos[keep][hit], si[hit]
-        lvl, lu, code = (cols[keep][hit] - h) % LEVELS + 1, lu[keep][hit], code[keep][hit].astype(np.int64)
+        # Only the entries held in a source of some asked skill, as (entry × asked skill) arrays.
+        where = np.minimum(np.searchsorted(rv.contrib_cols, cols), rv.contrib_cols.size - 1)
+        hit = np.flatnonzero(rv.contrib_cols[where] == cols)
+        if hit.size:
+            hp, at, lu, code = pos[hit], where[hit], lu[hit], code[hit].astype(np.int64)
+            si, lvl = at // LEVELS, at % LEVELS + 1
+            # rv.contrib is similarity × level credit, so this is _credit's product, float for float
+            credit = (rv.contrib[at] * INTEREST_FACTOR[code][:, None]) * self._recency(lu, today)[:, None]
+            order = rv.src_order[si]
+            shown = (lu + 1) * 64 + code * 8 + lvl
+            e, j = np.nonzero(si[:, None] == rv.src_direct)  # one entry at most per row and asked skill
+            direct[hp[e], j] = credit[e, j]
+            d_shown[hp[e], j] = shown[e]
+            rel = np.where((order > 0) & (order != NOT_A_SOURCE), credit, -1.0)
+            # a row's entries are contiguous: per-row reductions with reduceat
+            first = np.flatnonzero(np.concatenate([[True], hp[1:] != hp[:-1]]))
+            top[hp[first]] = np.maximum.reduceat(rel, first, axis=0)
+            # the first in order among the related skills within EPS of the best
+            key = np.where(rel >= top[hp] - EPS, order, NOT_A_SOURCE)
+            lowest = np.full((m, n_asked), NOT_A_SOURCE)
+            lowest[hp[first]] = np.minimum.reduceat(key, first, axis=0)
+            e, j = np.nonzero((key == lowest[hp]) & (key != NOT_A_SOURCE))
+            source[hp[e], j] = si[e]
+            related[hp[e], j] = rel[e, j]
+            r_shown[hp[e], j] = shown[e]
         required = np.array([r.level for r in asked])
-        level_credit_ = LEVEL_CREDIT[lvl - 1][:, np.clip(required, 1, LEVELS) - 1]
-        interest = 1.0 - 0.025 * (5 - np.where(code == 0, 3, code)).astype(np.float64)  # = interest_factor
-        credit = ((rv.src_sim[si] * level_credit_) * interest[:, None]) * self._recency(lu, today)[:, None]
-        credits = np.full((m, n_src, len(asked)), -1.0)  # -1: not held, or not a source of that asked skill
-        credits[pos, si] = np.where(rv.src_order[si] != NOT_A_SOURCE, credit, -1.0)
-        shown = np.zeros((m, n_src), dtype=np.int64)
-        shown[pos, si] = (lu + 1) * 64 + code * 8 + lvl
-        direct = np.where(rv.src_direct >= 0, credits[:, rv.src_direct, np.arange(len(asked))], -1.0)
-        related = np.where(rv.src_order[None] > 0, credits, -1.0)
-        top = related.max(axis=1)
-        # the first in order among the related skills within EPS of the best
-        source = np.where(related >= top[:, None, :] - EPS, rv.src_order[None], NOT_A_SOURCE).argmin(axis=1)
         base = np.maximum(direct, 0.0)
         related_won = top > base + EPS
-        best = np.where(related_won, np.take_along_axis(related, source[:, None, :], axis=1)[:, 0, :], base)
-        d_shown = shown[:, np.maximum(rv.src_direct, 0)]
+        best = np.where(related_won, related, base)
         d_level = d_shown % 8
         # held directly: matched at or above the level, else below level even when a related skill won
         shown_held = (direct >= 0) & (~related_won | (d_level < required))
         kind = np.where(shown_held, np.where(d_level >= required, 1, 2), np.where(related_won, 3, 0))
-        what = np.where(shown_held, d_shown, np.take_along_axis(shown, source, axis=1))
+        what = np.where(shown_held, d_shown, r_shown)
         return kind, best, source, what
 
 

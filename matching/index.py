@@ -76,8 +76,8 @@ class RoleVector:
     weights: np.ndarray  # normalised weight × rarity of each asked skill, summing to 1
     contrib_cols: np.ndarray  # columns that give credit to some asked skill
     contrib: np.ndarray  # (len(contrib_cols), n_asked) credit × similarity
-    required_ok_cols: np.ndarray  # columns meeting a required skill's level
-    required_low_cols: np.ndarray  # columns one level below a required skill's level
+    contrib_required_ok: np.ndarray  # 1 for the contrib_cols meeting a required skill's level, else 0
+    contrib_required_low: np.ndarray  # 1 for the contrib_cols one level below a required skill's level
     n_required: int
     skill_weight: float
     text_weight: float
@@ -122,13 +122,14 @@ class Period:
 
 def ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Concatenated ``arange(s, e)`` for each pair, and the position of the pair each value came from."""
-    lens = (ends - starts).astype(np.int64)
-    total = int(lens.sum())
+    lens = ends - starts
+    stops = np.cumsum(lens)
+    total = int(stops[-1]) if stops.size else 0
     if total == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    owner = np.repeat(np.arange(len(starts)), lens)
-    offsets = np.cumsum(lens) - lens
-    idx = np.arange(total) - offsets[owner] + starts[owner]
+    owner = np.repeat(np.arange(lens.size), lens)
+    # value k of pair i is starts[i] + (k - first k of pair i)
+    idx = np.arange(total) + np.repeat(starts - stops + lens, lens)
     return idx, owner
 
 
@@ -720,8 +721,8 @@ class IndexBase:
     def _segments_of(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
         """Free-share segments of ``rows``: (position in rows, start, end, free), by position then start."""
         nb = self.base_.shape[0]
-        in_overlay = self._in_overlay(rows, nb)
-        if not in_overlay.any():
+        in_overlay = self._in_overlay(rows, nb) if self.overlay_ else None  # no overlay: all rows in the base
+        if in_overlay is None or not in_overlay.any():
             idx, owner = ranges(self.seg_indptr_[rows], self.seg_indptr_[rows + 1])
             return owner, self.seg_start_[idx], self.seg_end_[idx], self.seg_free_[idx]
         pos_b = np.flatnonzero(~in_overlay)
@@ -780,8 +781,8 @@ class IndexBase:
     def _gather(self, rows: np.ndarray, interest: bool = False) -> tuple[np.ndarray, ...]:
         """Entries of ``rows``: (position in rows, column, value, last used[, interest code])."""
         nb = self.base_.shape[0]
-        in_overlay = self._in_overlay(rows, nb)
-        if not in_overlay.any():  # the common case: one slice of the CSR arrays, nothing to concatenate
+        in_overlay = self._in_overlay(rows, nb) if self.overlay_ else None  # no overlay: all rows in the base
+        if in_overlay is None or not in_overlay.any():  # the common case: one slice of the CSR arrays
             idx, owner = ranges(self.base_.indptr[rows], self.base_.indptr[rows + 1])
             out = (owner, self.base_.indices[idx].astype(np.int64), self.base_.data[idx], self.base_last_used_[idx])
             return (*out, self.base_interest_[idx]) if interest else out

@@ -45,13 +45,6 @@ __all__ = ["Candidate", "CandidateIndex", "NearMiss", "Ranking"]
 _COMPILED_KEPT = 64  # role vectors cached per index (each holds a dense vector of the feature space)
 
 
-def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """Whether each value is in ``sorted_set`` (a few columns: cheaper than np.isin)."""
-    if sorted_set.size == 0:
-        return np.zeros(values.size, dtype=bool)
-    return sorted_set[np.minimum(np.searchsorted(sorted_set, values), sorted_set.size - 1)] == values
-
-
 class Candidate(Explained):
     """An eligible agent for a role, with its score in [0, 1] and its explanation (JSON-ready dict, laid
     out when first read: see :class:`matching.explain.Explained`)."""
@@ -159,14 +152,15 @@ class CandidateIndex(ExplainingIndex):
                 ok_cols.extend(self._skill_col(k, lvl) for lvl in range(lvl_req, LEVELS + 1))
                 if lvl_req > 1:
                     low_cols.append(self._skill_col(k, lvl_req - 1))
+        contrib_cols = (self.text_features + s_skill[:, None] * LEVELS + np.arange(LEVELS)).ravel()
         return RoleVector(
             vector=vec,
             skill_idx=skill_idx,
             weights=weights,
-            contrib_cols=(self.text_features + s_skill[:, None] * LEVELS + np.arange(LEVELS)).ravel(),
+            contrib_cols=contrib_cols,
             contrib=contrib.reshape(s_skill.size * LEVELS, n_asked),
-            required_ok_cols=np.array(sorted(ok_cols), dtype=np.int64),
-            required_low_cols=np.array(sorted(low_cols), dtype=np.int64),
+            contrib_required_ok=np.isin(contrib_cols, ok_cols).astype(np.float64),
+            contrib_required_low=np.isin(contrib_cols, low_cols).astype(np.float64),
             n_required=sum(1 for r in role.skills if r.required),
             skill_weight=sw,
             text_weight=tw,
@@ -180,11 +174,13 @@ class CandidateIndex(ExplainingIndex):
         """Upper bound of every agent's score: one sparse mat-vec, then the few overlay rows."""
         n = len(self.agent_ids_)
         nb = self.base_.shape[0]
-        out = np.empty(n)
-        out[:nb] = self.base_ @ rv.vector[: self.base_.shape[1]]
+        out = self.base_ @ rv.vector[: self.base_.shape[1]]
+        if n > nb:  # rows added since the last merge
+            out = np.concatenate([out, np.zeros(n - nb)])
         for row, r in self.overlay_.items():
             out[row] = float(r.vals @ rv.vector[r.cols]) if r.cols.size else 0.0
-        out[~self.alive_] = -np.inf
+        if self.n_alive_ < n:
+            out[~self.alive_] = -np.inf
         return out
 
     def _available(self, rows: np.ndarray, role: RoleRequirement, slack: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -193,20 +189,24 @@ class CandidateIndex(ExplainingIndex):
         or ending ``near_miss_days`` later or earlier (the near misses' pre-filter). Vectorised."""
         s, e = role.start.toordinal(), role.end.toordinal()
         pos, ss, ee, ff = self._segments_of(rows)
-
-        def covered(a: int, b: int, need: float) -> np.ndarray:
-            # segments are disjoint: enough iff the days with enough free share cover all of [a, b]
-            overlap = np.minimum(ee, b) - np.maximum(ss, a) + 1
-            good = (ff + EPS >= need) & (overlap > 0)
-            return np.bincount(pos[good], weights=overlap[good], minlength=rows.size) == b - a + 1
-
-        free = covered(s, e, role.share)
+        # One check per line of (first day, last day, share needed): the role itself, then with slack.
+        # Segments are disjoint: enough iff the days with enough free share cover all of [first, last].
+        checks = [(s, e, role.share)]
+        if slack:
+            checks.append((s, e, role.share - self.near_miss_share))
+            if e - s >= self.near_miss_days:
+                checks += [(s + self.near_miss_days, e, role.share), (s, e - self.near_miss_days, role.share)]
+        first, last, need = (np.array(c)[:, None] for c in zip(*checks, strict=True))
+        overlap = np.minimum(ee, last) - np.maximum(ss, first) + 1
+        good = (ff + EPS >= need) & (overlap > 0)
+        # days covered per (check, row), counted with one bincount over check × rows
+        at = (pos + rows.size * np.arange(len(checks))[:, None])[good]
+        days = np.bincount(at, weights=overlap[good], minlength=len(checks) * rows.size).reshape(len(checks), -1)
+        ok = days == (last - first + 1)
+        free = ok[0]
         if not slack:
             return free, np.zeros(rows.size, dtype=bool)
-        almost = covered(s, e, role.share - self.near_miss_share)
-        if e - s >= self.near_miss_days:
-            almost |= covered(s + self.near_miss_days, e, role.share) | covered(s, e - self.near_miss_days, role.share)
-        return free, almost & ~free
+        return free, ok[1:].any(axis=0) & ~free
 
     def _exact(
         self, rows: np.ndarray, rv: RoleVector, today: date, fairness: bool
@@ -214,32 +214,31 @@ class CandidateIndex(ExplainingIndex):
         """Exact scores of ``rows`` and their parts: (score, skill fit, text, fairness, required ok/low)."""
         m = rows.size
         pos, cols, vals, lu, code = self._gather(rows, interest=True)
-        is_text = cols < self.text_features
-        # np.bincount, not np.add.at: the latter is an order of magnitude slower
-        text = np.bincount(pos[is_text], weights=vals[is_text] * rv.vector[cols[is_text]], minlength=m)
-        is_skill = ~is_text
-        pos, cols, lu, code = pos[is_skill], cols[is_skill], lu[is_skill], code[is_skill]
+        # Text: the profile columns' products, summed per row in entry order (np.bincount, not np.add.at:
+        # the latter is an order of magnitude slower); a skill column adds an exact 0.
+        text = np.bincount(pos, weights=vals * rv.vector[cols] * (cols < self.text_features), minlength=m)
         fit = np.zeros(m)
+        req = np.zeros((2, m))
         if rv.contrib_cols.size and cols.size:
+            # the entries that give credit to an asked skill (a profile column is below every skill column)
             where = np.minimum(np.searchsorted(rv.contrib_cols, cols), rv.contrib_cols.size - 1)
-            hit = rv.contrib_cols[where] == cols
-            if hit.any():
-                hp = pos[hit]
+            hit = np.flatnonzero(rv.contrib_cols[where] == cols)
+            if hit.size:
+                hp, at = pos[hit], where[hit]
                 # similarity × level credit × interest × recency at ``today``, multiplied as explanations do
-                c = rv.contrib[where[hit]] * INTEREST_FACTOR[code[hit]][:, None]
+                c = rv.contrib[at] * INTEREST_FACTOR[code[hit]][:, None]
                 c *= self._recency(lu[hit], today)[:, None]
                 # a row's entries are contiguous: max per (row, asked skill) with one reduceat
                 first = np.flatnonzero(np.concatenate([[True], hp[1:] != hp[:-1]]))
                 best = np.zeros((m, rv.contrib.shape[1]))
                 best[hp[first]] = np.maximum.reduceat(c, first, axis=0)
                 fit = best @ rv.weights
-        req = np.zeros((2, m))
-        if rv.n_required:
-            req[0] = np.bincount(pos, weights=_member(cols, rv.required_ok_cols), minlength=m)
-            req[1] = np.bincount(pos, weights=_member(cols, rv.required_low_cols), minlength=m)
+                if rv.n_required:  # required skills held at their level, and one level below
+                    req[0] = np.bincount(hp, weights=rv.contrib_required_ok[at], minlength=m)
+                    req[1] = np.bincount(hp, weights=rv.contrib_required_low[at], minlength=m)
         fair = self.fair_[rows] if fairness else np.ones(m)
         text_sim = text / rv.text_weight if rv.text_weight > 0 else text
-        score = np.clip((rv.skill_weight * fit + rv.text_weight * text_sim) * fair, 0.0, 1.0)
+        score = np.minimum(np.maximum((rv.skill_weight * fit + rv.text_weight * text_sim) * fair, 0.0), 1.0)
         return score, fit, text_sim, fair, req
 
     # ================================================================== ranking
@@ -275,7 +274,8 @@ class CandidateIndex(ExplainingIndex):
             row = self.row_of_.get(aid)
             if row is not None:
                 bulk[row] = -np.inf
-        n_pos = int(np.count_nonzero(bulk > EPS))
+        positive = np.flatnonzero(bulk > EPS)  # agents with no score (or excluded) are never examined
+        n_pos = positive.size
         if n_pos == 0:
             return ranking
         want_near = near_misses
@@ -285,23 +285,22 @@ class CandidateIndex(ExplainingIndex):
         pool_rows: list[np.ndarray] = []
         pool_scores: list[np.ndarray] = []
         pool_text: list[np.ndarray] = []
-        order = np.empty(0, dtype=np.int64)  # agents by bulk bound, best first: the first ``fetched``
-        beyond = np.inf  # the bound of every agent not in ``order``
+        # ``part``: the positive agents partitioned at the ends of the next rounds (``ready`` of them in
+        # place), so that each round takes the next best by bulk bound and sorts only those.
+        part, ready = positive, 0
         seen = 0
         m = min(n_pos, max(8 * top, 256))
         while True:
-            if m > order.size:
-                # One partial sort serves several rounds; only the rows a round adds are examined.
-                fetched = min(n, max(4 * m, 1024))
-                if fetched < n:
-                    part = np.argpartition(-bulk, fetched)
-                    order, beyond = part[:fetched], float(bulk[part[fetched]])
-                else:
-                    order, beyond = np.arange(n), -np.inf
-                order = order[np.argsort(-bulk[order], kind="stable")]
-                order = order[bulk[order] > EPS]
-            new, bound = order[seen:m], (float(bulk[order[m]]) if m < order.size else beyond)
-            seen = max(seen, min(m, order.size))
+            if m > ready:
+                # One partial sort over the positive agents serves this round and the next two.
+                ends = [x for x in (seen, m, 2 * m, 4 * m) if 0 < x < n_pos]
+                if ends:
+                    part = positive[np.argpartition(-bulk[positive], ends)]
+                ready = min(4 * m, n_pos)
+            new = part[seen:m]
+            new = new[np.argsort(-bulk[new], kind="stable")]
+            bound = float(bulk[part[m]]) if m < n_pos else -np.inf
+            seen = m
             if new.size:
                 # availability first (cheap): only the available, and near misses, are scored exactly
                 free, almost = self._available(new, role, slack=want_near > 0)
