@@ -84,10 +84,7 @@ class ExplainingIndex(IndexBase):
         row = self.row_of_.get(profile.agent_id)
         if row is not None and self.profiles_[row] is profile:
             # indexed: the stored text vector, summed as the ranking sums it (same float, bit for bit)
-            pos, cols, vals, _ = self._gather(np.array([row], dtype=np.int64))
-            keep = cols < self.text_features
-            text = np.bincount(pos[keep], weights=vals[keep] * rv.vector[cols[keep]], minlength=1)
-            return float(text[0] / rv.text_weight)
+            return float(self._text_scores(np.array([row], dtype=np.int64), rv.vector)[0] / rv.text_weight)
         tcols, tvals = self._text_row(None, profile.text)
         return float(tvals @ rv.vector[tcols]) / rv.text_weight if tcols.size else 0.0
 
@@ -381,7 +378,7 @@ class ExplainingIndex(IndexBase):
         source = np.zeros((m, n_asked), dtype=np.int64)
         d_shown = np.zeros((m, n_asked), dtype=np.int64)
         r_shown = np.zeros((m, n_asked), dtype=np.int64)
-        pos, cols, _, lu, code = self._gather(rows, interest=True)
+        pos, cols, lu, code = self._skill_entries(rows)
         # Only the entries held in a source of some asked skill, as (entry × asked skill) arrays.
         where = np.minimum(np.searchsorted(rv.contrib_cols, cols), rv.contrib_cols.size - 1)
         hit = np.flatnonzero(rv.contrib_cols[where] == cols)

@@ -1,8 +1,11 @@
 """The agents' index behind ranking: :class:`IndexBase` builds and maintains it.
 
-Every agent is one row of a CSR matrix: hashed TF-IDF words of the profile text and the skills held
-(rarity-weighted) in the first columns, then one column per (skill, level) pair valued by interest ×
-recency. Free-share segments sit beside it for the vectorised eligibility check. Related skills are
+Every agent is one row of a matrix kept as two CSR blocks of columns: the *profile block* (hashed TF-IDF
+words of the profile text and the skills held, rarity-weighted) and the *skill block* (one column per
+(skill, level) pair valued by interest × recency, with each entry's last use and stated interest beside
+it). Split so, a ranking gets every agent's exact profile similarity from the bulk mat-vec, and reads
+back only the skill entries of the agents it examines. Free-share segments sit beside them for the
+vectorised eligibility check. Related skills are
 learned at fit (taxonomy relations, co-occurrence in profiles). Upserts and removals go to an overlay
 folded into the matrix every ``merge_every`` changes. Querying is :class:`matching.ranking.CandidateIndex`.
 """
@@ -56,15 +59,23 @@ _TEXT_STOP = sorted(
 
 @dataclass(slots=True)
 class _Row:
-    """One agent's encoded row: matrix entries, last-use ordinals, stated interest, free-share segments."""
+    """One agent's encoded row: profile entries, skill entries (with last-use ordinals and stated
+    interest), free-share segments."""
 
-    cols: np.ndarray
-    vals: np.ndarray
+    text_cols: np.ndarray
+    text_vals: np.ndarray
+    skill_cols: np.ndarray  # in the skill block: skill × LEVELS + level - 1
+    skill_vals: np.ndarray
     last_used: np.ndarray
     interest: np.ndarray
     seg_start: np.ndarray
     seg_end: np.ndarray
     seg_free: np.ndarray
+
+    @classmethod
+    def empty(cls) -> _Row:
+        dtypes = (np.int64, float, np.int64, float, np.int64, np.int8, np.int64, np.int64, float)
+        return cls(*(np.empty(0, dt) for dt in dtypes))
 
 
 @dataclass(slots=True)
@@ -74,7 +85,7 @@ class RoleVector:
     vector: np.ndarray
     skill_idx: list[int]  # index of each asked skill in the vocabulary (-1 unknown)
     weights: np.ndarray  # normalised weight × rarity of each asked skill, summing to 1
-    contrib_cols: np.ndarray  # columns that give credit to some asked skill
+    contrib_cols: np.ndarray  # skill-block columns that give credit to some asked skill
     contrib: np.ndarray  # (len(contrib_cols), n_asked) credit × similarity
     contrib_required_ok: np.ndarray  # 1 for the contrib_cols meeting a required skill's level, else 0
     contrib_required_low: np.ndarray  # 1 for the contrib_cols one level below a required skill's level
@@ -295,7 +306,6 @@ class IndexBase:
         # Skills: flattened with list comprehensions, then deduplicated and valued with numpy.
         self.skill_df_ = np.zeros(len(self.skill_ids_), dtype=np.float64)
         index_of = self.skill_index_
-        h = self.text_features
         flat = [(i, sk) for i, p in enumerate(plist) for sk in p.skills]
         r_all = np.fromiter((i for i, _ in flat), dtype=np.int64, count=len(flat))
         k_all = np.fromiter((index_of[sk.skill_id] for _, sk in flat), dtype=np.int64, count=len(flat))
@@ -318,7 +328,7 @@ class IndexBase:
         self.plain_ = np.bincount(r_all[odd], minlength=n) == 0
         s_rows_a = r_all[keep]
         s_k = k_all[keep]
-        s_cols_a = h + s_k * LEVELS + lvl_all[keep] - 1
+        s_cols_a = s_k * LEVELS + lvl_all[keep] - 1
         s_lu_a = lu_all[keep]
         s_int_a = code_all[keep]
         s_vals_list = INTEREST_FACTOR[s_int_a]
@@ -357,15 +367,18 @@ class IndexBase:
         o_vals = o_vals / both[o_rows]
         self._assemble(
             n,
-            np.concatenate([t_rows, c_rows, o_rows, s_rows_a]),
-            np.concatenate([t_cols, c_cols, o_cols, s_cols_a]),
-            np.concatenate([t_vals, c_vals, o_vals, s_vals_a]),
-            np.concatenate([np.full(t_cols.size + c_cols.size + o_cols.size, _NO_DATE, dtype=np.int64), s_lu_a]),
-            np.concatenate([np.zeros(t_cols.size + c_cols.size + o_cols.size, dtype=np.int8), s_int_a]),
-            np.array(g_rows, dtype=np.int64),
-            np.array(g_start, dtype=np.int64),
-            np.array(g_end, dtype=np.int64),
-            np.array(g_free, dtype=np.float64),
+            (
+                np.concatenate([t_rows, c_rows, o_rows]),
+                np.concatenate([t_cols, c_cols, o_cols]),
+                np.concatenate([t_vals, c_vals, o_vals]),
+            ),
+            (s_rows_a, s_cols_a, s_vals_a, s_lu_a, s_int_a),
+            (
+                np.array(g_rows, dtype=np.int64),
+                np.array(g_start, dtype=np.int64),
+                np.array(g_end, dtype=np.int64),
+                np.array(g_free, dtype=np.float64),
+            ),
         )
         self.overlay_: dict[int, _Row] = {}
         self._learn_related()
@@ -446,8 +459,10 @@ class IndexBase:
         both = np.sqrt(float(tvals.size > 0) + (cn > 0) * self.context_weight**2 + (on > 0) * self.occupation_weight**2)
         return np.concatenate([tcols, ccols, ocols]), np.concatenate([tvals, cvals, ovals]) / (both or 1.0)
 
-    def _skill_col(self, k: int, level: int) -> int:
-        return self.text_features + k * LEVELS + (min(max(int(level), 1), LEVELS) - 1)
+    @staticmethod
+    def _skill_col(k: int, level: int) -> int:
+        """Column of (skill ``k``, ``level``) in the skill block."""
+        return k * LEVELS + (min(max(int(level), 1), LEVELS) - 1)
 
     def _encode(self, p: CandidateProfile, counts_row: sp.csr_matrix | None = None) -> tuple[_Row, bool]:
         """Encode a profile as a row and count its skills in the pool's document frequency; also whether
@@ -477,10 +492,12 @@ class IndexBase:
         sint = np.array([_interest_code(best[k].interest) for k in ks], dtype=np.int8)
         segs = self._segments(p)
         row = _Row(
-            cols=np.concatenate([tcols, scols]),
-            vals=np.concatenate([tvals, svals]),
-            last_used=np.concatenate([np.full(tcols.size, _NO_DATE, dtype=np.int64), slu]),
-            interest=np.concatenate([np.zeros(tcols.size, dtype=np.int8), sint]),
+            text_cols=tcols,
+            text_vals=tvals,
+            skill_cols=scols,
+            skill_vals=svals,
+            last_used=slu,
+            interest=sint,
             seg_start=np.array([s[0] for s in segs], dtype=np.int64),
             seg_end=np.array([s[1] for s in segs], dtype=np.int64),
             seg_free=np.array([s[2] for s in segs], dtype=np.float64),
@@ -527,30 +544,26 @@ class IndexBase:
     def _assemble(
         self,
         n: int,
-        rows: np.ndarray,
-        cols: np.ndarray,
-        vals: np.ndarray,
-        last_used: np.ndarray,
-        interest: np.ndarray,
-        seg_rows: np.ndarray,
-        seg_start: np.ndarray,
-        seg_end: np.ndarray,
-        seg_free: np.ndarray,
+        text: tuple[np.ndarray, ...],
+        skills: tuple[np.ndarray, ...],
+        segments: tuple[np.ndarray, ...],
     ) -> None:
-        """Build the CSR matrix and the segment arrays from flat (row, …) entries, in any row order."""
-        order = np.argsort(rows, kind="stable")
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-        ncols = self.text_features + LEVELS * len(self.skill_ids_)
-        self.base_ = sp.csr_matrix((vals[order], cols[order].astype(np.int32), indptr), shape=(n, ncols))
-        self.base_last_used_ = last_used[order]
-        self.base_interest_ = interest[order]
-        order = np.argsort(seg_rows, kind="stable")
-        self.seg_indptr_ = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(seg_rows, minlength=n), out=self.seg_indptr_[1:])
-        self.seg_start_ = seg_start[order]
-        self.seg_end_ = seg_end[order]
-        self.seg_free_ = seg_free[order]
+        """Build the two blocks and the segment arrays from flat entries, in any row order: ``text`` as
+        (row, column, value), ``skills`` as (row, column, value, last used, interest), ``segments`` as
+        (row, start, end, free). A row's entries keep their given order."""
+
+        def by_row(rows: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+            order = np.argsort(rows, kind="stable")
+            indptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+            return (indptr, *(a[order] for a in arrays))
+
+        indptr, cols, vals = by_row(*text)
+        self.text_ = sp.csr_matrix((vals, cols.astype(np.int32), indptr), shape=(n, self.text_features))
+        indptr, cols, vals, self.last_used_, self.interest_ = by_row(*skills)
+        width = LEVELS * len(self.skill_ids_)
+        self.skills_ = sp.csr_matrix((vals, cols.astype(np.int32), indptr), shape=(n, width))
+        self.seg_indptr_, self.seg_start_, self.seg_end_, self.seg_free_ = by_row(*segments)
 
     def _learn_related(self) -> None:
         """Related skills: taxonomy relations, plus skills that co-occur in profiles (cosine)."""
@@ -561,16 +574,15 @@ class IndexBase:
                 t = self.skill_index_.get(other)
                 if t is not None:
                     related.setdefault(k, {})[t] = (self.related_credit, "taxonomy")
-        n = self.base_.shape[0]
+        n = self.skills_.shape[0]
         if n and self.cooccurrence_credit > 0:
             rows = np.arange(n)
             if n > self.cooccurrence_sample:
                 rng = np.random.default_rng(self.random_state)
                 rows = np.sort(rng.choice(n, self.cooccurrence_sample, replace=False))
-            sub = self.base_[rows]
-            mask = sub.indices >= self.text_features
-            owner = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))[mask]
-            kk = (sub.indices[mask] - self.text_features) // LEVELS
+            sub = self.skills_[rows]
+            owner = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))
+            kk = sub.indices // LEVELS
             b = sp.csr_matrix((np.ones(kk.size), (owner, kk)), shape=(sub.shape[0], n_skills))
             co = (b.T @ b).tocsr()
             diag = co.diagonal()
@@ -636,8 +648,7 @@ class IndexBase:
         self.n_alive_ -= 1
         self.profiles_[row] = None
         self.agent_ids_[row] = None
-        empty = (np.int64, float, np.int64, np.int8, np.int64, np.int64, float)
-        self.overlay_[row] = _Row(*(np.empty(0, dt) for dt in empty))
+        self.overlay_[row] = _Row.empty()
         self._maybe_merge()
         return self
 
@@ -652,7 +663,6 @@ class IndexBase:
         stitched with them: one copy of the data, no sort.
         """
         n = len(self.agent_ids_)
-        ncols = self.text_features + LEVELS * len(self.skill_ids_)
         over = sorted(self.overlay_.items())
 
         def stitch(indptr: np.ndarray, arrays: list[np.ndarray], fields: list[str]) -> tuple[np.ndarray, ...]:
@@ -680,14 +690,16 @@ class IndexBase:
             np.cumsum(lengths, out=new_indptr[1:])
             return (new_indptr, *(np.concatenate(p) for p in pieces))
 
-        indptr, indices, data, last_used, interest = stitch(
-            self.base_.indptr,
-            [self.base_.indices, self.base_.data, self.base_last_used_, self.base_interest_],
-            ["cols", "vals", "last_used", "interest"],
+        t = self.text_
+        indptr, cols, vals = stitch(t.indptr, [t.indices, t.data], ["text_cols", "text_vals"])
+        self.text_ = sp.csr_matrix((vals, cols, indptr), shape=(n, self.text_features))
+        k = self.skills_
+        indptr, cols, vals, self.last_used_, self.interest_ = stitch(
+            k.indptr,
+            [k.indices, k.data, self.last_used_, self.interest_],
+            ["skill_cols", "skill_vals", "last_used", "interest"],
         )
-        self.base_ = sp.csr_matrix((data, indices, indptr), shape=(n, ncols))
-        self.base_last_used_ = last_used
-        self.base_interest_ = interest
+        self.skills_ = sp.csr_matrix((vals, cols, indptr), shape=(n, LEVELS * len(self.skill_ids_)))
         self.seg_indptr_, self.seg_start_, self.seg_end_, self.seg_free_ = stitch(
             self.seg_indptr_, [self.seg_start_, self.seg_end_, self.seg_free_], ["seg_start", "seg_end", "seg_free"]
         )
@@ -718,22 +730,30 @@ class IndexBase:
             out |= np.isin(rows, np.fromiter(self.overlay_, dtype=np.int64, count=len(self.overlay_)))
         return out
 
-    def _segments_of(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Free-share segments of ``rows``: (position in rows, start, end, free), by position then start."""
-        nb = self.base_.shape[0]
-        in_overlay = self._in_overlay(rows, nb) if self.overlay_ else None  # no overlay: all rows in the base
-        if in_overlay is None or not in_overlay.any():
-            idx, owner = ranges(self.seg_indptr_[rows], self.seg_indptr_[rows + 1])
-            return owner, self.seg_start_[idx], self.seg_end_[idx], self.seg_free_[idx]
+    def _entries(
+        self, rows: np.ndarray, indptr: np.ndarray, arrays: list[np.ndarray], fields: list[str]
+    ) -> tuple[np.ndarray, ...]:
+        """Entries of ``rows`` in flat per-row ``arrays`` (CSR-style ``indptr``): (position in rows, then each
+        array's values), rows in the order given; a row with pending changes reads its overlay ``fields``."""
+        in_overlay = self._in_overlay(rows, indptr.size - 1) if self.overlay_ else None
+        if in_overlay is None or not in_overlay.any():  # the common case: one slice per row, nothing to sort
+            idx, owner = ranges(indptr[rows], indptr[rows + 1])
+            return (owner, *(a[idx] for a in arrays))
         pos_b = np.flatnonzero(~in_overlay)
         rb = rows[pos_b]
-        idx, owner = ranges(self.seg_indptr_[rb], self.seg_indptr_[rb + 1])
-        chunks = [(pos_b[owner], self.seg_start_[idx], self.seg_end_[idx], self.seg_free_[idx])]
+        idx, owner = ranges(indptr[rb], indptr[rb + 1])
+        parts = [(pos_b[owner], *(a[idx] for a in arrays))]
         for p in np.flatnonzero(in_overlay).tolist():
-            r = self.overlay_[int(rows[p])]
-            chunks.append((np.full(r.seg_start.size, p, dtype=np.int64), r.seg_start, r.seg_end, r.seg_free))
-        order = np.argsort(np.concatenate([c[0] for c in chunks]), kind="stable")
-        return tuple(np.concatenate([c[i] for c in chunks])[order] for i in range(4))
+            own = [getattr(self.overlay_[int(rows[p])], f) for f in fields]
+            parts.append((np.full(own[0].size, p, dtype=np.int64), *own))
+        # rows in their given order: the entries of one row stay contiguous
+        order = np.argsort(np.concatenate([x[0] for x in parts]), kind="stable")
+        return tuple(np.concatenate([x[i] for x in parts])[order] for i in range(len(arrays) + 1))
+
+    def _segments_of(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Free-share segments of ``rows``: (position in rows, start, end, free), by position then start."""
+        arrays = [self.seg_start_, self.seg_end_, self.seg_free_]
+        return self._entries(rows, self.seg_indptr_, arrays, ["seg_start", "seg_end", "seg_free"])
 
     def _period(self, rows: np.ndarray, start: date, end: date, share: float, floor: float) -> Period:
         """Eligibility of ``rows`` for a share over [start, end] (``end >= start``), vectorised.
@@ -778,30 +798,19 @@ class IndexBase:
         eligible = (short_days == 0) & above_floor(share, floor)
         return Period(indptr, s_all, e_all, f_all, min_free, short_days, eligible)
 
-    def _gather(self, rows: np.ndarray, interest: bool = False) -> tuple[np.ndarray, ...]:
-        """Entries of ``rows``: (position in rows, column, value, last used[, interest code])."""
-        nb = self.base_.shape[0]
-        in_overlay = self._in_overlay(rows, nb) if self.overlay_ else None  # no overlay: all rows in the base
-        if in_overlay is None or not in_overlay.any():  # the common case: one slice of the CSR arrays
-            idx, owner = ranges(self.base_.indptr[rows], self.base_.indptr[rows + 1])
-            out = (owner, self.base_.indices[idx].astype(np.int64), self.base_.data[idx], self.base_last_used_[idx])
-            return (*out, self.base_interest_[idx]) if interest else out
-        pos_b = np.flatnonzero(~in_overlay)
-        rb = rows[pos_b]
-        idx, owner = ranges(self.base_.indptr[rb], self.base_.indptr[rb + 1])
-        parts = [
-            (
-                pos_b[owner],
-                self.base_.indices[idx].astype(np.int64),
-                self.base_.data[idx],
-                self.base_last_used_[idx],
-                self.base_interest_[idx],
-            )
-        ]
-        for p in np.flatnonzero(in_overlay).tolist():
-            r = self.overlay_[int(rows[p])]
-            parts.append((np.full(r.cols.size, p, dtype=np.int64), r.cols, r.vals, r.last_used, r.interest))
-        # rows in their given order: the entries of one row stay contiguous
-        order = np.argsort(np.concatenate([x[0] for x in parts]), kind="stable")
-        width = 5 if interest else 4
-        return tuple(np.concatenate([x[i] for x in parts])[order] for i in range(width))
+    def _text_entries(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Profile-block entries of ``rows``: (position in rows, column, value)."""
+        t = self.text_
+        return self._entries(rows, t.indptr, [t.indices, t.data], ["text_cols", "text_vals"])
+
+    def _skill_entries(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Skill-block entries of ``rows``: (position in rows, column, last used, interest code)."""
+        arrays = [self.skills_.indices, self.last_used_, self.interest_]
+        return self._entries(rows, self.skills_.indptr, arrays, ["skill_cols", "last_used", "interest"])
+
+    def _text_scores(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """The profile block of ``rows`` times ``vector``, each row summed in entry order as the mat-vec
+        sums it (the same float, bit for bit)."""
+        pos, cols, vals = self._text_entries(rows)
+        # np.bincount, not np.add.at: the latter is an order of magnitude slower
+        return np.bincount(pos, weights=vals * vector[cols], minlength=rows.size)

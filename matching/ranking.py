@@ -135,7 +135,7 @@ class CandidateIndex(ExplainingIndex):
         s_order = np.array([order for *_, order in src], dtype=np.int64)
         s_skill = np.array(src_skills, dtype=np.int64)
         table = LEVEL_CREDIT[:, np.array(levels, dtype=np.int64)[s_j] - 1].T  # (source, agent level)
-        cols = self.text_features + s_skill[s_at][:, None] * LEVELS + np.arange(LEVELS)
+        cols = self.text_features + s_skill[s_at][:, None] * LEVELS + np.arange(LEVELS)  # skill block
         np.add.at(vec, cols.ravel(), ((sw * weights[s_j] * s_sim)[:, None] * table).ravel())
         contrib = np.zeros((s_skill.size, LEVELS, n_asked))
         contrib[s_at, :, s_j] = s_sim[:, None] * table
@@ -152,7 +152,7 @@ class CandidateIndex(ExplainingIndex):
                 ok_cols.extend(self._skill_col(k, lvl) for lvl in range(lvl_req, LEVELS + 1))
                 if lvl_req > 1:
                     low_cols.append(self._skill_col(k, lvl_req - 1))
-        contrib_cols = (self.text_features + s_skill[:, None] * LEVELS + np.arange(LEVELS)).ravel()
+        contrib_cols = (s_skill[:, None] * LEVELS + np.arange(LEVELS)).ravel()
         return RoleVector(
             vector=vec,
             skill_idx=skill_idx,
@@ -170,18 +170,24 @@ class CandidateIndex(ExplainingIndex):
             src_direct=src_direct,
         )
 
-    def _bulk(self, rv: RoleVector) -> np.ndarray:
-        """Upper bound of every agent's score: one sparse mat-vec, then the few overlay rows."""
+    def _bulk(self, rv: RoleVector) -> tuple[np.ndarray, np.ndarray]:
+        """Upper bound of every agent's score, and its exact profile part (the profile similarity times its
+        weight): one sparse mat-vec per block of the matrix, then the few overlay rows."""
         n = len(self.agent_ids_)
-        nb = self.base_.shape[0]
-        out = self.base_ @ rv.vector[: self.base_.shape[1]]
+        h = self.text_features
+        text = self.text_ @ rv.vector[:h]
+        bound = text + self.skills_ @ rv.vector[h : h + self.skills_.shape[1]]
+        nb = bound.size
         if n > nb:  # rows added since the last merge
-            out = np.concatenate([out, np.zeros(n - nb)])
-        for row, r in self.overlay_.items():
-            out[row] = float(r.vals @ rv.vector[r.cols]) if r.cols.size else 0.0
+            text, bound = np.concatenate([text, np.zeros(n - nb)]), np.concatenate([bound, np.zeros(n - nb)])
+        if self.overlay_:
+            rows = np.fromiter(self.overlay_, dtype=np.int64, count=len(self.overlay_))
+            text[rows] = self._text_scores(rows, rv.vector)
+            for row, r in self.overlay_.items():
+                bound[row] = text[row] + float(r.skill_vals @ rv.vector[h + r.skill_cols])
         if self.n_alive_ < n:
-            out[~self.alive_] = -np.inf
-        return out
+            bound[~self.alive_] = -np.inf
+        return bound, text
 
     def _available(self, rows: np.ndarray, role: RoleRequirement, slack: bool) -> tuple[np.ndarray, np.ndarray]:
         """Whether each row has free share ≥ the role's on every day of its period; and, with ``slack``,
@@ -209,18 +215,17 @@ class CandidateIndex(ExplainingIndex):
         return free, ok[1:].any(axis=0) & ~free
 
     def _exact(
-        self, rows: np.ndarray, rv: RoleVector, today: date, fairness: bool
+        self, rows: np.ndarray, rv: RoleVector, today: date, fairness: bool, text: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Exact scores of ``rows`` and their parts: (score, skill fit, text, fairness, required ok/low)."""
+        """Exact scores of ``rows`` and their parts: (score, skill fit, text, fairness, required ok/low).
+        ``text``: every agent's profile part, as :meth:`_bulk` gives it (else computed for ``rows``)."""
         m = rows.size
-        pos, cols, vals, lu, code = self._gather(rows, interest=True)
-        # Text: the profile columns' products, summed per row in entry order (np.bincount, not np.add.at:
-        # the latter is an order of magnitude slower); a skill column adds an exact 0.
-        text = np.bincount(pos, weights=vals * rv.vector[cols] * (cols < self.text_features), minlength=m)
+        text = text[rows] if text is not None else self._text_scores(rows, rv.vector)
+        pos, cols, lu, code = self._skill_entries(rows)
         fit = np.zeros(m)
         req = np.zeros((2, m))
         if rv.contrib_cols.size and cols.size:
-            # the entries that give credit to an asked skill (a profile column is below every skill column)
+            # the entries that give credit to an asked skill
             where = np.minimum(np.searchsorted(rv.contrib_cols, cols), rv.contrib_cols.size - 1)
             hit = np.flatnonzero(rv.contrib_cols[where] == cols)
             if hit.size:
@@ -265,7 +270,7 @@ class CandidateIndex(ExplainingIndex):
         if n == 0 or role.end < role.start or not above_floor(role.share, floor):
             return ranking
         rv = self._compile(role)
-        bulk = self._bulk(rv)
+        bulk, text_all = self._bulk(rv)
         if fairness:  # fairness only lowers scores: folding it in keeps the bound and tightens it
             bulk *= self.fair_
         # Recency only lowers scores after the reference date; before it, widen the bound to stay safe.
@@ -306,7 +311,7 @@ class CandidateIndex(ExplainingIndex):
                 free, almost = self._available(new, role, slack=want_near > 0)
                 scored = np.flatnonzero(free | almost)
                 rows_s = new[scored]
-                score, _, text, _, req = self._exact(rows_s, rv, today, fairness)
+                score, _, text, _, req = self._exact(rows_s, rv, today, fairness, text_all)
                 gate = req[0] >= rv.n_required
                 ok = free[scored] & gate
                 found_rows.append(rows_s[ok])

@@ -280,14 +280,14 @@ def test_fairness_never_hides_a_clearly_better_agent(small_taxonomy, make_agent,
 # ------------------------------------------------------------------ changes
 def test_upsert_and_remove_are_reflected_without_a_rebuild(small_taxonomy, make_agent, make_role):
     index = fit(small_taxonomy, [make_agent("a", [("py", 3)]), make_agent("b", [("py", 2)])])
-    base = index.base_
+    blocks = (index.text_, index.skills_)
     index.upsert(make_agent("c", [("py", 5)]))
     assert ids(index.rank(make_role())) == ["c", "a", "b"]
     index.upsert(make_agent("b", [("py", 4)]))
     assert ids(index.rank(make_role())) == ["c", "b", "a"]
     index.remove("c")
     assert ids(index.rank(make_role())) == ["b", "a"]
-    assert index.base_ is base and "c" not in index and len(index) == 2
+    assert index.text_ is blocks[0] and index.skills_ is blocks[1] and "c" not in index and len(index) == 2
     index.upsert(make_agent("a", [("k8s", 3)]))
     assert ids(index.rank(make_role())) == ["b"]
 
