@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import date
 
@@ -185,6 +186,7 @@ def test_match_cli_prints_exactly_the_bulk_contract(engine):
     assert [d["agent"] for d in json.loads(res.stdout)] == ["expert"]
     res = runner.invoke(app, ["match", "nope", "--json"])
     assert res.exit_code == 2
+    assert gc.isenabled(), "the collector, off while the command ran, is on again after it"
 
 
 @SQLITE_ONLY
