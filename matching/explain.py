@@ -27,9 +27,9 @@ Explanation = dict[str, Any]
 class Explained:
     """An agent with a score in [0, 1] and its explanation, a JSON-ready dict.
 
-    A ranking computes the explanations' numbers with the scores; the dictionary itself is laid out
-    when first read, so that callers that only need scores (the allocation solver ranks every open
-    role) do not pay for it.
+    A ranking reads what the explanations need of the index with the scores; their numbers are computed
+    when the first of a ranking's explanations is read, and each dictionary laid out when read, so that
+    callers that only need scores (the allocation solver ranks every open role) do not pay for them.
     """
 
     __slots__ = ("_explanation", "agent_id", "score")
@@ -301,53 +301,32 @@ class ExplainingIndex(IndexBase):
         floor: float,
         text_sim: np.ndarray,
         period: Period,
+        at: np.ndarray | None = None,
     ) -> list[Explanation | Callable[[], Explanation]]:
-        """:meth:`_explain` of indexed ``rows``, computed for all rows together from the matrix (numpy
-        arrays of rows × sources × asked skills: credits, the source each asked skill takes its credit
-        from, skill fit, score); each dictionary is laid out by Python when first read (see
-        :class:`Explained`). Same content, float for float, as :meth:`_explain` (pinned by a test); rows
-        that are not *plain* (a level or interest out of range) are explained by :meth:`_explain`."""
+        """:meth:`_explain` of indexed ``rows`` (their eligibility at positions ``at`` of ``period``, by
+        default the same positions), for all rows together from the matrix: numpy arrays of entries held ×
+        asked skills give the credits, the source each asked skill takes its credit from, the skill fit
+        and the score. Same content, float for float, as :meth:`_explain` (pinned by a test).
+
+        What the explanations need of the index is read now (the index may change before they are read);
+        the rest is computed when the first of them is read, and each dictionary laid out when read (see
+        :class:`Explained`). Rows that are not *plain* (a level or interest out of range) are explained by
+        :meth:`_explain` at once."""
         m = rows.size
-        n_asked = len(role.skills)
-        if rv.src_skills.size and n_asked:
-            kind, best, source, what = self._credits(rows, role.skills, rv, today)
-        else:
-            kind = source = what = np.zeros((m, n_asked), dtype=np.int64)
-            best = np.zeros((m, n_asked))
-        fit = np.zeros(m)
-        for j in range(n_asked):  # in the reference's order, so that the sum is the same float
-            fit = fit + float(rv.weights[j]) * best[:, j]
-        fair = self.fair_[rows] if fairness else np.ones(m)
-        score = np.minimum(1.0, np.maximum(0.0, (rv.skill_weight * fit + rv.text_weight * text_sim) * fair))
-        label = self.taxonomy_.label
-        via: dict[tuple[int, int], tuple[str, str, str, float]] = {}  # (source, asked skill) → what is shown
-        for i, j in zip(*np.nonzero(kind == 3), strict=True):
-            src = int(source[i, j])
-            if (src, j) not in via:
-                t = int(rv.src_skills[src])
-                sim, how = self.related_[rv.skill_idx[j]][t]
-                sid = self.skill_ids_[t]
-                via[(src, int(j))] = (sid, label(sid), how, round(sim, 4))
+        entries = self._skill_entries(rows) if rv.src_skills.size and role.skills else None
         profiles = [self.profiles_[r] for r in rows.tolist()]
         batch = _Layout(
-            role=role,
-            bases=[
-                {
-                    "skill_id": r.skill_id,
-                    "label": label(r.skill_id),
-                    "required_level": r.level,
-                    "required": r.required,
-                    "weight": round(float(rv.weights[j]), 4),
-                }
-                for j, r in enumerate(role.skills)
-            ],
-            weights=(round(rv.skill_weight, 6), round(rv.text_weight, 6)),
-            fairness=fairness,
-            open_proposals=[p.open_proposals if p is not None else 0 for p in profiles],
-            via=via,
-            columns=[x.tolist() for x in (kind, best, source, what)],
-            parts=[x.tolist() for x in (score, fit, text_sim, fair)],
-            period=period,
+            self,
+            role,
+            rv,
+            today,
+            fairness,
+            entries,
+            text_sim,
+            self.fair_[rows] if fairness else np.ones(m),
+            [p.open_proposals if p is not None else 0 for p in profiles],
+            period,
+            at,
         )
         out: list[Explanation | Callable[[], Explanation]] = []
         for i, (plain, p) in enumerate(zip(self.plain_[rows].tolist(), profiles, strict=True)):
@@ -360,25 +339,31 @@ class ExplainingIndex(IndexBase):
         return out
 
     def _credits(
-        self, rows: np.ndarray, asked: tuple[SkillRequirement, ...], rv: RoleVector, today: date
+        self,
+        entries: tuple[np.ndarray, ...],
+        m: int,
+        asked: tuple[SkillRequirement, ...],
+        rv: RoleVector,
+        today: date,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """For rows × asked skills: the kind of explanation entry (0 missing, 1 matched, 2 below level,
-        3 related), the credit taken, the source skill shown (position in ``rv.src_skills``) and what the
-        entry shows of it, packed: ``(last used ordinal + 1) * 64 + interest * 8 + level``.
+        """For ``m`` rows × asked skills, from the rows' skill ``entries`` (:meth:`_skill_entries`): the kind
+        of explanation entry (0 missing, 1 matched, 2 below level, 3 related), the credit taken, the source
+        skill shown (position in ``rv.src_skills``) and what the entry shows of it, packed:
+        ``(last used ordinal + 1) * 64 + interest * 8 + level``.
 
         Each credit is ``similarity × level credit × interest × recency``, multiplied in that order as
         :meth:`_credit` does, so the floats are the same. A skill held directly gives its credit; a related
         one replaces it only when better by more than ``EPS`` — the first in ``related_`` order among
         equals — as the reference loop decides.
         """
-        m, n_asked = rows.size, len(asked)
+        n_asked = len(asked)
         direct = np.full((m, n_asked), -1.0)  # credit of the asked skill held itself (-1: not held)
         top = np.full((m, n_asked), -1.0)  # best credit of a related skill held (-1: none)
         related = np.zeros((m, n_asked))  # credit of the related skill shown
         source = np.zeros((m, n_asked), dtype=np.int64)
         d_shown = np.zeros((m, n_asked), dtype=np.int64)
         r_shown = np.zeros((m, n_asked), dtype=np.int64)
-        pos, cols, lu, code = self._skill_entries(rows)
+        pos, cols, lu, code = entries
         # Only the entries held in a source of some asked skill, as (entry × asked skill) arrays.
         where = np.minimum(np.searchsorted(rv.contrib_cols, cols), rv.contrib_cols.size - 1)
         hit = np.flatnonzero(rv.contrib_cols[where] == cols)
@@ -417,33 +402,75 @@ class ExplainingIndex(IndexBase):
 
 
 class _Layout:
-    """What a batch of explanations shows, computed with the ranking; :meth:`layout` builds one
-    explanation's dictionary from it (the shape of :meth:`ExplainingIndex._explain`)."""
+    """What a batch of explanations shows: the index's part read with the ranking, the rest computed when
+    the first of them is read (:meth:`_compute`); :meth:`layout` builds one explanation's dictionary (the
+    shape of :meth:`ExplainingIndex._explain`)."""
 
     def __init__(
         self,
+        index: ExplainingIndex,
         role: RoleRequirement,
-        bases: list[dict[str, Any]],
-        weights: tuple[float, float],
+        rv: RoleVector,
+        today: date,
         fairness: bool,
+        entries: tuple[np.ndarray, ...] | None,
+        text: np.ndarray,
+        fair: np.ndarray,
         open_proposals: list[int],
-        via: dict[tuple[int, int], tuple[str, str, str, float]],
-        columns: list[list[list[Any]]],
-        parts: list[list[float]],
         period: Period,
+        at: np.ndarray | None,
     ) -> None:
+        # what the index may change later (fit replaces these mappings; upserts only append skills)
+        self._credits, self._related, self._skill_ids = index._credits, index.related_, index.skill_ids_
+        self._label = index.taxonomy_.label
+        self._inputs = (role, rv, today, entries, text, fair, period, at)
+        self.fairness, self.open_proposals = fairness, open_proposals
         self.start, self.end, self.share = role.start.isoformat(), role.end.isoformat(), role.share
-        self.bases, self.weights, self.fairness, self.via = bases, weights, fairness, via
-        self.open_proposals = open_proposals
-        self.kind, self.best, self.source, self.what = columns
-        self.score, self.fit, self.text, self.fair = parts
+        self._iso: dict[int, str | None] = {}
+        self._ready = False
+
+    def _compute(self) -> None:
+        role, rv, today, entries, text, fair, period, at = self._inputs
+        m, n_asked = text.size, len(role.skills)
+        if entries is not None:
+            kind, best, source, what = self._credits(entries, m, role.skills, rv, today)
+        else:
+            kind = source = what = np.zeros((m, n_asked), dtype=np.int64)
+            best = np.zeros((m, n_asked))
+        fit = np.zeros(m)
+        for j in range(n_asked):  # in the reference's order, so that the sum is the same float
+            fit = fit + float(rv.weights[j]) * best[:, j]
+        score = np.minimum(1.0, np.maximum(0.0, (rv.skill_weight * fit + rv.text_weight * text) * fair))
+        label = self._label
+        self.via: dict[tuple[int, int], tuple[str, str, str, float]] = {}  # (source, asked skill) → shown
+        for i, j in zip(*np.nonzero(kind == 3), strict=True):
+            src = int(source[i, j])
+            if (src, j) not in self.via:
+                t = int(rv.src_skills[src])
+                sim, how = self._related[rv.skill_idx[j]][t]
+                sid = self._skill_ids[t]
+                self.via[(src, int(j))] = (sid, label(sid), how, round(sim, 4))
+        self.bases = [
+            {
+                "skill_id": r.skill_id,
+                "label": label(r.skill_id),
+                "required_level": r.level,
+                "required": r.required,
+                "weight": round(float(rv.weights[j]), 4),
+            }
+            for j, r in enumerate(role.skills)
+        ]
+        self.weights = (round(rv.skill_weight, 6), round(rv.text_weight, 6))
+        self.kind, self.best, self.source, self.what = (x.tolist() for x in (kind, best, source, what))
+        self.score, self.fit, self.text, self.fair = (x.tolist() for x in (score, fit, text, fair))
         self.bounds, self.seg_start, self.seg_end, self.seg_free = (
             x.tolist() for x in (period.indptr, period.start, period.end, period.free)
         )
         self.eligible, self.min_free, self.short_days = (
             x.tolist() for x in (period.eligible, period.min_free, period.short_days)
         )
-        self._iso: dict[int, str | None] = {}
+        self.at = at.tolist() if at is not None else range(m)
+        self._ready = True
 
     def _day(self, ordinal: int) -> str | None:
         iso = self._iso.get(ordinal)
@@ -452,6 +479,8 @@ class _Layout:
         return iso
 
     def layout(self, i: int) -> Explanation:
+        if not self._ready:
+            self._compute()
         matched: list[dict[str, Any]] = []
         related: list[dict[str, Any]] = []
         below: list[dict[str, Any]] = []
@@ -487,9 +516,10 @@ class _Layout:
                     }
                 )
         day = self._day
+        p = self.at[i]  # the row's position in the period
         segments = [
             {"start": day(self.seg_start[a]), "end": day(self.seg_end[a]), "free": round(self.seg_free[a], 6)}
-            for a in range(self.bounds[i], self.bounds[i + 1])
+            for a in range(self.bounds[p], self.bounds[p + 1])
         ]
         fair = round(self.fair[i], 6)
         return {
@@ -509,9 +539,9 @@ class _Layout:
                 "start": self.start,
                 "end": self.end,
                 "share": self.share,
-                "eligible": self.eligible[i],
-                "min_free": round(self.min_free[i], 6),
-                "short_days": self.short_days[i],
+                "eligible": self.eligible[p],
+                "min_free": round(self.min_free[p], 6),
+                "short_days": self.short_days[p],
                 "segments": segments,
             },
             "fairness": {"applied": self.fairness, "open_proposals": self.open_proposals[i], "factor": fair},

@@ -115,21 +115,6 @@ class Period:
     short_days: np.ndarray  # days with free share below the role's
     eligible: np.ndarray
 
-    def take(self, idx: np.ndarray) -> Period:
-        """The same for rows ``idx`` only."""
-        seg, _ = ranges(self.indptr[idx], self.indptr[idx + 1])
-        indptr = np.zeros(idx.size + 1, dtype=np.int64)
-        np.cumsum(self.indptr[idx + 1] - self.indptr[idx], out=indptr[1:])
-        return Period(
-            indptr,
-            self.start[seg],
-            self.end[seg],
-            self.free[seg],
-            self.min_free[idx],
-            self.short_days[idx],
-            self.eligible[idx],
-        )
-
 
 def ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Concatenated ``arange(s, e)`` for each pair, and the position of the pair each value came from."""

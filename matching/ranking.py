@@ -294,7 +294,7 @@ class CandidateIndex(ExplainingIndex):
         # place), so that each round takes the next best by bulk bound and sorts only those.
         part, ready = positive, 0
         seen = 0
-        m = min(n_pos, max(8 * top, 256))
+        m = min(n_pos, max(5 * top, 256))
         while True:
             if m > ready:
                 # One partial sort over the positive agents serves this round and the next two.
@@ -363,7 +363,8 @@ class CandidateIndex(ExplainingIndex):
             fairness,
             floor,
             texts_both[keep],
-            period if keep.size == both.size else period.take(keep),
+            period,
+            keep,
         )
         ranking.candidates = [
             Candidate(self.agent_ids_[r] or "", s, e)
@@ -380,7 +381,7 @@ class CandidateIndex(ExplainingIndex):
             if got:
                 idx = np.array(got, dtype=np.int64)
                 explained += self._explain_rows(
-                    pool[more[idx]], role, rv, today, fairness, floor, pool_txt[more[idx]], period.take(idx)
+                    pool[more[idx]], role, rv, today, fairness, floor, pool_txt[more[idx]], period, idx
                 )
                 chosen += more[idx].tolist()
                 reasons += why

@@ -142,3 +142,19 @@ def test_an_odd_profile_is_explained_by_the_reference(small_taxonomy, make_agent
     r = make_role([("py", 3)])
     for c in index.rank(r).candidates:
         assert c.explanation == index.explain(index.profile(c.agent_id), r)
+
+
+
+def test_explanations_read_after_the_index_changed_show_the_ranking_s_state(small_taxonomy, make_agent, make_role):
+    # their numbers are computed when the first is read, from what the ranking read of the index
+    pool = [make_agent(f"a{i}", [("py", 1 + i % 5), ("js", 3)], text="python") for i in range(6)]
+    role = make_role([("py", 3), ("ts", 2)])
+    now, later = (CandidateIndex().fit(small_taxonomy, pool) for _ in range(2))
+    expected = [(c.agent_id, c.explanation) for c in now.rank(role).candidates]
+    ranking = later.rank(role)
+    later.upsert(make_agent("a1", [("ts", 5)]))
+    later.remove("a2")
+    later.upsert(make_agent("a3", [("py", 5), ("sql", 2)]))
+    later.merge()
+    assert len(expected) == 6 and any(e["related"] for _, e in expected)
+    assert [(c.agent_id, c.explanation) for c in ranking.candidates] == expected
