@@ -240,7 +240,10 @@ def run(size: int, n_roles: int, seed: int) -> dict[str, float]:
 def cli_repeat(agents: int, runs: int) -> None:
     """Wall time of a repeat ``talents match`` on a database of ``agents`` seeded by ``talents demo``."""
     with tempfile.TemporaryDirectory(prefix="talents-speed-") as tmp:
-        env = {**os.environ, "TALENTS_DATABASE_URL": f"sqlite:///{tmp}/talents.db"}
+        # Without PYTHONDONTWRITEBYTECODE: the first calls leave the project's bytecode behind, as an installed
+        # package has it; with it, every repeat call would compile the project's modules again.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["TALENTS_DATABASE_URL"] = f"sqlite:///{tmp}/talents.db"
         talents = [sys.executable, "-m", "talents.cli"]
 
         cpu: list[float] = []
