@@ -172,19 +172,24 @@ class ReviewService:
             .order_by(sa.desc(func.sum(Role.count)))
             .limit(limit)
         ).all()
-        # One skill at a time, each agent at most once (unique agent and skill), a window checked per agent: both
-        # read from covering indexes, where an IN over every available agent built that set once per skill.
+        # Every skill in demand in one statement, each agent at most once per skill (unique agent and skill), a
+        # window checked per agent: read from covering indexes, and PostgreSQL hashes the available agents once
+        # for all the skills, where one statement per skill hashed them again for each.
         available = sa.exists().where(Availability.agent_id == AgentSkill.agent_id, Availability.end >= today,
                                       Availability.share > self.floor)
+        asked = {skill_id: int(level) for skill_id, _, _, level in demand}
+        supply: dict[str, int] = {}
+        if asked:
+            supply = {skill_id: int(n) for skill_id, n in self.session.execute(
+                select(AgentSkill.skill_id, func.count())
+                .where(col(AgentSkill.skill_id).in_(list(asked)), available,
+                       AgentSkill.level >= sa.case(asked, value=AgentSkill.skill_id))
+                .group_by(col(AgentSkill.skill_id))).all()}
         out = []
         for skill_id, label, seats, level in demand:
-            supply = self.session.exec(
-                select(func.count()).select_from(AgentSkill).where(
-                    AgentSkill.skill_id == skill_id, AgentSkill.level >= level, available,
-                )
-            ).one()
+            n = supply.get(skill_id, 0)
             out.append({"skill_id": skill_id, "label": label, "seats": int(seats), "level": int(level),
-                        "supply": int(supply), "ratio": round(supply / seats, 1) if seats else None})
+                        "supply": n, "ratio": round(n / seats, 1) if seats else None})
         return out
 
     def summary(self) -> dict[str, Any]:

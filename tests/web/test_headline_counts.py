@@ -47,3 +47,18 @@ def test_sqlite_counts_from_the_indexes_alone(engine):
     assert "COVERING INDEX ix_agent_erased_at" in plan(LIVE_AGENTS)
     available = AVAILABLE_AGENTS.params(today=TODAY, floor=0.5)
     assert "COVERING INDEX ix_availability_agent_end_share" in plan(available)
+
+
+def test_the_skills_supply_counts_each_skill_at_its_own_level_in_one_pass(engine):
+    from factories import make_need
+
+    make_need(engine, "n1", roles=[{"title": "Dév", "count": 2, "skills": [("python", 4, True), ("sql", 2, False)]},
+                                   {"title": "Données", "count": 1, "skills": [("sql", 3, True)]}])
+    make_agent(engine, "both", skills=[("python", 4), ("sql", 2)])  # sql below 3, the lowest level asked: 2
+    make_agent(engine, "python low", skills=[("python", 3), ("sql", 5)])
+    make_agent(engine, "gone", skills=[("python", 5), ("sql", 5)],
+               windows=[(TODAY - timedelta(days=60), TODAY - timedelta(days=1), 1.0)])
+    with session_scope(engine, read_only=True) as s:
+        rows = ReviewService(s).skills_supply_demand(today=TODAY)
+    assert [(r["skill_id"], r["seats"], r["level"], r["supply"]) for r in rows] == [
+        ("sql", 3, 2, 2), ("python", 2, 4, 1)]
