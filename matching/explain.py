@@ -98,6 +98,7 @@ class ExplainingIndex(IndexBase):
         starts, ends, frees = period.start.tolist(), period.end.tolist(), period.free.tolist()
         bounds = period.indptr.tolist()
         eligible, min_free = period.eligible.tolist(), period.min_free.tolist()
+        required = [r for r in role.skills if r.required]
         for c, row in enumerate(rows.tolist()):
             if len(picked) >= limit:
                 break
@@ -107,7 +108,7 @@ class ExplainingIndex(IndexBase):
             i = offset + c
             a, b = bounds[i], bounds[i + 1]
             segments = list(zip(starts[a:b], ends[a:b], frees[a:b], strict=True))
-            reasons = self._miss_reasons(profile, role, eligible[i], segments, min_free[i])
+            reasons = self._miss_reasons(profile, role, eligible[i], segments, min_free[i], required)
             if reasons:
                 picked.append(c)
                 reasons_of.append(reasons)
@@ -120,21 +121,23 @@ class ExplainingIndex(IndexBase):
         eligible: bool,
         segments: list[tuple[int, int, float]],
         min_free: float,
+        required: list[SkillRequirement] | None = None,
     ) -> list[str]:
         """French reasons when the agent misses by a little on exactly one point, else ``[]``.
 
         ``eligible``, ``segments`` (ordinal start, ordinal end, free share) and ``min_free`` are those of
-        :func:`matching.availability.eligibility` for the role's period.
+        :func:`matching.availability.eligibility` for the role's period; ``required``: the role's required
+        skills, when the caller has them.
         """
         low = []
-        if any(r.required for r in role.skills):
+        required = [r for r in role.skills if r.required] if required is None else required
+        if required:
             held = held_skills(profile)
-            for r in role.skills:
-                if r.required:
-                    s = held.get(r.skill_id)
-                    level = s.level if s else 0
-                    if level < r.level:
-                        low.append((r, level))
+            for r in required:
+                s = held.get(r.skill_id)
+                level = s.level if s else 0
+                if level < r.level:
+                    low.append((r, level))
         if eligible:
             if len(low) == 1 and low[0][1] == low[0][0].level - 1:
                 r, level = low[0]

@@ -119,7 +119,7 @@ class Period:
 def ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Concatenated ``arange(s, e)`` for each pair, and the position of the pair each value came from."""
     lens = ends - starts
-    stops = np.cumsum(lens)
+    stops = lens.cumsum()
     total = int(stops[-1]) if stops.size else 0
     if total == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
