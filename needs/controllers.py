@@ -33,7 +33,7 @@ from needs.policy import (
 )
 from needs.service import NeedFilters, NeedService, ProjectService, SkillPort
 from talents.kernel.access import rule
-from talents.kernel.api import Limit, Offset, Page, read_now, read_upload_records
+from talents.kernel.api import Limit, Offset, Page, documented_as, read_now, read_upload_records
 from talents.kernel.db import get_engine
 from talents.kernel.principal import LEAD, REVIEWER, Principal
 
@@ -91,7 +91,8 @@ class NeedController(Controller):
     path = "/api/v1/needs"
     tags = ["needs"]
 
-    @get("/", summary="List needs, highest priority first", opt=_SIGNED_IN)
+    @get("/", summary="List needs, highest priority first", opt=_SIGNED_IN,
+         responses=documented_as(Page[NeedPublic]))
     async def list_needs(
         self,
         db_session: Session,
@@ -104,14 +105,14 @@ class NeedController(Controller):
         ministry: str | None = None,
         flash: bool | None = None,
         q: str | None = None,
-    ) -> Page[NeedPublic]:
+    ) -> dict[str, Any]:
         rows, total = await read_now(
             db_session, NeedService(db_session, skill_port).list_public,
             NeedFilters(status=status, priority=priority, project_id=project_id, ministry=ministry, flash=flash, q=q),
             limit=limit,
             offset=offset,
         )
-        return Page[NeedPublic].model_construct(data=rows, count=total, limit=limit, offset=offset)
+        return {"data": rows, "count": total, "limit": limit, "offset": offset}
 
     @post("/", sync_to_thread=True, summary="Create a need (an équipe flash) with its roles", opt=_LEADS)
     def create_need(

@@ -30,6 +30,7 @@ from needs.models import (
     RoleSkillPublic,
     RoleUpdate,
 )
+from talents.kernel.api import as_dicts
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 from talents.kernel.events import Event, publish
@@ -216,21 +217,22 @@ class NeedService:
         return rows, int(total)
 
     def list_public(self, filters: NeedFilters, *, limit: int = 50, offset: int = 0) -> tuple[
-            builtins.list[NeedPublic], int]:
-        """A page of needs as the API shows them, and the count of all that match: rows read on the session's
-        connection and laid out as they come (no mapped objects, nothing validated again)."""
+            builtins.list[dict[str, Any]], int]:
+        """A page of needs as the API shows them (the fields of ``NeedPublic``), and the count of all that match:
+        rows read on the session's connection and laid out as plain dicts, which the response encodes as they
+        are (no mapped objects, no models built or validated again)."""
         conn = self.session.connection()
         if filters == _NO_FILTERS:  # the usual page: statements built once
             total = conn.execute(_COUNT_NEEDS).scalar_one()
-            rows = conn.execute(_PAGE_OF_NEEDS, {"limit": limit, "offset": offset}).all()
+            rows = as_dicts(conn.execute(_PAGE_OF_NEEDS, {"limit": limit, "offset": offset}))
         else:
             query = self._filtered(sa.select(*_NEED_COLUMNS), filters)
             total = conn.execute(sa.select(func.count()).select_from(query.subquery())).scalar_one()
-            rows = conn.execute(query.order_by(*_NEED_ORDER).offset(offset).limit(limit)).all()
-        roles = self._roles_of([r.id for r in rows])
-        warnings = self.warnings
-        return [NeedPublic.model_construct(**r._asdict(), roles=roles.get(r.id, []), warnings=list(warnings))
-                for r in rows], int(total)
+            rows = as_dicts(conn.execute(query.order_by(*_NEED_ORDER).offset(offset).limit(limit)))
+        roles = self._role_rows_of([r["id"] for r in rows])
+        for row in rows:
+            row["roles"], row["warnings"] = roles.get(row["id"], []), list(self.warnings)
+        return rows, int(total)
 
     @staticmethod
     def _filtered(query: Any, filters: NeedFilters) -> Any:
@@ -345,28 +347,32 @@ class NeedService:
         return self._roles_of([need_id]).get(need_id, [])
 
     def _roles_of(self, need_ids: Sequence[int]) -> dict[int, builtins.list[RolePublic]]:
-        """The roles of these needs, by need, in position order, with their skills and labels (rows, not
-        mapped objects: nothing here is changed)."""
+        """The roles of these needs as public models (built without validating again: the rows are valid)."""
+        return {need_id: [RolePublic.model_construct(**{**role, "skills": [RoleSkillPublic.model_construct(**s)
+                                                                            for s in role["skills"]]})
+                          for role in roles]
+                for need_id, roles in self._role_rows_of(need_ids).items()}
+
+    def _role_rows_of(self, need_ids: Sequence[int]) -> dict[int, builtins.list[dict[str, Any]]]:
+        """The roles of these needs as the API shows them (the fields of ``RolePublic``, in plain dicts), by need,
+        in position order, with their skills and labels: rows, not mapped objects (nothing here is changed)."""
         if not need_ids:
             return {}
         self.session.flush()  # what this request wrote is read back (the connection does not autoflush)
         conn = self.session.connection()
-        roles = conn.execute(_ROLES_OF, {"ids": list(need_ids)}).all()
+        roles = as_dicts(conn.execute(_ROLES_OF, {"ids": list(need_ids)}))
         if not roles:
             return {}
-        skill_rows = conn.execute(_ROLE_SKILLS_OF, {"ids": [r.id for r in roles]}).all()
-        labels = self.skills.labels({s.skill_id for s in skill_rows})
-        by_role: dict[int, list[RoleSkillPublic]] = {}
-        for s in skill_rows:
-            fields = s._asdict()
-            role_id = fields.pop("role_id")
-            by_role.setdefault(role_id, []).append(
-                RoleSkillPublic.model_construct(**fields, label=labels.get(s.skill_id, s.typed)))
-        out: dict[int, builtins.list[RolePublic]] = {}
-        for r in roles:
-            # Every field given: pydantic inspects the signature of a default factory each time it calls one.
-            out.setdefault(r.need_id, []).append(
-                RolePublic.model_construct(**r._asdict(), skills=by_role.get(r.id, []), warnings=[]))
+        skill_rows = as_dicts(conn.execute(_ROLE_SKILLS_OF, {"ids": [r["id"] for r in roles]}))
+        labels = self.skills.labels({s["skill_id"] for s in skill_rows})
+        by_role: dict[int, list[dict[str, Any]]] = {}
+        for skill in skill_rows:
+            skill["label"] = labels.get(skill["skill_id"], skill["typed"])
+            by_role.setdefault(skill.pop("role_id"), []).append(skill)
+        out: dict[int, builtins.list[dict[str, Any]]] = {}
+        for role in roles:
+            role["skills"], role["warnings"] = by_role.get(role["id"], []), []
+            out.setdefault(role["need_id"], []).append(role)
         return out
 
     def role_at(self, need_id: int, position: int) -> Role:

@@ -42,7 +42,7 @@ from profiles.service import AgentFilters, AgentService
 from profiles.taxonomy import TaxonomyService
 from profiles.taxonomy_files import detect_and_read
 from talents.kernel.access import rule
-from talents.kernel.api import Limit, Offset, Page, read_now, read_upload_records
+from talents.kernel.api import Limit, Offset, Page, documented_as, read_now, read_upload_records
 from talents.kernel.db import get_engine, session_scope
 from talents.kernel.principal import AGENT, LEAD, REVIEWER, Principal
 
@@ -114,10 +114,9 @@ class AgentController(Controller):
         report = await anyio.to_thread.run_sync(lambda: AgentImporter(get_engine()).run(records, csv_rows=is_csv))
         return ImportResult(**report.to_dict())
 
-    @get("/{agent_id:int}", opt=_READ_PROFILE)
-    async def get_agent(self, db_session: Session, agent_id: int) -> AgentPublic:
-        service = AgentService(db_session)
-        return await read_now(db_session, lambda: service.to_public(service.get(agent_id)))
+    @get("/{agent_id:int}", opt=_READ_PROFILE, responses=documented_as(AgentPublic))
+    async def get_agent(self, db_session: Session, agent_id: int) -> dict[str, Any]:
+        return await read_now(db_session, AgentService(db_session).public_view, agent_id)
 
     @patch("/{agent_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
     def update_agent(self, db_session: Session, principal: Principal, agent_id: int, data: AgentUpdate) -> AgentPublic:

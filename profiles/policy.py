@@ -58,16 +58,20 @@ def log_profile_reads(session: Session, principal: Principal, agent_ids: Iterabl
         after_commit(session, lambda db: db.execute(sa.insert(table), rows))
 
 
+# Built once: every read of someone else's profile asks it (a column, not a mapped object).
+_VISIBILITY = sa.select(Agent.visibility).where(Agent.id == sa.bindparam("agent_id"), Agent.erased_at.is_(None))
+
+
 def _own_profile_or(*roles: str, log: bool) -> ObjectCheck:
     def check(session: Session, principal: Principal, params: Mapping[str, Any], path: str) -> None:
         agent_id = int(params["agent_id"])
         if principal.agent_id == agent_id:
             return
         require(principal, *roles)
-        agent = session.get(Agent, agent_id)
-        if agent is None or agent.erased_at is not None:
-            return  # the handler answers 404
-        if agent.visibility == "private" and not sees_everything(principal):
+        visibility = session.connection().execute(_VISIBILITY, {"agent_id": agent_id}).scalar()
+        if visibility is None:
+            return  # no such profile (or erased): the handler answers 404
+        if visibility == "private" and not sees_everything(principal):
             raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
         if log:
             log_profile_view(session, principal, agent_id, path)

@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -29,6 +29,7 @@ from profiles.models import (
 )
 from profiles.policy import MANAGER_IS_SOMEONE_ELSE, manager_of
 from profiles.taxonomy import SkillResolver
+from talents.kernel.api import as_dicts
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 from talents.kernel.fields import refuse_nulls
@@ -92,7 +93,10 @@ _SKILLS_OF = (
     .where(col(AgentSkill.agent_id).in_(sa.bindparam("ids", expanding=True)))
     .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
 )
-_WINDOWS_OF = (select(*(getattr(Availability, f) for f in AvailabilityPublic.model_fields))
+_PROFILE = (select(*(getattr(Agent, f).label(f) for f in AgentPublic.model_fields
+                      if f not in ("skills", "availability", "warnings")))
+            .where(Agent.id == sa.bindparam("agent_id"), col(Agent.erased_at).is_(None)))
+_WINDOWS_OF = (select(*(getattr(Availability, f).label(f) for f in AvailabilityPublic.model_fields))
                .where(Availability.agent_id == sa.bindparam("agent_id")).order_by(col(Availability.start)))
 
 
@@ -201,6 +205,20 @@ class AgentService:
         agent.updated_at = utcnow()
         self.session.add(agent)
         self.session.flush()
+
+    def public_view(self, agent_id: int) -> dict[str, Any]:
+        """A profile as the API shows it (the fields of ``AgentPublic``), read as rows into plain dicts, which the
+        response encodes as they are: no mapped object, no model built."""
+        self.session.flush()  # what this request wrote is read back (the connection does not autoflush)
+        conn = self.session.connection()
+        rows = as_dicts(conn.execute(_PROFILE, {"agent_id": agent_id}))
+        if not rows:
+            raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
+        skills = as_dicts(conn.execute(_SKILLS_OF, {"ids": [agent_id]}))
+        for skill in skills:
+            del skill["agent_id"]
+        windows = as_dicts(conn.execute(_WINDOWS_OF, {"agent_id": agent_id}))
+        return {**rows[0], "skills": skills, "availability": windows, "warnings": list(self.warnings)}
 
     def to_public(self, agent: Agent) -> AgentPublic:
         # Rows the database gave back are valid already: built without validating them again (every field

@@ -6,15 +6,17 @@ import asyncio
 import io
 import json
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Annotated, Any, Generic, ParamSpec, TypeVar
 from urllib.parse import parse_qsl
 
 from litestar import Request
 from litestar.concurrency import sync_to_thread
 from litestar.exceptions import ServiceUnavailableException
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.types import Scope
 from pydantic import BaseModel
@@ -32,6 +34,8 @@ __all__ = [
     "Offset",
     "Page",
     "admitted",
+    "as_dicts",
+    "documented_as",
     "close_request_session",
     "guard_input",
     "open_request_session",
@@ -53,6 +57,19 @@ class Page(BaseModel, Generic[T]):
     count: int
     limit: int
     offset: int
+
+
+def as_dicts(result: Iterable[Any]) -> list[dict[str, Any]]:
+    """The rows of a query as plain dicts keyed by column label: what a read answers with, encoded as they are
+    (building a model per row, then serialising it, cost more than the query on the usual pages)."""
+    keys = list(result.keys())  # type: ignore[attr-defined]
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+def documented_as(model: type[BaseModel]) -> dict[int, ResponseSpec]:
+    """The ``responses`` of a route that answers with plain dicts (:func:`as_dicts`) holding ``model``'s fields:
+    the API's schema shows the model, the handler skips building one per row."""
+    return {HTTPStatus.OK: ResponseSpec(data_container=model, description=HTTPStatus.OK.description)}
 
 
 # Requests that may write begin their SQLite transaction with the write lock (see talents.kernel.db).
@@ -175,10 +192,17 @@ R = TypeVar("R")
 
 async def read_now(session: Session, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """A handler's read on the request's session: at once on the event loop when it cannot wait (a SQLite
-    read: the thread hop cost more than the read itself), else in a thread, as for a sync handler."""
+    read: the trip to a thread cost more than the read itself), else in a thread which then ends the request's
+    transaction too (commit and its :func:`~talents.kernel.db.after_commit` writes): one trip, not two."""
     if reads_at_once(session):
         return fn(*args, **kwargs)
-    return await sync_to_thread(fn, *args, **kwargs)
+    return await sync_to_thread(_read_and_finish, session, lambda: fn(*args, **kwargs))
+
+
+def _read_and_finish(session: Session, read: Callable[[], R]) -> R:
+    result = read()
+    finish(session, commit=True)  # what follows in the handler may still read: the session begins again
+    return result
 
 
 async def read_upload_records(request: Request) -> tuple[list[tuple[int, Any, str | None]], bool]:
