@@ -275,19 +275,35 @@ _MEMBERS = sa.select(assignment.c.agent_id).where(assignment.c.need_id == sa.bin
 
 
 # --------------------------------------------------------------------------- the cache
+def _detached(index: CandidateIndex) -> CandidateIndex:
+    """A new index object holding what ``index`` keeps of itself (its compiled roles, a cache, left behind),
+    taken while rankings may go on with ``index``: their first compiled role adds an attribute to it."""
+    new = object.__new__(type(index))
+    vars(new).update(vars(index))  # one C-level copy: no ranking runs in between
+    kept = new.__getstate__()
+    vars(new).clear()
+    vars(new).update(kept)
+    return new
+
+
 def _writable(index: CandidateIndex) -> CandidateIndex:
     """A copy of ``index`` that upserts and removals may change while rankings go on reading ``index``.
 
-    A change writes in place into the index's lists, mappings and per-agent arrays: those are copied. The
-    matrix and the segments are shared (a change puts its row in the overlay, a merge builds new arrays; neither
-    writes into the old ones), as are the profiles and what fit learned, which nothing changes after fit.
+    A change writes in place into the index's lists, mappings and per-agent or per-skill arrays: those are
+    copied. The larger arrays (one entry per matrix entry or segment) are shared and made read-only: a change
+    replaces them (a merge builds new ones), and one that wrote into them would fail rather than go unseen. The
+    profiles and what fit learned are shared too: nothing changes them after fit.
     """
-    new = copy.copy(index)  # the index's own state minus its compiled roles (a cache of the old state)
-    for name, value in vars(new).items():
+    new = _detached(index)
+    small = max(len(index.agent_ids_) + 1, _COPIED_ARRAY)
+    for name, value in list(vars(new).items()):
         if isinstance(value, (list, dict, set)):
             setattr(new, name, copy.copy(value))
-        elif isinstance(value, np.ndarray) and value.size <= len(index.agent_ids_) + 1:
-            setattr(new, name, value.copy())
+        elif isinstance(value, np.ndarray):
+            if value.size <= small:
+                setattr(new, name, value.copy())
+            else:
+                value.flags.writeable = False
     return new
 
 
@@ -404,6 +420,8 @@ class RankingCache:
             if self.store is None or state is None:
                 return
             kept = {k: getattr(self if k in self._OWN else state, k) for k in self._KEPT}
+            for k in ("interactive", "allocation"):  # rankings may be reading them meanwhile
+                kept[k] = _detached(kept[k])
             self.store.save(kept)
             self.saved_at = time.monotonic()
             self.unsaved = 0

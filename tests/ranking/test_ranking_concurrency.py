@@ -3,6 +3,7 @@ do not wait for a refresh that has nothing they need."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import pytest
@@ -96,6 +97,29 @@ def test_concurrent_rankings_never_see_a_change_half_applied(engine, monkeypatch
     assert not failures, failures
     assert seen and all(n == AGENTS and len(levels) == 1 for n, levels in seen), [x for x in seen if x[0] != AGENTS
                                                                              or len(x[1]) != 1][:5]
+
+
+def test_a_change_leaves_the_published_state_as_it_was(engine, monkeypatch):
+    # Few agents beside the taxonomy's many skills, a new agent, a skill held by none before, an erased agent, a merge:
+    # whatever a change writes into must be the next state's own.
+    monkeypatch.setattr(CandidateIndex, "__init__", _merging_often(CandidateIndex.__init__))
+    ids = [make_agent(engine, f"a{i}", skills=[("python", 3 + i)]) for i in range(3)]
+    make_need(engine, "n1")
+    _rank(engine)
+    cache = get_ranking_cache(engine)
+    published = cache.state
+    kept = pickle.dumps((published.interactive, published.allocation))
+    ids.append(make_agent(engine, "new", skills=[("python", 4), ("sql", 2)]))
+    with session_scope(engine) as s:
+        s.execute(sa.update(AgentSkill).where(AgentSkill.agent_id == ids[0]).values(level=5))
+        s.execute(sa.update(Agent).where(Agent.id == ids[1]).values(erased_at=utcnow()))
+        s.execute(sa.update(Agent).where(Agent.id.in_(ids)).values(updated_at=utcnow()))
+    for _ in range(3):  # several states in a row (and the overlay merged into the matrix on the way)
+        with session_scope(engine) as s:
+            cache.reload(s, ids)
+    assert cache.state is not published
+    assert pickle.dumps((published.interactive, published.allocation)) == kept
+    assert [c["agent"] for c in _rank(engine)["candidates"]] == ["a0", "a2", "new"]
 
 
 def _merging_often(init):
