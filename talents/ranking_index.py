@@ -344,6 +344,7 @@ class RankingCache:
     unsaved: int = 0
     swept_at: float = float("-inf")
     swept_from: datetime | None = None  # when the last sweep began (naive UTC, the stamps' clock)
+    _saving: threading.Lock = field(default_factory=threading.Lock)
 
     _KEPT = ("interactive", "allocation", "taxonomy_key", "watermark", "versions", "external_ids", "names")
     _OWN = ("versions", "external_ids", "names")  # of the kept ones, those that are not the state's
@@ -372,9 +373,12 @@ class RankingCache:
         if state is not None and self._unchanged(session, state):
             return state
         with self.lock:
-            self._refresh(session)
-            assert self.state is not None
-            return self.state
+            save = self._refresh(session)
+            state = self.state
+            assert state is not None
+        if save:  # after the lock: writing the file takes a while, and the next changes need not wait for it
+            self.save()
+        return state
 
     def refresh(self, session: Reader) -> RankingCache:
         """Bring both indexes up to date with the database (cheap when nothing changed)."""
@@ -400,31 +404,35 @@ class RankingCache:
             return False
         return session.execute(_CHANGED_SINCE.params(watermark=state.watermark)).first() is None
 
-    def _refresh(self, session: Reader) -> None:
+    def _refresh(self, session: Reader) -> bool:
+        """Under the lock; ``True`` when the store should be written."""
         with self.lock:
             key = tuple(session.execute(_TAXONOMY_KEY).one())
             if self.state is None or key != self.state.taxonomy_key:
                 self._build(session, key)
-                self.save()
-                return
+                return True
             before = self.upserts
             self._incremental(session)
             self.unsaved += self.upserts - before
-            if self.unsaved and time.monotonic() - self.saved_at >= get_settings().matching.ranking_index_save_s:
-                self.save()
+            return bool(self.unsaved) and (
+                time.monotonic() - self.saved_at >= get_settings().matching.ranking_index_save_s)
 
     def save(self) -> None:
-        """Write the indexes to the store (nothing without a store or an index)."""
+        """Write the indexes to the store (nothing without a store or an index). What is kept is taken under the
+        lock; the file is written after it, while rankings and refreshes go on."""
+        if self.store is None:
+            return
         with self.lock:
             state = self.state
-            if self.store is None or state is None:
+            if state is None:
                 return
-            kept = {k: getattr(self if k in self._OWN else state, k) for k in self._KEPT}
+            kept = {k: copy.copy(getattr(self, k)) if k in self._OWN else getattr(state, k) for k in self._KEPT}
             for k in ("interactive", "allocation"):  # rankings may be reading them meanwhile
                 kept[k] = _detached(kept[k])
-            self.store.save(kept)
             self.saved_at = time.monotonic()
             self.unsaved = 0
+        with self._saving:  # one file written at a time
+            self.store.save(kept)
 
     def save_if_changed(self) -> None:
         """What a short-lived process (the CLI) calls before it exits."""
@@ -548,10 +556,10 @@ class RankingCache:
 
     def reload(self, session: Reader, agent_ids: Iterable[int]) -> None:
         """Re-read and upsert these agents now (the workflow calls it after its own changes)."""
+        if self.state is None:  # nothing to change yet: built as it is now
+            self.current(session)
+            return
         with self.lock:
-            if self.state is None:
-                self._refresh(session)
-                return
             self._change(session, sorted(set(agent_ids)), ())
 
 

@@ -15,6 +15,7 @@ from profiles.models import Agent, AgentSkill
 from talents import ranking_index
 from talents.kernel.db import session_scope, utcnow
 from talents.ranking import RankingService, get_ranking_cache, resolve_need
+from talents.ranking_store import IndexStore
 
 pytestmark = pytest.mark.integration
 
@@ -120,6 +121,32 @@ def test_a_change_leaves_the_published_state_as_it_was(engine, monkeypatch):
     assert cache.state is not published
     assert pickle.dumps((published.interactive, published.allocation)) == kept
     assert [c["agent"] for c in _rank(engine)["candidates"]] == ["a0", "a2", "new"]
+
+
+def test_a_refresh_does_not_wait_for_the_kept_index_to_be_written(engine, monkeypatch):
+    make_agent(engine, "a0", skills=[("python", 4)])
+    make_need(engine, "n1")
+    _rank(engine)
+    cache = get_ranking_cache(engine)
+    assert cache.store is not None
+    writing, refreshed = threading.Event(), threading.Event()
+    refreshed_while_writing: list[bool] = []
+    save = IndexStore.save
+
+    def slow_save(self, kept):
+        writing.set()
+        refreshed_while_writing.append(refreshed.wait(GUARD_S))
+        return save(self, kept)
+
+    monkeypatch.setattr(IndexStore, "save", slow_save)
+    writer = threading.Thread(target=cache.save)
+    writer.start()
+    assert writing.wait(GUARD_S)
+    make_agent(engine, "a1", skills=[("python", 5)])
+    assert [c["agent"] for c in _rank(engine)["candidates"]] == ["a1", "a0"]  # a change: the refresh took the lock
+    refreshed.set()
+    writer.join(GUARD_S)
+    assert refreshed_while_writing == [True], "the refresh waited for the file to be written"
 
 
 def _merging_often(init):
