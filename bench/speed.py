@@ -233,7 +233,7 @@ def run(size: int, n_roles: int, seed: int) -> dict[str, float]:
         "index_mb": _index_bytes(index) / 2**20,
         "rss_build_mb": (rss1 - rss0) / 2**20,
         "min_found": min(found),
-        "nnz": matrix.nnz,
+        "nnz": index.text_.nnz + index.skills_.nnz,
     }
 
 
