@@ -32,7 +32,7 @@ from needs.policy import (
     project_writer,
 )
 from needs.service import NeedFilters, NeedService, ProjectService, SkillPort
-from talents.kernel.access import rule
+from talents.kernel.access import GATE_AT_READ, rule
 from talents.kernel.api import Limit, Offset, Page, documented_as, read_now, read_upload_records
 from talents.kernel.db import get_engine
 from talents.kernel.principal import LEAD, REVIEWER, Principal
@@ -91,7 +91,7 @@ class NeedController(Controller):
     path = "/api/v1/needs"
     tags = ["needs"]
 
-    @get("/", summary="List needs, highest priority first", opt=_SIGNED_IN,
+    @get("/", summary="List needs, highest priority first", opt={**_SIGNED_IN, **GATE_AT_READ},
          responses=documented_as(Page[NeedPublic]))
     async def list_needs(
         self,

@@ -41,7 +41,7 @@ from profiles.policy import (
 from profiles.service import AgentFilters, AgentService
 from profiles.taxonomy import TaxonomyService
 from profiles.taxonomy_files import detect_and_read
-from talents.kernel.access import rule
+from talents.kernel.access import GATE_AT_READ, rule
 from talents.kernel.api import Limit, Offset, Page, documented_as, read_now, read_upload_records
 from talents.kernel.db import get_engine, session_scope
 from talents.kernel.principal import AGENT, LEAD, REVIEWER, Principal
@@ -114,7 +114,7 @@ class AgentController(Controller):
         report = await anyio.to_thread.run_sync(lambda: AgentImporter(get_engine()).run(records, csv_rows=is_csv))
         return ImportResult(**report.to_dict())
 
-    @get("/{agent_id:int}", opt=_READ_PROFILE, responses=documented_as(AgentPublic))
+    @get("/{agent_id:int}", opt={**_READ_PROFILE, **GATE_AT_READ}, responses=documented_as(AgentPublic))
     async def get_agent(self, db_session: Session, agent_id: int) -> dict[str, Any]:
         return await read_now(db_session, AgentService(db_session).public_view, agent_id)
 

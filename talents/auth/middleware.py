@@ -13,7 +13,9 @@ write lock the request's own transaction would hold.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
+from functools import partial
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
@@ -27,8 +29,8 @@ from sqlmodel import Session
 from talents.auth.ratelimit import hit
 from talents.auth.service import SessionService, TokenService, same_secret
 from talents.kernel.access import STATE_KEY, Caller, authorise, rule_of
-from talents.kernel.api import admitted, close_request_session, open_request_session
-from talents.kernel.db import reads_at_once, session_scope
+from talents.kernel.api import admitted, close_request_session, gate_at_read, open_request_session, take_gate
+from talents.kernel.db import finish, reads_at_once, session_scope
 from talents.kernel.errors import PermissionDeniedError
 from talents.kernel.logs import get_logger
 from talents.kernel.principal import ANONYMOUS
@@ -145,6 +147,28 @@ def _gate_read(db: Session, headers: dict[str, str], scope: Scope) -> None:
     _apply_rule(db, caller, scope)
 
 
+def _after_gate(db: Session, send: Send) -> Send:
+    """``send``, which first runs the gate if the handler left it waiting (it answered without reading: a refusal
+    of its parameters, say): no answer leaves before the caller and the route's rule are checked."""
+
+    async def send_after_gate(message: Any) -> None:
+        gate = take_gate(db) if message["type"] == "http.response.start" else None
+        if gate is not None:
+            await anyio.to_thread.run_sync(_gate_and_finish, db, gate)
+        await send(message)
+
+    return send_after_gate
+
+
+def _gate_and_finish(db: Session, gate: Callable[[], None]) -> None:
+    ok = False
+    try:
+        gate()
+        ok = True
+    finally:
+        finish(db, commit=ok)
+
+
 class AuthMiddleware(ASGIMiddleware):
     """Resolve the principal, then enforce CSRF, rate limits and the route's rule."""
 
@@ -163,10 +187,14 @@ class AuthMiddleware(ASGIMiddleware):
                     receive = await self._gate_write(scope, receive, headers, method, opt)
                 else:
                     db = open_request_session(scope)
-                    if _credentials(headers) and not reads_at_once(db):
-                        await anyio.to_thread.run_sync(_gate_read, db, headers, scope)
-                    else:  # nobody to look up, or a SQLite read that cannot wait: no trip to a thread
-                        _gate_read(db, headers, scope)
+                    gate = partial(_gate_read, db, headers, scope)
+                    if not _credentials(headers) or reads_at_once(db):
+                        gate()  # nobody to look up, or a SQLite read that cannot wait: no trip to a thread
+                    elif opt.get("gate_at_read"):
+                        gate_at_read(db, gate)  # run by the handler's read, in its trip to a thread
+                        send = _after_gate(db, send)
+                    else:
+                        await anyio.to_thread.run_sync(gate)
                 await next_app(scope, receive, send)
                 done = True
             finally:

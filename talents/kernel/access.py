@@ -22,8 +22,8 @@ from sqlmodel import Session
 
 from talents.kernel.principal import ANONYMOUS, Principal, require
 
-__all__ = ["DEFAULT_RULE", "PUBLIC", "SIGNED_IN", "STATE_KEY", "Caller", "ObjectCheck", "Rule", "authorise",
-           "caller_of", "declared_rule", "rule", "rule_of"]
+__all__ = ["DEFAULT_RULE", "GATE_AT_READ", "PUBLIC", "SIGNED_IN", "STATE_KEY", "Caller", "ObjectCheck", "Rule",
+           "authorise", "caller_of", "declared_rule", "rule", "rule_of"]
 
 # Where the auth middleware leaves what it learnt about the request, for the handlers and the pages.
 STATE_KEY = "talents.caller"
@@ -63,6 +63,13 @@ class Rule:
 PUBLIC = Rule(public=True, why="public")
 SIGNED_IN = Rule(why="any signed-in principal")
 DEFAULT_RULE = Rule(why="default: any signed-in principal")
+
+
+# In a route's ``opt`` beside its rule: on PostgreSQL, check the caller and the rule in the same trip to a thread as
+# the handler's read, not in one of their own. Only for a handler that reads through ``talents.kernel.api.read_now``
+# and asks for no principal (the caller is known once the read begins); the middleware still lets no answer leave
+# before the gate passed.
+GATE_AT_READ = {"gate_at_read": True}
 
 
 def rule(*roles: str, check: ObjectCheck | None = None, why: str = "") -> dict[str, Rule]:

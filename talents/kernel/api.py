@@ -36,12 +36,14 @@ __all__ = [
     "admitted",
     "as_dicts",
     "documented_as",
+    "gate_at_read",
     "close_request_session",
     "guard_input",
     "open_request_session",
     "provide_db_session",
     "read_upload_records",
     "size_request_threads",
+    "take_gate",
 ]
 
 T = TypeVar("T")
@@ -190,16 +192,36 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# The caller's gate that the auth middleware left for the handler's read to run (in the session's info).
+_GATE = "talents.gate"
+
+
+def gate_at_read(session: Session, gate: Callable[[], None]) -> None:
+    """Leave ``gate`` (who calls, and the route's rule) to :func:`read_now`, which runs it before the read in the
+    same trip to a thread; :func:`take_gate` gets it back if the handler answered without reading."""
+    session.info[_GATE] = gate
+
+
+def take_gate(session: Session) -> Callable[[], None] | None:
+    """The gate still waiting to run on ``session`` (None once run)."""
+    gate: Callable[[], None] | None = session.info.pop(_GATE, None)
+    return gate
+
+
 async def read_now(session: Session, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """A handler's read on the request's session: at once on the event loop when it cannot wait (a SQLite
-    read: the trip to a thread cost more than the read itself), else in a thread which then ends the request's
-    transaction too (commit and its :func:`~talents.kernel.db.after_commit` writes): one trip, not two."""
-    if reads_at_once(session):
+    read: the trip to a thread cost more than the read itself), else in a thread which first runs the gate the
+    auth middleware left (:func:`gate_at_read`) and then ends the request's transaction (commit and its
+    :func:`~talents.kernel.db.after_commit` writes): one trip, not three."""
+    gate = take_gate(session)
+    if gate is None and reads_at_once(session):
         return fn(*args, **kwargs)
-    return await sync_to_thread(_read_and_finish, session, lambda: fn(*args, **kwargs))
+    return await sync_to_thread(_read_and_finish, session, gate, lambda: fn(*args, **kwargs))
 
 
-def _read_and_finish(session: Session, read: Callable[[], R]) -> R:
+def _read_and_finish(session: Session, gate: Callable[[], None] | None, read: Callable[[], R]) -> R:
+    if gate is not None:
+        gate()  # refuses by raising: nothing is read
     result = read()
     finish(session, commit=True)  # what follows in the handler may still read: the session begins again
     return result

@@ -46,6 +46,24 @@ def test_a_revoked_token_stops_working(client, engine, admin):
     assert client.get("/api/v1/me", headers=auth_headers(token)).status_code == 401
 
 
+def test_reads_that_check_the_caller_with_their_read_refuse_a_bad_or_revoked_token_before_any_other_answer(
+    client, engine, admin
+):
+    # On PostgreSQL the needs list and the profile read check the caller in their read's trip to a thread: a bad
+    # or revoked token is still a 401, before a refused parameter (400) or an unknown profile (404) is said.
+    token = issue_token(engine, "lecture@x.gouv.fr", "lead")
+    paths = ("/api/v1/needs?limit=20", "/api/v1/needs?limit=0", "/api/v1/agents/1", "/api/v1/agents/999999")
+    assert client.get(paths[0], headers=auth_headers(token)).status_code == 200
+    assert client.get(paths[1], headers=auth_headers(token)).status_code == 400
+    assert client.get(paths[3], headers=auth_headers(token)).status_code == 404
+    for path in paths:
+        assert client.get(path, headers={"Authorization": "Bearer tal_nope"}).status_code == 401, path
+    listed = client.get("/api/v1/admin/tokens", params={"email": "lecture@x.gouv.fr"}, headers=admin).json()
+    assert client.delete(f"/api/v1/admin/tokens/{listed[0]['id']}", headers=admin).status_code == 204
+    for path in paths:
+        assert client.get(path, headers=auth_headers(token)).status_code == 401, path
+
+
 def test_tokens_are_stored_hashed_never_in_clear(engine):
     token = issue_token(engine, "b@x.gouv.fr", "agent")
     with engine.connect() as conn:
