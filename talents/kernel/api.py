@@ -6,7 +6,7 @@ import asyncio
 import io
 import json
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -61,11 +61,11 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-def as_dicts(result: Iterable[Any]) -> list[dict[str, Any]]:
+def as_dicts(result: Any) -> list[dict[str, Any]]:
     """The rows of a query as plain dicts keyed by column label: what a read answers with, encoded as they are
     (building a model per row, then serialising it, cost more than the query on the usual pages)."""
-    keys = list(result.keys())  # type: ignore[attr-defined]
-    return [dict(zip(keys, row, strict=True)) for row in result]
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 def documented_as(model: type[BaseModel]) -> dict[int, ResponseSpec]:
@@ -118,11 +118,14 @@ async def admitted(scope: Scope) -> AsyncIterator[None]:
     gate = _admission.get(loop)
     if gate is None:
         gate = _admission[loop] = asyncio.Semaphore(db.database_pool_size)
-    try:
-        await asyncio.wait_for(gate.acquire(), db.database_lock_timeout_s)
-    except TimeoutError:
-        raise ServiceUnavailableException("the server is busy (every database connection is in use), try again",
-                                          headers={"Retry-After": "2"}) from None
+    if not gate.locked():
+        await gate.acquire()  # a connection to spare: taken at once, without a timer and a task to wait in
+    else:
+        try:
+            await asyncio.wait_for(gate.acquire(), db.database_lock_timeout_s)
+        except TimeoutError:
+            raise ServiceUnavailableException("the server is busy (every database connection is in use), try "
+                                              "again", headers={"Retry-After": "2"}) from None
     try:
         yield
     finally:

@@ -111,7 +111,9 @@ def _configure_sqlite(engine: Engine, busy_ms: int) -> None:
         # BEGIN IMMEDIATE takes the write lock up front: two writers never both read-then-write
         # stale data (the 100 % rule depends on it), and no deadlock-on-upgrade errors. Sessions that
         # only read begin deferred, so that readers never queue behind the one write lock.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+        # Straight to the driver: every request begins a transaction, SQLAlchemy's execution steps cost more.
+        conn.connection.driver_connection.execute(
+            "BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _postgres_options() -> str:
