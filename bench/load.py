@@ -466,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time", default="30s", help="locust's run time after every user started (30s, 2m)")
     parser.add_argument("--agents", type=int, default=100_000)
     parser.add_argument("--no-ceiling", action="store_true", help="skip the bare endpoint")
+    parser.add_argument("--keep", action="store_true", help="keep the working directory (the servers' logs)")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="talents-bench-load-"))
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {psutil.cpu_count()} cores",
@@ -478,7 +479,10 @@ def main(argv: list[str] | None = None) -> int:
                                    seconds=args.time, ceiling=not args.no_ceiling, tmp=tmp,
                                    say=lambda s: print(s, flush=True))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print(f"the servers' logs are kept in {tmp}", flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     print("\n".join(table(results, args.users, args.rps, args.time, args.agents)))
     return 1 if any(r.mix.failures for r in results) else 0
 

@@ -9,7 +9,8 @@ Two indexes are kept side by side, fitted once and refreshed incrementally:
 
 Refresh (every call, cheap): agents whose ``updated_at`` is past the latest one indexed are re-read and
 upserted (an index range, empty most of the time), erased or hidden agents are removed, and a taxonomy
-change rebuilds everything. At most every :data:`SWEEP_S` seconds a sweep also looks
+change rebuilds everything. At most every :data:`SWEEP_S` seconds (less often when a sweep is dear: it may take
+:data:`SWEEP_SHARE` of the time at most) a sweep also looks
 ``ranking_refresh_overlap_s`` back, so that a transaction committed late is not missed (an agent is
 re-encoded only when its ``updated_at`` differs from the indexed one), and counts the agents, so that a
 deleted one leaves the index; in between, a deleted agent is never shown: the agents a ranking returns are
@@ -93,6 +94,9 @@ __all__ = [
 _CHUNK = 500
 _COPIED_ARRAY = 2**17  # arrays up to this size (or one entry per agent) are copied by a change, larger ones shared
 SWEEP_S = 1.0
+# Just after a bulk import every agent was stamped within the look-back: a sweep re-reads them all (0.1–0.2 s
+# at 100 000 agents). Spacing the sweeps by their cost keeps that under this share of a worker's time.
+SWEEP_SHARE = 0.05
 """How often a refresh looks back for late commits and deleted agents (well within the 2 s in which a
 change reaches every worker's rankings)."""
 
@@ -343,6 +347,7 @@ class RankingCache:
     saved_at: float = 0.0
     unsaved: int = 0
     swept_at: float = float("-inf")
+    sweep_cost_s: float = 0.0  # how long the last sweep took
     swept_from: datetime | None = None  # when the last sweep began (naive UTC, the stamps' clock)
     _saving: threading.Lock = field(default_factory=threading.Lock)
 
@@ -386,7 +391,7 @@ class RankingCache:
         return self
 
     def _sweep_due(self) -> bool:
-        return time.monotonic() - self.swept_at >= SWEEP_S
+        return time.monotonic() - self.swept_at >= max(SWEEP_S, self.sweep_cost_s / SWEEP_SHARE)
 
     def _lock_free(self) -> bool:
         if not self.lock.acquire(blocking=False):
@@ -481,6 +486,7 @@ class RankingCache:
         assert self.state is not None
         sweep = self._sweep_due()
         started = _naive(datetime.now(UTC))
+        began = time.monotonic()
         watermark = self.state.watermark
         q = _STAMPS
         if watermark is not None and sweep:
@@ -505,12 +511,13 @@ class RankingCache:
                 changed.append(aid)
         # Deleted rows leave no trace in updated_at: a count tells, then the id lists.
         if sweep:
-            self.swept_at = time.monotonic()
             self.swept_from = started
             live = session.execute(_LIVE_COUNT).scalar_one()
             if int(live) != len(self.versions) - len(gone) + sum(1 for a in changed if a not in self.versions):
                 ids = set(session.execute(_LIVE_IDS).scalars())
                 gone += [a for a in self.versions if a not in ids and a not in gone]
+            self.swept_at = time.monotonic()
+            self.sweep_cost_s = self.swept_at - began
         if gone or changed:
             self._change(session, changed, gone)
         if top != self.state.watermark:

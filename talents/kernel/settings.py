@@ -86,7 +86,9 @@ class MatchingSettings(_Base):
         None, description="Where the ranking index is kept between processes (default: beside a SQLite "
                           "database file, else the user's cache directory); empty string: not kept")
     ranking_index_save_s: float = Field(
-        30.0, ge=0, description="A long-lived process writes the kept index at most this often")
+        300.0, ge=0, description="A long-lived process writes the kept index at most this often (seconds of CPU "
+                                 "at 100 000 agents; a process that loads an older copy catches up from the "
+                                 "change stamps)")
     proposal_ttl_days: int = Field(7, ge=1, description="A proposal not answered within this expires")
     approval_ttl_days: int = Field(7, ge=1, description="A manager's approval link is valid this long; an "
                                                         "accepted assignment not decided within it expires")

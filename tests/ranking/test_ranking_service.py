@@ -96,6 +96,27 @@ def test_erased_and_deleted_agents_are_never_ranked_again(engine):
     assert [c["agent"] for c in _rank(engine)["candidates"]] == ["c"]
 
 
+@SQLITE_ONLY
+def test_a_dear_sweep_comes_less_often_and_a_cheap_one_every_second(engine):
+    # After a bulk import every agent is within the look-back: each sweep re-reads them all. Its cost spaces it.
+    import time
+
+    from talents.ranking_index import SWEEP_S, SWEEP_SHARE
+
+    make_agent(engine, "a", skills=[("python", 4)])
+    make_need(engine, "n1")
+    _rank(engine)  # builds the index
+    _rank(engine)  # refreshes it, with the first sweep
+    cache = get_ranking_cache(engine)
+    assert 0 < cache.sweep_cost_s < SWEEP_S * SWEEP_SHARE  # a sweep ran, and it was cheap
+    cache.swept_at = time.monotonic() - 2 * SWEEP_S
+    assert cache._sweep_due()
+    cache.sweep_cost_s = 0.5  # a sweep of half a second waits ten
+    assert not cache._sweep_due()
+    cache.swept_at = time.monotonic() - 0.5 / SWEEP_SHARE
+    assert cache._sweep_due()
+
+
 def test_an_agent_who_hides_the_profile_is_not_ranked_until_they_show_it_again(engine):
     from profiles.models import AgentUpdate
     from profiles.service import AgentService
