@@ -147,11 +147,14 @@ _ROLE_SKILLS_OF = (select(*(getattr(RoleSkill, f) for f in _ROLE_SKILL_FIELDS))
                    .order_by(col(RoleSkill.id)))
 
 
-# A need's public fields as columns labelled with their names; the usual page and its count built once.
+# A need's public fields as columns labelled with their names, and the count of all the needs the query matches
+# on each row (a window: computed before the page is cut); the usual page and its count built once.
 _NEED_COLUMNS = tuple(getattr(Need, f).label(f) for f in NeedPublic.model_fields if f not in ("roles", "warnings"))
+_TOTAL = "total_matching"
+_WITH_TOTAL = (*_NEED_COLUMNS, func.count().over().label(_TOTAL))
 _NEED_ORDER = (col(Need.priority), col(Need.start), col(Need.id))
 _COUNT_NEEDS = sa.select(func.count()).select_from(Need)
-_PAGE_OF_NEEDS = (sa.select(*_NEED_COLUMNS).order_by(*_NEED_ORDER)
+_PAGE_OF_NEEDS = (sa.select(*_WITH_TOTAL).order_by(*_NEED_ORDER)
                   .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")))
 
 
@@ -223,14 +226,17 @@ class NeedService:
         are (no mapped objects, no models built or validated again)."""
         conn = self.session.connection()
         if filters == _NO_FILTERS:  # the usual page: statements built once
-            total = conn.execute(_COUNT_NEEDS).scalar_one()
             rows = as_dicts(conn.execute(_PAGE_OF_NEEDS, {"limit": limit, "offset": offset}))
+            count = _COUNT_NEEDS
         else:
-            query = self._filtered(sa.select(*_NEED_COLUMNS), filters)
-            total = conn.execute(sa.select(func.count()).select_from(query.subquery())).scalar_one()
+            query = self._filtered(sa.select(*_WITH_TOTAL), filters)
             rows = as_dicts(conn.execute(query.order_by(*_NEED_ORDER).offset(offset).limit(limit)))
+            count = sa.select(func.count()).select_from(self._filtered(sa.select(Need.id), filters).subquery())
+        # The count comes with the page's rows; a page past the end has none to carry it: then it is counted apart.
+        total = rows[0][_TOTAL] if rows else conn.execute(count).scalar_one()
         roles = self._role_rows_of([r["id"] for r in rows])
         for row in rows:
+            del row[_TOTAL]
             row["roles"], row["warnings"] = roles.get(row["id"], []), list(self.warnings)
         return rows, int(total)
 

@@ -104,6 +104,17 @@ def test_needs_list_filters_and_sorts_by_priority(admin_client):
     assert admin_client.get("/api/v1/needs", params={"status": "nonsense"}).status_code == 400
 
 
+def test_needs_list_counts_every_match_whatever_the_page(admin_client):
+    for priority in (3, 1, 2, 2):
+        admin_client.post("/api/v1/needs", json={**NEED, "priority": priority, "title": f"Besoin {priority}"})
+    # The count of all that match, on a page that shows some, on one past the end, with and without a filter.
+    for params, count, shown in (({"limit": 1}, 4, 1), ({"limit": 2, "offset": 3}, 4, 1), ({"offset": 9}, 4, 0),
+                                 ({"priority": 2, "limit": 1}, 2, 1), ({"priority": 2, "offset": 5}, 2, 0)):
+        page = admin_client.get("/api/v1/needs", params=params).json()
+        assert (page["count"], len(page["data"])) == (count, shown), params
+        assert all("total_matching" not in n for n in page["data"])
+
+
 def test_need_names_a_project_by_external_id_and_it_is_created_if_unknown(admin_client):
     need = admin_client.post("/api/v1/needs", json={**NEED, "project": "brigade", "ministry": "DINUM"}).json()
     project = admin_client.get(f"/api/v1/projects/{need['project_id']}").json()
