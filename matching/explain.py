@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,34 @@ from matching.types import AgentSkill, CandidateProfile, RoleRequirement, SkillR
 __all__ = ["Explained", "ExplainingIndex", "NearMiss"]
 
 Explanation = dict[str, Any]
+
+
+@lru_cache(maxsize=4096)
+def _iso_day(ordinal: int) -> str | None:
+    """The ISO date of a day ordinal, ``None`` for 0 or less (no day); rankings show the same few days."""
+    return date.fromordinal(ordinal).isoformat() if ordinal > 0 else None
+
+
+def rounded(values: np.ndarray, digits: int) -> list[float]:
+    """``[round(v, digits) for v in values.tolist()]`` of a 1-d array: the same floats, at once.
+
+    Python's ``round`` picks the integer nearest to the exact ``v × 10**digits`` (ties to even) and returns
+    the double nearest to that integer over ``10**digits``. ``np.rint`` of the product picks the same
+    integer unless the product lies within its rounding error of a half (then Python's ``round`` is
+    asked), and dividing an exact integer by an exact power of ten rounds as Python's ``round`` does.
+    """
+    scale = 10.0**digits
+    scaled = values * scale
+    whole = np.rint(scaled)
+    out = (whole / scale).tolist()
+    # near a half, too large for the product to be exact to a millionth, or not finite: Python decides
+    with np.errstate(invalid="ignore"):
+        doubtful = ~(np.abs(np.abs(scaled - whole) - 0.5) > 1e-6) | ~(np.abs(scaled) < 2.0**40)
+    if doubtful.any():
+        flat = values.tolist()
+        for k in np.flatnonzero(doubtful).tolist():
+            out[k] = round(flat[k], digits)
+    return out
 
 
 class Explained:
@@ -406,8 +434,8 @@ class ExplainingIndex(IndexBase):
 
 class _Layout:
     """What a batch of explanations shows: the index's part read with the ranking, the rest computed when
-    the first of them is read (:meth:`_compute`); :meth:`layout` builds one explanation's dictionary (the
-    shape of :meth:`ExplainingIndex._explain`)."""
+    the first of them is read (:meth:`_compute`), when all the batch's dictionaries are laid out together
+    (the shape of :meth:`ExplainingIndex._explain`) from plain Python lists, one pass per row."""
 
     def __init__(
         self,
@@ -428,11 +456,15 @@ class _Layout:
         self._label = index.taxonomy_.label
         self._inputs = (role, rv, today, entries, text, fair, period, at)
         self.fairness, self.open_proposals = fairness, open_proposals
-        self.start, self.end, self.share = role.start.isoformat(), role.end.isoformat(), role.share
-        self._iso: dict[int, str | None] = {}
-        self._ready = False
+        self._laid: list[Explanation] | None = None
 
-    def _compute(self) -> None:
+    def layout(self, i: int) -> Explanation:
+        """The explanation of the batch's ``i``-th row."""
+        if self._laid is None:
+            self._laid = self._compute()
+        return self._laid[i]
+
+    def _compute(self) -> list[Explanation]:
         role, rv, today, entries, text, fair, period, at = self._inputs
         m, n_asked = text.size, len(role.skills)
         if entries is not None:
@@ -445,15 +477,15 @@ class _Layout:
             fit = fit + float(rv.weights[j]) * best[:, j]
         score = np.minimum(1.0, np.maximum(0.0, (rv.skill_weight * fit + rv.text_weight * text) * fair))
         label = self._label
-        self.via: dict[tuple[int, int], tuple[str, str, str, float]] = {}  # (source, asked skill) → shown
+        via: dict[tuple[int, int], tuple[str, str, str, float]] = {}  # (source, asked skill) → shown
         for i, j in zip(*np.nonzero(kind == 3), strict=True):
             src = int(source[i, j])
-            if (src, j) not in self.via:
+            if (src, j) not in via:
                 t = int(rv.src_skills[src])
                 sim, how = self._related[rv.skill_idx[j]][t]
                 sid = self._skill_ids[t]
-                self.via[(src, int(j))] = (sid, label(sid), how, round(sim, 4))
-        self.bases = [
+                via[(src, int(j))] = (sid, label(sid), how, round(sim, 4))
+        bases = [
             {
                 "skill_id": r.skill_id,
                 "label": label(r.skill_id),
@@ -463,89 +495,83 @@ class _Layout:
             }
             for j, r in enumerate(role.skills)
         ]
-        self.weights = (round(rv.skill_weight, 6), round(rv.text_weight, 6))
-        self.kind, self.best, self.source, self.what = (x.tolist() for x in (kind, best, source, what))
-        self.score, self.fit, self.text, self.fair = (x.tolist() for x in (score, fit, text, fair))
-        self.bounds, self.seg_start, self.seg_end, self.seg_free = (
-            x.tolist() for x in (period.indptr, period.start, period.end, period.free)
-        )
-        self.eligible, self.min_free, self.short_days = (
-            x.tolist() for x in (period.eligible, period.min_free, period.short_days)
-        )
-        self.at = at.tolist() if at is not None else range(m)
-        self._ready = True
-
-    def _day(self, ordinal: int) -> str | None:
-        iso = self._iso.get(ordinal)
-        if iso is None and ordinal > 0:
-            iso = self._iso[ordinal] = date.fromordinal(ordinal).isoformat()
-        return iso
-
-    def layout(self, i: int) -> Explanation:
-        if not self._ready:
-            self._compute()
-        matched: list[dict[str, Any]] = []
-        related: list[dict[str, Any]] = []
-        below: list[dict[str, Any]] = []
-        missing: list[dict[str, Any]] = []
-        bases, best, what = self.bases, self.best[i], self.what[i]
-        for j, kind in enumerate(self.kind[i]):
-            if kind == 0:
-                missing.append(bases[j].copy())
-                continue
-            last_used, rest = divmod(what[j], 64)
-            interest, level = divmod(rest, 8)
-            if kind == 3:
-                via_id, via_label, source, similarity = self.via[(self.source[i][j], j)]
-                related.append(
-                    bases[j]
-                    | {
-                        "via_skill_id": via_id,
-                        "via_label": via_label,
-                        "agent_level": level,
-                        "source": source,
-                        "similarity": similarity,
-                        "credit": round(best[j], 4),
-                    }
-                )
-            else:
-                (matched if kind == 1 else below).append(
-                    bases[j]
-                    | {
-                        "agent_level": level,
-                        "credit": round(best[j], 4),
-                        "last_used": self._day(last_used - 1),
-                        "interest": interest or None,
-                    }
-                )
-        day = self._day
-        p = self.at[i]  # the row's position in the period
-        segments = [
-            {"start": day(self.seg_start[a]), "end": day(self.seg_end[a]), "free": round(self.seg_free[a], 6)}
-            for a in range(self.bounds[p], self.bounds[p + 1])
-        ]
-        fair = round(self.fair[i], 6)
-        return {
-            "score": round(self.score[i], 6),
-            "parts": {
-                "skills": round(self.fit[i], 6),
-                "text": round(self.text[i], 6),
-                "skills_weight": self.weights[0],
-                "text_weight": self.weights[1],
-                "fairness_factor": fair,
-            },
-            "matched": matched,
-            "related": related,
-            "below_level": below,
-            "missing": missing,
-            "availability": {
-                "start": self.start,
-                "end": self.end,
-                "share": self.share,
-                "eligible": self.eligible[p],
-                "min_free": round(self.min_free[p], 6),
-                "short_days": self.short_days[p],
-                "segments": segments,
-            },
-            "fairness": {"applied": self.fairness, "open_proposals": self.open_proposals[i], "factor": fair},
-        }
+        # Python numbers from here, rounded a whole array at a time as the reference rounds each
+        skills_weight, text_weight = round(rv.skill_weight, 6), round(rv.text_weight, 6)
+        kinds, sources, whats = (x.tolist() for x in (kind, source, what))
+        flat_credits = rounded(best.ravel(), 4)
+        credits = [flat_credits[i * n_asked : (i + 1) * n_asked] for i in range(m)]
+        positions = at if at is not None else np.arange(m)  # each row's position in the period
+        by_row = rounded(np.concatenate([score, fit, text, fair, period.min_free[positions], period.free]), 6)
+        scores, fits, texts, fairs, min_free = (by_row[k * m : (k + 1) * m] for k in range(5))
+        seg_free = by_row[5 * m :]
+        eligible, short_days = period.eligible[positions].tolist(), period.short_days[positions].tolist()
+        bounds, seg_start, seg_end = period.indptr.tolist(), period.start.tolist(), period.end.tolist()
+        start, end, share, fairness = role.start.isoformat(), role.end.isoformat(), role.share, self.fairness
+        at_, day = positions.tolist(), _iso_day
+        laid: list[Explanation] = []
+        for i in range(m):
+            matched: list[dict[str, Any]] = []
+            related: list[dict[str, Any]] = []
+            below: list[dict[str, Any]] = []
+            missing: list[dict[str, Any]] = []
+            credit_i, what_i, source_i = credits[i], whats[i], sources[i]
+            for j, k in enumerate(kinds[i]):
+                if k == 0:
+                    missing.append(bases[j].copy())
+                    continue
+                w = what_i[j]  # (last used ordinal + 1) * 64 + interest * 8 + level
+                if k == 3:
+                    via_id, via_label, how, similarity = via[(source_i[j], j)]
+                    related.append(
+                        {
+                            **bases[j],
+                            "via_skill_id": via_id,
+                            "via_label": via_label,
+                            "agent_level": w & 7,
+                            "source": how,
+                            "similarity": similarity,
+                            "credit": credit_i[j],
+                        }
+                    )
+                else:
+                    (matched if k == 1 else below).append(
+                        {
+                            **bases[j],
+                            "agent_level": w & 7,
+                            "credit": credit_i[j],
+                            "last_used": day((w >> 6) - 1),
+                            "interest": (w >> 3) & 7 or None,
+                        }
+                    )
+            p = at_[i]
+            segments = [
+                {"start": day(seg_start[s]), "end": day(seg_end[s]), "free": seg_free[s]}
+                for s in range(bounds[p], bounds[p + 1])
+            ]
+            laid.append(
+                {
+                    "score": scores[i],
+                    "parts": {
+                        "skills": fits[i],
+                        "text": texts[i],
+                        "skills_weight": skills_weight,
+                        "text_weight": text_weight,
+                        "fairness_factor": fairs[i],
+                    },
+                    "matched": matched,
+                    "related": related,
+                    "below_level": below,
+                    "missing": missing,
+                    "availability": {
+                        "start": start,
+                        "end": end,
+                        "share": share,
+                        "eligible": eligible[i],
+                        "min_free": min_free[i],
+                        "short_days": short_days[i],
+                        "segments": segments,
+                    },
+                    "fairness": {"applied": fairness, "open_proposals": self.open_proposals[i], "factor": fairs[i]},
+                }
+            )
+        return laid
