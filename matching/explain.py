@@ -40,14 +40,14 @@ def rounded(values: np.ndarray, digits: int) -> list[float]:
     """
     scale = 10.0**digits
     scaled = values * scale
+    if not (np.abs(scaled) < 2.0**40).all():  # too large for the product to be exact to a millionth, or nan
+        return [round(v, digits) for v in values.tolist()]
     whole = np.rint(scaled)
     out = (whole / scale).tolist()
-    # near a half, too large for the product to be exact to a millionth, or not finite: Python decides
-    with np.errstate(invalid="ignore"):
-        doubtful = ~(np.abs(np.abs(scaled - whole) - 0.5) > 1e-6) | ~(np.abs(scaled) < 2.0**40)
-    if doubtful.any():
+    doubtful = np.flatnonzero(np.abs(np.abs(scaled - whole) - 0.5) <= 1e-6)  # near a half: Python decides
+    if doubtful.size:
         flat = values.tolist()
-        for k in np.flatnonzero(doubtful).tolist():
+        for k in doubtful.tolist():
             out[k] = round(flat[k], digits)
     return out
 
@@ -499,7 +499,6 @@ class _Layout:
         skills_weight, text_weight = round(rv.skill_weight, 6), round(rv.text_weight, 6)
         kinds, sources, whats = (x.tolist() for x in (kind, source, what))
         flat_credits = rounded(best.ravel(), 4)
-        credits = [flat_credits[i * n_asked : (i + 1) * n_asked] for i in range(m)]
         positions = at if at is not None else np.arange(m)  # each row's position in the period
         by_row = rounded(np.concatenate([score, fit, text, fair, period.min_free[positions], period.free]), 6)
         scores, fits, texts, fairs, min_free = (by_row[k * m : (k + 1) * m] for k in range(5))
@@ -507,15 +506,16 @@ class _Layout:
         eligible, short_days = period.eligible[positions].tolist(), period.short_days[positions].tolist()
         bounds, seg_start, seg_end = period.indptr.tolist(), period.start.tolist(), period.end.tolist()
         start, end, share, fairness = role.start.isoformat(), role.end.isoformat(), role.share, self.fairness
-        at_, day = positions.tolist(), _iso_day
+        day, open_proposals = _iso_day, self.open_proposals
         laid: list[Explanation] = []
-        for i in range(m):
+        rows = zip(kinds, whats, sources, positions.tolist(), strict=True)
+        for i, (kind_i, what_i, source_i, p) in enumerate(rows):
             matched: list[dict[str, Any]] = []
             related: list[dict[str, Any]] = []
             below: list[dict[str, Any]] = []
             missing: list[dict[str, Any]] = []
-            credit_i, what_i, source_i = credits[i], whats[i], sources[i]
-            for j, k in enumerate(kinds[i]):
+            credit_i = flat_credits[i * n_asked : (i + 1) * n_asked]
+            for j, k in enumerate(kind_i):
                 if k == 0:
                     missing.append(bases[j].copy())
                     continue
@@ -543,11 +543,13 @@ class _Layout:
                             "interest": (w >> 3) & 7 or None,
                         }
                     )
-            p = at_[i]
-            segments = [
-                {"start": day(seg_start[s]), "end": day(seg_end[s]), "free": seg_free[s]}
-                for s in range(bounds[p], bounds[p + 1])
-            ]
+            a, b = bounds[p], bounds[p + 1]
+            if b == a + 1:  # the common case, without a comprehension's call
+                segments = [{"start": day(seg_start[a]), "end": day(seg_end[a]), "free": seg_free[a]}]
+            else:
+                segments = [
+                    {"start": day(seg_start[s]), "end": day(seg_end[s]), "free": seg_free[s]} for s in range(a, b)
+                ]
             laid.append(
                 {
                     "score": scores[i],
@@ -571,7 +573,7 @@ class _Layout:
                         "short_days": short_days[i],
                         "segments": segments,
                     },
-                    "fairness": {"applied": fairness, "open_proposals": self.open_proposals[i], "factor": fairs[i]},
+                    "fairness": {"applied": fairness, "open_proposals": open_proposals[i], "factor": fairs[i]},
                 }
             )
         return laid
