@@ -135,7 +135,8 @@ class ExplainingIndex(IndexBase):
                 continue
             i = offset + c
             a, b = bounds[i], bounds[i + 1]
-            segments = list(zip(starts[a:b], ends[a:b], frees[a:b], strict=True))
+            # the segments tell only why an agent is not available
+            segments = [] if eligible[i] else list(zip(starts[a:b], ends[a:b], frees[a:b], strict=True))
             reasons = self._miss_reasons(profile, role, eligible[i], segments, min_free[i], required)
             if reasons:
                 picked.append(c)
