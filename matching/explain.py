@@ -389,46 +389,52 @@ class ExplainingIndex(IndexBase):
         equals — as the reference loop decides.
         """
         n_asked = len(asked)
-        direct = np.full((m, n_asked), -1.0)  # credit of the asked skill held itself (-1: not held)
-        top = np.full((m, n_asked), -1.0)  # best credit of a related skill held (-1: none)
-        related = np.zeros((m, n_asked))  # credit of the related skill shown
-        source = np.zeros((m, n_asked), dtype=np.int64)
-        d_shown = np.zeros((m, n_asked), dtype=np.int64)
-        r_shown = np.zeros((m, n_asked), dtype=np.int64)
+        # -1 where nothing is held; one allocation for the three float and the three integer tables
+        floats = np.full((3, m, n_asked), -1.0)
+        ints = np.zeros((3, m, n_asked), dtype=np.int64)
+        direct, top, related = floats  # credit of the asked skill held itself, best and shown related credit
+        source, d_shown, r_shown = ints
+        # the same tables flat: assignments at flat positions (row × n_asked + asked skill) are cheaper
+        flat_direct, _, flat_related = floats.reshape(3, -1)
+        flat_source, flat_d_shown, flat_r_shown = ints.reshape(3, -1)
         pos, cols, lu, code = entries
         # Only the entries held in a source of some asked skill, as (entry × asked skill) arrays.
-        where = np.minimum(np.searchsorted(rv.contrib_cols, cols), rv.contrib_cols.size - 1)
-        hit = np.flatnonzero(rv.contrib_cols[where] == cols)
+        where = np.minimum(rv.contrib_cols.searchsorted(cols), rv.contrib_cols.size - 1)
+        hit = (rv.contrib_cols[where] == cols).nonzero()[0]
         if hit.size:
             hp, at, lu, code = pos[hit], where[hit], lu[hit], code[hit].astype(np.int64)
-            si, lvl = at // LEVELS, at % LEVELS + 1
+            si, below = np.divmod(at, LEVELS)  # source skill, level - 1
             # rv.contrib is similarity × level credit, so this is _credit's product, float for float
             credit = (rv.contrib[at] * INTEREST_FACTOR[code][:, None]) * self._recency(lu, today)[:, None]
             order = rv.src_order[si]
-            shown = (lu + 1) * 64 + code * 8 + lvl
-            e, j = np.nonzero(si[:, None] == rv.src_direct)  # one entry at most per row and asked skill
-            direct[hp[e], j] = credit[e, j]
-            d_shown[hp[e], j] = shown[e]
+            shown = (lu * 8 + code) * 8 + below + 65  # (lu + 1) * 64 + code * 8 + level
+            row_at = hp * n_asked
+            e, j = (si[:, None] == rv.src_direct).nonzero()  # one entry at most per row and asked skill
+            cell = row_at[e] + j
+            flat_direct[cell] = credit[e, j]
+            flat_d_shown[cell] = shown[e]
             rel = np.where((order > 0) & (order != NOT_A_SOURCE), credit, -1.0)
             # a row's entries are contiguous: per-row reductions with reduceat
-            first = np.flatnonzero(np.concatenate([[True], hp[1:] != hp[:-1]]))
-            top[hp[first]] = np.maximum.reduceat(rel, first, axis=0)
-            # the first in order among the related skills within EPS of the best
+            first = np.concatenate([[True], hp[1:] != hp[:-1]]).nonzero()[0]
+            held = hp[first]
+            top[held] = np.maximum.reduceat(rel, first, axis=0)
+            # the first in order among the related skills within EPS of the best (in a cell without any,
+            # some entry is picked: unused, as no related skill wins there)
             key = np.where(rel >= top[hp] - EPS, order, NOT_A_SOURCE)
-            lowest = np.full((m, n_asked), NOT_A_SOURCE)
-            lowest[hp[first]] = np.minimum.reduceat(key, first, axis=0)
-            e, j = np.nonzero((key == lowest[hp]) & (key != NOT_A_SOURCE))
-            source[hp[e], j] = si[e]
-            related[hp[e], j] = rel[e, j]
-            r_shown[hp[e], j] = shown[e]
-        required = np.array([r.level for r in asked])
+            lowest = np.empty((m, n_asked), dtype=np.int64)
+            lowest[held] = np.minimum.reduceat(key, first, axis=0)
+            e, j = (key == lowest[hp]).nonzero()
+            cell = row_at[e] + j
+            flat_source[cell] = si[e]
+            flat_related[cell] = rel[e, j]
+            flat_r_shown[cell] = shown[e]
         base = np.maximum(direct, 0.0)
         related_won = top > base + EPS
         best = np.where(related_won, related, base)
-        d_level = d_shown % 8
+        low = d_shown % 8 < np.array([r.level for r in asked])
         # held directly: matched at or above the level, else below level even when a related skill won
-        shown_held = (direct >= 0) & (~related_won | (d_level < required))
-        kind = np.where(shown_held, np.where(d_level >= required, 1, 2), np.where(related_won, 3, 0))
+        shown_held = (direct >= 0) & (low | ~related_won)
+        kind = np.where(shown_held, low + 1, related_won * 3)
         what = np.where(shown_held, d_shown, r_shown)
         return kind, best, source, what
 
