@@ -395,7 +395,7 @@ class ExplainingIndex(IndexBase):
         direct, top, related = floats  # credit of the asked skill held itself, best and shown related credit
         source, d_shown, r_shown = ints
         # the same tables flat: assignments at flat positions (row × n_asked + asked skill) are cheaper
-        flat_direct, _, flat_related = floats.reshape(3, -1)
+        flat_direct, flat_top, flat_related = floats.reshape(3, -1)
         flat_source, flat_d_shown, flat_r_shown = ints.reshape(3, -1)
         pos, cols, lu, code = entries
         # Only the entries held in a source of some asked skill, as (entry × asked skill) arrays.
@@ -413,21 +413,25 @@ class ExplainingIndex(IndexBase):
             cell = row_at[e] + j
             flat_direct[cell] = credit[e, j]
             flat_d_shown[cell] = shown[e]
-            rel = np.where((order > 0) & (order != NOT_A_SOURCE), credit, -1.0)
-            # a row's entries are contiguous: per-row reductions with reduceat
-            first = np.concatenate([[True], hp[1:] != hp[:-1]]).nonzero()[0]
-            held = hp[first]
-            top[held] = np.maximum.reduceat(rel, first, axis=0)
-            # the first in order among the related skills within EPS of the best (in a cell without any,
-            # some entry is picked: unused, as no related skill wins there)
-            key = np.where(rel >= top[hp] - EPS, order, NOT_A_SOURCE)
-            lowest = np.empty((m, n_asked), dtype=np.int64)
-            lowest[held] = np.minimum.reduceat(key, first, axis=0)
-            e, j = (key == lowest[hp]).nonzero()
-            cell = row_at[e] + j
-            flat_source[cell] = si[e]
-            flat_related[cell] = rel[e, j]
-            flat_r_shown[cell] = shown[e]
+            # Related skills held: a few per ranking, so their best per cell is picked in plain Python.
+            e, j = ((order > 0) & (order != NOT_A_SOURCE)).nonzero()
+            if e.size:
+                cells, credits = (row_at[e] + j).tolist(), credit[e, j].tolist()
+                top_of: dict[int, float] = {}  # cell → best related credit
+                for c, x in zip(cells, credits, strict=True):
+                    if x > top_of.get(c, -1.0):
+                        top_of[c] = x
+                # the first in order among the related skills within EPS of the best
+                pick: dict[int, tuple[int, int]] = {}  # cell → (order, candidate)
+                for k, (c, x, o) in enumerate(zip(cells, credits, order[e, j].tolist(), strict=True)):
+                    if x >= top_of[c] - EPS and (c not in pick or o < pick[c][0]):
+                        pick[c] = (o, k)
+                flat_top[list(top_of)] = list(top_of.values())
+                won = np.array([k for _, k in pick.values()])
+                cell, e_won = np.array(list(pick)), e[won]
+                flat_source[cell] = si[e_won]
+                flat_related[cell] = credit[e_won, j[won]]
+                flat_r_shown[cell] = shown[e_won]
         base = np.maximum(direct, 0.0)
         related_won = top > base + EPS
         best = np.where(related_won, related, base)
