@@ -25,7 +25,7 @@ from talents.health import healthz, readyz
 from talents.http_errors import exception_handlers
 from talents.kernel.api import guard_input, provide_db_session, size_request_threads
 from talents.kernel.db import get_engine, migrate, session_scope
-from talents.kernel.logs import configure_logging, get_logger
+from talents.kernel.logs import configure_logging, dump_stacks_on_sigusr1, get_logger
 from talents.kernel.settings import get_settings
 from talents.metrics import metrics
 from talents.openapi_page import OfflineSwagger
@@ -92,6 +92,7 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
     """Build the application. Every piece is wired here and only here."""
     settings = get_settings()
     configure_logging(settings.app.log_level, settings.app.log_json)
+    dump_stacks_on_sigusr1()
     get_engine()
     STATIC_DIR.mkdir(exist_ok=True)
     dependencies: dict[str, Provide] = {

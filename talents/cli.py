@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from talents.cli_support import err, existing, prepare, print_report, progress_bar
 from talents.kernel.db import current_revision, downgrade, get_engine, head_revision, migrate, session_scope
-from talents.kernel.logs import configure_logging, set_verbose
+from talents.kernel.logs import configure_logging, dump_stacks_on_sigusr1, set_verbose
 from talents.kernel.settings import get_settings, reset_settings
 
 __all__ = ["app", "main"]
@@ -155,6 +155,7 @@ def serve(
         timeout_worker_healthcheck=60,
     )
     if workers > 1:
+        dump_stacks_on_sigusr1()  # the supervisor's own; each worker's is set up with its app
         _supervisor(config).run()
         return
     # Once its graceful shutdown is over, uvicorn raises the SIGTERM again for the process to die of it (status

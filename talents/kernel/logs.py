@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
+import io
 import logging
 import re
+import signal
 import sys
 from typing import Any
 
 import structlog
 
-__all__ = ["LIBRARY_LOGGERS", "configure_logging", "get_logger", "redact", "set_verbose"]
+__all__ = ["LIBRARY_LOGGERS", "configure_logging", "dump_stacks_on_sigusr1", "get_logger", "redact", "set_verbose"]
 
 _SECRET_KEYS = re.compile(
     r"(pass(word)?|secret|token|cookie|authorization|session|code_verifier|id_token|"
@@ -75,3 +79,10 @@ def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
 
 def get_logger(name: str = "talents") -> Any:
     return structlog.get_logger(name)
+
+
+def dump_stacks_on_sigusr1() -> None:
+    """``kill -USR1 <pid>`` writes every thread's stack to the process's standard error (its log): what a worker
+    that does not stop, or a request that never answers, is waiting for."""
+    with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):  # no real standard error
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)

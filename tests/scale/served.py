@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,12 +72,20 @@ class Served:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
+                self._dump_stacks()
                 self.proc.kill()
                 self.proc.wait(10)
                 self._log.close()
                 return float("inf")
         self._log.close()
         return time.monotonic() - start
+
+    def _dump_stacks(self) -> None:
+        # Every process of the server writes its threads' stacks to the log: what the failing test shows.
+        with contextlib.suppress(psutil.Error):
+            for proc in [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]:
+                proc.send_signal(signal.SIGUSR1)
+        time.sleep(1)
 
 
 def add_python_agent(session: Any, external_id: str, level: int, **fields: Any) -> int:
