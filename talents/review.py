@@ -1,14 +1,22 @@
 """DINUM review: fill rate, time to staff, FTE per ministry against pledges, skills supply against demand.
 
 Read-only aggregates over the whole database; the pages and ``/api/v1/review/*`` show them.
+
+The figures over the whole pool of agents (how many, how many available, the skills' supply: tens of
+milliseconds at 100 000 agents) are kept per worker (:meth:`ReviewService.pool`) and counted again when the
+database's change stamps moved and they are older than :data:`POOL_MAX_AGE_S`: the dashboard says when they were
+counted. Each worker checks the stamps in the database itself, so a change made through another worker is seen
+the same way. The figures about needs, seats and pledges are small tables, read afresh on every view.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass
-from datetime import date
+import threading
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +28,7 @@ from talents.assignments.models import COMMITTED_STATES, Assignment
 from talents.kernel.errors import NotFoundError
 from talents.kernel.settings import get_settings
 
-__all__ = ["ReviewService", "csv_safe"]
+__all__ = ["POOL_MAX_AGE_S", "PoolFigures", "ReviewService", "csv_safe", "forget_pool_figures"]
 
 # States that count as staffed seats (the agent and the manager said yes).
 STAFFED = ("approved", "active", "completed")
@@ -56,6 +64,49 @@ OPEN_SEATS = (select(func.coalesce(func.sum(Role.count), 0)).join(Need, col(Need
               .where(Need.status == "open"))
 STAFFED_SEATS = select(func.count()).select_from(Assignment).where(col(Assignment.state).in_(STAFFED))
 
+# How old the pool's figures may be while the pool keeps changing (agents edit their profiles all day): counted
+# again at most this often per worker; as long as the change stamps stay the same, they stay as they are.
+POOL_MAX_AGE_S = 10.0
+
+
+def _stamp(model: Any) -> tuple[Any, Any]:
+    """A table's last change and its row count (a count sees a deleted row, which leaves no stamp)."""
+    return (select(func.max(model.updated_at)).scalar_subquery(),
+            select(func.count()).select_from(model).scalar_subquery())
+
+
+# What the pool's figures are counted from, in one statement: the agents (a change to their skills, windows or
+# assignments stamps the agent, as the ranking index relies on), the needs (a change to their roles stamps the
+# need) and the taxonomy's labels — the stamps the ranking index follows, with the needs'.
+POOL_STAMP = sa.select(*_stamp(Agent), *_stamp(Need), *_stamp(Skill))
+
+
+@dataclass(frozen=True)
+class PoolFigures:
+    """The figures over the whole pool of agents, and when they were last known to match the database."""
+
+    agents: int
+    available_agents: int
+    skills_supply_demand: tuple[dict[str, Any], ...]
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class _Kept:
+    stamp: tuple[Any, ...]  # the day and the floor they were counted for, and the database's change stamps
+    figures: PoolFigures
+    checked: float  # time.monotonic() when they were counted or their stamps last checked
+
+
+_kept: dict[str, _Kept] = {}  # per database
+_kept_lock = threading.Lock()  # one count at a time: the requests meanwhile take its result
+
+
+def forget_pool_figures() -> None:
+    """Drop the pool's figures kept in this process (a database emptied under the same address)."""
+    with _kept_lock:
+        _kept.clear()
+
 
 class ReviewService:
     def __init__(self, session: Session) -> None:
@@ -65,13 +116,38 @@ class ReviewService:
     def figures(self, today: date | None = None) -> dict[str, Any]:
         """Headline numbers: agents, available agents (a window above the floor covering today or later), needs.
 
-        Counted afresh on every call (the home page and the dashboard show them): each from an index alone."""
-        today = today or date.today()
+        Counted afresh on every call (the home page shows them): each from an index alone."""
+        return {**self._pool_counts(today or date.today()), **self._need_counts()}
+
+    def _pool_counts(self, today: date) -> dict[str, int]:
         run = self.session.execute
         return {"agents": int(run(LIVE_AGENTS).scalar_one()),
-                "available_agents": int(run(AVAILABLE_AGENTS, {"today": today, "floor": self.floor}).scalar_one()),
-                "open_needs": int(run(OPEN_NEEDS).scalar_one()), "open_seats": int(run(OPEN_SEATS).scalar_one()),
+                "available_agents": int(run(AVAILABLE_AGENTS, {"today": today, "floor": self.floor}).scalar_one())}
+
+    def _need_counts(self) -> dict[str, int]:
+        run = self.session.execute
+        return {"open_needs": int(run(OPEN_NEEDS).scalar_one()), "open_seats": int(run(OPEN_SEATS).scalar_one()),
                 "staffed_seats": int(run(STAFFED_SEATS).scalar_one())}
+
+    def pool(self, today: date | None = None) -> PoolFigures:
+        """The figures over the whole pool, kept by this worker: the same while the database's change stamps
+        stay the same, and at most :data:`POOL_MAX_AGE_S` old when they moved."""
+        today = today or date.today()
+        database = self.session.get_bind().url.render_as_string(hide_password=True)
+        with _kept_lock:
+            kept = _kept.get(database)
+            fresh = kept is not None and kept.stamp[:2] == (today, self.floor)
+            if kept is not None and fresh and time.monotonic() - kept.checked < POOL_MAX_AGE_S:
+                return kept.figures
+            stamp = (today, self.floor, *self.session.execute(POOL_STAMP).one())
+            if kept is not None and kept.stamp == stamp:  # nothing changed: they are still the figures of now
+                figures = replace(kept.figures, as_of=datetime.now(UTC))
+            else:
+                counts = self._pool_counts(today)
+                figures = PoolFigures(counts["agents"], counts["available_agents"],
+                                      tuple(self.skills_supply_demand(today=today)), datetime.now(UTC))
+            _kept[database] = _Kept(stamp, figures, time.monotonic())
+            return figures
 
     def fill_by_priority(self) -> list[dict[str, Any]]:
         """For open needs, seats asked and seats staffed/proposed, by priority."""
@@ -192,19 +268,24 @@ class ReviewService:
                         "supply": n, "ratio": round(n / seats, 1) if seats else None})
         return out
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, pool: PoolFigures | None = None) -> dict[str, Any]:
+        """The headline figures and the main tables; those over the whole pool from :meth:`pool`."""
+        pool = pool or self.pool()
         return {
-            "figures": self.figures(),
+            "figures": {"agents": pool.agents, "available_agents": pool.available_agents, **self._need_counts()},
             "fill_by_priority": self.fill_by_priority(),
             "time_to_staff_days": self.time_to_staff_days(),
             "fte_by_ministry": [{**asdict(x), "gap": x.gap} for x in self.fte_by_ministry()],
-            "skills_supply_demand": self.skills_supply_demand(),
+            "skills_supply_demand": [dict(s) for s in pool.skills_supply_demand],  # copies: the kept ones are shared
         }
 
     def dashboard(self) -> dict[str, Any]:
-        """Everything DINUM's dashboard shows: the summary, the programme's FTE table, time to staff, exposure."""
-        return {**self.summary(), "fte_by_project": self.fte_by_project(),
-                "time_to_staff_by_priority": self.time_to_staff_by_priority(), "exposure": self.exposure()}
+        """Everything DINUM's dashboard shows: the summary, the programme's FTE table, time to staff, exposure, and
+        when the pool's figures were counted (``pool_as_of``)."""
+        pool = self.pool()
+        return {**self.summary(pool), "fte_by_project": self.fte_by_project(),
+                "time_to_staff_by_priority": self.time_to_staff_by_priority(), "exposure": self.exposure(),
+                "pool_as_of": pool.as_of}
 
     def table_csv(self, name: str) -> str:
         """One of the dashboard's tables as CSV (formula-safe cells), with French headers."""

@@ -102,6 +102,7 @@ def use_database(url: str) -> Engine:
 def clean_database(engine: Engine) -> None:
     """Empty every table but Alembic's, then load the default taxonomy: each test starts the same."""
     from profiles.taxonomy import TaxonomyService, clear_normaliser_cache
+    from talents.review import forget_pool_figures
 
     dbmod.migrate(str(engine.url.render_as_string(hide_password=False)))
     tables = [t for t in sa.inspect(engine).get_table_names() if t != "alembic_version"]
@@ -114,6 +115,7 @@ def clean_database(engine: Engine) -> None:
             for t in tables:
                 conn.execute(sa.text(f'DELETE FROM "{t}"'))
     clear_normaliser_cache()
+    forget_pool_figures()
     with dbmod.session_scope(engine) as session:
         TaxonomyService(session).ensure_default()
 

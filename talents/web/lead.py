@@ -60,8 +60,9 @@ def _names(db: Session, agent_ids: set[int]) -> dict[int, str]:
     return out
 
 
-def need_context(db: Session, principal: Principal, need_id: int) -> dict[str, Any]:
-    """What a need's page shows; candidates, team and seats only to its lead and DINUM."""
+def need_context(db: Session, principal: Principal, need_id: int, *, candidates: bool = True) -> dict[str, Any]:
+    """What a need's page shows; candidates, team and seats only to its lead and DINUM (without ``candidates``:
+    the seats alone, as DINUM's review of the need shows them)."""
     service = NeedService(db, SkillResolver(db))
     need = service.get(need_id)
     roles = service.roles(need_id)
@@ -70,18 +71,20 @@ def need_context(db: Session, principal: Principal, need_id: int) -> dict[str, A
                                "role_titles": {r.position: r.title for r in roles}}
     if not _manages(db, principal, need_id):
         return context
-    ranked, team = RankingService(db).need_view(need, top=10, near_misses=5)  # one ranking of each role
     workflow = AssignmentService(db)
     rows, _ = workflow.list(principal, AssignmentFilters(None, need_id, None), limit=500)
-    seats = [workflow.to_public(a) for a in rows]
+    seats = workflow.to_public_many(rows)
+    context.update(manages=True, seats=seats, names=_names(db, {s.agent_id for s in seats}), live=COMMITTED_STATES,
+                   today=date.today())
+    if not candidates:
+        return context
+    ranked, team = RankingService(db).need_view(need, top=10, near_misses=5)  # one ranking of each role
     shown = [c["agent_id"] for r in ranked.values() for c in (*r["candidates"], *r["near_misses"])]
     log_profile_reads(db, principal, [*shown, *(s["agent_id"] for s in team["seats"])], f"/besoins/{need_id}",
                       action="candidates")
-    names = _names(db, {s.agent_id for s in seats})
     labels = dict(SkillResolver(db).labels({s for c in team["coverage"].get("team", {}).values()
                                             if isinstance(c, list) for s in c}))
-    context.update(manages=True, ranked=ranked, seats=seats, names=names, team=team, labels=labels,
-                   live=COMMITTED_STATES, today=date.today())
+    context.update(ranked=ranked, team=team, labels=labels)
     return context
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+from babel.dates import format_datetime
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -20,9 +21,10 @@ from profiles.service import AgentService
 from profiles.taxonomy import SkillResolver, TaxonomyService
 from talents.kernel.db import get_engine
 from talents.kernel.errors import DomainError, ValidationFailedError
+from talents.kernel.french import LOCALE, TIMEZONE
 from talents.kernel.principal import ADMIN, REVIEWER, Principal, require
 from talents.layout import page
-from talents.review import ReviewService
+from talents.review import POOL_MAX_AGE_S, ReviewService
 from talents.web.charts import bars
 from talents.web.common import denied, done, french_error, sign_in
 from talents.web.labels import ACTION_LABELS
@@ -30,7 +32,6 @@ from talents.web.lead import need_context
 from talents.workflow.allocation import run_allocation
 from talents.workflow.audit import AuditService
 from talents.workflow.overrides import OverrideService
-from talents.workflow.service import AssignmentFilters, AssignmentService
 
 __all__ = ["route_handlers"]
 
@@ -62,7 +63,10 @@ def dashboard(request: Request[Any, Any, Any], db_session: Session, principal: P
         "competences": bars([(s["label"], s["seats"], s["supply"]) for s in data["skills_supply_demand"]]),
         "exposition": bars([(f"{e['holds']} en cours", e["agents"]) for e in data["exposure"]]),
     }
-    return page("pilotage", principal, "pilotage", "Pilotage DINUM", request=request, summary=data, charts=charts)
+    # The pool's figures may be a few seconds old: the page says when they were counted.
+    as_of = format_datetime(data["pool_as_of"], "HH:mm:ss", tzinfo=TIMEZONE, locale=LOCALE)
+    return page("pilotage", principal, "pilotage", "Pilotage DINUM", request=request, summary=data, charts=charts,
+                pool_as_of=as_of, pool_max_age=int(POOL_MAX_AGE_S))
 
 
 @get("/pilotage/export/{name:str}", include_in_schema=False, sync_to_thread=True, opt={"public": True})
@@ -81,10 +85,8 @@ def export_table(db_session: Session, principal: Principal, name: str) -> Respon
 # --------------------------------------------------------------------------- a need: priority, overrides, audit
 def _need_review(request: Request[Any, Any, Any], db: Session, principal: Principal, need_id: int, *,
                  status: int = 200, error: str = "", where: str = "") -> Template:
-    context = need_context(db, principal, need_id)
-    workflow = AssignmentService(db)
-    rows, _ = workflow.list(principal, AssignmentFilters(None, need_id, None), limit=500)
-    subjects = {"need": [str(need_id)], "assignment": [str(a.id) for a in rows]}
+    context = need_context(db, principal, need_id, candidates=False)  # the page ranks no one: no candidate shown
+    subjects = {"need": [str(need_id)], "assignment": [str(a.id) for a in context.get("seats", ())]}
     trail = AuditService(db).trail(subjects)
     return page("review/besoin", principal, "pilotage", f"Arbitrages — {context['need'].title}", request=request,
                 status=status, error=error, where=where, trail=trail, actions=ACTION_LABELS, **context)

@@ -112,7 +112,7 @@ def list_assignments(
         raise ValidationFailedError(f"state must be one of {', '.join(ALL_STATES)}", field="state")
     service = AssignmentService(db_session)
     rows, total = service.list(principal, AssignmentFilters(agent_id, need_id, state), limit, offset)
-    return Page(data=[service.to_public(a) for a in rows], count=total, limit=limit, offset=offset)
+    return Page(data=service.to_public_many(rows), count=total, limit=limit, offset=offset)
 
 
 @post("/api/v1/assignments", sync_to_thread=True, tags=["workflow"], summary="Propose an agent by hand",

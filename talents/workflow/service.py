@@ -12,6 +12,7 @@ import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, func, select
@@ -74,19 +75,32 @@ class AssignmentService(Proposals, ManagerApprovals):
         return rows, int(total)
 
     def to_public(self, a: Assignment) -> AssignmentPublic:
-        need = self.session.get(Need, a.need_id)
-        role = self.session.get(Role, a.role_id)
-        agent = self.session.get(Agent, a.agent_id)
-        return AssignmentPublic.model_validate(
-            {
+        return self.to_public_many([a])[0]
+
+    def to_public_many(self, rows: Sequence[Assignment]) -> builtins.list[AssignmentPublic]:
+        """The assignments as the API shows them: their needs', roles' and agents' columns read in one query each
+        (not three reads per assignment)."""
+
+        def by_id(id_column: Any, *columns: Any, ids: set[int]) -> dict[int, Any]:
+            if not ids:
+                return {}
+            return {r[0]: r for r in self.session.execute(sa.select(id_column, *columns).where(id_column.in_(ids)))}
+
+        needs = by_id(col(Need.id), Need.external_id, Need.title, ids={a.need_id for a in rows})
+        roles = by_id(col(Role.id), Role.position, Role.title, ids={a.role_id for a in rows})
+        agents = by_id(col(Agent.id), Agent.external_id, ids={a.agent_id for a in rows})
+        out = []
+        for a in rows:
+            need, role, agent = needs.get(a.need_id), roles.get(a.role_id), agents.get(a.agent_id)
+            out.append(AssignmentPublic.model_validate({
                 **a.model_dump(),
                 "need_external_id": need.external_id if need else None,
                 "need_title": need.title if need else "",
                 "agent_external_id": agent.external_id if agent else None,
                 "role_position": role.position if role else None,
                 "role_title": role.title if role else "",
-            }
-        )
+            }))
+        return out
 
     # ---------------------------------------------------------------- the agent
     def accept(self, assignment_id: int, principal: Principal, version: int | None = None) -> Assignment:
