@@ -64,6 +64,27 @@ OPEN_SEATS = (select(func.coalesce(func.sum(Role.count), 0)).join(Need, col(Need
               .where(Need.status == "open"))
 STAFFED_SEATS = select(func.count()).select_from(Assignment).where(col(Assignment.state).in_(STAFFED))
 
+# The dashboard's tables, built once (every view runs them).
+_LIVE_NEED = col(Need.status).in_(("open", "staffed"))
+SEATS_BY_PRIORITY = (select(Need.priority, func.sum(Role.count)).join(Role, col(Role.need_id) == Need.id)
+                     .where(_LIVE_NEED).group_by(Need.priority))
+STATES_BY_PRIORITY = (select(Need.priority, Assignment.state, func.count())
+                      .join(Assignment, col(Assignment.need_id) == Need.id)
+                      .where(_LIVE_NEED).group_by(Need.priority, Assignment.state))
+STAFFING_TIMES = (select(Need.priority, Need.created_at, Assignment.updated_at)
+                  .join(Assignment, col(Assignment.need_id) == Need.id).where(col(Assignment.state).in_(STAFFED)))
+FTE_NEEDED = select(Project.name, Project.fte_needed)
+_PER_AGENT = (select(Assignment.agent_id, func.count().label("n"))
+              .where(col(Assignment.state).in_(COMMITTED_STATES)).group_by(Assignment.agent_id).subquery())
+HOLDINGS = select(_PER_AGENT.c.n, func.count()).group_by(_PER_AGENT.c.n)
+PLEDGES = select(Project.name, Pledge.ministry, Pledge.fte).join(Pledge, col(Pledge.project_id) == Project.id)
+SHARES = (select(Project.name, Agent.ministry, Assignment.state, func.sum(Assignment.share))
+          .join(Need, col(Need.project_id) == Project.id)
+          .join(Assignment, col(Assignment.need_id) == Need.id)
+          .join(Agent, col(Agent.id) == Assignment.agent_id)
+          .where(col(Assignment.state).in_(COMMITTED_STATES + ("completed",)))
+          .group_by(Project.name, Agent.ministry, Assignment.state))
+
 # How old the pool's figures may be while the pool keeps changing (agents edit their profiles all day): counted
 # again at most this often per worker; as long as the change stamps stay the same, they stay as they are.
 POOL_MAX_AGE_S = 10.0
@@ -151,16 +172,8 @@ class ReviewService:
 
     def fill_by_priority(self) -> list[dict[str, Any]]:
         """For open needs, seats asked and seats staffed/proposed, by priority."""
-        seats = dict(
-            self.session.exec(
-                select(Need.priority, func.sum(Role.count)).join(Role, col(Role.need_id) == Need.id)
-                .where(Need.status.in_(("open", "staffed"))).group_by(Need.priority)  # type: ignore[attr-defined]
-            ).all()
-        )
-        rows = self.session.exec(
-            select(Need.priority, Assignment.state, func.count()).join(Assignment, col(Assignment.need_id) == Need.id)
-            .where(Need.status.in_(("open", "staffed"))).group_by(Need.priority, Assignment.state)  # type: ignore[attr-defined]
-        ).all()
+        seats = dict(self.session.exec(SEATS_BY_PRIORITY).all())
+        rows = self.session.exec(STATES_BY_PRIORITY).all()
         out = []
         for priority in (1, 2, 3, 4):
             by_state = {state: n for p, state, n in rows if p == priority}
@@ -171,26 +184,30 @@ class ReviewService:
                         "fill_rate": round(staffed / asked, 3) if asked else None})
         return out
 
-    def time_to_staff_days(self, priority: int | None = None) -> float | None:
+    def staffing_days(self) -> list[tuple[int, float]]:
+        """Each staffed assignment's priority and days from its need's creation to its last change."""
+        rows = self.session.exec(STAFFING_TIMES).all()
+        return [(p, max(0.0, (b - a).total_seconds() / 86400)) for p, a, b in rows if a and b]
+
+    def time_to_staff_days(self, priority: int | None = None,
+                           days: list[tuple[int, float]] | None = None) -> float | None:
         """Median days from a need's creation to each staffed assignment's last change (of one tier, if given)."""
-        query = (select(Need.created_at, Assignment.updated_at).join(Assignment, col(Assignment.need_id) == Need.id)
-                 .where(col(Assignment.state).in_(STAFFED)))
-        if priority is not None:
-            query = query.where(Need.priority == priority)
-        rows = self.session.exec(query).all()
-        days = sorted(max(0.0, (b - a).total_seconds() / 86400) for a, b in rows if a and b)
-        return round(days[len(days) // 2], 1) if days else None
+        ordered = sorted(d for p, d in (self.staffing_days() if days is None else days)
+                         if priority is None or p == priority)
+        return round(ordered[len(ordered) // 2], 1) if ordered else None
 
-    def time_to_staff_by_priority(self) -> list[dict[str, Any]]:
-        return [{"priority": p, "days": self.time_to_staff_days(p)} for p in (1, 2, 3, 4)]
+    def time_to_staff_by_priority(self, days: list[tuple[int, float]] | None = None) -> list[dict[str, Any]]:
+        days = self.staffing_days() if days is None else days
+        return [{"priority": p, "days": self.time_to_staff_days(p, days)} for p in (1, 2, 3, 4)]
 
-    def fte_by_project(self) -> list[dict[str, Any]]:
-        """The programme's table: per project, FTE needed, pledged by DINUM and by the ministries, and supplied."""
-        needed = dict(self.session.exec(select(Project.name, Project.fte_needed)).all())
+    def fte_by_project(self, lines: list[FteLine] | None = None) -> list[dict[str, Any]]:
+        """The programme's table: per project, FTE needed, pledged by DINUM and by the ministries, and supplied
+        (from ``lines``, :meth:`fte_by_ministry`, when the caller has them already)."""
+        needed = dict(self.session.exec(FTE_NEEDED).all())
         out: dict[str, dict[str, Any]] = {
             name: {"project": name, "needed": float(fte or 0), "pledged_dinum": 0.0, "pledged_ministries": 0.0,
                    "staffed": 0.0, "proposed": 0.0} for name, fte in needed.items()}
-        for line in self.fte_by_ministry():
+        for line in self.fte_by_ministry() if lines is None else lines:
             row = out.setdefault(line.project, {"project": line.project, "needed": 0.0, "pledged_dinum": 0.0,
                                                 "pledged_ministries": 0.0, "staffed": 0.0, "proposed": 0.0})
             row["pledged_dinum" if line.ministry.upper() == "DINUM" else "pledged_ministries"] += line.pledged
@@ -203,9 +220,7 @@ class ReviewService:
 
     def exposure(self) -> list[dict[str, Any]]:
         """How exposed agents are: how many hold 1, 2, 3 or more live proposals or assignments at once."""
-        per_agent = (select(Assignment.agent_id, func.count().label("n"))
-                     .where(col(Assignment.state).in_(COMMITTED_STATES)).group_by(Assignment.agent_id).subquery())
-        counts = dict(self.session.exec(select(per_agent.c.n, func.count()).group_by(per_agent.c.n)).all())
+        counts = dict(self.session.exec(HOLDINGS).all())
         buckets = [(1, "1"), (2, "2"), (3, "3 ou plus")]
         return [{"holds": label,
                  "agents": int(sum(v for k, v in counts.items() if (k >= n if n == 3 else k == n)))}
@@ -213,17 +228,8 @@ class ReviewService:
 
     def fte_by_ministry(self) -> list[FteLine]:
         """Per project and ministry: FTE pledged, FTE staffed (sum of shares) and FTE proposed."""
-        pledges = self.session.exec(
-            select(Project.name, Pledge.ministry, Pledge.fte).join(Pledge, col(Pledge.project_id) == Project.id)
-        ).all()
-        shares = self.session.exec(
-            select(Project.name, Agent.ministry, Assignment.state, func.sum(Assignment.share))
-            .join(Need, col(Need.project_id) == Project.id)
-            .join(Assignment, col(Assignment.need_id) == Need.id)
-            .join(Agent, col(Agent.id) == Assignment.agent_id)
-            .where(col(Assignment.state).in_(COMMITTED_STATES + ("completed",)))
-            .group_by(Project.name, Agent.ministry, Assignment.state)
-        ).all()
+        pledges = self.session.exec(PLEDGES).all()
+        shares = self.session.exec(SHARES).all()
         lines: dict[tuple[str, str], FteLine] = {
             (p, m): FteLine(p, m, float(f), 0.0, 0.0) for p, m, f in pledges
         }
@@ -268,23 +274,25 @@ class ReviewService:
                         "supply": n, "ratio": round(n / seats, 1) if seats else None})
         return out
 
-    def summary(self, pool: PoolFigures | None = None) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         """The headline figures and the main tables; those over the whole pool from :meth:`pool`."""
-        pool = pool or self.pool()
+        return self._summary(self.pool(), self.staffing_days(), self.fte_by_ministry())
+
+    def _summary(self, pool: PoolFigures, days: list[tuple[int, float]], lines: list[FteLine]) -> dict[str, Any]:
         return {
             "figures": {"agents": pool.agents, "available_agents": pool.available_agents, **self._need_counts()},
             "fill_by_priority": self.fill_by_priority(),
-            "time_to_staff_days": self.time_to_staff_days(),
-            "fte_by_ministry": [{**asdict(x), "gap": x.gap} for x in self.fte_by_ministry()],
+            "time_to_staff_days": self.time_to_staff_days(days=days),
+            "fte_by_ministry": [{**asdict(x), "gap": x.gap} for x in lines],
             "skills_supply_demand": [dict(s) for s in pool.skills_supply_demand],  # copies: the kept ones are shared
         }
 
     def dashboard(self) -> dict[str, Any]:
         """Everything DINUM's dashboard shows: the summary, the programme's FTE table, time to staff, exposure, and
-        when the pool's figures were counted (``pool_as_of``)."""
-        pool = self.pool()
-        return {**self.summary(pool), "fte_by_project": self.fte_by_project(),
-                "time_to_staff_by_priority": self.time_to_staff_by_priority(), "exposure": self.exposure(),
+        when the pool's figures were counted (``pool_as_of``). Each table read once."""
+        pool, days, lines = self.pool(), self.staffing_days(), self.fte_by_ministry()
+        return {**self._summary(pool, days, lines), "fte_by_project": self.fte_by_project(lines),
+                "time_to_staff_by_priority": self.time_to_staff_by_priority(days), "exposure": self.exposure(),
                 "pool_as_of": pool.as_of}
 
     def table_csv(self, name: str) -> str:

@@ -97,6 +97,9 @@ def test_each_user_reaches_only_their_pages(demo):
     reviewer = _signed_in("dinum@numerique.gouv.fr", "reviewer")
     try:
         assert "Allocation" in reviewer.get("/").text
+        dashboard = reviewer.get("/pilotage")
+        # The pool's figures are kept a few seconds: the page says when they were counted.
+        assert dashboard.status_code == 200 and re.search(r"chiffres au \d\d:\d\d:\d\d", dashboard.text)
         need_id = need_path.rstrip("/").rsplit("/", 1)[1]
         review = reviewer.get(f"/pilotage/besoins/{need_id}")
         assert review.status_code == 200
