@@ -214,7 +214,9 @@ def curate(request: Request[Any, Any, Any], db_session: Session, principal: Prin
 
 # --------------------------------------------------------------------------- API (JSON, CSV)
 @get("/api/v1/review/summary", tags=["review"], sync_to_thread=True, opt={"roles": (REVIEWER,)},
-     summary="DINUM review: fill rate, time to staff, FTE per ministry vs pledges, skills supply vs demand")
+     summary="DINUM review: fill rate, time to staff, FTE per ministry vs pledges, skills supply vs demand",
+     description=f"The figures over the whole pool (agents, available agents, skills supply) are kept by each worker "
+                 f"and counted again when the database changed, at most every {POOL_MAX_AGE_S:g} s.")
 def review_summary(db_session: Session) -> dict[str, Any]:
     return ReviewService(db_session).summary()
 
