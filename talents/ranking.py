@@ -8,6 +8,7 @@ models: a need or a role as a model instance, the solver's view of a role, the t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from talents.ranking_index import (
     agent_label,
     find_need,
     get_ranking_cache,
+    requirement_key,
     to_candidate,
     to_requirement,
 )
@@ -110,34 +112,27 @@ class RankingService(RankingReader):
         """What a need's page shows: every role ranked (by position: its first ``top`` candidates and its near
         misses, as :meth:`rank`) and the team proposal, the team built from those same rankings: one ranking
         of each role, on one state of the index."""
-        roles = self.roles(need)
-        live = self.session.exec(
-            select(Assignment.role_id, func.count())
-            .where(Assignment.need_id == need.id, col(Assignment.state).in_(COMMITTED_STATES))
-            .group_by(col(Assignment.role_id))
-        ).all()
-        taken = {rid: int(n) for rid, n in live}
-        reqs = []
-        for r in roles:
-            req = self.role_requirement(need, r)
-            req.count = max(int(r.count) - taken.get(r.id, 0), 0)  # type: ignore[arg-type]
-            reqs.append(req)
-        exclude = self.not_candidates(need.id)  # type: ignore[arg-type]
-        # As deep as the team needs (its seats, every seat of the need, a pool), and as the page shows.
-        seats = sum(r.count for r in reqs)
-        depth = [max(top, r.count + seats + TEAM_POOL) for r in reqs]
+        roles = self.roles_of_need(need)
         while True:
             state = self.cache.current(self.session)
-            rankings = [state.interactive.rank(r, top=k, near_misses=near_misses, exclude=exclude, floor=self.floor)
-                        for r, k in zip(reqs, depth, strict=True)]
+            taken = self.kept(state, ("taken", need.id), lambda: self._taken(need.id))  # type: ignore[arg-type]
+            exclude = self.left_out(state, need.id)  # type: ignore[arg-type]
+            reqs = [replace(req, count=max(int(r.count) - taken.get(r.id, 0), 0)) for r, req in roles]
+            # As deep as the team needs (its seats, every seat of the need, a pool), and as the page shows.
+            seats = sum(r.count for r in reqs)
+            depth = [max(top, r.count + seats + TEAM_POOL) for r in reqs]
+            rankings = [self.ranked_on(state, r, k, near_misses, exclude) for r, k in zip(reqs, depth, strict=True)]
             shown = {int(c.agent_id) for rk in rankings for c in (*rk.candidates, *rk.near_misses)}
             if not self.cache.drop_gone(self.session, shown):
                 break
-        ranked = {r.position: self._laid_out(need, r, rk, top) for r, rk in zip(roles, rankings, strict=True)}
-        proposal = propose_team(state.interactive, reqs, exclude=exclude, floor=self.floor, pool=TEAM_POOL,
-                                rankings=rankings)
+        ranked = {r.position: self._laid_out(need, r, rk, top) for (r, _), rk in zip(roles, rankings, strict=True)}
+        # the team of those rankings: kept with them
+        team_key = ("team", today(), tuple(map(requirement_key, reqs)), tuple(depth), near_misses, tuple(exclude),
+                    self.floor)
+        proposal = self.kept(state, team_key, lambda: propose_team(
+            state.interactive, reqs, exclude=exclude, floor=self.floor, pool=TEAM_POOL, rankings=rankings))
         names, ext = self.cache.labels(int(s.agent_id) for s in proposal.seats)
-        pos = {str(r.id): r.position for r in roles}
+        pos = {str(r.id): r.position for r, _ in roles}
         team = {
             "need_id": need.id,
             "need": need.external_id or str(need.id),
@@ -162,6 +157,15 @@ class RankingService(RankingReader):
             "already_staffed": {pos[str(k)]: v for k, v in taken.items() if str(k) in pos},
         }
         return ranked, team
+
+    def _taken(self, need_id: int) -> dict[int, int]:
+        """How many seats of each role of the need are held (by role id)."""
+        live = self.session.exec(
+            select(Assignment.role_id, func.count())
+            .where(Assignment.need_id == need_id, col(Assignment.state).in_(COMMITTED_STATES))
+            .group_by(col(Assignment.role_id))
+        ).all()
+        return {rid: int(n) for rid, n in live}
 
 
 def today() -> date:

@@ -42,10 +42,12 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -82,11 +84,13 @@ __all__ = [
     "SWEEP_S",
     "IndexState",
     "RankingCache",
+    "RankingMemo",
     "RankingReader",
     "agent_label",
     "find_need",
     "find_role",
     "get_ranking_cache",
+    "requirement_key",
     "to_candidate",
     "to_requirement",
 ]
@@ -586,6 +590,82 @@ def get_ranking_cache(engine: Engine) -> RankingCache:
 
 
 # --------------------------------------------------------------------------- ranking
+# A need, its role at a position and the role's skills in one query: a row per skill (a role without skills:
+# one row, the skill's columns null); no role at that position: the role's columns null too; no such need: no row.
+_NEED_KEYS = tuple(_NEED.selected_columns.keys())
+_ROLE_KEYS = tuple(_ROLE.selected_columns.keys())
+_SKILL_KEYS = tuple(_ROLE_SKILLS.selected_columns.keys())
+_ROLE_OF_NEED = (
+    sa.select(*_NEED.selected_columns, *(c.label(f"role_{c.key}") for c in _ROLE.selected_columns),
+              *(c.label(f"skill_{c.key}") for c in _ROLE_SKILLS.selected_columns))
+    .select_from(need.outerjoin(role, sa.and_(role.c.need_id == need.c.id, role.c.position == sa.bindparam("position")))
+                 .outerjoin(role_skill, role_skill.c.role_id == role.c.id))
+    .where(need.c.id == sa.bindparam("need_id"))
+    .order_by(role_skill.c.id)
+)
+_ROLE_AT, _SKILL_AT = len(_NEED_KEYS), len(_NEED_KEYS) + len(_ROLE_KEYS)  # where a row's parts begin
+# Every role of a need with its skills, by position: a row per skill (a role without skills: one row).
+_ROLES_OF_NEED = (
+    sa.select(*_ROLE.selected_columns, *_ROLE_SKILLS.selected_columns)
+    .select_from(role.outerjoin(role_skill, role_skill.c.role_id == role.c.id))
+    .where(role.c.need_id == sa.bindparam("need_id"))
+    .order_by(role.c.position, role_skill.c.id)
+)
+
+
+def _named(keys: tuple[str, ...], values: Sequence[Any]) -> SimpleNamespace:
+    return SimpleNamespace(**dict(zip(keys, values, strict=True)))
+
+
+def requirement_key(req: RoleRequirement) -> tuple[Any, ...]:
+    """Everything a ranking reads of a requirement, hashable (a requirement's ``extra`` is a dict)."""
+    return (*(getattr(req, f.name) for f in fields(req) if f.name != "extra"), tuple(sorted(req.extra.items())))
+
+
+_MISSING = object()
+T = TypeVar("T")
+
+
+class RankingMemo:
+    """What was computed on the published state of an index (rankings, who is left out of a need), kept so that
+    the same question asked again before the next change is answered without computing it again.
+
+    A change publishes a new state: the entries of the previous one are dropped at its first use, and an answer
+    computed on a state no longer published is not kept, so an answer is never older than the state asked. Bounded
+    (the least recently used go first); shared by the threads (computed outside the lock: two threads that miss
+    the same entry together both compute it, and the same answer is kept).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._state: IndexState | None = None
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, cache: RankingCache, state: IndexState, key: Hashable, compute: Callable[[], T]) -> T:
+        """The answer to ``key`` on ``state`` (``cache``'s), computed by ``compute`` unless kept."""
+        with self._lock:
+            if self._state is state:
+                found = self._entries.get(key, _MISSING)
+                if found is not _MISSING:
+                    self._entries.move_to_end(key)
+                    return cast("T", found)
+            elif cache.state is state:  # a new state: what the last one kept serves no more
+                self._entries.clear()
+                self._state = state
+        value = compute()
+        with self._lock:
+            if self._state is state and cache.state is state:
+                self._entries[key] = value
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+        return value
+
+
+# Entries are a few kilobytes (a ranking and its explanations): a need's page keeps one per role.
+_memo = RankingMemo(size=256)
+
+
 class RankingReader:
     """Ranked candidates of a role from the kept index, on an ORM session or a plain connection."""
 
@@ -599,6 +679,29 @@ class RankingReader:
         skills = self.session.execute(_ROLE_SKILLS, {"role_id": role.id}).all()
         return to_requirement(need, role, skills)
 
+    def role_of_need(self, need_id: int, position: int) -> tuple[Any, Any, RoleRequirement]:
+        """The need, its role at ``position`` (rows with the models' attribute names) and the role's
+        requirement, read in one query."""
+        rows = self.session.execute(_ROLE_OF_NEED, {"need_id": need_id, "position": position}).all()
+        if not rows:
+            raise NotFoundError(f"need {need_id} not found", field="need_id")
+        first = rows[0]
+        if first.role_id is None:
+            raise NotFoundError(f"need {need_id} has no role at position {position}", field="role")
+        found, at = _named(_NEED_KEYS, first[:_ROLE_AT]), _named(_ROLE_KEYS, first[_ROLE_AT:_SKILL_AT])
+        skills = [_named(_SKILL_KEYS, r[_SKILL_AT:]) for r in rows if r.skill_skill_id is not None]
+        return found, at, to_requirement(found, at, skills)
+
+    def roles_of_need(self, need: Any) -> list[tuple[Any, RoleRequirement]]:
+        """Every role of the need by position (rows with the models' attribute names), each with its
+        requirement, read in one query."""
+        by_role: dict[int, tuple[Any, list[Any]]] = {}
+        for r in self.session.execute(_ROLES_OF_NEED, {"need_id": need.id}).all():
+            at, skills = by_role.setdefault(r.id, (_named(_ROLE_KEYS, r[:len(_ROLE_KEYS)]), []))
+            if r.skill_id is not None:
+                skills.append(_named(_SKILL_KEYS, r[len(_ROLE_KEYS):]))
+        return [(at, to_requirement(need, at, skills)) for at, skills in by_role.values()]
+
     def members_of_need(self, need_id: int) -> set[int]:
         """Agents holding a live assignment on the need (they are members, not candidates)."""
         return set(self.session.execute(_MEMBERS, {"need_id": need_id}).scalars())
@@ -609,6 +712,27 @@ class RankingReader:
         left_out = self.members_of_need(need_id) | excluded_agents(self.session, [need_id])[need_id]
         return [str(a) for a in sorted(left_out)]
 
+    def kept(self, state: IndexState, key: Hashable, compute: Callable[[], T]) -> T:
+        """What ``compute`` gives, kept with ``state`` (see :class:`RankingMemo`): for what follows the
+        index — its agents, and the assignments, since every change to an assignment stamps its agent."""
+        return _memo.get(self.cache, state, key, compute)
+
+    def left_out(self, state: IndexState, need_id: int) -> list[str]:
+        """:meth:`not_candidates`, kept with ``state``."""
+        return self.kept(state, ("left out", need_id), lambda: self.not_candidates(need_id))
+
+    def ranked_on(
+        self, state: IndexState, req: RoleRequirement, top: int, near_misses: int, exclude: Sequence[str],
+        allocation: bool = False,
+    ) -> Ranking:
+        """``req`` ranked on ``state`` (kept with it: the same role asked again on the same state of the same
+        day is not ranked again)."""
+        index = state.allocation if allocation else state.interactive
+        key = ("ranking", allocation, datetime.now(UTC).date(), requirement_key(req), tuple(exclude), top,
+               near_misses, self.floor)
+        return self.kept(state, key, lambda: index.rank(
+            req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor))
+
     def rank(
         self, need: Any, role: Any, top: int = 20, near_misses: int = 10, allocation: bool = False
     ) -> dict[str, Any]:
@@ -617,23 +741,23 @@ class RankingReader:
         ``allocation=True`` ranks against fixed commitments only (what the solver sees).
         """
         req = self.role_requirement(need, role)
-        exclude = self.not_candidates(need.id)  # type: ignore[arg-type]
-        ranking = self._ranking(req, top, near_misses, exclude, allocation)
-        return self._laid_out(need, role, ranking, top)
+        return self._laid_out(need, role, self._ranking(req, top, near_misses, allocation), top)
 
-    def _ranking(
-        self, req: RoleRequirement, top: int, near_misses: int, exclude: Sequence[str], allocation: bool = False
-    ) -> Ranking:
-        """The role ranked on the current state. Agents deleted since the last sweep are dropped and the role
-        ranked again without them."""
-        state = self.cache.current(self.session)
+    def rank_at(self, need_id: int, position: int, top: int = 20, near_misses: int = 10) -> dict[str, Any]:
+        """:meth:`rank` of the need's role at ``position``, the need and its role read in one query."""
+        found, at, req = self.role_of_need(need_id, position)
+        return self._laid_out(found, at, self._ranking(req, top, near_misses), top)
+
+    def _ranking(self, req: RoleRequirement, top: int, near_misses: int, allocation: bool = False) -> Ranking:
+        """The role ranked on the current state, without the need's members and those it leaves out. Agents
+        deleted since the last sweep are dropped and the role ranked again without them."""
+        need_id = int(req.need_id)
         while True:
-            index = state.allocation if allocation else state.interactive
-            ranking = index.rank(req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor)
+            state = self.cache.current(self.session)
+            ranking = self.ranked_on(state, req, top, near_misses, self.left_out(state, need_id), allocation)
             shown = [int(c.agent_id) for c in ranking.candidates] + [int(m.agent_id) for m in ranking.near_misses]
             if not self.cache.drop_gone(self.session, shown):
                 return ranking
-            state = self.cache.current(self.session)
 
     def _laid_out(self, need: Any, role: Any, ranking: Ranking, top: int) -> dict[str, Any]:
         """A role's ranking as the API and the pages show it: its first ``top`` candidates, its near misses."""

@@ -50,9 +50,7 @@ def role_candidates(
     top: Annotated[int, Parameter(ge=1, le=500, description="How many candidates")] = 20,
     near: Annotated[int, Parameter(ge=0, le=100, description="How many near misses")] = 10,
 ) -> dict[str, Any]:
-    service = RankingService(db_session)
-    need = _need(db_session, need_id)
-    ranked = service.rank(need, service.role_at(need, position), top=top, near_misses=near)
+    ranked = RankingService(db_session).rank_at(need_id, position, top=top, near_misses=near)
     shown = [c["agent_id"] for c in (*ranked["candidates"], *ranked["near_misses"])]
     log_profile_reads(db_session, principal, shown, request.url.path, action="candidates")
     return ranked
