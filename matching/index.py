@@ -7,7 +7,9 @@ it). Split so, a ranking gets every agent's exact profile similarity from the bu
 back only the skill entries of the agents it examines. Free-share segments sit beside them for the
 vectorised eligibility check. Related skills are
 learned at fit (taxonomy relations, co-occurrence in profiles). Upserts and removals go to an overlay
-folded into the matrix every ``merge_every`` changes. Querying is :class:`matching.ranking.CandidateIndex`.
+folded into the matrix every ``merge_every`` changes. An index is copied for a change (:meth:`IndexBase.fork`)
+at the cost of the changes since the last merge, not of the pool. Querying is
+:class:`matching.ranking.CandidateIndex`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import scipy.sparse as sp
 
 from matching.availability import above_floor, free_segments
 from matching.hashing import TextHasher
+from matching.layered import LayeredList, LayeredMap
 from matching.normalise import STOP_WORDS
 from matching.occupations import OccupationModel
 from matching.scoring import LEVELS, fairness_factor, idf, interest_factor, level_credit, recency_factors
@@ -269,14 +272,14 @@ class IndexBase:
                 if s.skill_id not in self.skill_index_:
                     self.skill_index_[s.skill_id] = len(self.skill_ids_)
                     self.skill_ids_.append(s.skill_id)
-        self.agent_ids_: list[str | None] = [p.agent_id for p in plist]
-        self.row_of_: dict[str, int] = {p.agent_id: i for i, p in enumerate(plist)}
-        self.profiles_: list[CandidateProfile | None] = list(plist)
+        # per agent, by row (a removed agent's row keeps None); shared with the index's forks, see fork()
+        self.agent_ids_: LayeredList[str | None] = LayeredList(p.agent_id for p in plist)
+        self.row_of_: LayeredMap[str, int] = LayeredMap({p.agent_id: i for i, p in enumerate(plist)})
+        self.profiles_: LayeredList[CandidateProfile | None] = LayeredList(plist)
         n = len(plist)
         self.alive_ = np.ones(n, dtype=bool)
         self.n_alive_ = n
-        self.open_proposals_ = np.array([p.open_proposals for p in plist], dtype=np.float64)
-        self.fair_ = self._fairness(self.open_proposals_)
+        self.fair_ = self._fairness(np.array([p.open_proposals for p in plist], dtype=np.float64))
 
         # Text: hashed term counts, IDF over the pool, then L2 rows (all vectorised).
         counts = self._hasher.transform([p.text for p in plist]).tocsr() if n else sp.csr_matrix((0, 1))
@@ -457,9 +460,10 @@ class IndexBase:
         best: dict[int, AgentSkill] = {}
         for s in p.skills:
             k = self.skill_index_.get(s.skill_id)
-            if k is None:
-                k = self.skill_index_[s.skill_id] = len(self.skill_ids_)
-                self.skill_ids_.append(s.skill_id)
+            if k is None:  # rare (a skill unknown at fit): new containers, as the forks share these
+                k = len(self.skill_ids_)
+                self.skill_index_ = {**self.skill_index_, s.skill_id: k}
+                self.skill_ids_ = [*self.skill_ids_, s.skill_id]
                 self.skill_df_ = np.append(self.skill_df_, 0.0)
                 self.context_cols_ = np.append(self.context_cols_, self._context_col(s.skill_id))
             if k not in best or min(max(s.level, 1), LEVELS) >= min(max(best[k].level, 1), LEVELS):
@@ -594,6 +598,32 @@ class IndexBase:
         # the compiled roles are a cache: neither kept on disk nor copied
         return {k: v for k, v in self.__dict__.items() if k != "_compiled"}
 
+    def fork(self) -> Self:
+        """A copy that :meth:`upsert`, :meth:`remove` and :meth:`merge` may change while this index goes on
+        being read (ranked, explained) from other threads, without its compiled roles (a cache).
+
+        What a change writes in place is copied: the changes since the last merge of the per-agent lists and
+        mapping (:class:`matching.layered.LayeredList`, their base is shared), the overlay, and the per-agent
+        and per-skill arrays. Everything else is shared: a change replaces it rather than writing into it (a
+        merge builds new matrices, a new skill new per-skill containers), and the shared arrays are made
+        read-only, so that a change that wrote into one would fail rather than go unseen. Past one memory copy
+        of those arrays (10 bytes an agent), the cost follows the changes since the last merge, not the pool.
+        """
+        kept = dict(vars(self))  # one C-level copy: a ranking of this index may add its compiled roles meanwhile
+        kept.pop("_compiled", None)
+        for name in ("agent_ids_", "profiles_", "row_of_"):
+            kept[name] = kept[name].fork()
+        kept["overlay_"] = dict(kept["overlay_"])
+        copied = ("alive_", "fair_", "plain_", "skill_df_")
+        for name in copied:
+            kept[name] = kept[name].copy()
+        for name, value in kept.items():
+            if isinstance(value, np.ndarray) and name not in copied:
+                value.flags.writeable = False
+        new = object.__new__(type(self))
+        vars(new).update(kept)
+        return new
+
     def upsert(self, profile: CandidateProfile) -> Self:
         """Add or replace one agent's profile; visible to the next :meth:`rank` without a rebuild."""
         self.__dict__.pop("_compiled", None)  # rarity and vocabulary change: roles are compiled again
@@ -605,7 +635,6 @@ class IndexBase:
             self.row_of_[profile.agent_id] = row
             self.alive_ = np.append(self.alive_, True)
             self.n_alive_ += 1
-            self.open_proposals_ = np.append(self.open_proposals_, float(profile.open_proposals))
             self.fair_ = np.append(self.fair_, self._fairness(float(profile.open_proposals)))
             self.plain_ = np.append(self.plain_, False)
         else:
@@ -614,7 +643,6 @@ class IndexBase:
                 self._uncount(old)
             self.profiles_[row] = profile
             self.alive_[row] = True
-            self.open_proposals_[row] = float(profile.open_proposals)
             self.fair_[row] = self._fairness(float(profile.open_proposals))
         self.overlay_[row], self.plain_[row] = self._encode(profile)
         self._maybe_merge()
@@ -642,11 +670,14 @@ class IndexBase:
             self.merge()
 
     def merge(self) -> Self:
-        """Fold pending changes into the matrix (done automatically every ``merge_every`` changes).
+        """Fold pending changes into the matrix and the per-agent lists (done automatically every
+        ``merge_every`` changes).
 
         Rows stay in order, so the new arrays are the old ones cut around the changed rows and
         stitched with them: one copy of the data, no sort.
         """
+        for layered in (self.agent_ids_, self.profiles_, self.row_of_):
+            layered.fold()
         n = len(self.agent_ids_)
         over = sorted(self.overlay_.items())
 

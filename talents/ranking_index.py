@@ -22,6 +22,7 @@ the database is the only shared state.
 Concurrent rankings (copy on write): a ranking reads one published :class:`IndexState` and keeps it to the end.
 When the change stamps say nothing changed it ranks at once, taking no lock; else it waits for the refresh that
 brings the change. A refresh, one at a time under the cache's lock, applies the changes to a copy of the state
+(:meth:`IndexState.fork`: its cost follows the changes since the indexes' last merge, not the pool)
 and publishes it by swapping one reference: a ranking never sees a change half applied, nor waits for a
 refresh it does not need.
 
@@ -49,7 +50,6 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
@@ -96,7 +96,6 @@ __all__ = [
 ]
 
 _CHUNK = 500
-_COPIED_ARRAY = 2**17  # arrays up to this size (or one entry per agent) are copied by a change, larger ones shared
 SWEEP_S = 1.0
 # Just after a bulk import every agent was stamped within the look-back: a sweep re-reads them all (0.1–0.2 s
 # at 100 000 agents). Spacing the sweeps by their cost keeps that under this share of a worker's time.
@@ -283,38 +282,6 @@ _MEMBERS = sa.select(assignment.c.agent_id).where(assignment.c.need_id == sa.bin
 
 
 # --------------------------------------------------------------------------- the cache
-def _detached(index: CandidateIndex) -> CandidateIndex:
-    """A new index object holding what ``index`` keeps of itself (its compiled roles, a cache, left behind),
-    taken while rankings may go on with ``index``: their first compiled role adds an attribute to it."""
-    new = object.__new__(type(index))
-    vars(new).update(vars(index))  # one C-level copy: no ranking runs in between
-    kept = new.__getstate__()
-    vars(new).clear()
-    vars(new).update(kept)
-    return new
-
-
-def _writable(index: CandidateIndex) -> CandidateIndex:
-    """A copy of ``index`` that upserts and removals may change while rankings go on reading ``index``.
-
-    A change writes in place into the index's lists, mappings and per-agent or per-skill arrays: those are
-    copied. The larger arrays (one entry per matrix entry or segment) are shared and made read-only: a change
-    replaces them (a merge builds new ones), and one that wrote into them would fail rather than go unseen. The
-    profiles and what fit learned are shared too: nothing changes them after fit.
-    """
-    new = _detached(index)
-    small = max(len(index.agent_ids_) + 1, _COPIED_ARRAY)
-    for name, value in list(vars(new).items()):
-        if isinstance(value, (list, dict, set)):
-            setattr(new, name, copy.copy(value))
-        elif isinstance(value, np.ndarray):
-            if value.size <= small:
-                setattr(new, name, value.copy())
-            else:
-                value.flags.writeable = False
-    return new
-
-
 @dataclass(slots=True)
 class IndexState:
     """One consistent state of a database's indexes, never changed once published: rankings read it without a
@@ -326,7 +293,9 @@ class IndexState:
     watermark: datetime | None
 
     def fork(self) -> IndexState:
-        return IndexState(_writable(self.interactive), _writable(self.allocation), self.taxonomy_key, self.watermark)
+        """The next state, to change: each index forked (:meth:`matching.index.IndexBase.fork`, at the cost of
+        the changes since its last merge, not of the pool)."""
+        return IndexState(self.interactive.fork(), self.allocation.fork(), self.taxonomy_key, self.watermark)
 
 
 @dataclass
@@ -437,7 +406,7 @@ class RankingCache:
                 return
             kept = {k: copy.copy(getattr(self, k)) if k in self._OWN else getattr(state, k) for k in self._KEPT}
             for k in ("interactive", "allocation"):  # rankings may be reading them meanwhile
-                kept[k] = _detached(kept[k])
+                kept[k] = kept[k].fork()
             self.saved_at = time.monotonic()
             self.unsaved = 0
         with self._saving:  # one file written at a time

@@ -20,7 +20,7 @@ from talents.kernel.settings import get_settings
 
 __all__ = ["IndexStore"]
 
-_FORMAT = b"talents-ranking-index-3"  # the layout of the pickled index: bump when it changes
+_FORMAT = b"talents-ranking-index-4"  # the layout of the pickled index: bump when it changes
 
 # The profiles' dataclasses (frozen, with slots) are pickled as a call of their constructor: unpickled by
 # default, each one goes through dataclasses' __setstate__, which looks their fields up again every time.
