@@ -12,8 +12,10 @@ out when first read), and compare in the same run with
 * a naive per-agent Python loop (exact eligibility + dictionary skill score), timed on a subsample
   and extrapolated (labelled so);
 
-plus the time of one upsert (overlay write) and of the periodic merge, and memory (index arrays, peak
-RSS of the process).
+plus the time of one upsert (overlay write) and of the periodic merge; the CPU time of one refresh of a
+ranking worker's published state after one changed profile (both indexes forked, the profile upserted into
+each, the previous state let go) beside its lower bound, those two upserts into a private index; and memory
+(index arrays, peak RSS of the process).
 
     python -m bench.speed [--sizes 10000,100000,1000000] [--roles 20] [--seed 0]
     python -m bench.speed --cli [--agents 3000] [--runs 7]
@@ -52,6 +54,7 @@ from matching.types import (
     SkillRequirement,
     TaxonomySkill,
 )
+from talents.ranking_index import IndexState
 
 __all__ = ["main", "synthetic_profiles", "synthetic_roles", "synthetic_taxonomy"]
 
@@ -215,6 +218,7 @@ def run(size: int, n_roles: int, seed: int) -> dict[str, float]:
     t0 = time.perf_counter()
     index.merge()
     merge_s = time.perf_counter() - t0
+    refresh = _refresh_us(index, profiles, rng)
     med, p95 = _ms(lat)
     lb, _ = _ms(lower)
     return {
@@ -230,10 +234,43 @@ def run(size: int, n_roles: int, seed: int) -> dict[str, float]:
         "naive_extrapolated": sub < size,
         "upsert_us": float(np.median(ups) * 1e6),
         "merge_s": merge_s,
+        **refresh,
         "index_mb": _index_bytes(index) / 2**20,
         "rss_build_mb": (rss1 - rss0) / 2**20,
         "min_found": min(found),
         "nnz": index.text_.nnz + index.skills_.nnz,
+    }
+
+
+def _refresh_us(index: CandidateIndex, profiles: list[CandidateProfile], rng: np.random.Generator) -> dict[str, float]:
+    """CPU time of one refresh after one changed profile: the published state forked (its two indexes, both this
+    one here), the profile upserted into each, the previous state let go, as a ranking worker does it; beside its
+    lower bound, the same two upserts into a private index (no copy). ``merge_every`` changes in a row from a
+    merged index: the medians leave out the periodic merge, the means count the one each index makes."""
+    state = IndexState(index, index, (), None)
+    private = index.fork()
+    refresh: list[float] = []
+    bound: list[float] = []
+    cpu = time.process_time
+    for i in rng.integers(0, len(profiles), size=index.merge_every).tolist():
+        p = profiles[i]
+        changed = CandidateProfile(p.agent_id, p.skills[1:], p.availability, p.commitments, p.text)
+        c0 = cpu()
+        nxt = state.fork()
+        nxt.allocation.upsert(changed)
+        nxt.interactive.upsert(changed)
+        state = nxt  # the only reference to the previous state: freed here, as when its last ranking ends
+        c1 = cpu()
+        private.upsert(changed)
+        private.upsert(changed)
+        c2 = cpu()
+        refresh.append(c1 - c0)
+        bound.append(c2 - c1)
+    return {
+        "refresh_us": float(np.median(refresh) * 1e6),
+        "refresh_ratio": float(np.median(refresh) / np.median(bound)),
+        "refresh_mean_us": float(np.mean(refresh) * 1e6),
+        "refresh_mean_ratio": float(np.mean(refresh) / np.mean(bound)),
     }
 
 
@@ -291,7 +328,8 @@ def main(argv: list[str] | None = None) -> None:
     head = (
         f"{'agents':>9} {'nnz':>10} {'build s':>8} {'rank med ms':>11} {'p95 ms':>7} {'+expl ms':>8} "
         f"{'lower ms':>8} {'ratio':>6} {'+expl':>6} {'cpu':>5} {'naive ms':>10} {'speed-up':>9} "
-        f"{'upsert µs':>9} {'merge s':>7} {'index MB':>8} {'RSS+ MB':>8} {'load':>5}"
+        f"{'upsert µs':>9} {'merge s':>7} {'refresh µs':>10} {'×':>5} {'mean µs':>8} {'×':>5} "
+        f"{'index MB':>8} {'RSS+ MB':>8} {'load':>5}"
     )
     print(head)
     print("-" * len(head))
@@ -303,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{f['full_ms']:>8.2f} {f['lower_ms']:>8.2f} {f['median_ms'] / f['lower_ms']:>6.1f} "
             f"{f['full_ms'] / f['lower_ms']:>6.1f} {f['cpu_ratio']:>5.1f} {naive:>10} "
             f"{f['naive_ms'] / f['median_ms']:>8.0f}x {f['upsert_us']:>9.0f} {f['merge_s']:>7.2f} "
+            f"{f['refresh_us']:>10.0f} {f['refresh_ratio']:>5.1f} "
+            f"{f['refresh_mean_us']:>8.0f} {f['refresh_mean_ratio']:>5.1f} "
             f"{f['index_mb']:>8.1f} {f['rss_build_mb']:>8.0f} {os.getloadavg()[0]:>5.1f}",
             flush=True,
         )
@@ -314,6 +354,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.roles} roles × 3"
     )
     print("naive: per-agent Python loop; * = timed on 5,000 agents and extrapolated linearly")
+    print(
+        "refresh: CPU time of a ranking worker's published state (two indexes) forked after one changed profile, "
+        "upserted into each, the previous state let go (median of merge_every = 512 in a row); × = refresh / its "
+        "lower bound, the two upserts into a private index; mean: of the same, the periodic merges included"
+    )
     print(f"peak RSS of the process: {peak:.0f} MB (includes the synthetic profiles themselves)")
 
 
