@@ -248,7 +248,7 @@ def _refresh_us(index: CandidateIndex, profiles: list[CandidateProfile], rng: np
     lower bound, the same two upserts into a private index (no copy). ``merge_every`` changes in a row from a
     merged index: the medians leave out the periodic merge, the means count the one each index makes."""
     state = IndexState(index, index, (), None)
-    private = index.fork()
+    private = index  # changed in place: its forks share nothing that a change writes into
     refresh: list[float] = []
     bound: list[float] = []
     cpu = time.process_time
