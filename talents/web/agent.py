@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -16,21 +17,24 @@ from litestar.response import Redirect, Template
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from needs.models import Need, Role
 from notifications.outbox import KINDS
 from notifications.service import ChannelChoice, InboxService, Preferences, PreferenceService
 from profiles.models import Agent, AgentCreate, AgentSkillCreate, AgentSkillUpdate, AgentUpdate, AvailabilityCreate
 from profiles.policy import check_agent_create, check_agent_update
 from profiles.service import AgentService
 from profiles.taxonomy import TaxonomyService
+from talents.assignments.models import Assignment
 from talents.auth.gdpr import erase
-from talents.kernel.access import caller_of
-from talents.kernel.errors import DomainError
+from talents.kernel.access import GATE_AT_READ, caller_of
+from talents.kernel.api import as_dicts, read_now
+from talents.kernel.errors import DomainError, NotFoundError
 from talents.kernel.principal import ANONYMOUS, Principal
 from talents.kernel.settings import get_settings
 from talents.layout import message_page, page
 from talents.web.common import checked, done, floor_sentence, french_error, sign_in
 from talents.web.labels import KIND_LABELS
-from talents.workflow.service import AssignmentFilters, AssignmentService
+from talents.workflow.service import AssignmentService
 
 __all__ = ["route_handlers"]
 
@@ -48,22 +52,47 @@ def _agent(db: Session, principal: Principal) -> Agent | None:
     return agent if agent is not None and agent.erased_at is None else None
 
 
+def _my_profile(db: Session, principal: Principal) -> dict[str, Any] | None:
+    """My profile as the page shows it, skills and windows included, read as rows (no mapped object)."""
+    service = AgentService(db)
+    agent_id = principal.agent_id
+    if agent_id is None:  # a principal that did not come from the sign-in (which links the agent)
+        agent = _agent(db, principal)
+        agent_id = agent.id if agent is not None else None
+    if agent_id is None:
+        return None
+    try:
+        return service.public_view(agent_id)
+    except NotFoundError:  # erased since the sign-in
+        return None
+
+
+# The agent's proposals and missions with the titles of their need and role, in one query.
+_t = Assignment.__table__  # type: ignore[attr-defined]
+_MY_ASSIGNMENTS = (
+    sa.select(_t.c.id, _t.c.need_id, _t.c.state, _t.c.share, _t.c.start_date.label("start"),
+              _t.c.end_date.label("end"), _t.c.explanation, _t.c.version, _t.c.expires_at,
+              Need.__table__.c.title.label("need_title"),  # type: ignore[attr-defined]
+              Role.__table__.c.title.label("role_title"))  # type: ignore[attr-defined]
+    .join(Need.__table__, Need.__table__.c.id == _t.c.need_id)  # type: ignore[attr-defined]
+    .join(Role.__table__, Role.__table__.c.id == _t.c.role_id)  # type: ignore[attr-defined]
+    .where(_t.c.agent_id == sa.bindparam("agent_id"))
+    .order_by(_t.c.id)
+    .limit(200)
+)
+
+
 def _space(request: Request[Any, Any, Any], db: Session, principal: Principal, *, status: int = 200,
            error: str = "", where: str = "", form: dict[str, Any] | None = None) -> Template:
-    agent = _agent(db, principal)
-    service = AgentService(db)
+    agent = _my_profile(db, principal)
     proposals: list[Any] = []
     assignments: list[Any] = []
-    if agent is not None and agent.id is not None:
-        workflow = AssignmentService(db)
-        rows, _ = workflow.list(principal, AssignmentFilters(agent.id, None, None), limit=200)
-        for row in rows:
-            public = workflow.to_public(row)
-            (proposals if row.state == "proposed" else assignments).append(public)
+    if agent is not None:
+        for row in as_dicts(db.connection().execute(_MY_ASSIGNMENTS, {"agent_id": agent["id"]})):
+            (proposals if row["state"] == "proposed" else assignments).append(row)
     return page(
         "agent/espace", principal, "espace", "Mon espace", request=request, status=status, agent=agent,
-        skills=service.skills(agent.id) if agent and agent.id else [],
-        windows=service.availability(agent.id) if agent and agent.id else [],
+        skills=agent["skills"] if agent else [], windows=agent["availability"] if agent else [],
         proposals=proposals, assignments=assignments, error=error, where=where, form=form or {},
         floor_rule=floor_sentence(), unread=InboxService(db).unread_count(principal),
     )
@@ -75,11 +104,14 @@ def _refused(request: Request[Any, Any, Any], db: Session, principal: Principal,
     return _space(request, db, principal, status=422, error=french_error(exc), where=where, form=form)
 
 
-@get(HOME, include_in_schema=False, sync_to_thread=True, opt={"public": True})
-def space(request: Request[Any, Any, Any], db_session: Session, principal: Principal) -> Template | Redirect:
-    if not principal.authenticated:
-        return sign_in(HOME)
-    return _space(request, db_session, principal)
+@get(HOME, include_in_schema=False, opt={"public": True, **GATE_AT_READ})
+async def space(request: Request[Any, Any, Any], db_session: Session) -> Template | Redirect:
+    def read() -> Template | None:
+        # Who calls is known once the read begins (the gate runs first, in the same trip to a thread).
+        principal = caller_of(request.scope).principal
+        return _space(request, db_session, principal) if principal.authenticated else None
+
+    return await read_now(db_session, read) or sign_in(HOME)
 
 
 def _profile_fields(data: dict[str, Any]) -> dict[str, Any]:
