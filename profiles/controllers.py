@@ -129,11 +129,10 @@ class AgentController(Controller):
     def delete_agent(self, db_session: Session, agent_id: int) -> None:
         AgentService(db_session).delete(agent_id)
 
-    @get("/{agent_id:int}/skills", sync_to_thread=True, opt=_READ_PROFILE)
-    def list_skills(self, db_session: Session, agent_id: int) -> list[AgentSkillPublic]:
-        service = AgentService(db_session)
-        service.get(agent_id)
-        return service.skills(agent_id)
+    @get("/{agent_id:int}/skills", opt={**_READ_PROFILE, **GATE_AT_READ},
+         responses=documented_as(list[AgentSkillPublic]))
+    async def list_skills(self, db_session: Session, agent_id: int) -> list[dict[str, Any]]:
+        return await read_now(db_session, AgentService(db_session).skills_view, agent_id)
 
     @post("/{agent_id:int}/skills", sync_to_thread=True, summary="Add a skill (free text, normalised)",
           opt=_WRITE_PROFILE)
@@ -150,11 +149,10 @@ class AgentController(Controller):
     def remove_skill(self, db_session: Session, agent_id: int, skill_row_id: int) -> None:
         AgentService(db_session).remove_skill(agent_id, skill_row_id)
 
-    @get("/{agent_id:int}/availability", sync_to_thread=True, opt=_READ_PROFILE)
-    def list_availability(self, db_session: Session, agent_id: int) -> list[AvailabilityPublic]:
-        service = AgentService(db_session)
-        service.get(agent_id)
-        return service.availability(agent_id)
+    @get("/{agent_id:int}/availability", opt={**_READ_PROFILE, **GATE_AT_READ},
+         responses=documented_as(list[AvailabilityPublic]))
+    async def list_availability(self, db_session: Session, agent_id: int) -> list[dict[str, Any]]:
+        return await read_now(db_session, AgentService(db_session).availability_view, agent_id)
 
     @post("/{agent_id:int}/availability", sync_to_thread=True, opt=_WRITE_PROFILE)
     def add_availability(self, db_session: Session, agent_id: int, data: AvailabilityCreate) -> AvailabilityPublic:

@@ -85,14 +85,22 @@ def merge_agent_skills(
 
 
 # Built once: every profile read runs them.
+_SKILL_COLUMNS = {**{f: getattr(AgentSkill, f) for f in AgentSkillPublic.model_fields if f not in ("label", "status")},
+                  "label": col(Skill.label_fr).label("label"), "status": Skill.status}
 _SKILLS_OF = (
-    select(AgentSkill.agent_id, *(getattr(AgentSkill, f) for f in AgentSkillPublic.model_fields
-                                  if f not in ("label", "status")),
-           col(Skill.label_fr).label("label"), Skill.status)
+    select(AgentSkill.agent_id, *_SKILL_COLUMNS.values())
     .join(Skill, col(Skill.id) == AgentSkill.skill_id)
     .where(col(AgentSkill.agent_id).in_(sa.bindparam("ids", expanding=True)))
     .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
 )
+# One agent's skills with their fields in the order of AgentSkillPublic, as its list answers them.
+_SKILLS_LISTED = (
+    select(*(_SKILL_COLUMNS[f] for f in AgentSkillPublic.model_fields))
+    .join(Skill, col(Skill.id) == AgentSkill.skill_id)
+    .where(AgentSkill.agent_id == sa.bindparam("agent_id"))
+    .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
+)
+_IS_LIVE = select(Agent.id).where(Agent.id == sa.bindparam("agent_id"), col(Agent.erased_at).is_(None))
 _PROFILE = (select(*(getattr(Agent, f).label(f) for f in AgentPublic.model_fields
                       if f not in ("skills", "availability", "warnings")))
             .where(Agent.id == sa.bindparam("agent_id"), col(Agent.erased_at).is_(None)))
@@ -119,6 +127,21 @@ class AgentService:
         if agent is None or agent.erased_at is not None:
             raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
         return agent
+
+    def require(self, agent_id: int) -> None:
+        """404 unless the agent exists and is not erased (one indexed lookup, no mapped object)."""
+        if self.session.connection().execute(_IS_LIVE, {"agent_id": agent_id}).first() is None:
+            raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
+
+    def skills_view(self, agent_id: int) -> builtins.list[dict[str, Any]]:
+        """An agent's skills as the API lists them (the fields of ``AgentSkillPublic``), as plain dicts."""
+        self.require(agent_id)
+        return as_dicts(self.session.connection().execute(_SKILLS_LISTED, {"agent_id": agent_id}))
+
+    def availability_view(self, agent_id: int) -> builtins.list[dict[str, Any]]:
+        """An agent's windows as the API lists them (the fields of ``AvailabilityPublic``), as plain dicts."""
+        self.require(agent_id)
+        return as_dicts(self.session.connection().execute(_WINDOWS_OF, {"agent_id": agent_id}))
 
     def get_by_email(self, email: str) -> Agent | None:
         return self.session.exec(select(Agent).where(func.lower(Agent.email) == email.lower())).first()

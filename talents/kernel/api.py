@@ -68,9 +68,10 @@ def as_dicts(result: Any) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
-def documented_as(model: type[BaseModel]) -> dict[int, ResponseSpec]:
-    """The ``responses`` of a route that answers with plain dicts (:func:`as_dicts`) holding ``model``'s fields:
-    the API's schema shows the model, the handler skips building one per row."""
+def documented_as(model: type[BaseModel] | Any) -> dict[int, ResponseSpec]:
+    """The ``responses`` of a route that answers with plain dicts (:func:`as_dicts`) holding ``model``'s fields
+    (or a list of them: ``list[Model]``): the API's schema shows the model, the handler skips building one per
+    row."""
     return {HTTPStatus.OK: ResponseSpec(data_container=model, description=HTTPStatus.OK.description)}
 
 
