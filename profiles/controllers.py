@@ -120,9 +120,10 @@ class AgentController(Controller):
 
     @patch("/{agent_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
     def update_agent(self, db_session: Session, principal: Principal, agent_id: int, data: AgentUpdate) -> AgentPublic:
-        check_agent_update(db_session, principal, agent_id, data)
         service = AgentService(db_session)
-        return service.to_public(service.update(agent_id, data))
+        agent = service.get(agent_id)  # held here, the policy and the update below find it loaded
+        check_agent_update(db_session, principal, agent_id, data)
+        return service.to_public(service.update(agent.id, data))  # type: ignore[arg-type]
 
     @delete("/{agent_id:int}", sync_to_thread=True,
             opt=rule(REVIEWER, why="reviewers (agents erase theirs with DELETE /api/v1/me)"))

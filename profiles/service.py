@@ -101,6 +101,9 @@ _SKILLS_LISTED = (
     .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
 )
 _IS_LIVE = select(Agent.id).where(Agent.id == sa.bindparam("agent_id"), col(Agent.erased_at).is_(None))
+_TOUCH = (sa.update(Agent).where(col(Agent.id) == sa.bindparam("agent_id"), col(Agent.erased_at).is_(None))
+          .values(updated_at=sa.bindparam("now")))
+_SKILL_LABEL = select(Skill.label_fr, Skill.status).where(Skill.id == sa.bindparam("skill_id"))
 _PROFILE = (select(*(getattr(Agent, f).label(f) for f in AgentPublic.model_fields
                       if f not in ("skills", "availability", "warnings")))
             .where(Agent.id == sa.bindparam("agent_id"), col(Agent.erased_at).is_(None)))
@@ -229,6 +232,11 @@ class AgentService:
         self.session.add(agent)
         self.session.flush()
 
+    def touch_id(self, agent_id: int) -> None:
+        """:meth:`touch` by the agent's id, without loading the profile; 404 if there is no such agent."""
+        if not self.session.connection().execute(_TOUCH, {"agent_id": agent_id, "now": utcnow()}).rowcount:
+            raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
+
     def public_view(self, agent_id: int) -> dict[str, Any]:
         """A profile as the API shows it (the fields of ``AgentPublic``), read as rows into plain dicts, which the
         response encodes as they are: no mapped object, no model built."""
@@ -322,13 +330,13 @@ class AgentService:
         refuse_nulls(changes, "level")
         row.sqlmodel_update(changes)
         self.session.add(row)
-        self.touch(self.get(agent_id))
+        self.touch_id(agent_id)
         return self._skill_public(row)
 
     def remove_skill(self, agent_id: int, skill_row_id: int) -> None:
         row = self._skill_row(agent_id, skill_row_id)
         self.session.delete(row)
-        self.touch(self.get(agent_id))
+        self.touch_id(agent_id)
 
     def _skill_row(self, agent_id: int, skill_row_id: int) -> AgentSkill:
         row = self.session.get(AgentSkill, skill_row_id)
@@ -338,7 +346,7 @@ class AgentService:
 
     def _skill_public(self, row: AgentSkill) -> AgentSkillPublic:
         self.session.flush()
-        skill = self.session.get(Skill, row.skill_id)
+        skill = self.session.connection().execute(_SKILL_LABEL, {"skill_id": row.skill_id}).first()
         return AgentSkillPublic.model_validate(
             {
                 **row.model_dump(),
@@ -365,12 +373,12 @@ class AgentService:
         check_share_above_floor(data.share, "share")
         row.start, row.end, row.share = data.start, data.end, data.share
         self.session.add(row)
-        self.touch(self.get(agent_id))
+        self.touch_id(agent_id)
         return AvailabilityPublic.model_validate(row)
 
     def remove_availability(self, agent_id: int, window_id: int) -> None:
         self.session.delete(self._window(agent_id, window_id))
-        self.touch(self.get(agent_id))
+        self.touch_id(agent_id)
 
     def _window(self, agent_id: int, window_id: int) -> Availability:
         row = self.session.get(Availability, window_id)

@@ -6,9 +6,10 @@ every other error.
 
 It opens the request's database session (:func:`talents.kernel.api.open_request_session`) and the handler
 gets the same one: a read is one transaction, credentials and rule included, checked in one trip to a
-thread. A request that writes, or is rate-limited, first resolves its credentials in a short read of its
-own: the rate counter commits apart (a refused request still counts), and on SQLite it must not wait for the
-write lock the request's own transaction would hold.
+thread. A request that writes, or is rate-limited, resolves its credentials and counts its hit in a short
+transaction of its own, then checks the route's rule in its session, all in one trip to a thread: the rate
+counter commits apart (a refused request still counts), and on SQLite it must not wait for the write lock the
+request's own transaction would hold.
 """
 
 from __future__ import annotations
@@ -65,12 +66,6 @@ def client_ip(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def _resolve(headers: dict[str, str]) -> Caller:
-    # A read: its "last used" times are written after it (after_commit), it never takes SQLite's write lock.
-    with session_scope(read_only=True) as db:
-        return _resolve_in(db, headers)
-
-
 def _resolve_in(db: Session, headers: dict[str, str]) -> Caller:
     settings = get_settings().auth
     authorization = headers.get("authorization", "")
@@ -112,10 +107,17 @@ def _replay(messages: list[Any], receive: Receive) -> Receive:
 
 
 def _refuse_bad_credentials(caller: Caller, path: str) -> None:
-    if caller.bad_credentials:
-        log.info("auth_rejected", reason="unknown or revoked token", path=path)
-        raise NotAuthorizedException("invalid or revoked credentials",
-                                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    refusal = _bad_credentials(caller, path)
+    if refusal is not None:
+        raise refusal
+
+
+def _bad_credentials(caller: Caller, path: str) -> Exception | None:
+    if not caller.bad_credentials:
+        return None
+    log.info("auth_rejected", reason="unknown or revoked token", path=path)
+    return NotAuthorizedException("invalid or revoked credentials",
+                                  headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 def _apply_rule(db: Session, caller: Caller, scope: Scope) -> None:
@@ -203,42 +205,55 @@ class AuthMiddleware(ASGIMiddleware):
 
     async def _gate_write(self, scope: Scope, receive: Receive, headers: dict[str, str], method: str,
                           opt: Any) -> Receive:
-        settings = get_settings()
-        path = str(scope.get("path", ""))
-        caller = await anyio.to_thread.run_sync(_resolve, headers)
-        scope["state"][STATE_KEY] = caller
-        _refuse_bad_credentials(caller, path)
-
-        # CSRF: a browser session authenticates by cookie, which a third-party page can make the browser send.
-        csrf_exempt = bool(opt.get("csrf_exempt"))
-        if method in UNSAFE and caller.session_id is not None and not csrf_exempt:
-            given = headers.get("x-csrf-token", "")
-            if not given and "application/x-www-form-urlencoded" in headers.get("content-type", ""):
-                body, messages = await _read_body(receive, settings.app.max_body_bytes)
-                receive = _replay(messages, receive)
-                given = (parse_qs(body.decode("utf-8", "replace")).get("csrf_token") or [""])[0]
-            if not (caller.csrf_token and given and same_secret(given, caller.csrf_token)):
-                log.info("csrf_rejected", path=path)
-                raise PermissionDeniedError("missing or wrong CSRF token (send the X-CSRF-Token header)",
-                                            field="X-CSRF-Token")
-
-        # Rate limits, counted in the database so that every worker shares them.
-        if opt.get("signin"):
-            limit_key, limit = f"signin:{client_ip(scope)}", settings.auth.signin_rate_per_minute
-        else:
-            who = caller.principal.email.lower() if caller.principal.authenticated else client_ip(scope)
-            limit_key, limit = f"write:{who}", settings.auth.write_rate_per_minute
-        retry = await anyio.to_thread.run_sync(_count, limit_key, limit, settings.auth.rate_window_s)
-        if retry is not None:
-            log.info("rate_limited", key=limit_key.split(":", 1)[0], path=path)
-            raise TooManyRequestsException("too many requests, try again later",
-                                           headers={"Retry-After": str(retry)})
-
+        # A form sent without the CSRF header carries its token in the body: read (and kept for the handler)
+        # before the gate, which then runs in one trip to a thread.
+        form_token = None
+        if (method in UNSAFE and not opt.get("csrf_exempt") and not headers.get("x-csrf-token")
+                and "application/x-www-form-urlencoded" in headers.get("content-type", "")
+                and _cookie(headers, get_settings().auth.session_cookie)):
+            body, messages = await _read_body(receive, get_settings().app.max_body_bytes)
+            receive = _replay(messages, receive)
+            form_token = (parse_qs(body.decode("utf-8", "replace")).get("csrf_token") or [""])[0]
         db = open_request_session(scope)
-        await anyio.to_thread.run_sync(_apply_rule, db, caller, scope)
+        await anyio.to_thread.run_sync(_gate_write, db, scope, headers, method, opt, form_token)
         return receive
 
 
-def _count(key: str, limit: int, window: int) -> int | None:
-    with session_scope() as db:
-        return hit(db, key, limit, window)
+def _gate_write(db: Session, scope: Scope, headers: dict[str, str], method: str, opt: Any,
+                form_token: str | None) -> None:
+    """The gate of a request that may write: who calls, CSRF and the rate limit in one short transaction of their
+    own, which commits even when the request is then refused (a refused request still counts); then the route's
+    rule in the request's session."""
+    settings = get_settings()
+    path = str(scope.get("path", ""))
+    with session_scope() as gate_db:
+        caller = _resolve_in(gate_db, headers)
+        scope["state"][STATE_KEY] = caller
+        refusal = _bad_credentials(caller, path) or _bad_csrf(caller, headers, method, opt, form_token, path)
+        retry = None
+        if refusal is None:
+            # Rate limits, counted in the database so that every worker shares them.
+            if opt.get("signin"):
+                limit_key, limit = f"signin:{client_ip(scope)}", settings.auth.signin_rate_per_minute
+            else:
+                who = caller.principal.email.lower() if caller.principal.authenticated else client_ip(scope)
+                limit_key, limit = f"write:{who}", settings.auth.write_rate_per_minute
+            retry = hit(gate_db, limit_key, limit, settings.auth.rate_window_s)
+    if refusal is not None:
+        raise refusal
+    if retry is not None:
+        log.info("rate_limited", key=limit_key.split(":", 1)[0], path=path)
+        raise TooManyRequestsException("too many requests, try again later", headers={"Retry-After": str(retry)})
+    _apply_rule(db, caller, scope)
+
+
+def _bad_csrf(caller: Caller, headers: dict[str, str], method: str, opt: Any, form_token: str | None,
+              path: str) -> Exception | None:
+    # A browser session authenticates by cookie, which a third-party page can make the browser send.
+    if method not in UNSAFE or caller.session_id is None or opt.get("csrf_exempt"):
+        return None
+    given = headers.get("x-csrf-token", "") or form_token or ""
+    if caller.csrf_token and given and same_secret(given, caller.csrf_token):
+        return None
+    log.info("csrf_rejected", path=path)
+    return PermissionDeniedError("missing or wrong CSRF token (send the X-CSRF-Token header)", field="X-CSRF-Token")

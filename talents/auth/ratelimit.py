@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,17 +14,23 @@ from talents.auth.models import RateBucket
 __all__ = ["hit"]
 
 
+def _count_hit(insert: Any) -> Any:
+    table = RateBucket.__table__  # type: ignore[attr-defined]
+    return (insert(table).values(key=sa.bindparam("key"), window_start=sa.bindparam("window"), hits=1)
+            .on_conflict_do_update(index_elements=["key", "window_start"], set_={"hits": table.c.hits + 1})
+            .returning(table.c.hits))
+
+
+# Built once per dialect: every request that may write counts a hit.
+_COUNT_HIT = {"postgresql": _count_hit(postgresql.insert), "sqlite": _count_hit(sqlite.insert)}
+
+
 def hit(session: Session, key: str, limit: int, window_s: int, now: float | None = None) -> int | None:
     """Count one hit on ``key``; None when under ``limit``, else the seconds until the window ends."""
     now = time.time() if now is None else now
     window = int(now // window_s) * window_s
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = RateBucket.__table__  # type: ignore[attr-defined]
-    stmt = (insert(table).values(key=key[:200], window_start=window, hits=1)
-            .on_conflict_do_update(index_elements=["key", "window_start"], set_={"hits": table.c.hits + 1})
-            .returning(table.c.hits))
-    hits = int(session.execute(stmt).scalar_one())
+    stmt = _COUNT_HIT[session.get_bind().dialect.name]
+    hits = int(session.connection().execute(stmt, {"key": key[:200], "window": window}).scalar_one())
     if hits > limit:
         return max(1, int(window + window_s - now + 0.999))
     return None
