@@ -30,7 +30,7 @@ def hit(session: Session, key: str, limit: int, window_s: int, now: float | None
     now = time.time() if now is None else now
     window = int(now // window_s) * window_s
     stmt = _COUNT_HIT[session.get_bind().dialect.name]
-    hits = int(session.connection().execute(stmt, {"key": key[:200], "window": window}).scalar_one())
+    hits = int(session.execute(stmt, {"key": key[:200], "window": window}).scalar_one())
     if hits > limit:
         return max(1, int(window + window_s - now + 0.999))
     return None

@@ -78,7 +78,7 @@ def test_retry_after_is_within_the_window(now, window):
         def get_bind(self) -> Any:
             return type("B", (), {"dialect": type("D", (), {"name": "sqlite"})()})()
 
-        def execute(self, _stmt: Any) -> Any:
+        def execute(self, _stmt: Any, _params: Any = None) -> Any:
             self.hits += 1
             return type("R", (), {"scalar_one": lambda _self: self.hits})()
 
