@@ -48,7 +48,8 @@ class InboxService:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _mine(self, email: str) -> Any:
+    @staticmethod
+    def _mine(email: Any) -> Any:
         return sa.and_(
             col(Notification.recipient) == email,
             col(Notification.channel) == "inapp",
@@ -56,14 +57,8 @@ class InboxService:
         )
 
     def unread_count(self, principal: Principal) -> int:
-        email = _own(principal)
-        return int(
-            self.session.exec(
-                select(sa.func.count())
-                .select_from(Notification)
-                .where(self._mine(email), col(Notification.read_at).is_(None))
-            ).one()
-        )
+        self.session.flush()  # what this request wrote is counted (the connection does not autoflush)
+        return int(self.session.connection().execute(_UNREAD_COUNT, {"recipient": _own(principal)}).scalar_one())
 
     def list(self, principal: Principal, *, limit: int = 20, offset: int = 0, unread_only: bool = False) -> InboxPage:
         email = _own(principal)
@@ -293,3 +288,8 @@ def _admin(row: Notification) -> DeliveryAdminPublic:
         created_at=row.created_at,
         next_attempt_at=row.next_attempt_at,
     )
+
+
+# Built once: « Mon espace » shows the count on every visit.
+_UNREAD_COUNT = (select(sa.func.count()).select_from(Notification)
+                 .where(InboxService._mine(sa.bindparam("recipient")), col(Notification.read_at).is_(None)))
