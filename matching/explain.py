@@ -52,6 +52,17 @@ def rounded(values: np.ndarray, digits: int) -> list[float]:
     return out
 
 
+def _held_among(profile: CandidateProfile, skill_ids: set[str]) -> dict[str, AgentSkill]:
+    """:func:`matching.index.held_skills` of the profile, for ``skill_ids`` only (the same entries)."""
+    held: dict[str, AgentSkill] = {}
+    for s in profile.skills:
+        if s.skill_id in skill_ids:
+            cur = held.get(s.skill_id)
+            if cur is None or min(max(s.level, 1), LEVELS) >= min(max(cur.level, 1), LEVELS):
+                held[s.skill_id] = s
+    return held
+
+
 class Explained:
     """An agent with a score in [0, 1] and its explanation, a JSON-ready dict.
 
@@ -161,7 +172,7 @@ class ExplainingIndex(IndexBase):
         low = []
         required = [r for r in role.skills if r.required] if required is None else required
         if required:
-            held = held_skills(profile)
+            held = _held_among(profile, {r.skill_id for r in required})
             for r in required:
                 s = held.get(r.skill_id)
                 level = s.level if s else 0
@@ -346,7 +357,6 @@ class ExplainingIndex(IndexBase):
         :meth:`_explain` at once."""
         m = rows.size
         entries = self._skill_entries(rows) if rv.src_skills.size and role.skills else None
-        profiles = [self.profiles_[r] for r in rows.tolist()]
         batch = _Layout(
             self,
             role,
@@ -356,18 +366,19 @@ class ExplainingIndex(IndexBase):
             entries,
             text_sim,
             self.fair_[rows] if fairness else np.ones(m),
-            [p.open_proposals if p is not None else 0 for p in profiles],
+            # the index's copy of each profile's count (the profiles themselves are not read for plain rows)
+            self.open_proposals_[rows].astype(np.int64).tolist(),
             period,
             at,
         )
-        out: list[Explanation | Callable[[], Explanation]] = []
-        for i, (plain, p) in enumerate(zip(self.plain_[rows].tolist(), profiles, strict=True)):
-            if plain:
-                out.append(partial(batch.layout, i))
-            else:  # read now: the index may change before the explanation is read
-                assert p is not None
-                el = eligibility(p.availability, p.commitments, role.start, role.end, role.share, floor)
-                out.append(self._explain(p, role, rv, today, fairness, floor, el, float(text_sim[i])))
+        layout = batch.layout
+        out: list[Explanation | Callable[[], Explanation]] = [partial(layout, i) for i in range(m)]
+        for i in (~self.plain_[rows]).nonzero()[0].tolist():
+            # read now: the index may change before the explanation is read
+            p = self.profiles_[int(rows[i])]
+            assert p is not None
+            el = eligibility(p.availability, p.commitments, role.start, role.end, role.share, floor)
+            out[i] = self._explain(p, role, rv, today, fairness, floor, el, float(text_sim[i]))
         return out
 
     def _credits(
@@ -496,15 +507,14 @@ class _Layout:
                 sim, how = self._related[rv.skill_idx[j]][t]
                 sid = self._skill_ids[t]
                 via[(src, int(j))] = (sid, label(sid), how, round(sim, 4))
-        bases = [
-            {
-                "skill_id": r.skill_id,
-                "label": label(r.skill_id),
-                "required_level": r.level,
-                "required": r.required,
-                "weight": round(float(rv.weights[j]), 4),
-            }
+        # each asked skill's part of an entry: its dictionary (copied for a missing skill) and its values
+        asked = [
+            (r.skill_id, label(r.skill_id), r.level, r.required, round(float(rv.weights[j]), 4))
             for j, r in enumerate(role.skills)
+        ]
+        bases = [
+            {"skill_id": sid, "label": lab, "required_level": lvl, "required": req, "weight": weight}
+            for sid, lab, lvl, req, weight in asked
         ]
         # Python numbers from here, rounded a whole array at a time as the reference rounds each
         skills_weight, text_weight = round(rv.skill_weight, 6), round(rv.text_weight, 6)
@@ -530,12 +540,18 @@ class _Layout:
                 if k == 0:
                     missing.append(bases[j].copy())
                     continue
+                sid, lab, lvl, req, weight = asked[j]
                 w = what_i[j]  # (last used ordinal + 1) * 64 + interest * 8 + level
+                # dictionaries written out whole: cheaper than unpacking the base into them
                 if k == 3:
                     via_id, via_label, how, similarity = via[(source_i[j], j)]
                     related.append(
                         {
-                            **bases[j],
+                            "skill_id": sid,
+                            "label": lab,
+                            "required_level": lvl,
+                            "required": req,
+                            "weight": weight,
                             "via_skill_id": via_id,
                             "via_label": via_label,
                             "agent_level": w & 7,
@@ -547,7 +563,11 @@ class _Layout:
                 else:
                     (matched if k == 1 else below).append(
                         {
-                            **bases[j],
+                            "skill_id": sid,
+                            "label": lab,
+                            "required_level": lvl,
+                            "required": req,
+                            "weight": weight,
                             "agent_level": w & 7,
                             "credit": credit_i[j],
                             "last_used": day((w >> 6) - 1),

@@ -399,6 +399,10 @@ class CandidateIndex(ExplainingIndex):
             head = np.flatnonzero(scores >= kth)
         else:
             head = np.arange(rows.size)
+        order = head[np.argsort(-scores[head], kind="stable")]
+        ordered = scores[order]
+        if not (ordered[1:] == ordered[:-1]).any():  # no tie: the agent ids are not needed
+            return order
         names = np.array([self.agent_ids_[r] or "" for r in rows[head].tolist()])
         return head[np.lexsort((names, -scores[head]))]
 

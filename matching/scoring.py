@@ -7,6 +7,7 @@ benchmark figure justified its value, that figure is recorded in ``docs/matching
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 
@@ -78,10 +79,31 @@ def recency_factors(
     last_used_ordinal: np.ndarray, today: date, half_life_years: float = 3.0, floor: float = 0.6
 ) -> np.ndarray:
     """Vectorised :func:`recency_factor`; ordinal ≤ 0 means unknown."""
-    lu = np.asarray(last_used_ordinal, dtype=float)
-    age = (today.toordinal() - lu) / 365.25
+    lu = np.asarray(last_used_ordinal)
+    if lu.dtype.kind in "iu":
+        # whole days: read from the table (the same floats, a few array passes instead of a dozen)
+        days = today.toordinal() - lu
+        if not days.size or days.max() <= _RECENCY_DAYS:
+            return np.where(lu <= 0, 1.0, _recency_table(half_life_years, floor)[np.maximum(days, 0)])
+    return _recency_formula(today.toordinal() - np.asarray(lu, dtype=float), lu, half_life_years, floor)
+
+
+_RECENCY_DAYS = 1 << 15  # ages tabulated, in days (about 90 years); older ones are computed
+
+
+def _recency_formula(days: np.ndarray, lu: np.ndarray, half_life_years: float, floor: float) -> np.ndarray:
+    age = days / 365.25
     decayed = floor + (1.0 - floor) * np.power(0.5, np.maximum(age - 1.0, 0.0) / half_life_years)
     return np.where((lu <= 0) | (age <= 1.0), 1.0, decayed)
+
+
+@lru_cache(maxsize=8)
+def _recency_table(half_life_years: float, floor: float) -> np.ndarray:
+    """The recency factor of a skill last used 0, 1, … ``_RECENCY_DAYS`` days ago (read-only)."""
+    days = np.arange(_RECENCY_DAYS + 1, dtype=float)
+    table = _recency_formula(days, np.ones_like(days), half_life_years, floor)
+    table.setflags(write=False)
+    return table
 
 
 def interest_factor(interest: int | None) -> float:
