@@ -30,26 +30,33 @@ def _iso_day(ordinal: int) -> str | None:
     return date.fromordinal(ordinal).isoformat() if ordinal > 0 else None
 
 
-def rounded(values: np.ndarray, digits: int) -> list[float]:
-    """``[round(v, digits) for v in values.tolist()]`` of a 1-d array: the same floats, at once.
+def rounded(values: np.ndarray, digits: int | np.ndarray) -> list[float]:
+    """``[round(v, digits) for v in values.tolist()]`` of a 1-d array: the same floats, at once; ``digits``
+    is one number for all, or an integer array of one per value.
 
     Python's ``round`` picks the integer nearest to the exact ``v × 10**digits`` (ties to even) and returns
     the double nearest to that integer over ``10**digits``. ``np.rint`` of the product picks the same
     integer unless the product lies within its rounding error of a half (then Python's ``round`` is
     asked), and dividing an exact integer by an exact power of ten rounds as Python's ``round`` does.
     """
-    scale = 10.0**digits
+    per_value = np.ndim(digits) > 0
+    scale = _POWERS_OF_TEN[digits] if per_value else 10.0**digits
+    places = np.asarray(digits).tolist() if per_value else None  # each value's digits, for Python's round
     scaled = values * scale
     if not (np.abs(scaled) < 2.0**40).all():  # too large for the product to be exact to a millionth, or nan
-        return [round(v, digits) for v in values.tolist()]
+        flat = values.tolist()
+        return [round(v, places[k] if places else digits) for k, v in enumerate(flat)]  # type: ignore[arg-type]
     whole = np.rint(scaled)
     out = (whole / scale).tolist()
     doubtful = np.flatnonzero(np.abs(np.abs(scaled - whole) - 0.5) <= 1e-6)  # near a half: Python decides
     if doubtful.size:
         flat = values.tolist()
         for k in doubtful.tolist():
-            out[k] = round(flat[k], digits)
+            out[k] = round(flat[k], places[k] if places else digits)  # type: ignore[arg-type]
     return out
+
+
+_POWERS_OF_TEN = np.array([10.0**d for d in range(16)])  # exact doubles, as Python computes 10.0**digits
 
 
 def _held_among(profile: CandidateProfile, skill_ids: set[str]) -> dict[str, AgentSkill]:
@@ -519,11 +526,17 @@ class _Layout:
         # Python numbers from here, rounded a whole array at a time as the reference rounds each
         skills_weight, text_weight = round(rv.skill_weight, 6), round(rv.text_weight, 6)
         kinds, sources, whats = (x.tolist() for x in (kind, source, what))
-        flat_credits = rounded(best.ravel(), 4)
         positions = at if at is not None else np.arange(m)  # each row's position in the period
-        by_row = rounded(np.concatenate([score, fit, text, fair, period.min_free[positions], period.free]), 6)
-        scores, fits, texts, fairs, min_free = (by_row[k * m : (k + 1) * m] for k in range(5))
-        seg_free = by_row[5 * m :]
+        # credits to 4 digits, the rest to 6, in one pass
+        by_row = [score, fit, text, fair, period.min_free[positions], period.free]
+        n_credits = best.size
+        values = np.concatenate([best.ravel(), *by_row])
+        all_rounded = rounded(values, np.repeat(np.array([4, 6]), [n_credits, values.size - n_credits]))
+        flat_credits = all_rounded[:n_credits]
+        scores, fits, texts, fairs, min_free = (
+            all_rounded[n_credits + k * m : n_credits + (k + 1) * m] for k in range(5)
+        )
+        seg_free = all_rounded[n_credits + 5 * m :]
         eligible, short_days = period.eligible[positions].tolist(), period.short_days[positions].tolist()
         bounds, seg_start, seg_end = period.indptr.tolist(), period.start.tolist(), period.end.tolist()
         start, end, share, fairness = role.start.isoformat(), role.end.isoformat(), role.share, self.fairness

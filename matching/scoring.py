@@ -59,9 +59,7 @@ def idf(df: np.ndarray | float, n: int) -> np.ndarray | float:
     return np.log((1.0 + n) / (1.0 + np.asarray(df, dtype=float))) + 1.0
 
 
-def recency_factor(
-    last_used: date | None, today: date, half_life_years: float = 3.0, floor: float = 0.6
-) -> float:
+def recency_factor(last_used: date | None, today: date, half_life_years: float = 3.0, floor: float = 0.6) -> float:
     """Multiplier in [floor, 1] for a skill last used at ``last_used``.
 
     Unknown or used within the last year: 1. Older: decays towards ``floor`` with the given half-life,

@@ -40,3 +40,13 @@ def test_rounded_with_values_too_large_or_not_finite() -> None:
 
 def test_rounded_of_nothing() -> None:
     assert rounded(np.empty(0), 6) == []
+
+
+def test_rounded_with_digits_per_value() -> None:
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.random(3_000), (np.arange(0, 500) + 0.5) / 10**4, [3e13, math.nan]])
+    digits = rng.choice([4, 6], size=values.size)
+    want = [round(v, int(d)) for v, d in zip(values.tolist(), digits.tolist(), strict=True)]
+    assert _same(rounded(values, digits), want)
+    finite = values[:-2]
+    assert _same(rounded(finite, digits[:-2]), want[:-2])
