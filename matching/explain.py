@@ -48,7 +48,7 @@ def rounded(values: np.ndarray, digits: int | np.ndarray) -> list[float]:
         return [round(v, places[k] if places else digits) for k, v in enumerate(flat)]  # type: ignore[arg-type]
     whole = np.rint(scaled)
     out = (whole / scale).tolist()
-    doubtful = np.flatnonzero(np.abs(np.abs(scaled - whole) - 0.5) <= 1e-6)  # near a half: Python decides
+    doubtful = (np.abs(np.abs(scaled - whole) - 0.5) <= 1e-6).nonzero()[0]  # near a half: Python decides
     if doubtful.size:
         flat = values.tolist()
         for k in doubtful.tolist():
@@ -507,7 +507,7 @@ class _Layout:
         score = np.minimum(1.0, np.maximum(0.0, (rv.skill_weight * fit + rv.text_weight * text) * fair))
         label = self._label
         via: dict[tuple[int, int], tuple[str, str, str, float]] = {}  # (source, asked skill) → shown
-        for i, j in zip(*np.nonzero(kind == 3), strict=True):
+        for i, j in zip(*(kind == 3).nonzero(), strict=True):
             src = int(source[i, j])
             if (src, j) not in via:
                 t = int(rv.src_skills[src])
@@ -531,7 +531,7 @@ class _Layout:
         by_row = [score, fit, text, fair, period.min_free[positions], period.free]
         n_credits = best.size
         values = np.concatenate([best.ravel(), *by_row])
-        all_rounded = rounded(values, np.repeat(np.array([4, 6]), [n_credits, values.size - n_credits]))
+        all_rounded = rounded(values, np.array([4, 6]).repeat([n_credits, values.size - n_credits]))
         flat_credits = all_rounded[:n_credits]
         scores, fits, texts, fairs, min_free = (
             all_rounded[n_credits + k * m : n_credits + (k + 1) * m] for k in range(5)

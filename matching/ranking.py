@@ -226,15 +226,15 @@ class CandidateIndex(ExplainingIndex):
         req = np.zeros((2, m))
         if rv.contrib_cols.size and cols.size:
             # the entries that give credit to an asked skill
-            where = np.minimum(np.searchsorted(rv.contrib_cols, cols), rv.contrib_cols.size - 1)
-            hit = np.flatnonzero(rv.contrib_cols[where] == cols)
+            where = np.minimum(rv.contrib_cols.searchsorted(cols), rv.contrib_cols.size - 1)
+            hit = (rv.contrib_cols[where] == cols).nonzero()[0]
             if hit.size:
                 hp, at = pos[hit], where[hit]
                 # similarity × level credit × interest × recency at ``today``, multiplied as explanations do
                 c = rv.contrib[at] * INTEREST_FACTOR[code[hit]][:, None]
                 c *= self._recency(lu[hit], today)[:, None]
                 # a row's entries are contiguous: max per (row, asked skill) with one reduceat
-                first = np.flatnonzero(np.concatenate([[True], hp[1:] != hp[:-1]]))
+                first = np.concatenate([[True], hp[1:] != hp[:-1]]).nonzero()[0]
                 best = np.zeros((m, rv.contrib.shape[1]))
                 best[hp[first]] = np.maximum.reduceat(c, first, axis=0)
                 fit = best @ rv.weights
@@ -279,7 +279,8 @@ class CandidateIndex(ExplainingIndex):
             row = self.row_of_.get(aid)
             if row is not None:
                 bulk[row] = -np.inf
-        positive = np.flatnonzero(bulk > EPS)  # agents with no score (or excluded) are never examined
+        # array methods rather than numpy's functions around them, which cost more than the work at this size
+        positive = (bulk > EPS).nonzero()[0]  # agents with no score (or excluded) are never examined
         n_pos = positive.size
         if n_pos == 0:
             return ranking
@@ -300,16 +301,16 @@ class CandidateIndex(ExplainingIndex):
                 # One partial sort over the positive agents serves this round and the next two.
                 ends = [x for x in (seen, m, 2 * m, 4 * m) if 0 < x < n_pos]
                 if ends:
-                    part = positive[np.argpartition(-bulk[positive], ends)]
+                    part = positive[(-bulk[positive]).argpartition(ends)]
                 ready = min(4 * m, n_pos)
             new = part[seen:m]
-            new = new[np.argsort(-bulk[new], kind="stable")]
+            new = new[(-bulk[new]).argsort(kind="stable")]
             bound = float(bulk[part[m]]) if m < n_pos else -np.inf
             seen = m
             if new.size:
                 # availability first (cheap): only the available, and near misses, are scored exactly
                 free, almost = self._available(new, role, slack=want_near > 0)
-                scored = np.flatnonzero(free | almost)
+                scored = (free | almost).nonzero()[0]
                 rows_s = new[scored]
                 score, _, text, _, req = self._exact(rows_s, rv, today, fairness, text_all)
                 gate = req[0] >= rv.n_required
@@ -339,7 +340,7 @@ class CandidateIndex(ExplainingIndex):
         pool = np.concatenate(pool_rows) if pool_rows else np.empty(0, np.int64)
         pool_score = np.concatenate(pool_scores) if pool_scores else np.empty(0)
         pool_txt = np.concatenate(pool_text) if pool_text else np.empty(0)
-        near_order = np.argsort(-pool_score, kind="stable")
+        near_order = (-pool_score).argsort(kind="stable")
         # Most of the pre-filtered pool are near misses: a few more than needed are looked at with the
         # candidates (one eligibility pass, one explanation pass), the rest only if that is not enough.
         near = near_order[: max(2 * want_near, 8)] if want_near else near_order[:0]
@@ -396,10 +397,10 @@ class CandidateIndex(ExplainingIndex):
         agent id: agent ids are strings, and sorting all of them would cost more than the ranking."""
         if rows.size > top:
             kth = np.partition(scores, rows.size - top)[rows.size - top]
-            head = np.flatnonzero(scores >= kth)
+            head = (scores >= kth).nonzero()[0]
         else:
             head = np.arange(rows.size)
-        order = head[np.argsort(-scores[head], kind="stable")]
+        order = head[(-scores[head]).argsort(kind="stable")]
         ordered = scores[order]
         if not (ordered[1:] == ordered[:-1]).any():  # no tie: the agent ids are not needed
             return order
