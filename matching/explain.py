@@ -501,9 +501,9 @@ class _Layout:
         else:
             kind = source = what = np.zeros((m, n_asked), dtype=np.int64)
             best = np.zeros((m, n_asked))
-        fit = np.zeros(m)
-        for j in range(n_asked):  # in the reference's order, so that the sum is the same float
-            fit = fit + float(rv.weights[j]) * best[:, j]
+        # summed left to right as the reference sums, so that the sum is the same float (a cumulative sum adds
+        # in that order; a plain sum along the row may not)
+        fit = (best * rv.weights).cumsum(axis=1)[:, -1] if n_asked else np.zeros(m)
         score = np.minimum(1.0, np.maximum(0.0, (rv.skill_weight * fit + rv.text_weight * text) * fair))
         label = self._label
         via: dict[tuple[int, int], tuple[str, str, str, float]] = {}  # (source, asked skill) → shown

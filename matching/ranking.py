@@ -202,7 +202,9 @@ class CandidateIndex(ExplainingIndex):
             checks.append((s, e, role.share - self.near_miss_share))
             if e - s >= self.near_miss_days:
                 checks += [(s + self.near_miss_days, e, role.share), (s, e - self.near_miss_days, role.share)]
-        first, last, need = (np.array(c)[:, None] for c in zip(*checks, strict=True))
+        # one array of the checks (days as floats: whole numbers, exact), a column each
+        lines = np.array(checks)
+        first, last, need = lines[:, 0:1], lines[:, 1:2], lines[:, 2:3]
         overlap = np.minimum(ee, last) - np.maximum(ss, first) + 1
         good = (ff + EPS >= need) & (overlap > 0)
         # days covered per (check, row), counted with one bincount over check × rows
