@@ -364,6 +364,7 @@ class ExplainingIndex(IndexBase):
         :meth:`_explain` at once."""
         m = rows.size
         entries = self._skill_entries(rows) if rv.src_skills.size and role.skills else None
+        profiles = [self.profiles_[r] for r in rows.tolist()]
         batch = _Layout(
             self,
             role,
@@ -373,8 +374,7 @@ class ExplainingIndex(IndexBase):
             entries,
             text_sim,
             self.fair_[rows] if fairness else np.ones(m),
-            # the index's copy of each profile's count (the profiles themselves are not read for plain rows)
-            self.open_proposals_[rows].astype(np.int64).tolist(),
+            [p.open_proposals if p is not None else 0 for p in profiles],
             period,
             at,
         )
@@ -382,7 +382,7 @@ class ExplainingIndex(IndexBase):
         out: list[Explanation | Callable[[], Explanation]] = [partial(layout, i) for i in range(m)]
         for i in (~self.plain_[rows]).nonzero()[0].tolist():
             # read now: the index may change before the explanation is read
-            p = self.profiles_[int(rows[i])]
+            p = profiles[i]
             assert p is not None
             el = eligibility(p.availability, p.commitments, role.start, role.end, role.share, floor)
             out[i] = self._explain(p, role, rv, today, fairness, floor, el, float(text_sim[i]))
