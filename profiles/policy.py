@@ -47,8 +47,8 @@ def log_profile_reads(session: Session, principal: Principal, agent_ids: Iterabl
                       action: str = "list", *, own_too: bool = False) -> None:
     """Log the agents whose data a list showed to someone else than themselves.
 
-    The lines are written when the session commits, in a short transaction of their own (``after_commit``):
-    a request that only read stays a read, and does not answer unless they are written."""
+    The lines are written with the session's commit (``after_commit``): a request that only read stays a read,
+    and does not answer unless they are written."""
     at, roles = utcnow(), ",".join(sorted(principal.roles))
     rows = [{"at": at, "viewer_email": principal.email, "viewer_roles": roles, "agent_id": agent_id,
              "action": action, "path": path[:300]}

@@ -7,6 +7,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,11 +178,23 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+        _readers.clear()
+        _group_commits.clear()
 
 
 # Keys of ``Session.info``: the engine to write with, and the writes that follow the commit.
 _WRITER = "talents_writer"
 _AFTER_COMMIT = "talents_after_commit"
+
+# Each engine's twin whose transactions are reads (built once: every request's session asks for it).
+_readers: dict[Engine, Engine] = {}
+
+
+def _reader(engine: Engine) -> Engine:
+    reader = _readers.get(engine)
+    if reader is None:
+        reader = _readers[engine] = engine.execution_options(**{_READ_ONLY: True})
+    return reader
 
 
 def new_session(engine: Engine | None = None, *, read_only: bool = False) -> Session:
@@ -194,22 +207,23 @@ def new_session(engine: Engine | None = None, *, read_only: bool = False) -> Ses
     from sqlmodel import Session
 
     engine = engine or get_engine()
-    bind = engine.execution_options(**{_READ_ONLY: True}) if read_only else engine
-    session = Session(bind, expire_on_commit=False)
+    session = Session(_reader(engine) if read_only else engine, expire_on_commit=False)
     session.info[_WRITER] = engine
     session.info[_READ_ONLY] = read_only
     return session
 
 
-def after_commit(session: Session, work: Callable[[Session], Any]) -> None:
-    """Run ``work`` once ``session`` has committed (never if it rolls back), in a short transaction of its own
-    that begins with the write lock and reads nothing before it writes.
+def after_commit(session: Session, work: Callable[[sa.Connection], Any]) -> None:
+    """Have ``work`` (a write that follows a read without changing what it answers: the access log of the profiles
+    a request showed, a token's "last used" time) written with ``session``'s commit, never if it rolls back.
 
-    For the writes that follow a read without changing what it answers: the access log of the profiles a
-    request showed, a token's "last used" time. The request's transaction then stays a read — on SQLite it
-    never takes the write lock, and never fails because another writer committed since it began (a read
-    turned write cannot wait for the lock: SQLite refuses it at once). The work runs before :func:`finish`
-    returns, so before a response is sent: when it fails, the request fails."""
+    On PostgreSQL it runs in the session's own transaction, just before the commit: no transaction of its own.
+    On SQLite it runs once the session has committed, in a short transaction that begins with the write lock and
+    reads nothing before it writes, together with the same writes of the requests finishing at the same time
+    (:class:`_GroupCommit`): the request's transaction stays a read, never takes the write lock, and never fails
+    because another writer committed since it began (a read turned write cannot wait for the lock: SQLite
+    refuses it at once). Either way the work is durable before :func:`finish` returns, so before a response is
+    sent: when it fails, the request fails."""
     session.info.setdefault(_AFTER_COMMIT, []).append(work)
 
 
@@ -235,12 +249,18 @@ def ends_at_once(session: Session) -> bool:
 
 
 def finish(session: Session, commit: bool) -> None:
-    """End the session's unit of work: commit and run its :func:`after_commit` writes, or roll back; close."""
-    pending: list[Callable[[Session], Any]] = session.info.pop(_AFTER_COMMIT, [])
+    """End the session's unit of work: commit with its :func:`after_commit` writes, or roll back; close."""
+    pending: list[Callable[[sa.Connection], Any]] = session.info.pop(_AFTER_COMMIT, [])
     writer = session.info.get(_WRITER) or session.get_bind()
     try:
         if commit:
-            session.commit()
+            if pending and writer.dialect.name != "sqlite":
+                conn = session.connection()
+                for work in pending:
+                    work(conn)
+                pending = []
+            if session.in_transaction() or session.new or session.dirty or session.deleted:
+                session.commit()  # (nothing begun and nothing to write: committing would begin a transaction first)
         else:
             pending = []
             try:
@@ -253,9 +273,77 @@ def finish(session: Session, commit: bool) -> None:
     finally:
         session.close()
     if pending:
-        with session_scope(writer) as follow:
-            for work in pending:
-                work(follow)
+        _group_commit(writer).write(pending)
+
+
+class _GroupCommit:
+    """The :func:`after_commit` writes of one SQLite database, committed together.
+
+    Writers of a SQLite file take turns on its one lock, and a writer refused the lock sleeps and retries
+    (SQLite's busy handler), however soon the lock is free: one transaction per read line made concurrent reads
+    fall. Here the writers of the process queue on a lock of ours instead, and whoever gets it commits every
+    write queued so far in one transaction; the others find theirs written once the lock is theirs. Nobody
+    returns before their own writes are committed (or failed: then their request fails)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._turn = threading.Lock()  # one committing thread at a time
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Writes] = []
+
+    def write(self, works: list[Callable[[sa.Connection], Any]]) -> None:
+        mine = _Writes(works)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._turn:
+            if not mine.done:  # nobody committed ours while we waited: commit everything queued
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        if mine.error is not None:
+            raise mine.error
+
+    def _commit(self, batch: list[_Writes]) -> None:
+        try:
+            self._transaction(batch)
+        except Exception as exc:  # noqa: BLE001 - handed to each writer of the batch, raised in its request
+            # One bad write (a line for a profile erased meanwhile) must not fail its neighbours: each alone,
+            # unless the database itself refused to wait (then it would refuse each of them again).
+            if len(batch) == 1 or database_error_reason(exc) is not None:
+                for writes in batch:
+                    writes.error = exc
+            else:
+                for writes in batch:
+                    try:
+                        self._transaction([writes])
+                    except Exception as alone:  # noqa: BLE001 - raised in its own request
+                        writes.error = alone
+        for writes in batch:
+            writes.done = True
+
+    def _transaction(self, batch: list[_Writes]) -> None:
+        with self.engine.begin() as conn:
+            for writes in batch:
+                for work in writes.works:
+                    work(conn)
+
+
+@dataclass
+class _Writes:
+    works: list[Callable[[sa.Connection], Any]]
+    done: bool = False
+    error: Exception | None = None
+
+
+_group_commits: dict[Engine, _GroupCommit] = {}
+
+
+def _group_commit(engine: Engine) -> _GroupCommit:
+    with _lock:
+        group = _group_commits.get(engine)
+        if group is None:
+            group = _group_commits[engine] = _GroupCommit(engine)
+        return group
 
 
 def database_error_reason(exc: BaseException) -> str | None:
@@ -294,8 +382,7 @@ def session_scope(engine: Engine | None = None, *, read_only: bool = False) -> I
 def read_connection(engine: Engine | None = None) -> Iterator[sa.Connection]:
     """A connection for reads only, without the ORM: its transaction begins deferred on SQLite (it never waits
     for the write lock) and is rolled back at the end."""
-    engine = engine or get_engine()
-    with engine.execution_options(**{_READ_ONLY: True}).connect() as conn:
+    with _reader(engine or get_engine()).connect() as conn:
         yield conn
 
 

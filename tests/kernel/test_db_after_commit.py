@@ -1,0 +1,117 @@
+"""Writes that follow a read (``after_commit``): written with the commit, never after a rollback, durable before
+``finish`` returns; on PostgreSQL in the request's own transaction, on SQLite committed together with the same
+writes of the requests finishing at the same time, a bad one failing alone."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine, event
+
+from profiles.models import AccessLog
+from talents.kernel.db import _group_commit, after_commit, finish, new_session
+
+_LOG = AccessLog.__table__  # type: ignore[attr-defined]
+
+
+def _line(who: str) -> dict[str, object]:
+    return {"viewer_email": who, "viewer_roles": "lead", "agent_id": 1, "action": "view", "path": "/test"}
+
+
+def _write(who: str) -> object:
+    return lambda conn: conn.execute(sa.insert(_LOG), [_line(who)])
+
+
+def _logged(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(sa.select(_LOG.c.viewer_email)).scalars())
+
+
+class _Transactions:
+    """Counts an engine's transactions begun (``what="begin"``) or committed, those of read-only sessions too or
+    not (``reads``)."""
+
+    def __init__(self, engine: Engine, what: str, *, reads: bool) -> None:
+        self.engine, self.what, self.reads, self.count = engine, what, reads, 0
+
+    def _seen(self, conn: sa.Connection) -> None:
+        if self.reads or not conn.get_execution_options().get("talents_read_only"):
+            self.count += 1
+
+    def __enter__(self) -> _Transactions:
+        event.listen(self.engine, self.what, self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, self.what, self._seen)
+
+
+def _read_with_log(engine: Engine, who: str, commit: bool = True) -> None:
+    session = new_session(engine, read_only=True)
+    session.connection().execute(sa.text("SELECT 1"))
+    after_commit(session, _write(who))  # type: ignore[arg-type]
+    finish(session, commit=commit)
+
+
+def test_the_writes_are_durable_when_finish_returns_and_never_after_a_rollback(engine: Engine) -> None:
+    _read_with_log(engine, "kept@example.gouv.fr")
+    assert _logged(engine) == ["kept@example.gouv.fr"]  # read from another connection, at once
+    _read_with_log(engine, "dropped@example.gouv.fr", commit=False)
+    assert _logged(engine) == ["kept@example.gouv.fr"]
+
+
+def test_on_postgresql_the_writes_ride_in_the_request_s_transaction(engine: Engine, backend: str) -> None:
+    if backend != "postgres":
+        pytest.skip("SQLite writes them after the read, without the write lock during it")
+    with _Transactions(engine, "begin", reads=True) as begun:
+        _read_with_log(engine, "one@example.gouv.fr")
+    assert begun.count == 1  # the read's transaction, and no other
+    assert _logged(engine) == ["one@example.gouv.fr"]
+
+
+def test_on_sqlite_concurrent_writers_share_commits_and_a_bad_write_fails_alone(sqlite_engine: Engine) -> None:
+    engine = sqlite_engine
+    group = _group_commit(engine)
+    readers = 8
+    start = threading.Barrier(readers + 1)
+
+    def reader(i: int) -> str:
+        session = new_session(engine, read_only=True)
+        session.connection().execute(sa.text("SELECT 1"))
+        if i == 3:  # a line the database refuses (no viewer): its request fails, the others' lines are written
+            after_commit(session, lambda conn: conn.execute(sa.insert(_LOG), [{**_line("x"), "viewer_email": None}]))
+        else:
+            after_commit(session, _write(f"r{i}@example.gouv.fr"))  # type: ignore[arg-type]
+        start.wait()
+        try:
+            finish(session, commit=True)
+        except sa.exc.IntegrityError:
+            return "refused"
+        return "written"
+
+    def all_queued() -> None:
+        while len(group._queue) < readers:
+            threading.Event().wait(0.01)
+
+    # The process's turn to write is held until every reader has queued its line: they are committed together.
+    with _Transactions(engine, "commit", reads=False) as commits, ThreadPoolExecutor(readers) as pool:
+        with group._turn:
+            futures = [pool.submit(reader, i) for i in range(readers)]
+            start.wait()
+            all_queued()
+        outcomes = [f.result() for f in futures]
+    assert outcomes == ["refused" if i == 3 else "written" for i in range(readers)]
+    assert _logged(engine) == sorted(f"r{i}@example.gouv.fr" for i in range(readers) if i != 3)
+    assert commits.count == readers - 1  # the batch failed, then each was tried alone
+
+    with _Transactions(engine, "commit", reads=False) as commits, ThreadPoolExecutor(readers) as pool:
+        with group._turn:
+            futures = [pool.submit(_read_with_log, engine, f"s{i}@example.gouv.fr") for i in range(readers)]
+            all_queued()
+        for f in futures:
+            f.result()
+    assert commits.count == 1
+    assert len(_logged(engine)) == 2 * readers - 1
