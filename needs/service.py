@@ -30,6 +30,7 @@ from needs.models import (
     RoleSkillPublic,
     RoleUpdate,
 )
+from profiles.models import Skill
 from talents.kernel.api import as_dicts
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
@@ -45,8 +46,6 @@ class SkillPort(Protocol):
     """How this package reaches the taxonomy (the app passes the profiles' resolver)."""
 
     def skill_id_for(self, text: str) -> tuple[str, float]: ...
-
-    def labels(self, skill_ids: Iterable[str]) -> dict[str, str]: ...
 
 
 # --------------------------------------------------------------------------- projects
@@ -135,16 +134,17 @@ class ProjectService:
 
 # --------------------------------------------------------------------------- needs
 _ROLE_FIELDS = ("id", "need_id", "position", *RoleBase.model_fields)
-_ROLE_SKILL_FIELDS = ("role_id", *(f for f in RoleSkillPublic.model_fields if f != "label"))
+_SKILL_OF_ROLE = tuple(f for f in RoleSkillPublic.model_fields if f != "label")  # the label comes last
 
-
-# Built once: every list of needs runs them (the ids are bound as an expanding IN).
-_ROLES_OF = (select(*(getattr(Role, f) for f in _ROLE_FIELDS))
-             .where(col(Role.need_id).in_(sa.bindparam("ids", expanding=True)))
-             .order_by(col(Role.need_id), col(Role.position)))
-_ROLE_SKILLS_OF = (select(*(getattr(RoleSkill, f) for f in _ROLE_SKILL_FIELDS))
-                   .where(col(RoleSkill.role_id).in_(sa.bindparam("ids", expanding=True)))
-                   .order_by(col(RoleSkill.id)))
+# Built once: every list of needs runs it (the ids are bound as an expanding IN). The roles of the needs with their
+# skills and the skills' labels, in one query: a role without skills comes once, with nulls for the skill.
+_ROLES_WITH_SKILLS_OF = (
+    sa.select(*(getattr(Role, f) for f in _ROLE_FIELDS), *(getattr(RoleSkill, f) for f in _SKILL_OF_ROLE),
+              func.coalesce(Skill.label_fr, RoleSkill.typed).label("label"))
+    .outerjoin(RoleSkill, col(RoleSkill.role_id) == Role.id)
+    .outerjoin(Skill, col(Skill.id) == RoleSkill.skill_id)
+    .where(col(Role.need_id).in_(sa.bindparam("ids", expanding=True)))
+    .order_by(col(Role.need_id), col(Role.position), col(RoleSkill.id)))
 
 
 # A need's public fields as columns labelled with their names, and the count of all the needs the query matches
@@ -365,20 +365,16 @@ class NeedService:
         if not need_ids:
             return {}
         self.session.flush()  # what this request wrote is read back (the connection does not autoflush)
-        conn = self.session.connection()
-        roles = as_dicts(conn.execute(_ROLES_OF, {"ids": list(need_ids)}))
-        if not roles:
-            return {}
-        skill_rows = as_dicts(conn.execute(_ROLE_SKILLS_OF, {"ids": [r["id"] for r in roles]}))
-        labels = self.skills.labels({s["skill_id"] for s in skill_rows})
-        by_role: dict[int, list[dict[str, Any]]] = {}
-        for skill in skill_rows:
-            skill["label"] = labels.get(skill["skill_id"], skill["typed"])
-            by_role.setdefault(skill.pop("role_id"), []).append(skill)
         out: dict[int, builtins.list[dict[str, Any]]] = {}
-        for role in roles:
-            role["skills"], role["warnings"] = by_role.get(role["id"], []), []
-            out.setdefault(role["need_id"], []).append(role)
+        role: dict[str, Any] = {}
+        skill_keys = (*_SKILL_OF_ROLE, "label")
+        for row in self.session.connection().execute(_ROLES_WITH_SKILLS_OF, {"ids": list(need_ids)}):
+            if row.id != role.get("id"):
+                role = dict(zip(_ROLE_FIELDS, row, strict=False))
+                role["skills"], role["warnings"] = [], []
+                out.setdefault(role["need_id"], []).append(role)
+            if row.skill_id is not None:
+                role["skills"].append(dict(zip(skill_keys, row[len(_ROLE_FIELDS):], strict=True)))
         return out
 
     def role_at(self, need_id: int, position: int) -> Role:
