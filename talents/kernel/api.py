@@ -271,12 +271,18 @@ async def guard_input(request: Request) -> None:
     """Refuse (400, naming the field) what no handler should meet: a NUL character in the path, the query,
     a JSON or form body, and JSON nested deeper than :data:`MAX_JSON_DEPTH` (the parser would give up with a
     recursion error). Imports check the same line by line (:mod:`talents.kernel.bulk`)."""
-    if "\x00" in request.url.path:
+    scope = request.scope
+    if "\x00" in scope["path"]:
         _refuse_nul("path")
-    for key, value in request.query_params.multi_items():
-        if "\x00" in key or "\x00" in str(value):
-            _refuse_nul(key)
-    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    raw_query = scope.get("query_string", b"")
+    if b"%00" in raw_query or b"\x00" in raw_query:  # (a NUL comes encoded: parse the query only then)
+        for key, value in request.query_params.multi_items():
+            if "\x00" in key or "\x00" in str(value):
+                _refuse_nul(key)
+    content_type = next((v for k, v in scope["headers"] if k == b"content-type"), None)
+    if content_type is None:  # no body to look into (most requests: the reads)
+        return
+    media = content_type.decode("latin-1").split(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
         raw = await request.body()
         if not raw:
