@@ -31,7 +31,7 @@ from needs.policy import (
     need_writer,
     project_writer,
 )
-from needs.service import NeedFilters, NeedService, ProjectService, SkillPort
+from needs.service import NeedFilters, NeedService, ProjectService, SkillPort, needs_page
 from talents.kernel.access import GATE_AT_READ, rule
 from talents.kernel.api import Limit, Offset, Page, documented_as, read_now, read_upload_records
 from talents.kernel.db import get_engine
@@ -95,8 +95,7 @@ class NeedController(Controller):
          responses=documented_as(Page[NeedPublic]))
     async def list_needs(
         self,
-        db_session: Session,
-        skill_port: SkillPort,
+        request: Request,
         limit: Limit = 50,
         offset: Offset = 0,
         status: NeedStatus | None = None,
@@ -106,12 +105,9 @@ class NeedController(Controller):
         flash: bool | None = None,
         q: str | None = None,
     ) -> dict[str, Any]:
-        rows, total = await read_now(
-            db_session, NeedService(db_session, skill_port).list_public,
-            NeedFilters(status=status, priority=priority, project_id=project_id, ministry=ministry, flash=flash, q=q),
-            limit=limit,
-            offset=offset,
-        )
+        filters = NeedFilters(status=status, priority=priority, project_id=project_id, ministry=ministry, flash=flash,
+                              q=q)
+        rows, total = await read_now(request, lambda db: needs_page(db, filters, limit=limit, offset=offset))
         return {"data": rows, "count": total, "limit": limit, "offset": offset}
 
     @post("/", sync_to_thread=True, summary="Create a need (an équipe flash) with its roles", opt=_LEADS)

@@ -38,7 +38,7 @@ from talents.kernel.events import Event, publish
 from talents.kernel.fields import check_period, refuse_nulls
 from talents.kernel.policy import check_share_above_floor
 
-__all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort", "merge_role_skills"]
+__all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort", "merge_role_skills", "needs_page"]
 
 
 @runtime_checkable
@@ -219,27 +219,6 @@ class NeedService:
         ).all()
         return rows, int(total)
 
-    def list_public(self, filters: NeedFilters, *, limit: int = 50, offset: int = 0) -> tuple[
-            builtins.list[dict[str, Any]], int]:
-        """A page of needs as the API shows them (the fields of ``NeedPublic``), and the count of all that match:
-        rows read on the session's connection and laid out as plain dicts, which the response encodes as they
-        are (no mapped objects, no models built or validated again)."""
-        conn = self.session.connection()
-        if filters == _NO_FILTERS:  # the usual page: statements built once
-            rows = as_dicts(conn.execute(_PAGE_OF_NEEDS, {"limit": limit, "offset": offset}))
-            count = _COUNT_NEEDS
-        else:
-            query = self._filtered(sa.select(*_WITH_TOTAL), filters)
-            rows = as_dicts(conn.execute(query.order_by(*_NEED_ORDER).offset(offset).limit(limit)))
-            count = sa.select(func.count()).select_from(self._filtered(sa.select(Need.id), filters).subquery())
-        # The count comes with the page's rows; a page past the end has none to carry it: then it is counted apart.
-        total = rows[0][_TOTAL] if rows else conn.execute(count).scalar_one()
-        roles = self._role_rows_of([r["id"] for r in rows])
-        for row in rows:
-            del row[_TOTAL]
-            row["roles"], row["warnings"] = roles.get(row["id"], []), list(self.warnings)
-        return rows, int(total)
-
     @staticmethod
     def _filtered(query: Any, filters: NeedFilters) -> Any:
         if filters.status:
@@ -357,25 +336,7 @@ class NeedService:
         return {need_id: [RolePublic.model_construct(**{**role, "skills": [RoleSkillPublic.model_construct(**s)
                                                                             for s in role["skills"]]})
                           for role in roles]
-                for need_id, roles in self._role_rows_of(need_ids).items()}
-
-    def _role_rows_of(self, need_ids: Sequence[int]) -> dict[int, builtins.list[dict[str, Any]]]:
-        """The roles of these needs as the API shows them (the fields of ``RolePublic``, in plain dicts), by need,
-        in position order, with their skills and labels: rows, not mapped objects (nothing here is changed)."""
-        if not need_ids:
-            return {}
-        self.session.flush()  # what this request wrote is read back (the connection does not autoflush)
-        out: dict[int, builtins.list[dict[str, Any]]] = {}
-        role: dict[str, Any] = {}
-        skill_keys = (*_SKILL_OF_ROLE, "label")
-        for row in self.session.connection().execute(_ROLES_WITH_SKILLS_OF, {"ids": list(need_ids)}):
-            if row.id != role.get("id"):
-                role = dict(zip(_ROLE_FIELDS, row, strict=False))
-                role["skills"], role["warnings"] = [], []
-                out.setdefault(role["need_id"], []).append(role)
-            if row.skill_id is not None:
-                role["skills"].append(dict(zip(skill_keys, row[len(_ROLE_FIELDS):], strict=True)))
-        return out
+                for need_id, roles in _role_rows_of(self.session, need_ids).items()}
 
     def role_at(self, need_id: int, position: int) -> Role:
         role = self.session.exec(select(Role).where(Role.need_id == need_id, Role.position == position)).first()
@@ -464,3 +425,44 @@ class NeedService:
         need.updated_at = utcnow()
         self.session.add(need)
         self.session.flush()
+
+
+def needs_page(session: Session, filters: NeedFilters, *, limit: int = 50, offset: int = 0) -> tuple[
+        builtins.list[dict[str, Any]], int]:
+    """A page of needs as the API shows them (the fields of ``NeedPublic``), and the count of all that match:
+    rows read on the session's connection and laid out as plain dicts, which the response encodes as they are
+    (no mapped objects, no models built or validated again)."""
+    conn = session.connection()
+    if filters == _NO_FILTERS:  # the usual page: statements built once
+        rows = as_dicts(conn.execute(_PAGE_OF_NEEDS, {"limit": limit, "offset": offset}))
+        count = _COUNT_NEEDS
+    else:
+        query = NeedService._filtered(sa.select(*_WITH_TOTAL), filters)
+        rows = as_dicts(conn.execute(query.order_by(*_NEED_ORDER).offset(offset).limit(limit)))
+        count = sa.select(func.count()).select_from(NeedService._filtered(sa.select(Need.id), filters).subquery())
+    # The count comes with the page's rows; a page past the end has none to carry it: then it is counted apart.
+    total = rows[0][_TOTAL] if rows else conn.execute(count).scalar_one()
+    roles = _role_rows_of(session, [r["id"] for r in rows])
+    for row in rows:
+        del row[_TOTAL]
+        row["roles"], row["warnings"] = roles.get(row["id"], []), []
+    return rows, int(total)
+
+
+def _role_rows_of(session: Session, need_ids: Sequence[int]) -> dict[int, builtins.list[dict[str, Any]]]:
+    """The roles of these needs as the API shows them (the fields of ``RolePublic``, in plain dicts), by need, in
+    position order, with their skills and labels: rows, not mapped objects (nothing here is changed)."""
+    if not need_ids:
+        return {}
+    session.flush()  # what this request wrote is read back (the connection does not autoflush)
+    out: dict[int, builtins.list[dict[str, Any]]] = {}
+    role: dict[str, Any] = {}
+    skill_keys = (*_SKILL_OF_ROLE, "label")
+    for row in session.connection().execute(_ROLES_WITH_SKILLS_OF, {"ids": list(need_ids)}).all():
+        if row.id != role.get("id"):
+            role = dict(zip(_ROLE_FIELDS, row, strict=False))
+            role["skills"], role["warnings"] = [], []
+            out.setdefault(role["need_id"], []).append(role)
+        if row.skill_id is not None:
+            role["skills"].append(dict(zip(skill_keys, row[len(_ROLE_FIELDS):], strict=True)))
+    return out

@@ -115,8 +115,8 @@ class AgentController(Controller):
         return ImportResult(**report.to_dict())
 
     @get("/{agent_id:int}", opt={**_READ_PROFILE, **GATE_AT_READ}, responses=documented_as(AgentPublic))
-    async def get_agent(self, db_session: Session, agent_id: int) -> dict[str, Any]:
-        return await read_now(db_session, AgentService(db_session).public_view, agent_id)
+    async def get_agent(self, request: Request, agent_id: int) -> dict[str, Any]:
+        return await read_now(request, lambda db: AgentService(db).public_view(agent_id))
 
     @patch("/{agent_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
     def update_agent(self, db_session: Session, principal: Principal, agent_id: int, data: AgentUpdate) -> AgentPublic:

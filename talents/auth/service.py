@@ -210,8 +210,11 @@ def _with_user(query: Any, user_id: Any) -> Any:
     u = User.__table__  # type: ignore[attr-defined]
     a = Agent.__table__  # type: ignore[attr-defined]
     # lower() on both sides: SQLite uses the lower(email) index only against an expression, not a text column.
-    agent_id = (sa.select(a.c.id).where(func.lower(a.c.email) == func.lower(u.c.email_key), a.c.erased_at.is_(None))
-                .limit(1).scalar_subquery())
+    # The e-mail is the only condition, so that the unique lower(email) index is the one way to the row: beside
+    # "erased_at IS NULL", a planner without statistics (a database just loaded) went through the erased_at
+    # index instead, reading every agent on every request. An erased agent's id is left out by the CASE.
+    agent_id = (sa.select(sa.case((a.c.erased_at.is_(None), a.c.id)))
+                .where(func.lower(a.c.email) == func.lower(u.c.email_key)).limit(1).scalar_subquery())
     return query.add_columns(u.c.id.label("user_id"), u.c.email, u.c.roles, u.c.active,
                              agent_id.label("agent_id")).join(u, user_id == u.c.id)
 

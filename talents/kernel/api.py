@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from http import HTTPStatus
-from typing import Annotated, Any, Generic, ParamSpec, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import parse_qsl
 
 from litestar import Request
@@ -192,7 +192,6 @@ async def provide_db_session(request: Request) -> AsyncGenerator[Session, None]:
         await _finish(session, commit)
 
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 
@@ -212,22 +211,37 @@ def take_gate(session: Session) -> Callable[[], None] | None:
     return gate
 
 
-async def read_now(session: Session, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """A handler's read on the request's session: at once on the event loop when it cannot wait (a SQLite
-    read: the trip to a thread cost more than the read itself), else in a thread which first runs the gate the
-    auth middleware left (:func:`gate_at_read`) and then ends the request's transaction (commit and its
-    :func:`~talents.kernel.db.after_commit` writes): one trip, not three."""
+async def read_now(request: Request, read: Callable[[Session], R]) -> R:
+    """The whole database work of a handler that only reads: ``read`` on the request's session, whose
+    transaction ends with it (committed with its :func:`~talents.kernel.db.after_commit` writes, or rolled back
+    when ``read`` raises) before the handler answers.
+
+    The handler takes no ``db_session`` (resolving the dependency and ending it cost more than the read on the
+    usual pages). ``read`` runs at once on the event loop when it cannot wait (a SQLite read: the trip to a thread
+    cost more than the read itself), else in a thread which first runs the gate the auth middleware left
+    (:func:`gate_at_read`), then the read, then ends the transaction: one trip, not three."""
+    session = (request.scope.get("state") or {}).pop(_SESSION_KEY, None) or new_session(read_only=True)
     gate = take_gate(session)
     if gate is None and reads_at_once(session):
-        return fn(*args, **kwargs)
-    return await sync_to_thread(_read_and_finish, session, gate, lambda: fn(*args, **kwargs))
+        try:
+            result = read(session)
+        except BaseException:
+            await _finish(session, commit=False)
+            raise
+        await _finish(session, commit=True)
+        return result
+    return await sync_to_thread(_read_and_finish, session, gate, read)
 
 
-def _read_and_finish(session: Session, gate: Callable[[], None] | None, read: Callable[[], R]) -> R:
-    if gate is not None:
-        gate()  # refuses by raising: nothing is read
-    result = read()
-    finish(session, commit=True)  # what follows in the handler may still read: the session begins again
+def _read_and_finish(session: Session, gate: Callable[[], None] | None, read: Callable[[Session], R]) -> R:
+    ok = False
+    try:
+        if gate is not None:
+            gate()  # refuses by raising: nothing is read
+        result = read(session)
+        ok = True
+    finally:
+        finish(session, commit=ok)
     return result
 
 

@@ -146,7 +146,11 @@ def _refuse_dead_connection(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
 
 def get_engine(url: str | None = None) -> Engine:
     """One engine per URL for the process."""
-    url = _normalise_url(url or get_settings().db.database_url)
+    given = url or get_settings().db.database_url
+    engine = _engines.get(given)  # every request asks: the usual answer without the lock
+    if engine is not None:
+        return engine
+    url = _normalise_url(given)
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -170,12 +174,13 @@ def get_engine(url: str | None = None) -> Engine:
             else:
                 event.listen(engine, "checkout", _refuse_dead_connection)
             _engines[url] = engine
+        _engines[given] = engine  # (also under the URL as given: "postgresql://" is normalised)
         return engine
 
 
 def dispose_engines() -> None:
     with _lock:
-        for engine in _engines.values():
+        for engine in set(_engines.values()):
             engine.dispose()
         _engines.clear()
         _readers.clear()
@@ -242,14 +247,23 @@ def reads_at_once(session: Session) -> bool:
 def ends_at_once(session: Session) -> bool:
     """:func:`finish` cannot wait: nothing begun, or a SQLite read with nothing to write after it (ending it
     only lets go of a snapshot of the file; it never waits for a lock, and there is no server to answer)."""
+    if _nothing_to_end(session):
+        return True
     if session.info.get(_AFTER_COMMIT) or session.new or session.dirty or session.deleted:
         return False
     return not session.in_transaction() or (bool(session.info.get(_READ_ONLY))
                                             and session.info[_WRITER].dialect.name == "sqlite")
 
 
+def _nothing_to_end(session: Session) -> bool:
+    # No transaction, no object held (so none changed): a session whose read already ended, say.
+    return not session.in_transaction() and not session.identity_map and not session.info.get(_AFTER_COMMIT)
+
+
 def finish(session: Session, commit: bool) -> None:
     """End the session's unit of work: commit with its :func:`after_commit` writes, or roll back; close."""
+    if _nothing_to_end(session):
+        return
     pending: list[Callable[[sa.Connection], Any]] = session.info.pop(_AFTER_COMMIT, [])
     writer = session.info.get(_WRITER) or session.get_bind()
     try:
@@ -259,7 +273,7 @@ def finish(session: Session, commit: bool) -> None:
                 for work in pending:
                     work(conn)
                 pending = []
-            if session.in_transaction() or session.new or session.dirty or session.deleted:
+            if session.in_transaction() or session.dirty:
                 session.commit()  # (nothing begun and nothing to write: committing would begin a transaction first)
         else:
             pending = []
