@@ -132,8 +132,8 @@ class AgentController(Controller):
 
     @get("/{agent_id:int}/skills", opt={**_READ_PROFILE, **GATE_AT_READ},
          responses=documented_as(list[AgentSkillPublic]))
-    async def list_skills(self, db_session: Session, agent_id: int) -> list[dict[str, Any]]:
-        return await read_now(db_session, AgentService(db_session).skills_view, agent_id)
+    async def list_skills(self, request: Request, agent_id: int) -> list[dict[str, Any]]:
+        return await read_now(request, lambda db: AgentService(db).skills_view(agent_id))
 
     @post("/{agent_id:int}/skills", sync_to_thread=True, summary="Add a skill (free text, normalised)",
           opt=_WRITE_PROFILE)
@@ -152,8 +152,8 @@ class AgentController(Controller):
 
     @get("/{agent_id:int}/availability", opt={**_READ_PROFILE, **GATE_AT_READ},
          responses=documented_as(list[AvailabilityPublic]))
-    async def list_availability(self, db_session: Session, agent_id: int) -> list[dict[str, Any]]:
-        return await read_now(db_session, AgentService(db_session).availability_view, agent_id)
+    async def list_availability(self, request: Request, agent_id: int) -> list[dict[str, Any]]:
+        return await read_now(request, lambda db: AgentService(db).availability_view(agent_id))
 
     @post("/{agent_id:int}/availability", sync_to_thread=True, opt=_WRITE_PROFILE)
     def add_availability(self, db_session: Session, agent_id: int, data: AvailabilityCreate) -> AvailabilityPublic:

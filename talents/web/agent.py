@@ -105,13 +105,13 @@ def _refused(request: Request[Any, Any, Any], db: Session, principal: Principal,
 
 
 @get(HOME, include_in_schema=False, opt={"public": True, **GATE_AT_READ})
-async def space(request: Request[Any, Any, Any], db_session: Session) -> Template | Redirect:
-    def read() -> Template | None:
+async def space(request: Request[Any, Any, Any]) -> Template | Redirect:
+    def read(db: Session) -> Template | None:
         # Who calls is known once the read begins (the gate runs first, in the same trip to a thread).
         principal = caller_of(request.scope).principal
-        return _space(request, db_session, principal) if principal.authenticated else None
+        return _space(request, db, principal) if principal.authenticated else None
 
-    return await read_now(db_session, read) or sign_in(HOME)
+    return await read_now(request, read) or sign_in(HOME)
 
 
 def _profile_fields(data: dict[str, Any]) -> dict[str, Any]:
