@@ -21,7 +21,7 @@ from profiles.policy import MANAGER_IS_SOMEONE_ELSE
 from profiles.service import merge_agent_skills
 from profiles.taxonomy import SkillResolver
 from talents.kernel.bulk import ImportReport, LineError, Progress, batched, describe_validation_error
-from talents.kernel.db import session_scope, utcnow
+from talents.kernel.db import refresh_statistics, session_scope, utcnow
 from talents.kernel.errors import DomainError
 from talents.kernel.fields import same_email
 from talents.kernel.policy import check_share_above_floor
@@ -110,6 +110,8 @@ class AgentImporter:
                 self._write_batch(good, report)
             if progress:
                 progress(len(batch))
+        if report.imported:
+            refresh_statistics(self.engine, (m.__tablename__ for m in (Agent, AgentSkill, Availability)))
         return report
 
     def _validate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,18 @@ def _on_startup() -> None:
     migrate()
     with session_scope() as session:
         TaxonomyService(session).ensure_default()
+
+
+def _freeze_start_up_objects() -> None:
+    """What start-up made (the modules, the app, the taxonomy) lives as long as the process: frozen, it is left out
+    of the collector's full passes. Under load these came a few times a minute and walked it all, a quarter of a
+    million objects, for 100-300 ms while every request in progress waited (the p99 of the simple reads)."""
+    gc.freeze()
+
+
+def _thaw_start_up_objects() -> None:
+    # An app stopped (a test's, say) leaves its objects to the collector again.
+    gc.unfreeze()
 
 
 def _openapi() -> OpenAPIConfig:
@@ -132,8 +145,9 @@ def create_app(extra_route_handlers: list[Any] | None = None) -> Litestar:
             *ranking_routes.on_startup,
             *notification_routes.on_startup,
             *scheduler.on_startup,
+            _freeze_start_up_objects,  # last: after everything start-up keeps
         ],
-        on_shutdown=[*scheduler.on_shutdown, *ranking_routes.on_shutdown],
+        on_shutdown=[*scheduler.on_shutdown, *ranking_routes.on_shutdown, _thaw_start_up_objects],
         openapi_config=_openapi(),
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates",

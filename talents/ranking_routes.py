@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from typing import Annotated, Any
 
@@ -81,6 +82,9 @@ def _warm_up() -> None:
             engine = get_engine()
             with session_scope(engine, read_only=True) as session:  # a read: SQLite writers need not wait
                 get_ranking_cache(engine).refresh(session)
+            # The index's base lives as long as the process (every later state shares it): left out of the
+            # collector's full passes, which would otherwise walk its million objects while requests wait.
+            gc.freeze()
         except Exception as exc:  # noqa: BLE001 - a warm-up failure only means a slower first request
             log.warning("ranking_warm_up_failed", error=str(exc)[:300])
 

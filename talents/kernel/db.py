@@ -5,7 +5,7 @@ from __future__ import annotations
 import select
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,6 +89,17 @@ def _normalise_url(url: str) -> str:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def refresh_statistics(engine: Engine, tables: Iterable[str]) -> None:
+    """After a bulk load on PostgreSQL, the planner's statistics of the tables it filled: until autovacuum comes
+    round (late, or never where it is off) the planner guesses from empty tables, and a lookup by a unique key
+    may turn into a scan of every agent. SQLite's planner goes by its indexes and needs none."""
+    if not is_postgres(engine):
+        return
+    with engine.begin() as conn:
+        for table in tables:
+            conn.execute(sa.text(f'ANALYZE "{table}"'))  # nosec B608 - table names of the project's own models
 
 
 # The execution option that marks a session's transactions as reads (SQLite: a deferred BEGIN).
