@@ -99,6 +99,7 @@ class AgentImporter:
         csv_rows: bool = False,
     ) -> ImportReport:
         report = ImportReport()
+        analysed_at = 0  # agents written when the planner's statistics were last refreshed
         for batch in batched(records, self.batch_size):
             report.lines += len(batch)
             good: list[tuple[int, AgentImportLine]] = []
@@ -108,11 +109,19 @@ class AgentImporter:
                     good.append((number, line))
             if good:
                 self._write_batch(good, report)
+            # Each batch looks its agents up by e-mail and external id: with statistics of a table that has since
+            # doubled, PostgreSQL's planner would scan it whole for each batch (an import quadratic in its size).
+            if report.imported >= max(2 * analysed_at, self.batch_size):
+                self._refresh_statistics()
+                analysed_at = report.imported
             if progress:
                 progress(len(batch))
-        if report.imported:
-            refresh_statistics(self.engine, (m.__tablename__ for m in (Agent, AgentSkill, Availability)))
+        if report.imported > analysed_at:
+            self._refresh_statistics()
         return report
+
+    def _refresh_statistics(self) -> None:
+        refresh_statistics(self.engine, (m.__tablename__ for m in (Agent, AgentSkill, Availability)))
 
     def _validate(
         self, number: int, doc: dict[str, Any] | None, error: str | None, csv_rows: bool, report: ImportReport
