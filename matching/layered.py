@@ -9,7 +9,7 @@ pool; :meth:`fold` makes a new base of both from time to time (the index's merge
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 __all__ = ["LayeredList", "LayeredMap"]
 
@@ -21,19 +21,17 @@ _ABSENT: Any = object()  # no such key
 _GONE: Any = object()  # a change: the base's key was removed
 
 
-class LayeredList(Generic[T]):
-    """A list grown by :meth:`append` and changed by item, whose copies share their base (see the module)."""
+class _Layered:
+    """What both share: a base nothing changes, this copy's own changes since, and the length."""
 
     __slots__ = ("_base", "_changes", "_len")
+    _base: Any
+    _changes: dict[Any, Any]
+    _len: int
 
-    def __init__(self, items: Iterable[T] = ()) -> None:
-        self._base: list[T] = list(items)
-        self._changes: dict[int, T] = {}  # by position, appended ones included
-        self._len = len(self._base)
-
-    def fork(self) -> LayeredList[T]:
+    def fork(self) -> Self:
         """A copy sharing this one's base: changing either leaves the other as it was."""
-        new = object.__new__(LayeredList)
+        new = object.__new__(type(self))
         new._base, new._changes, new._len = self._base, self._changes.copy(), self._len
         return new
 
@@ -42,6 +40,20 @@ class LayeredList(Generic[T]):
         if self._changes:
             self._base = self._folded()
             self._changes = {}
+
+    def _folded(self) -> Any:
+        raise NotImplementedError
+
+
+class LayeredList(_Layered, Generic[T]):
+    """A list grown by :meth:`append` and changed by item, whose copies share their base (see the module)."""
+
+    __slots__ = ()
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        self._base: list[T] = list(items)
+        self._changes: dict[int, T] = {}  # by position, appended ones included
+        self._len = len(self._base)
 
     def _folded(self) -> list[T]:
         base = self._base.copy()
@@ -92,27 +104,15 @@ class LayeredList(Generic[T]):
         return LayeredList, (self._folded() if self._changes else self._base,)
 
 
-class LayeredMap(Mapping[K, V]):
+class LayeredMap(_Layered, Mapping[K, V]):
     """A dict changed by ``m[k] = v`` and :meth:`pop`, whose copies share their base (see the module)."""
 
-    __slots__ = ("_base", "_changes", "_len")
+    __slots__ = ()
 
     def __init__(self, items: Mapping[K, V] | None = None) -> None:
         self._base: dict[K, V] = dict(items or {})
         self._changes: dict[K, V] = {}  # a value, or _GONE for a key of the base removed
         self._len = len(self._base)
-
-    def fork(self) -> LayeredMap[K, V]:
-        """A copy sharing this one's base: changing either leaves the other as it was."""
-        new = object.__new__(LayeredMap)
-        new._base, new._changes, new._len = self._base, self._changes.copy(), self._len
-        return new
-
-    def fold(self) -> None:
-        """Make the changes part of a new base (this one is left to the other copies)."""
-        if self._changes:
-            self._base = self._folded()
-            self._changes = {}
 
     def _folded(self) -> dict[K, V]:
         base = self._base.copy()
