@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from factories import make_agent, make_need
 
-from matching.ranking import CandidateIndex
 from needs.models import Need
 from talents.kernel.db import session_scope
 from talents.ranking import RankingService
@@ -19,7 +18,7 @@ ROLES = [
 ]
 
 
-def test_the_page_ranks_each_role_once_and_shows_what_rank_and_team_give(engine, monkeypatch):
+def test_the_page_ranks_each_role_once_and_shows_what_rank_and_team_give(engine, ranks):
     for i in range(30):  # more candidates than a page shows: the team's deeper rankings are cut for the page
         make_agent(engine, f"dev{i:02}", skills=[("python", 2 + i % 4), ("sql", 1 + i % 5)])
     n = make_need(engine, "team", roles=ROLES)
@@ -28,14 +27,8 @@ def test_the_page_ranks_each_role_once_and_shows_what_rank_and_team_give(engine,
         need = s.get(Need, n)
         alone = {r.position: service.rank(need, r, top=10, near_misses=5) for r in service.roles(need)}
         team_alone = service.team(need)
-    calls: list[str] = []
-    rank = CandidateIndex.rank
-
-    def counted(self, role, *args, **kwargs):
-        calls.append(role.role_id)
-        return rank(self, role, *args, **kwargs)
-
-    monkeypatch.setattr(CandidateIndex, "rank", counted)
+    calls = ranks
+    calls.clear()  # from here: the page's own rankings
     with session_scope(engine) as s:
         ranked, team = RankingService(s).need_view(s.get(Need, n), top=10, near_misses=5)
     assert len(calls) == len(ROLES) == len(set(calls)), "one ranking of each role"

@@ -9,7 +9,6 @@ import pytest
 from factories import make_agent, make_need
 from sqlmodel import select
 
-from matching.ranking import CandidateIndex
 from needs.models import Need, RoleSkill
 from profiles.models import Agent, AgentSkill
 from profiles.service import AgentService
@@ -25,20 +24,6 @@ ROLES = [
     {"title": "Dev", "share": 0.6, "skills": [("python", 3, True)]},
     {"title": "Sans compétence", "share": 0.6, "skills": []},
 ]
-
-
-@pytest.fixture
-def ranks(monkeypatch):
-    """The roles the engine ranked, in order."""
-    calls: list[str] = []
-    rank = CandidateIndex.rank
-
-    def counted(self, role, *args, **kwargs):
-        calls.append(role.role_id)
-        return rank(self, role, *args, **kwargs)
-
-    monkeypatch.setattr(CandidateIndex, "rank", counted)
-    return calls
 
 
 def _rank_at(engine, need_id: int, position: int = 0, **kw):
