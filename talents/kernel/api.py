@@ -148,17 +148,24 @@ async def size_request_threads() -> None:
 _SESSION_KEY = "talents.db_session"
 
 
+def _opt(scope: Scope) -> Any:
+    return getattr(scope.get("route_handler"), "opt", None) or {}
+
+
 def _writes(scope: Scope) -> bool:
     # A safe method only reads, unless its route says otherwise (sign-in pages write their flows).
-    handler = scope.get("route_handler")
-    opt = getattr(handler, "opt", None) or {}
-    return str(scope.get("method", "GET")).upper() not in SAFE_METHODS or bool(opt.get("db_writes"))
+    return str(scope.get("method", "GET")).upper() not in SAFE_METHODS or bool(_opt(scope).get("db_writes"))
 
 
 def open_request_session(scope: Scope) -> Session:
     """The request's one database session: the auth middleware resolves the caller and applies the route's
-    rule with it, then :func:`provide_db_session` hands the same session (one transaction) to the handler."""
-    session = new_session(read_only=not _writes(scope))
+    rule with it, then :func:`provide_db_session` hands the same session (one transaction) to the handler.
+    A handler that reads through :func:`read_now` gets an ``autocommit`` session: it writes nothing but its
+    access-log lines and "last used" times."""
+    if _opt(scope).get("gate_at_read"):
+        session = new_session(autocommit=True)
+    else:
+        session = new_session(read_only=not _writes(scope))
     scope.setdefault("state", {})[_SESSION_KEY] = session
     return session
 
@@ -220,7 +227,7 @@ async def read_now(request: Request, read: Callable[[Session], R]) -> R:
     usual pages). ``read`` runs at once on the event loop when it cannot wait (a SQLite read: the trip to a thread
     cost more than the read itself), else in a thread which first runs the gate the auth middleware left
     (:func:`gate_at_read`), then the read, then ends the transaction: one trip, not three."""
-    session = (request.scope.get("state") or {}).pop(_SESSION_KEY, None) or new_session(read_only=True)
+    session = (request.scope.get("state") or {}).pop(_SESSION_KEY, None) or new_session(autocommit=True)
     gate = take_gate(session)
     if gate is None and reads_at_once(session):
         try:

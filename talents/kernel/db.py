@@ -202,28 +202,37 @@ def dispose_engines() -> None:
 _WRITER = "talents_writer"
 _AFTER_COMMIT = "talents_after_commit"
 
-# Each engine's twin whose transactions are reads (built once: every request's session asks for it).
-_readers: dict[Engine, Engine] = {}
+# Each engine's twins whose transactions are reads, without and with autocommit (built once: every request's session
+# asks for one).
+_readers: dict[tuple[Engine, bool], Engine] = {}
 
 
-def _reader(engine: Engine) -> Engine:
-    reader = _readers.get(engine)
+def _reader(engine: Engine, autocommit: bool = False) -> Engine:
+    reader = _readers.get((engine, autocommit))
     if reader is None:
-        reader = _readers[engine] = engine.execution_options(**{_READ_ONLY: True})
+        options: dict[str, Any] = {_READ_ONLY: True}
+        if autocommit and engine.dialect.name != "sqlite":  # (SQLite's BEGIN and COMMIT cost no round trip)
+            options["isolation_level"] = "AUTOCOMMIT"
+        reader = _readers[(engine, autocommit)] = engine.execution_options(**options)
     return reader
 
 
-def new_session(engine: Engine | None = None, *, read_only: bool = False) -> Session:
+def new_session(engine: Engine | None = None, *, read_only: bool = False, autocommit: bool = False) -> Session:
     """A session on ``engine``; ``read_only`` lets SQLite begin its transactions deferred (reads never wait
     for the write lock). A read-only session may still write, but on SQLite a write after a read fails
     if another writer committed in between: use it where the reads decide no write, and put the writes that
-    merely follow the reads (an access log, a "last used" time) in :func:`after_commit`."""
+    merely follow the reads (an access log, a "last used" time) in :func:`after_commit`.
+
+    ``autocommit`` (read-only too) is for a session that writes nothing but its :func:`after_commit` writes: on
+    PostgreSQL each statement is then a transaction of its own, which saves the round trips of BEGIN and COMMIT
+    and gives up nothing a read needs (under READ COMMITTED every statement reads its own snapshot anyway)."""
     # imported here: sqlmodel brings pydantic and the ORM, which a read on a plain connection
     # (read_connection: a repeat `talents match`) does without
     from sqlmodel import Session
 
     engine = engine or get_engine()
-    session = Session(_reader(engine) if read_only else engine, expire_on_commit=False)
+    read_only = read_only or autocommit
+    session = Session(_reader(engine, autocommit) if read_only else engine, expire_on_commit=False)
     session.info[_WRITER] = engine
     session.info[_READ_ONLY] = read_only
     return session
@@ -233,7 +242,8 @@ def after_commit(session: Session, work: Callable[[sa.Connection], Any]) -> None
     """Have ``work`` (a write that follows a read without changing what it answers: the access log of the profiles
     a request showed, a token's "last used" time) written with ``session``'s commit, never if it rolls back.
 
-    On PostgreSQL it runs in the session's own transaction, just before the commit: no transaction of its own.
+    On PostgreSQL it runs in the session's own transaction, just before the commit: no transaction of its own (in
+    an ``autocommit`` session each of its statements commits on its own, without a BEGIN or a COMMIT sent).
     On SQLite it runs once the session has committed, in a short transaction that begins with the write lock and
     reads nothing before it writes, together with the same writes of the requests finishing at the same time
     (:class:`_GroupCommit`): the request's transaction stays a read, never takes the write lock, and never fails

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, event
 
 from profiles.models import AccessLog
@@ -75,6 +76,20 @@ def test_on_postgresql_the_writes_ride_in_the_request_s_transaction(engine: Engi
         _read_with_log(engine, "one@example.gouv.fr")
     assert begun.count == 1  # the read's transaction, and no other
     assert _logged(engine) == ["one@example.gouv.fr"]
+
+
+@pytest.mark.parametrize("backend", [_POSTGRES_ONLY], indirect=True)
+def test_on_postgresql_an_autocommit_read_leaves_no_transaction_open_and_its_writes_are_durable(engine: Engine) -> None:
+    session = new_session(engine, autocommit=True)
+    conn = session.connection()
+    conn.execute(sa.text("SELECT 1"))
+    assert conn.connection.driver_connection.info.transaction_status == TransactionStatus.IDLE  # no BEGIN was sent
+    after_commit(session, _write("auto@example.gouv.fr"))  # type: ignore[arg-type]
+    finish(session, commit=True)
+    assert _logged(engine) == ["auto@example.gouv.fr"]
+    with engine.connect() as later:  # the pool's next user gets its transactions back
+        later.execute(sa.text("SELECT 1"))
+        assert later.connection.driver_connection.info.transaction_status == TransactionStatus.INTRANS
 
 
 def test_on_sqlite_concurrent_writers_share_commits_and_a_bad_write_fails_alone(sqlite_engine: Engine) -> None:
