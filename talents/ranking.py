@@ -127,10 +127,13 @@ class RankingService(RankingReader):
                 break
         ranked = {r.position: self._laid_out(need, r, rk, top) for (r, _), rk in zip(roles, rankings, strict=True)}
         # the team of those rankings: kept with them
+        # the team of those rankings, kept with them: as long as the same rankings are kept, so is their team (the
+        # entry holds the rankings, so that their ids in the key are not taken by others)
         team_key = ("team", today(), tuple(map(requirement_key, reqs)), tuple(depth), near_misses, tuple(exclude),
-                    self.floor)
-        proposal = self.kept(state, team_key, lambda: propose_team(
-            state.interactive, reqs, exclude=exclude, floor=self.floor, pool=TEAM_POOL, rankings=rankings))
+                    self.floor, tuple(map(id, rankings)))
+        proposal, _ = self.kept(state, team_key, lambda: (propose_team(
+            state.interactive, reqs, exclude=exclude, floor=self.floor, pool=TEAM_POOL, rankings=rankings), rankings),
+            holds=lambda *_: True)
         names, ext = self.cache.labels(int(s.agent_id) for s in proposal.seats)
         pos = {str(r.id): r.position for r, _ in roles}
         team = {

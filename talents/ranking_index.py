@@ -43,7 +43,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from matching.carry import still_holds
 from matching.ranking import CandidateIndex, Ranking
 from matching.taxonomy import Taxonomy
 from matching.types import (
@@ -102,6 +103,12 @@ SWEEP_S = 1.0
 SWEEP_SHARE = 0.05
 """How often a refresh looks back for late commits and deleted agents (well within the 2 s in which a
 change reaches every worker's rankings)."""
+# Answers kept per database: a need's page keeps one per role, its held seats, who it leaves out and its team.
+MEMO_SIZE = 512
+# How far back each state's changed agents are remembered (states), and how many changed agents a kept ranking
+# is checked against at most: past that, ranking again costs less than the check.
+CHANGE_LOG = 4096
+CARRY_AT_MOST = 512
 
 
 # --------------------------------------------------------------------------- the bridge
@@ -291,6 +298,7 @@ class IndexState:
     allocation: CandidateIndex
     taxonomy_key: tuple[Any, ...]
     watermark: datetime | None
+    seq: int = 0  # its number in the cache that published it (:meth:`RankingCache.changed_between`)
 
     def fork(self) -> IndexState:
         """The next state, to change: each index forked (:meth:`matching.index.IndexBase.fork`, at the cost of
@@ -322,7 +330,14 @@ class RankingCache:
     swept_at: float = float("-inf")
     sweep_cost_s: float = 0.0  # how long the last sweep took
     swept_from: datetime | None = None  # when the last sweep began (naive UTC, the stamps' clock)
+    memo: RankingMemo = field(default_factory=lambda: RankingMemo(size=MEMO_SIZE))
     _saving: threading.Lock = field(default_factory=threading.Lock)
+    # Which agents each published state changed (its seq, their ids), the latest last; nothing is known across
+    # a rebuild or a load (``_epoch``: the first state after it).
+    _seq: int = 0
+    _epoch: int = 0
+    _log: deque[tuple[int, frozenset[str]]] = field(default_factory=lambda: deque(maxlen=CHANGE_LOG))
+    _log_lock: threading.Lock = field(default_factory=threading.Lock)
 
     _KEPT = ("interactive", "allocation", "taxonomy_key", "watermark", "versions", "external_ids", "names")
     _OWN = ("versions", "external_ids", "names")  # of the kept ones, those that are not the state's
@@ -343,6 +358,38 @@ class RankingCache:
     @property
     def watermark(self) -> datetime | None:
         return self.state.watermark if self.state is not None else None
+
+    def _publish(self, state: IndexState, changed: Iterable[str] | None) -> None:
+        """Swap ``state`` in as the next one; ``changed``: the agents it changed (``None``: built or loaded
+        whole, nothing is known of what changed since the last one)."""
+        with self._log_lock:
+            self._seq += 1
+            state.seq = self._seq
+            if changed is None:
+                self._epoch = self._seq
+                self._log.clear()
+            else:
+                self._log.append((self._seq, frozenset(changed)))
+        self.state = state
+
+    def changed_between(self, old: int, new: int, at_most: int = CARRY_AT_MOST) -> frozenset[str] | None:
+        """The agents changed from the state numbered ``old`` to the one numbered ``new`` (ids as the indexes
+        have them); ``None`` when unknown — a rebuild between them, the log no longer going back so far — or
+        more than ``at_most``."""
+        if old == new:
+            return frozenset()
+        changed: set[str] = set()
+        with self._log_lock:
+            if not self._epoch <= old < new or not self._log or self._log[0][0] > old + 1:
+                return None
+            for seq, ids in reversed(self._log):
+                if seq <= old:
+                    break
+                if seq <= new:
+                    changed |= ids
+                    if len(changed) > at_most:
+                        return None
+        return frozenset(changed)
 
     def current(self, session: Reader) -> IndexState:
         """The state up to date with what ``session`` sees. When the change stamps say nothing changed, the
@@ -425,7 +472,7 @@ class RankingCache:
                 return False
             for k in self._OWN:
                 setattr(self, k, kept.pop(k))
-            self.state = IndexState(**kept)
+            self._publish(IndexState(**kept), None)
             self.saved_at = time.monotonic()
             return True
 
@@ -452,7 +499,7 @@ class RankingCache:
         self.versions = {k: v.updated_at for k, v in loaded.items()}
         self.external_ids = {k: v.external_id for k, v in loaded.items()}
         self.names = {k: v.name for k, v in loaded.items()}
-        self.state = IndexState(interactive, allocation, key, now)
+        self._publish(IndexState(interactive, allocation, key, now), None)
         self.builds += 1
 
     def _incremental(self, session: Reader) -> None:
@@ -514,7 +561,7 @@ class RankingCache:
             self.external_ids[aid] = item.external_id
             self.names[aid] = item.name
             self.upserts += 1
-        self.state = nxt
+        self._publish(nxt, [str(a) for a in (*gone, *changed)])
 
     def labels(self, agent_ids: Iterable[int]) -> tuple[dict[int, str], dict[int, str | None]]:
         """Names and external ids of these agents."""
@@ -591,48 +638,72 @@ def requirement_key(req: RoleRequirement) -> tuple[Any, ...]:
     return (*(getattr(req, f.name) for f in fields(req) if f.name != "extra"), tuple(sorted(req.extra.items())))
 
 
-_MISSING = object()
 T = TypeVar("T")
+# What a ranking entry's ``holds`` is asked: does this value, computed on an earlier state, hold on this state, given
+# the agents changed between the two?
+Holds = Callable[[Any, IndexState, frozenset[str]], bool]
+
+
+@dataclass(slots=True)
+class _Kept:
+    value: Any
+    seq: int  # the latest state it is known to hold on
+    made_at: float  # when it was computed (time.monotonic)
+    holds: Holds | None
 
 
 class RankingMemo:
-    """What was computed on the published state of an index (rankings, who is left out of a need), kept so that
-    the same question asked again before the next change is answered without computing it again.
+    """What was computed on a state of an index (rankings, who is left out of a need), kept so that the same
+    question asked again is answered without computing it again.
 
-    A change publishes a new state: the entries of the previous one are dropped at its first use, and an answer
-    computed on a state no longer published is not kept, so an answer is never older than the state asked. Bounded
-    (the least recently used go first); shared by the threads (computed outside the lock: two threads that miss
-    the same entry together both compute it, and the same answer is kept).
+    On the state it was computed on, an answer is given as it is. On a later state, an answer given a ``holds``
+    check is given again when that check says the agents changed since cannot alter it (a ranking: none of them
+    shown, none now scoring into it — :func:`matching.carry.still_holds`) and it is at most ``carry_s`` old (the
+    rarity weights of the scores move a little with every change to the pool); an answer without one is computed
+    again. Bounded (the least recently used go first); shared by the threads (computed outside the lock: two
+    threads that miss the same entry together both compute it, and the newest is kept).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, carry_s: float | None = None) -> None:
         self.size = size
+        self.carry_s = carry_s
         self._lock = threading.Lock()
-        self._state: IndexState | None = None
-        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._entries: OrderedDict[Hashable, _Kept] = OrderedDict()
+        self.carried = 0  # answers given again on a later state (for tests and metrics)
 
-    def get(self, cache: RankingCache, state: IndexState, key: Hashable, compute: Callable[[], T]) -> T:
+    def get(self, cache: RankingCache, state: IndexState, key: Hashable, compute: Callable[[], T],
+            holds: Holds | None = None) -> T:
         """The answer to ``key`` on ``state`` (``cache``'s), computed by ``compute`` unless kept."""
         with self._lock:
-            if self._state is state:
-                found = self._entries.get(key, _MISSING)
-                if found is not _MISSING:
-                    self._entries.move_to_end(key)
-                    return cast("T", found)
-            elif cache.state is state:  # a new state: what the last one kept serves no more
-                self._entries.clear()
-                self._state = state
+            kept = self._entries.get(key)
+            if kept is not None:
+                self._entries.move_to_end(key)
+                if kept.seq == state.seq:
+                    return cast("T", kept.value)
+        if kept is not None and self._carries(cache, state, kept):
+            with self._lock:
+                kept.seq = max(kept.seq, state.seq)
+                self.carried += 1
+            return cast("T", kept.value)
+        made_at = time.monotonic()
         value = compute()
         with self._lock:
-            if self._state is state and cache.state is state:
-                self._entries[key] = value
+            found = self._entries.get(key)
+            if found is None or found.seq <= state.seq:
+                self._entries[key] = _Kept(value, state.seq, made_at, holds)
+                self._entries.move_to_end(key)
                 while len(self._entries) > self.size:
                     self._entries.popitem(last=False)
         return value
 
-
-# Entries are a few kilobytes (a ranking and its explanations): a need's page keeps one per role.
-_memo = RankingMemo(size=256)
+    def _carries(self, cache: RankingCache, state: IndexState, kept: _Kept) -> bool:
+        if kept.holds is None or kept.seq > state.seq:
+            return False
+        carry_s = self.carry_s if self.carry_s is not None else get_settings().matching.ranking_carry_s
+        if time.monotonic() - kept.made_at > carry_s:
+            return False
+        changed = cache.changed_between(kept.seq, state.seq)
+        return changed is not None and kept.holds(kept.value, state, changed)
 
 
 class RankingReader:
@@ -681,10 +752,10 @@ class RankingReader:
         left_out = self.members_of_need(need_id) | excluded_agents(self.session, [need_id])[need_id]
         return [str(a) for a in sorted(left_out)]
 
-    def kept(self, state: IndexState, key: Hashable, compute: Callable[[], T]) -> T:
+    def kept(self, state: IndexState, key: Hashable, compute: Callable[[], T], holds: Holds | None = None) -> T:
         """What ``compute`` gives, kept with ``state`` (see :class:`RankingMemo`): for what follows the
         index — its agents, and the assignments, since every change to an assignment stamps its agent."""
-        return _memo.get(self.cache, state, key, compute)
+        return self.cache.memo.get(self.cache, state, key, compute, holds)
 
     def left_out(self, state: IndexState, need_id: int) -> list[str]:
         """:meth:`not_candidates`, kept with ``state``."""
@@ -694,13 +765,19 @@ class RankingReader:
         self, state: IndexState, req: RoleRequirement, top: int, near_misses: int, exclude: Sequence[str],
         allocation: bool = False,
     ) -> Ranking:
-        """``req`` ranked on ``state`` (kept with it: the same role asked again on the same state of the same
-        day is not ranked again)."""
-        index = state.allocation if allocation else state.interactive
+        """``req`` ranked on ``state``, kept: the same role asked again on the same day is not ranked again on the
+        same state, nor on a later one while the agents changed since cannot alter it (:class:`RankingMemo`)."""
+        def pick(on: IndexState) -> CandidateIndex:
+            return on.allocation if allocation else on.interactive
+
+        def holds(ranking: Ranking, on: IndexState, changed: frozenset[str]) -> bool:
+            return still_holds(pick(on), ranking, req, changed, top=top, near_misses=near_misses, exclude=exclude,
+                               floor=self.floor)
+
         key = ("ranking", allocation, datetime.now(UTC).date(), requirement_key(req), tuple(exclude), top,
                near_misses, self.floor)
-        return self.kept(state, key, lambda: index.rank(
-            req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor))
+        return self.kept(state, key, lambda: pick(state).rank(
+            req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor), holds)
 
     def rank(
         self, need: Any, role: Any, top: int = 20, near_misses: int = 10, allocation: bool = False

@@ -89,6 +89,10 @@ class MatchingSettings(_Base):
         300.0, ge=0, description="A long-lived process writes the kept index at most this often (seconds of CPU "
                                  "at 100 000 agents; a process that loads an older copy catches up from the "
                                  "change stamps)")
+    ranking_carry_s: float = Field(
+        10.0, ge=0, description="A ranking is given again after the index changed, when the agents changed since "
+                                "cannot alter it, for at most this long (seconds; the rarity weights of its scores "
+                                "are those of when it was ranked); 0: ranked again after every change")
     proposal_ttl_days: int = Field(7, ge=1, description="A proposal not answered within this expires")
     approval_ttl_days: int = Field(7, ge=1, description="A manager's approval link is valid this long; an "
                                                         "accepted assignment not decided within it expires")

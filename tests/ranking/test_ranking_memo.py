@@ -3,8 +3,6 @@ publishes a new state, and the next answer is ranked on it."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from factories import make_agent, make_need
 from sqlmodel import select
@@ -15,7 +13,7 @@ from profiles.service import AgentService
 from talents.kernel.db import session_scope
 from talents.kernel.errors import NotFoundError
 from talents.ranking import RankingService
-from talents.ranking_index import RankingMemo
+from talents.ranking_index import IndexState, RankingCache, RankingMemo
 
 pytestmark = pytest.mark.integration
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
@@ -87,17 +85,25 @@ def test_a_need_page_asked_again_ranks_nothing(engine, ranks):
 
 
 # --------------------------------------------------------------------------- the memo alone
-def _published(state: object) -> SimpleNamespace:
-    return SimpleNamespace(state=state)
+def _cache() -> RankingCache:
+    cache = RankingCache()
+    cache._publish(IndexState(None, None, (), None), None)  # type: ignore[arg-type]
+    return cache
+
+
+def _next(cache: RankingCache, changed: set[str] | None) -> IndexState:
+    """Publish a next state that changed these agents (``None``: rebuilt)."""
+    state = IndexState(None, None, (), None)  # type: ignore[arg-type]
+    cache._publish(state, changed)
+    return state
 
 
 def test_the_memo_is_bounded_least_recently_used_first_out():
-    memo, state = RankingMemo(size=2), object()
-    cache = _published(state)
+    memo, cache = RankingMemo(size=2), _cache()
     computed: list[str] = []
 
     def answer(key: str) -> str:
-        return memo.get(cache, state, key, lambda: computed.append(key) or key.upper())  # type: ignore[arg-type]
+        return memo.get(cache, cache.state, key, lambda: computed.append(key) or key.upper())  # type: ignore[arg-type]
 
     assert [answer("a"), answer("b"), answer("a")] == ["A", "B", "A"] and computed == ["a", "b"]
     answer("c")  # "b" is the least recently used
@@ -106,17 +112,67 @@ def test_the_memo_is_bounded_least_recently_used_first_out():
     assert computed == ["a", "b", "c", "b"]
 
 
-def test_the_memo_keeps_answers_of_the_published_state_only():
-    memo, old, new = RankingMemo(size=8), object(), object()
-    cache = _published(old)
-    computed: list[object] = []
+def test_an_answer_without_a_check_is_computed_again_on_a_later_state_and_an_older_one_never_replaces_it():
+    memo, cache = RankingMemo(size=8), _cache()
+    old = cache.state
+    computed: list[int] = []
 
-    def answer(state: object) -> object:
-        return memo.get(cache, state, "k", lambda: computed.append(state) or state)  # type: ignore[arg-type]
+    def answer(state: IndexState) -> int:
+        return memo.get(cache, state, "k", lambda: computed.append(state.seq) or state.seq)
 
-    answer(old)
-    answer(old)
-    cache.state = new  # a change was published
-    assert answer(new) is new and answer(new) is new
-    assert answer(old) is old and answer(old) is old, "a ranking still on the old state is answered on it"
-    assert computed == [old, new, old, old], "but not kept"
+    assert answer(old) == answer(old) == old.seq
+    new = _next(cache, {"7"})
+    assert answer(new) == answer(new) == new.seq
+    assert answer(old) == old.seq, "a ranking still on the old state is answered on it"
+    assert answer(new) == new.seq and computed == [old.seq, new.seq, old.seq], "and the newer answer is kept"
+
+
+def test_an_answer_is_given_again_on_a_later_state_while_its_check_says_it_holds():
+    memo, cache = RankingMemo(size=8, carry_s=60), _cache()
+    asked: list[frozenset[str]] = []
+    verdict = {"holds": True}
+    computed: list[int] = []
+
+    def answer() -> int:
+        state = cache.state
+        return memo.get(cache, state, "k", lambda: computed.append(state.seq) or state.seq,
+                        holds=lambda value, on, changed: asked.append(changed) or verdict["holds"])
+
+    first = answer()
+    _next(cache, {"1"})
+    _next(cache, {"2", "3"})
+    assert answer() == first and asked == [{"1", "2", "3"}], "checked against every agent changed since"
+    assert answer() == first and len(asked) == 1, "and kept as holding on the new state"
+    _next(cache, {"4"})
+    verdict["holds"] = False
+    assert answer() == cache.state.seq and asked[-1] == {"4"} and len(computed) == 2
+    assert memo.carried == 1
+
+
+def test_nothing_is_carried_across_a_rebuild_nor_past_its_time():
+    cache = _cache()
+    for memo, publish in ((RankingMemo(size=8, carry_s=60), None), (RankingMemo(size=8, carry_s=0), {"1"})):
+        asked: list[frozenset[str]] = []
+
+        def answer(memo: RankingMemo = memo, asked: list = asked) -> int:
+            state = cache.state
+            return memo.get(cache, state, "k", lambda: state.seq, holds=lambda *a: asked.append(a[2]) or True)
+
+        first = answer()
+        _next(cache, publish)
+        assert answer() == cache.state.seq != first and asked == []
+
+
+def test_the_change_log_answers_only_what_it_knows():
+    cache = _cache()
+    start = cache.state.seq
+    _next(cache, {"a"})
+    _next(cache, {"b"})
+    mid = cache.state.seq
+    _next(cache, {"c"})
+    assert cache.changed_between(start, cache.state.seq) == {"a", "b", "c"}
+    assert cache.changed_between(mid, cache.state.seq) == {"c"}
+    assert cache.changed_between(mid, mid) == frozenset()
+    assert cache.changed_between(start, cache.state.seq, at_most=2) is None, "too many: ranking again is cheaper"
+    _next(cache, None)
+    assert cache.changed_between(mid, cache.state.seq) is None, "a rebuild between"

@@ -1,0 +1,81 @@
+"""Whether a ranking still holds after some agents changed: :func:`still_holds`.
+
+A ranking over 100 000 agents costs milliseconds; a profile edit changes one agent. A ranking made before a change
+still shows what a new one would when no changed agent was shown in it and none could now enter it — its own
+candidates and near misses are the same agents with the same profiles. Checking that costs the exact score and
+the availability of the changed agents only. It is conservative: when a changed agent comes close to the last
+candidate or near miss (or the lists are not full), the answer is no and the role is ranked again.
+
+What a kept ranking does not follow: the rarity weights (IDF) move a little with every change to the pool, so the
+scores of unchanged agents are those of when it was ranked, and ``examined`` counts the agents examined then.
+Callers keep a ranking only for a few seconds (``talents.ranking_index.RankingMemo``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date
+
+import numpy as np
+
+from matching.availability import DEFAULT_FLOOR, above_floor
+from matching.index import EPS
+from matching.ranking import CandidateIndex, Ranking
+from matching.types import RoleRequirement
+
+__all__ = ["still_holds"]
+
+# A changed agent this close to the last score shown (in score units, [0, 1]) counts as entering: it covers the
+# drift of the rarity weights between the kept ranking's state and the new one, and ties broken by agent id.
+MARGIN = 1e-3
+
+
+def still_holds(
+    index: CandidateIndex,
+    ranking: Ranking,
+    role: RoleRequirement,
+    changed: Collection[str],
+    *,
+    top: int,
+    near_misses: int,
+    exclude: Collection[str] = (),
+    fairness: bool = True,
+    floor: float = DEFAULT_FLOOR,
+    today: date | None = None,
+) -> bool:
+    """Whether ``ranking`` — ``role`` ranked with these arguments on an earlier state of ``index`` — is what
+    ranking it on ``index`` would show, given that only the agents ``changed`` differ between the two states."""
+    shown = {c.agent_id for c in ranking.candidates}
+    shown.update(m.agent_id for m in ranking.near_misses)
+    if not shown.isdisjoint(changed):
+        return False
+    if len(index.agent_ids_) == 0 or role.end < role.start or not above_floor(role.share, floor):
+        return True  # nobody is ranked for such a role, before or after
+    left_out = set(exclude)
+    found = [index.row_of_.get(a) for a in changed if a not in left_out]
+    rows = np.array([r for r in found if r is not None and index.alive_[r]], dtype=np.int64)
+    if rows.size == 0:  # removed, excluded or never indexed: not shown, so nothing to take out
+        return True
+    rv = index._compile(role)
+    free, almost = index._available(rows, role, slack=near_misses > 0)
+    score, _, _, _, req = index._exact(rows, rv, today or role.start, fairness)
+    held = req[0] >= rv.n_required
+    scored = score > EPS  # as in the ranking: an agent with nothing in common with the role is never listed
+    if _could_enter(score[scored & free & held], [c.score for c in ranking.candidates], top):
+        return False
+    if near_misses:
+        low_one = (req[0] == rv.n_required - 1) & (req[1] >= 1)
+        near = scored & ((free & low_one) | (almost & held))
+        if _could_enter(score[near], [m.score for m in ranking.near_misses], near_misses):
+            return False
+    return True
+
+
+def _could_enter(scores: np.ndarray, listed: list[float], room: int) -> bool:
+    """Whether an agent with one of ``scores`` could take a place in a list of ``room`` places that shows
+    ``listed`` (best first)."""
+    if scores.size == 0:
+        return False
+    if len(listed) < room:
+        return True
+    return bool(scores.max() + MARGIN >= min(listed))
