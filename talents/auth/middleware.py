@@ -6,10 +6,12 @@ every other error.
 
 It opens the request's database session (:func:`talents.kernel.api.open_request_session`) and the handler
 gets the same one: a read is one transaction, credentials and rule included, checked in one trip to a
-thread. A request that writes, or is rate-limited, resolves its credentials and counts its hit in a short
-transaction of its own, then checks the route's rule in its session, all in one trip to a thread: the rate
-counter commits apart (a refused request still counts), and on SQLite it must not wait for the write lock the
-request's own transaction would hold.
+thread. So is a write by a caller with credentials: who calls, CSRF, the rate counter, the route's rule and the
+handler's writes are committed together (on SQLite the transaction begins with the write lock). A refused
+request still counts: when that transaction does not commit, its hit is counted again in a short transaction of
+its own (:func:`talents.auth.ratelimit.hit`, ``kept``). A sign-in, or a write without credentials, is counted by
+address in a short transaction of its own before the request's: every request from one address (a proxy) shares
+that counter, whose row must not stay locked for a whole request.
 """
 
 from __future__ import annotations
@@ -221,30 +223,52 @@ class AuthMiddleware(ASGIMiddleware):
 
 def _gate_write(db: Session, scope: Scope, headers: dict[str, str], method: str, opt: Any,
                 form_token: str | None) -> None:
-    """The gate of a request that may write: who calls, CSRF and the rate limit in one short transaction of their
-    own, which commits even when the request is then refused (a refused request still counts); then the route's
-    rule in the request's session."""
-    settings = get_settings()
-    path = str(scope.get("path", ""))
-    with session_scope() as gate_db:
-        caller = _resolve_in(gate_db, headers)
-        scope["state"][STATE_KEY] = caller
-        refusal = _bad_credentials(caller, path) or _bad_csrf(caller, headers, method, opt, form_token, path)
-        retry = None
-        if refusal is None:
-            # Rate limits, counted in the database so that every worker shares them.
-            if opt.get("signin"):
-                limit_key, limit = f"signin:{client_ip(scope)}", settings.auth.signin_rate_per_minute
-            else:
-                who = caller.principal.email.lower() if caller.principal.authenticated else client_ip(scope)
-                limit_key, limit = f"write:{who}", settings.auth.write_rate_per_minute
-            retry = hit(gate_db, limit_key, limit, settings.auth.rate_window_s)
+    """The gate of a request that may write: who calls, CSRF and the rate limit, then the route's rule.
+
+    A caller with credentials is checked and counted in the request's session (one transaction with the
+    handler's writes, when the handler takes that session). A sign-in or a caller without any is counted by
+    address, in a short transaction of its own that commits even when the request is then refused."""
+    if opt.get("signin") or not _credentials(headers):
+        with session_scope() as gate_db:
+            caller, refusal = _check_and_count(gate_db, scope, headers, method, opt, form_token, kept=False)
+    else:
+        caller, refusal = _check_and_count(db, scope, headers, method, opt, form_token, kept=True)
     if refusal is not None:
         raise refusal
-    if retry is not None:
-        log.info("rate_limited", key=limit_key.split(":", 1)[0], path=path)
-        raise TooManyRequestsException("too many requests, try again later", headers={"Retry-After": str(retry)})
     _apply_rule(db, caller, scope)
+    if not _takes_request_session(scope):
+        # The handler works in sessions of its own (an import, an allocation run): the gate's transaction ends
+        # here, else on SQLite its write lock would keep theirs waiting.
+        finish(db, commit=True)
+
+
+def _takes_request_session(scope: Scope) -> bool:
+    handler = scope.get("route_handler")
+    return handler is None or "db_session" in handler.parsed_fn_signature.parameters
+
+
+def _check_and_count(db: Session, scope: Scope, headers: dict[str, str], method: str, opt: Any,
+                     form_token: str | None, *, kept: bool) -> tuple[Caller, Exception | None]:
+    """Who calls, CSRF and the rate limit, in ``db``: the caller, and the refusal to raise if any. ``kept``: the hit
+    is counted again apart should ``db``'s transaction not commit (see :func:`talents.auth.ratelimit.hit`)."""
+    path = str(scope.get("path", ""))
+    caller = _resolve_in(db, headers)
+    scope["state"][STATE_KEY] = caller
+    refusal = _bad_credentials(caller, path) or _bad_csrf(caller, headers, method, opt, form_token, path)
+    if refusal is not None:
+        return caller, refusal
+    # Rate limits, counted in the database so that every worker shares them.
+    auth = get_settings().auth
+    if opt.get("signin"):
+        limit_key, limit = f"signin:{client_ip(scope)}", auth.signin_rate_per_minute
+    else:
+        who = caller.principal.email.lower() if caller.principal.authenticated else client_ip(scope)
+        limit_key, limit = f"write:{who}", auth.write_rate_per_minute
+    retry = hit(db, limit_key, limit, auth.rate_window_s, kept=kept)
+    if retry is None:
+        return caller, None
+    log.info("rate_limited", key=limit_key.split(":", 1)[0], path=path)
+    return caller, TooManyRequestsException("too many requests, try again later", headers={"Retry-After": str(retry)})
 
 
 def _bad_csrf(caller: Caller, headers: dict[str, str], method: str, opt: Any, form_token: str | None,

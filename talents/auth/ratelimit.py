@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from talents.auth.models import RateBucket
+from talents.kernel.db import on_rollback
 
 __all__ = ["hit"]
 
@@ -25,12 +26,19 @@ def _count_hit(insert: Any) -> Any:
 _COUNT_HIT = {"postgresql": _count_hit(postgresql.insert), "sqlite": _count_hit(sqlite.insert)}
 
 
-def hit(session: Session, key: str, limit: int, window_s: int, now: float | None = None) -> int | None:
-    """Count one hit on ``key``; None when under ``limit``, else the seconds until the window ends."""
+def hit(session: Session, key: str, limit: int, window_s: int, now: float | None = None, *,
+        kept: bool = False) -> int | None:
+    """Count one hit on ``key``; None when under ``limit``, else the seconds until the window ends.
+
+    ``kept``: the hit is counted in the session's transaction, which holds more (a request's writes), and counted
+    again apart should that transaction not commit: a request refused or failing after its hit still counts."""
     now = time.time() if now is None else now
     window = int(now // window_s) * window_s
     stmt = _COUNT_HIT[session.get_bind().dialect.name]
-    hits = int(session.execute(stmt, {"key": key[:200], "window": window}).scalar_one())
+    values = {"key": key[:200], "window": window}
+    hits = int(session.execute(stmt, values).scalar_one())
+    if kept:
+        on_rollback(session, lambda conn: conn.execute(stmt, values))
     if hits > limit:
         return max(1, int(window + window_s - now + 0.999))
     return None

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from talents.kernel.logs import get_logger
 from talents.kernel.settings import get_settings
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = [
     "ends_at_once",
     "reads_at_once",
     "new_session",
+    "on_rollback",
     "session_scope",
     "utcnow",
 ]
@@ -48,6 +50,7 @@ __all__ = [
 # warning whenever a table's indexes are read; the migrations, not reflection, own it.
 warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
 
+_log = get_logger("talents.db")
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 _ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
@@ -198,9 +201,10 @@ def dispose_engines() -> None:
         _group_commits.clear()
 
 
-# Keys of ``Session.info``: the engine to write with, and the writes that follow the commit.
+# Keys of ``Session.info``: the engine to write with, the writes that follow the commit, those that replace a rollback.
 _WRITER = "talents_writer"
 _AFTER_COMMIT = "talents_after_commit"
+_ON_ROLLBACK = "talents_on_rollback"
 
 # Each engine's twins whose transactions are reads, without and with autocommit (built once: every request's session
 # asks for one).
@@ -242,15 +246,23 @@ def after_commit(session: Session, work: Callable[[sa.Connection], Any]) -> None
     """Have ``work`` (a write that follows a read without changing what it answers: the access log of the profiles
     a request showed, a token's "last used" time) written with ``session``'s commit, never if it rolls back.
 
-    On PostgreSQL it runs in the session's own transaction, just before the commit: no transaction of its own (in
+    On PostgreSQL, and in a SQLite session that writes (its transaction holds the write lock from its first
+    statement), it runs in the session's own transaction, just before the commit: no transaction of its own (in
     an ``autocommit`` session each of its statements commits on its own, without a BEGIN or a COMMIT sent).
-    On SQLite it runs once the session has committed, in a short transaction that begins with the write lock and
+    In a SQLite read it runs once the session has committed, in a short transaction that begins with the write lock and
     reads nothing before it writes, together with the same writes of the requests finishing at the same time
     (:class:`_GroupCommit`): the request's transaction stays a read, never takes the write lock, and never fails
     because another writer committed since it began (a read turned write cannot wait for the lock: SQLite
     refuses it at once). Either way the work is durable before :func:`finish` returns, so before a response is
     sent: when it fails, the request fails."""
     session.info.setdefault(_AFTER_COMMIT, []).append(work)
+
+
+def on_rollback(session: Session, work: Callable[[sa.Connection], Any]) -> None:
+    """Have ``work`` (a write the session made and that must stay written whatever becomes of the rest: a refused
+    request's hit on its rate limit) written again in a short transaction of its own when the session's transaction
+    does not commit (rolled back, or its commit failed); dropped when it commits, as it is written then."""
+    session.info.setdefault(_ON_ROLLBACK, []).append(work)
 
 
 def reads_at_once(session: Session) -> bool:
@@ -270,7 +282,8 @@ def ends_at_once(session: Session) -> bool:
     only lets go of a snapshot of the file; it never waits for a lock, and there is no server to answer)."""
     if _nothing_to_end(session):
         return True
-    if session.info.get(_AFTER_COMMIT) or session.new or session.dirty or session.deleted:
+    if session.info.get(_AFTER_COMMIT) or session.info.get(_ON_ROLLBACK) or session.new or session.dirty or \
+            session.deleted:
         return False
     return not session.in_transaction() or (bool(session.info.get(_READ_ONLY))
                                             and session.info[_WRITER].dialect.name == "sqlite")
@@ -282,33 +295,54 @@ def _nothing_to_end(session: Session) -> bool:
 
 
 def finish(session: Session, commit: bool) -> None:
-    """End the session's unit of work: commit with its :func:`after_commit` writes, or roll back; close."""
+    """End the session's unit of work: commit with its :func:`after_commit` writes, or roll back (then write its
+    :func:`on_rollback` writes apart); close."""
     if _nothing_to_end(session):
         return
     pending: list[Callable[[sa.Connection], Any]] = session.info.pop(_AFTER_COMMIT, [])
+    undone: list[Callable[[sa.Connection], Any]] = session.info.pop(_ON_ROLLBACK, [])
     writer = session.info.get(_WRITER) or session.get_bind()
+    committed = False
     try:
         if commit:
-            if pending and writer.dialect.name != "sqlite":
+            if pending and (writer.dialect.name != "sqlite" or not session.info.get(_READ_ONLY)):
                 conn = session.connection()
                 for work in pending:
                     work(conn)
                 pending = []
             if session.in_transaction() or session.dirty:
                 session.commit()  # (nothing begun and nothing to write: committing would begin a transaction first)
+            committed = True
         else:
             pending = []
-            try:
-                session.rollback()
-            except sa.exc.DBAPIError as exc:
-                # The connection died with its transaction: the server has nothing left to undo, and the
-                # error that brought us here (already on its way to the client) must not be masked by this one.
-                if not exc.connection_invalidated:
-                    raise
+            _rollback(session)
     finally:
         session.close()
+        if undone and not committed:
+            _write_apart(writer, undone)
     if pending:
         _group_commit(writer).write(pending)
+
+
+def _rollback(session: Session) -> None:
+    try:
+        session.rollback()
+    except sa.exc.DBAPIError as exc:
+        # The connection died with its transaction: the server has nothing left to undo, and the
+        # error that brought us here (already on its way to the client) must not be masked by this one.
+        if not exc.connection_invalidated:
+            raise
+
+
+def _write_apart(engine: Engine, works: list[Callable[[sa.Connection], Any]]) -> None:
+    """The :func:`on_rollback` writes, in a transaction of their own; a failure is logged, never raised: it must
+    not mask the error (or the refusal) that rolled the request back."""
+    try:
+        with engine.begin() as conn:
+            for work in works:
+                work(conn)
+    except Exception:  # noqa: BLE001 - see above
+        _log.warning("write_after_rollback_failed", exc_info=True)
 
 
 class _GroupCommit:
