@@ -6,6 +6,7 @@ Babel does the formatting (CLDR data for ``fr_FR``): « 4 janvier 2027 », « 60
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from babel import Locale
@@ -62,6 +63,13 @@ def date_fr(value: Any) -> str:
     day = _as_date(value)
     if day is None:
         return "—"
+    return _date_long(day)
+
+
+# Pages show the same few dates, shares and scores again and again (a need's page: every candidate's explanation),
+# and Babel's formatting costs tens of µs a call: each distinct value is formatted once.
+@lru_cache(maxsize=4096)
+def _date_long(day: date) -> str:
     text = format_date(day, format="long", locale=_FR)
     return "1er" + text[1:] if day.day == 1 else text
 
@@ -79,16 +87,26 @@ def percent_fr(value: Any, digits: int = 0) -> str:
     """A share (0.6) as « 60 % » (with the narrow no-break space French typography asks for)."""
     if value is None:
         return "—"
+    return _percent(float(value), digits)
+
+
+@lru_cache(maxsize=4096)
+def _percent(value: float, digits: int) -> str:
     if not digits:
-        return format_percent(float(value), locale=_FR)
-    return format_percent(float(value), "#,##0." + "0" * digits + "\u202f%", locale=_FR)
+        return format_percent(value, locale=_FR)
+    return format_percent(value, "#,##0." + "0" * digits + "\u202f%", locale=_FR)
 
 
 def decimal_fr(value: Any, digits: int = 1) -> str:
     """« 1,5 »: a decimal comma, at most ``digits`` decimals."""
     if value is None:
         return "—"
-    return format_decimal(round(float(value), digits), format="#,##0." + "#" * digits, locale=_FR)
+    return _decimal(round(float(value), digits), digits)
+
+
+@lru_cache(maxsize=4096)
+def _decimal(value: float, digits: int) -> str:
+    return format_decimal(value, format="#,##0." + "#" * digits, locale=_FR)
 
 
 def state_fr(value: Any) -> str:
