@@ -12,14 +12,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from profiles.models import AccessLog, Agent
+from profiles.models import AccessLog, Agent, AgentPublic
 from talents.kernel.access import ObjectCheck
+from talents.kernel.api import as_dicts
 from talents.kernel.db import after_commit, utcnow
 from talents.kernel.errors import NotFoundError, PermissionDeniedError
 from talents.kernel.fields import same_email
 from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal, require
 
 __all__ = [
+    "PROFILE_AS_SHOWN",
     "MANAGER_IS_SOMEONE_ELSE",
     "check_agent_create",
     "check_agent_update",
@@ -28,6 +30,7 @@ __all__ = [
     "manager_of",
     "owner_or_reader",
     "owner_or_reviewer",
+    "profile_seen_by_check",
     "sees_everything",
 ]
 
@@ -58,8 +61,20 @@ def log_profile_reads(session: Session, principal: Principal, agent_ids: Iterabl
         after_commit(session, lambda db: db.execute(sa.insert(table), rows))
 
 
-# Built once: every read of someone else's profile asks it (a column, not a mapped object).
-_VISIBILITY = sa.select(Agent.visibility).where(Agent.id == sa.bindparam("agent_id"), Agent.erased_at.is_(None))
+# Built once: every read of someone else's profile asks it. The profile as the API shows it, its visibility among
+# its fields, rather than its visibility alone: the profile's read that follows the check in the same session
+# answers with this row (``profile_seen_by_check``) instead of asking the database again.
+PROFILE_AS_SHOWN = (sa.select(*(getattr(Agent, f).label(f) for f in AgentPublic.model_fields
+                                if f not in ("skills", "availability", "warnings")))
+                    .where(Agent.id == sa.bindparam("agent_id"), Agent.erased_at.is_(None)))
+_SEEN_BY_CHECK = "profiles.seen_by_check"  # key of Session.info: (agent id, the row the check read)
+
+
+def profile_seen_by_check(session: Session, agent_id: int) -> dict[str, Any] | None:
+    """The row of ``PROFILE_AS_SHOWN`` the reader's check read for ``agent_id`` in this session (once; None if
+    it read none: the caller's own profile, say)."""
+    seen = session.info.pop(_SEEN_BY_CHECK, None)
+    return seen[1] if seen is not None and seen[0] == agent_id else None
 
 
 def _own_profile_or(*roles: str, log: bool) -> ObjectCheck:
@@ -68,12 +83,13 @@ def _own_profile_or(*roles: str, log: bool) -> ObjectCheck:
         if principal.agent_id == agent_id:
             return
         require(principal, *roles)
-        visibility = session.connection().execute(_VISIBILITY, {"agent_id": agent_id}).scalar()
-        if visibility is None:
+        rows = as_dicts(session.connection().execute(PROFILE_AS_SHOWN, {"agent_id": agent_id}))
+        if not rows:
             return  # no such profile (or erased): the handler answers 404
-        if visibility == "private" and not sees_everything(principal):
+        if rows[0]["visibility"] == "private" and not sees_everything(principal):
             raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
-        if log:
+        if log:  # a view: the route only reads, nothing changes the row before its read answers with it
+            session.info[_SEEN_BY_CHECK] = (agent_id, rows[0])
             log_profile_view(session, principal, agent_id, path)
 
     return check

@@ -27,7 +27,7 @@ from profiles.models import (
     Skill,
     SkillInput,
 )
-from profiles.policy import MANAGER_IS_SOMEONE_ELSE, manager_of
+from profiles.policy import MANAGER_IS_SOMEONE_ELSE, PROFILE_AS_SHOWN, manager_of, profile_seen_by_check
 from profiles.taxonomy import SkillResolver
 from talents.kernel.api import as_dicts
 from talents.kernel.db import utcnow
@@ -93,6 +93,14 @@ _SKILLS_OF = (
     .where(col(AgentSkill.agent_id).in_(sa.bindparam("ids", expanding=True)))
     .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
 )
+# One agent's skills as its profile shows them: a statement whose text never changes (an expanding IN is rendered
+# again on every run), which PostgreSQL keeps prepared.
+_SKILLS_OF_ONE = (
+    select(*_SKILL_COLUMNS.values())
+    .join(Skill, col(Skill.id) == AgentSkill.skill_id)
+    .where(AgentSkill.agent_id == sa.bindparam("agent_id"))
+    .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
+)
 # One agent's skills with their fields in the order of AgentSkillPublic, as its list answers them.
 _SKILLS_LISTED = (
     select(*(_SKILL_COLUMNS[f] for f in AgentSkillPublic.model_fields))
@@ -104,9 +112,6 @@ _IS_LIVE = select(Agent.id).where(Agent.id == sa.bindparam("agent_id"), col(Agen
 _TOUCH = (sa.update(Agent).where(col(Agent.id) == sa.bindparam("agent_id"), col(Agent.erased_at).is_(None))
           .values(updated_at=sa.bindparam("now")))
 _SKILL_LABEL = select(Skill.label_fr, Skill.status).where(Skill.id == sa.bindparam("skill_id"))
-_PROFILE = (select(*(getattr(Agent, f).label(f) for f in AgentPublic.model_fields
-                      if f not in ("skills", "availability", "warnings")))
-            .where(Agent.id == sa.bindparam("agent_id"), col(Agent.erased_at).is_(None)))
 _WINDOWS_OF = (select(*(getattr(Availability, f).label(f) for f in AvailabilityPublic.model_fields))
                .where(Availability.agent_id == sa.bindparam("agent_id")).order_by(col(Availability.start)))
 
@@ -242,14 +247,15 @@ class AgentService:
         response encodes as they are: no mapped object, no model built."""
         self.session.flush()  # what this request wrote is read back (the connection does not autoflush)
         conn = self.session.connection()
-        rows = as_dicts(conn.execute(_PROFILE, {"agent_id": agent_id}))
-        if not rows:
-            raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
-        skills = as_dicts(conn.execute(_SKILLS_OF, {"ids": [agent_id]}))
-        for skill in skills:
-            del skill["agent_id"]
+        profile = profile_seen_by_check(self.session, agent_id)
+        if profile is None:
+            rows = as_dicts(conn.execute(PROFILE_AS_SHOWN, {"agent_id": agent_id}))
+            if not rows:
+                raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
+            profile = rows[0]
+        skills = as_dicts(conn.execute(_SKILLS_OF_ONE, {"agent_id": agent_id}))
         windows = as_dicts(conn.execute(_WINDOWS_OF, {"agent_id": agent_id}))
-        return {**rows[0], "skills": skills, "availability": windows, "warnings": list(self.warnings)}
+        return {**profile, "skills": skills, "availability": windows, "warnings": list(self.warnings)}
 
     def to_public(self, agent: Agent) -> AgentPublic:
         # Rows the database gave back are valid already: built without validating them again (every field

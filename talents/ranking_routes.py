@@ -13,7 +13,8 @@ from sqlmodel import Session
 from needs.models import Need
 from needs.policy import need_writer
 from profiles.policy import log_profile_reads
-from talents.kernel.access import rule
+from talents.kernel.access import GATE_AT_READ, caller_of, rule
+from talents.kernel.api import read_now
 from talents.kernel.db import get_engine, session_scope
 from talents.kernel.errors import NotFoundError
 from talents.kernel.logs import get_logger
@@ -37,24 +38,25 @@ def _need(session: Session, need_id: int) -> Need:
 
 @get(
     "/api/v1/needs/{need_id:int}/roles/{position:int}/candidates",
-    sync_to_thread=True,
     tags=["ranking"],
     summary="Ranked eligible candidates of a role, with explanations and near misses",
-    opt=_NEED_LEADS,
+    opt={**_NEED_LEADS, **GATE_AT_READ},
 )
-def role_candidates(
+async def role_candidates(
     request: Request,
-    db_session: Session,
-    principal: Principal,
     need_id: int,
     position: int,
     top: Annotated[int, Parameter(ge=1, le=500, description="How many candidates")] = 20,
     near: Annotated[int, Parameter(ge=0, le=100, description="How many near misses")] = 10,
 ) -> dict[str, Any]:
-    ranked = RankingService(db_session).rank_at(need_id, position, top=top, near_misses=near)
-    shown = [c["agent_id"] for c in (*ranked["candidates"], *ranked["near_misses"])]
-    log_profile_reads(db_session, principal, shown, request.url.path, action="candidates")
-    return ranked
+    # The caller's gate, the ranking, its access-log lines and the end of the transaction: one trip to a thread.
+    def read(db: Session) -> dict[str, Any]:
+        ranked = RankingService(db).rank_at(need_id, position, top=top, near_misses=near)
+        shown = [c["agent_id"] for c in (*ranked["candidates"], *ranked["near_misses"])]
+        log_profile_reads(db, caller_of(request.scope).principal, shown, request.url.path, action="candidates")
+        return ranked
+
+    return await read_now(request, read, may_take_long=True)
 
 
 @get(

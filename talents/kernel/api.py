@@ -218,7 +218,7 @@ def take_gate(session: Session) -> Callable[[], None] | None:
     return gate
 
 
-async def read_now(request: Request, read: Callable[[Session], R]) -> R:
+async def read_now(request: Request, read: Callable[[Session], R], *, may_take_long: bool = False) -> R:
     """The whole database work of a handler that only reads: ``read`` on the request's session, whose
     transaction ends with it (committed with its :func:`~talents.kernel.db.after_commit` writes, or rolled back
     when ``read`` raises) before the handler answers.
@@ -226,10 +226,11 @@ async def read_now(request: Request, read: Callable[[Session], R]) -> R:
     The handler takes no ``db_session`` (resolving the dependency and ending it cost more than the read on the
     usual pages). ``read`` runs at once on the event loop when it cannot wait (a SQLite read: the trip to a thread
     cost more than the read itself), else in a thread which first runs the gate the auth middleware left
-    (:func:`gate_at_read`), then the read, then ends the transaction: one trip, not three."""
+    (:func:`gate_at_read`), then the read, then ends the transaction: one trip, not three. A read that
+    ``may_take_long`` (a ranking) always goes to a thread: the event loop never waits for it."""
     session = (request.scope.get("state") or {}).pop(_SESSION_KEY, None) or new_session(autocommit=True)
     gate = take_gate(session)
-    if gate is None and reads_at_once(session):
+    if gate is None and not may_take_long and reads_at_once(session):
         try:
             result = read(session)
         except BaseException:
