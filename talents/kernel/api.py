@@ -23,7 +23,14 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from talents.kernel.bulk import read_csv_lines, read_jsonl
-from talents.kernel.db import ends_at_once, finish, new_session, reads_at_once
+from talents.kernel.db import (
+    ends_at_once,
+    ends_with_writes_after_read,
+    finish,
+    finish_read,
+    new_session,
+    reads_at_once,
+)
 from talents.kernel.errors import DomainError, ValidationFailedError
 from talents.kernel.fields import nul_path
 from talents.kernel.settings import get_settings
@@ -173,6 +180,9 @@ def open_request_session(scope: Scope) -> Session:
 async def _finish(session: Session, commit: bool) -> None:
     if ends_at_once(session):  # no trip to a thread for what cannot wait
         finish(session, commit)
+        return
+    if commit and ends_with_writes_after_read(session):  # a SQLite read and its access-log line, say
+        await finish_read(session, _finishing_pool())
         return
     # Not cancellable half-way: a client that goes away does not leave the transaction open.
     await asyncio.shield(asyncio.get_running_loop().run_in_executor(_finishing_pool(), finish, session, commit))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import select
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +41,9 @@ __all__ = [
     "is_postgres",
     "migrate",
     "finish",
+    "finish_read",
     "ends_at_once",
+    "ends_with_writes_after_read",
     "reads_at_once",
     "new_session",
     "on_rollback",
@@ -199,6 +204,7 @@ def dispose_engines() -> None:
         _engines.clear()
         _readers.clear()
         _group_commits.clear()
+        _loop_group_commits.clear()
 
 
 # Keys of ``Session.info``: the engine to write with, the writes that follow the commit, those that replace a rollback.
@@ -362,15 +368,19 @@ class _GroupCommit:
 
     def write(self, works: list[Callable[[sa.Connection], Any]]) -> None:
         mine = _Writes(works)
-        with self._queue_lock:
-            self._queue.append(mine)
-        with self._turn:
-            if not mine.done:  # nobody committed ours while we waited: commit everything queued
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._commit(batch)
+        self.write_all([mine])
         if mine.error is not None:
             raise mine.error
+
+    def write_all(self, batch: list[_Writes]) -> None:
+        """Commit ``batch`` (queued at once: committed together), each with its error if it failed."""
+        with self._queue_lock:
+            self._queue.extend(batch)
+        with self._turn:
+            if not batch[0].done:  # nobody committed ours while we waited: commit everything queued
+                with self._queue_lock:
+                    queued, self._queue = self._queue, []
+                self._commit(queued)
 
     def _commit(self, batch: list[_Writes]) -> None:
         try:
@@ -404,7 +414,56 @@ class _Writes:
     error: Exception | None = None
 
 
+class _LoopGroupCommit:
+    """The :func:`after_commit` writes of the SQLite reads an event loop ends itself (:func:`finish_read`).
+
+    Waiting for the lock of :class:`_GroupCommit` cost each read a thread of its own, and the threads woken one
+    after the other fought the event loop for the interpreter: the agent read fell from 1 to 4 connections. Here
+    the reads queue their writes on the loop, and one trip to a thread commits every write queued so far (through
+    :class:`_GroupCommit`, so that the process's other writers still take turns with it); the writes queued
+    meanwhile go in the next trip, which starts as this one ends. Each read waits until its batch is committed."""
+
+    def __init__(self, group: _GroupCommit, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
+        self.group, self.loop, self.executor = group, loop, executor
+        self._next: list[_Writes] = []
+        self._next_done: asyncio.Future[None] | None = None
+        self._busy = False
+
+    async def write(self, works: list[Callable[[sa.Connection], Any]]) -> None:
+        mine = _Writes(works)
+        if self._next_done is None:
+            self._next_done = self.loop.create_future()
+        done = self._next_done
+        self._next.append(mine)
+        if not self._busy:
+            self._start()
+        await asyncio.shield(done)  # (a request that goes away must not cancel its neighbours' wait)
+        if mine.error is not None:
+            raise mine.error
+
+    def _start(self) -> None:
+        batch, done = self._next, self._next_done
+        self._next, self._next_done = [], None
+        self._busy = True
+        committed = self.loop.run_in_executor(self.executor, self.group.write_all, batch)
+        committed.add_done_callback(lambda outcome: self._committed(done, outcome))
+
+    def _committed(self, done: asyncio.Future[None] | None, outcome: asyncio.Future[None]) -> None:
+        self._busy = False
+        if self._next:
+            self._start()
+        if done is None or done.cancelled():
+            return
+        error = outcome.exception() if not outcome.cancelled() else asyncio.CancelledError()
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(None)
+
+
 _group_commits: dict[Engine, _GroupCommit] = {}
+_loop_group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Engine, _LoopGroupCommit]] = (
+    weakref.WeakKeyDictionary())
 
 
 def _group_commit(engine: Engine) -> _GroupCommit:
@@ -413,6 +472,39 @@ def _group_commit(engine: Engine) -> _GroupCommit:
         if group is None:
             group = _group_commits[engine] = _GroupCommit(engine)
         return group
+
+
+def _loop_group_commit(engine: Engine, executor: Executor) -> _LoopGroupCommit:
+    loop = asyncio.get_running_loop()
+    groups = _loop_group_commits.get(loop)
+    if groups is None:
+        groups = _loop_group_commits[loop] = {}
+    group = groups.get(engine)
+    if group is None:
+        group = groups[engine] = _LoopGroupCommit(_group_commit(engine), loop, executor)
+    return group
+
+
+def ends_with_writes_after_read(session: Session) -> bool:
+    """The session is a SQLite read that only its :func:`after_commit` writes keep from ending at once: the event
+    loop may end it with :func:`finish_read`."""
+    return (bool(session.info.get(_AFTER_COMMIT)) and bool(session.info.get(_READ_ONLY))
+            and session.info[_WRITER].dialect.name == "sqlite" and not session.info.get(_ON_ROLLBACK)
+            and not (session.new or session.dirty or session.deleted))
+
+
+async def finish_read(session: Session, executor: Executor) -> None:
+    """Commit a SQLite read (:func:`ends_with_writes_after_read`) on the event loop, where ending it never waits,
+    then wait until its :func:`after_commit` writes are committed, together with those of the reads ending at the
+    same time, by one trip to ``executor`` per batch (:class:`_LoopGroupCommit`)."""
+    pending: list[Callable[[sa.Connection], Any]] = session.info.pop(_AFTER_COMMIT)
+    writer = session.info[_WRITER]
+    try:
+        if session.in_transaction():
+            session.commit()
+    finally:
+        session.close()
+    await _loop_group_commit(writer, executor).write(pending)
 
 
 def database_error_reason(exc: BaseException) -> str | None:

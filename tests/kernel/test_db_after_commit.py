@@ -1,9 +1,11 @@
 """Writes that follow a read (``after_commit``): written with the commit, never after a rollback, durable before
 ``finish`` returns; on PostgreSQL in the request's own transaction, on SQLite committed together with the same
-writes of the requests finishing at the same time, a bad one failing alone."""
+writes of the requests finishing at the same time (in threads, or on the event loop with one trip to a thread per
+batch), a bad one failing alone."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +16,7 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, event
 
 from profiles.models import AccessLog
-from talents.kernel.db import _group_commit, after_commit, finish, new_session
+from talents.kernel.db import _group_commit, after_commit, ends_with_writes_after_read, finish, finish_read, new_session
 
 _LOG = AccessLog.__table__  # type: ignore[attr-defined]
 
@@ -135,3 +137,41 @@ def test_on_sqlite_concurrent_writers_share_commits_and_a_bad_write_fails_alone(
             f.result()
     assert commits.count == 1
     assert len(_logged(engine)) == 2 * readers - 1
+
+
+def test_on_sqlite_reads_the_event_loop_ends_share_one_trip_to_a_thread_per_batch(sqlite_engine: Engine) -> None:
+    engine = sqlite_engine
+    group = _group_commit(engine)
+
+    def read(work: object) -> object:
+        session = new_session(engine, read_only=True)
+        session.connection().execute(sa.text("SELECT 1"))
+        after_commit(session, work)  # type: ignore[arg-type]
+        assert ends_with_writes_after_read(session)
+        return session
+
+    async def reads(works: list[object]) -> list[object]:
+        with ThreadPoolExecutor(2) as executor:
+            group._turn.acquire()  # the first batch's trip waits here: the reads ending meanwhile queue behind it
+            try:
+                first = asyncio.ensure_future(finish_read(read(works[0]), executor))  # type: ignore[arg-type]
+                await asyncio.sleep(0.05)
+                others = [asyncio.ensure_future(finish_read(read(w), executor)) for w in works[1:]]  # type: ignore[arg-type]
+                await asyncio.sleep(0.05)
+            finally:
+                group._turn.release()
+            return await asyncio.gather(first, *others, return_exceptions=True)
+
+    with _Transactions(engine, "commit", reads=False) as commits:
+        outcomes = asyncio.run(reads([_write(f"t{i}@example.gouv.fr") for i in range(6)]))
+    assert outcomes == [None] * 6
+    assert commits.count == 2  # the first alone, the five that queued behind it together
+    assert _logged(engine) == sorted(f"t{i}@example.gouv.fr" for i in range(6))
+
+    bad = lambda conn: conn.execute(sa.insert(_LOG), [{**_line("x"), "viewer_email": None}])  # noqa: E731
+    with _Transactions(engine, "commit", reads=False) as commits:
+        outcomes = asyncio.run(reads([_write("u0@example.gouv.fr"), _write("u1@example.gouv.fr"), bad,
+                                      _write("u2@example.gouv.fr")]))
+    assert outcomes[:2] == [None, None] and isinstance(outcomes[2], sa.exc.IntegrityError) and outcomes[3] is None
+    assert commits.count == 3  # the first; then the batch of three failed, and each was tried alone: two commit
+    assert len(_logged(engine)) == 9
