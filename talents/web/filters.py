@@ -15,6 +15,7 @@ from talents.kernel.french import (
     percent_fr,
     state_fr,
 )
+from talents.web.explanations import explanation_html
 
 __all__ = [
     "ASSIGNMENT_STATES",
@@ -67,6 +68,7 @@ def level_fr(value: Any) -> str:
 def install(environment: Any) -> None:
     """Register the filters and the shared labels on a Jinja environment."""
     environment.filters.update(FILTERS)
-    environment.filters.update({"state_badge": state_badge, "priority_badge": priority_badge, "level_fr": level_fr})
+    environment.filters.update({"state_badge": state_badge, "priority_badge": priority_badge, "level_fr": level_fr,
+                                "explanation_html": explanation_html})
     environment.globals.update({"LEVELS": LEVELS, "VISIBILITIES": VISIBILITIES,
                                 "VISIBILITY_MEANING": VISIBILITY_MEANING, "SKILL_STATUSES": SKILL_STATUSES})
