@@ -48,6 +48,11 @@ RANKING_WATERMARK = Gauge("talents_ranking_index_watermark_seconds",
                           "Unix time up to which this worker's ranking index has read profile changes",
                           multiprocess_mode="liveall")
 
+RANKING_ANSWERS = Gauge("talents_ranking_answers", "Rankings and what goes with them (who a need leaves out, its "
+                        "seats, its team) this worker answered since it started: kept on the state of the index they "
+                        "were made on, kept across later states the changes could not alter, or computed",
+                        ["how"], multiprocess_mode="liveall")
+
 
 _INDEX_GAUGES_S = 1.0  # the index gauges need not be set on every request: once a second is fresh enough
 _gauges_set_at = [float("-inf")]
@@ -64,6 +69,9 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
         RANKING_SIZE.set(len(cache.versions))
         watermark = cache.watermark if cache.watermark.tzinfo else cache.watermark.replace(tzinfo=UTC)
         RANKING_WATERMARK.set(watermark.timestamp())
+        memo = cache.memo
+        for how, n in (("kept", memo.kept), ("carried", memo.carried), ("computed", memo.computed)):
+            RANKING_ANSWERS.labels(how).set(n)
 
 
 def _seconds(value: Any) -> float:

@@ -669,7 +669,8 @@ class RankingMemo:
         self.carry_s = carry_s
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, _Kept] = OrderedDict()
-        self.carried = 0  # answers given again on a later state (for tests and metrics)
+        # How answers were given (``/metrics``): as kept on their state, kept across later states, computed.
+        self.kept = self.carried = self.computed = 0
 
     def get(self, cache: RankingCache, state: IndexState, key: Hashable, compute: Callable[[], T],
             holds: Holds | None = None) -> T:
@@ -679,6 +680,7 @@ class RankingMemo:
             if kept is not None:
                 self._entries.move_to_end(key)
                 if kept.seq == state.seq:
+                    self.kept += 1
                     return cast("T", kept.value)
         if kept is not None and self._carries(cache, state, kept):
             with self._lock:
@@ -688,6 +690,7 @@ class RankingMemo:
         made_at = time.monotonic()
         value = compute()
         with self._lock:
+            self.computed += 1
             found = self._entries.get(key)
             if found is None or found.seq <= state.seq:
                 self._entries[key] = _Kept(value, state.seq, made_at, holds)

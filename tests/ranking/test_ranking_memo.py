@@ -146,7 +146,7 @@ def test_an_answer_is_given_again_on_a_later_state_while_its_check_says_it_holds
     _next(cache, {"4"})
     verdict["holds"] = False
     assert answer() == cache.state.seq and asked[-1] == {"4"} and len(computed) == 2
-    assert memo.carried == 1
+    assert (memo.kept, memo.carried, memo.computed) == (1, 1, 2), "as /metrics reports them"
 
 
 def test_nothing_is_carried_across_a_rebuild_nor_past_its_time():
