@@ -30,6 +30,12 @@ def _iso_day(ordinal: int) -> str | None:
     return date.fromordinal(ordinal).isoformat() if ordinal > 0 else None
 
 
+def _french_day(ordinal: int) -> str:
+    """The day as ``strftime("%d/%m/%Y")`` writes it, without going through the C library's strftime."""
+    day = date.fromordinal(ordinal)
+    return f"{day.day:02d}/{day.month:02d}/{day.year}"
+
+
 def rounded(values: np.ndarray, digits: int | np.ndarray) -> list[float]:
     """``[round(v, digits) for v in values.tolist()]`` of a 1-d array: the same floats, at once; ``digits``
     is one number for all, or an integer array of one per value.
@@ -41,18 +47,17 @@ def rounded(values: np.ndarray, digits: int | np.ndarray) -> list[float]:
     """
     per_value = np.ndim(digits) > 0
     scale = _POWERS_OF_TEN[digits] if per_value else 10.0**digits
-    places = np.asarray(digits).tolist() if per_value else None  # each value's digits, for Python's round
     scaled = values * scale
     if not (np.abs(scaled) < 2.0**40).all():  # too large for the product to be exact to a millionth, or nan
-        flat = values.tolist()
-        return [round(v, places[k] if places else digits) for k, v in enumerate(flat)]  # type: ignore[arg-type]
+        places = np.broadcast_to(digits, values.shape).tolist()
+        return [round(v, d) for v, d in zip(values.tolist(), places, strict=True)]
     whole = np.rint(scaled)
     out = (whole / scale).tolist()
     doubtful = (np.abs(np.abs(scaled - whole) - 0.5) <= 1e-6).nonzero()[0]  # near a half: Python decides
     if doubtful.size:
         flat = values.tolist()
         for k in doubtful.tolist():
-            out[k] = round(flat[k], places[k] if places else digits)  # type: ignore[arg-type]
+            out[k] = round(flat[k], int(digits[k]) if per_value else digits)  # type: ignore[index,arg-type]
     return out
 
 
@@ -194,27 +199,29 @@ class ExplainingIndex(IndexBase):
         if low:
             return []
         share = role.share
-        short = [(s, e) for s, e, free in segments if free + EPS < share]
+        # the segments short of the share: their days, first day and last day (one loop: a few segments)
+        short, short_days, first_short, last_short = False, 0, 0, 0
+        for first, last, free in segments:
+            if free + EPS < share:
+                first_short = min(first_short, first) if short else first
+                last_short = max(last_short, last) if short else last
+                short_days += last - first + 1
+                short = True
         if not short:
             return []
-        short_days = sum(e - s + 1 for s, e in short)
-        last_short = max(e for _, e in short)
-        first_short = min(s for s, _ in short)
         start, end = role.start.toordinal(), role.end.toordinal()
         # a late start: every short day sits at the beginning of the period
         late = first_short == start and short_days == last_short - start + 1
         if late and short_days <= self.near_miss_days:
-            first_ok = date.fromordinal(last_short + 1)
             return [
-                f"Disponible seulement à partir du {first_ok:%d/%m/%Y}, "
+                f"Disponible seulement à partir du {_french_day(last_short + 1)}, "
                 f"soit {short_days} jour{'s' if short_days > 1 else ''} après le début du rôle"
             ]
         # an early end: every short day sits at the end
         early = last_short == end and short_days == end - first_short + 1
         if early and short_days <= self.near_miss_days:
-            last_ok = date.fromordinal(first_short - 1)
             return [
-                f"Disponibilité jusqu'au {last_ok:%d/%m/%Y} seulement, "
+                f"Disponibilité jusqu'au {_french_day(first_short - 1)} seulement, "
                 f"soit {short_days} jour{'s' if short_days > 1 else ''} avant la fin du rôle"
             ]
         if min_free + self.near_miss_share + EPS >= share and min_free > 0:
@@ -337,7 +344,7 @@ class ExplainingIndex(IndexBase):
 
     def _credit(self, s: AgentSkill, required_level: int, sim: float, today: date) -> float:
         # recency from the vectorised function the scores use (numpy's power may differ from Python's
-        # in the last bit), so that this and _credits give the same floats
+        # in the last bit), so that this and the ranking's explanations (_Layout._pairs) give the same floats
         recency = float(self._recency(np.array([s.last_used.toordinal() if s.last_used else -1]), today)[0])
         return sim * level_credit(s.level, required_level) * interest_factor(s.interest) * recency
 
@@ -354,9 +361,10 @@ class ExplainingIndex(IndexBase):
         at: np.ndarray | None = None,
     ) -> list[Explanation | Callable[[], Explanation]]:
         """:meth:`_explain` of indexed ``rows`` (their eligibility at positions ``at`` of ``period``, by
-        default the same positions), for all rows together from the matrix: numpy arrays of entries held ×
-        asked skills give the credits, the source each asked skill takes its credit from, the skill fit
-        and the score. Same content, float for float, as :meth:`_explain` (pinned by a test).
+        default the same positions), for all rows together from the matrix: the skill entries held that give
+        credit to an asked skill give the credits (numpy), the source each asked skill takes its credit from,
+        the skill fit (plain Python: a few per row) and the score. Same content, float for float, as
+        :meth:`_explain` (pinned by a test).
 
         What the explanations need of the index is read now (the index may change before they are read);
         the rest is computed when the first of them is read, and each dictionary laid out when read (see
@@ -388,78 +396,6 @@ class ExplainingIndex(IndexBase):
             out[i] = self._explain(p, role, rv, today, fairness, floor, el, float(text_sim[i]))
         return out
 
-    def _credits(
-        self,
-        entries: tuple[np.ndarray, ...],
-        m: int,
-        asked: tuple[SkillRequirement, ...],
-        rv: RoleVector,
-        today: date,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """For ``m`` rows × asked skills, from the rows' skill ``entries`` (:meth:`_skill_entries`): the kind
-        of explanation entry (0 missing, 1 matched, 2 below level, 3 related), the credit taken, the source
-        skill shown (position in ``rv.src_skills``) and what the entry shows of it, packed:
-        ``(last used ordinal + 1) * 64 + interest * 8 + level``.
-
-        Each credit is ``similarity × level credit × interest × recency``, multiplied in that order as
-        :meth:`_credit` does, so the floats are the same. A skill held directly gives its credit; a related
-        one replaces it only when better by more than ``EPS`` — the first in ``related_`` order among
-        equals — as the reference loop decides.
-        """
-        n_asked = len(asked)
-        # -1 where nothing is held; one allocation for the three float and the three integer tables
-        floats = np.full((3, m, n_asked), -1.0)
-        ints = np.zeros((3, m, n_asked), dtype=np.int64)
-        direct, top, related = floats  # credit of the asked skill held itself, best and shown related credit
-        source, d_shown, r_shown = ints
-        # the same tables flat: assignments at flat positions (row × n_asked + asked skill) are cheaper
-        flat_direct, flat_top, flat_related = floats.reshape(3, -1)
-        flat_source, flat_d_shown, flat_r_shown = ints.reshape(3, -1)
-        pos, cols, lu, code = entries
-        # Only the entries held in a source of some asked skill, as (entry × asked skill) arrays.
-        where = np.minimum(rv.contrib_cols.searchsorted(cols), rv.contrib_cols.size - 1)
-        hit = (rv.contrib_cols[where] == cols).nonzero()[0]
-        if hit.size:
-            hp, at, lu, code = pos[hit], where[hit], lu[hit], code[hit].astype(np.int64)
-            si, below = np.divmod(at, LEVELS)  # source skill, level - 1
-            # rv.contrib is similarity × level credit, so this is _credit's product, float for float
-            credit = (rv.contrib[at] * INTEREST_FACTOR[code][:, None]) * self._recency(lu, today)[:, None]
-            order = rv.src_order[si]
-            shown = (lu * 8 + code) * 8 + below + 65  # (lu + 1) * 64 + code * 8 + level
-            row_at = hp * n_asked
-            e, j = (si[:, None] == rv.src_direct).nonzero()  # one entry at most per row and asked skill
-            cell = row_at[e] + j
-            flat_direct[cell] = credit[e, j]
-            flat_d_shown[cell] = shown[e]
-            # Related skills held: a few per ranking, so their best per cell is picked in plain Python.
-            e, j = ((order > 0) & (order != NOT_A_SOURCE)).nonzero()
-            if e.size:
-                cells, credits = (row_at[e] + j).tolist(), credit[e, j].tolist()
-                top_of: dict[int, float] = {}  # cell → best related credit
-                for c, x in zip(cells, credits, strict=True):
-                    if x > top_of.get(c, -1.0):
-                        top_of[c] = x
-                # the first in order among the related skills within EPS of the best
-                pick: dict[int, tuple[int, int]] = {}  # cell → (order, candidate)
-                for k, (c, x, o) in enumerate(zip(cells, credits, order[e, j].tolist(), strict=True)):
-                    if x >= top_of[c] - EPS and (c not in pick or o < pick[c][0]):
-                        pick[c] = (o, k)
-                flat_top[list(top_of)] = list(top_of.values())
-                won = np.array([k for _, k in pick.values()])
-                cell, e_won = np.array(list(pick)), e[won]
-                flat_source[cell] = si[e_won]
-                flat_related[cell] = credit[e_won, j[won]]
-                flat_r_shown[cell] = shown[e_won]
-        base = np.maximum(direct, 0.0)
-        related_won = top > base + EPS
-        best = np.where(related_won, related, base)
-        low = d_shown % 8 < np.array([r.level for r in asked])
-        # held directly: matched at or above the level, else below level even when a related skill won
-        shown_held = (direct >= 0) & (low | ~related_won)
-        kind = np.where(shown_held, low + 1, related_won * 3)
-        what = np.where(shown_held, d_shown, r_shown)
-        return kind, best, source, what
-
 
 class _Layout:
     """What a batch of explanations shows: the index's part read with the ranking, the rest computed when
@@ -481,7 +417,7 @@ class _Layout:
         at: np.ndarray | None,
     ) -> None:
         # what the index may change later (fit replaces these mappings; upserts only append skills)
-        self._credits, self._related, self._skill_ids = index._credits, index.related_, index.skill_ids_
+        self._recency, self._related, self._skill_ids = index._recency, index.related_, index.skill_ids_
         self._label = index.taxonomy_.label
         self._inputs = (role, rv, today, entries, text, fair, period, at)
         self.fairness, self.open_proposals = fairness, open_proposals
@@ -493,131 +429,238 @@ class _Layout:
             self._laid = self._compute()
         return self._laid[i]
 
+    def _pairs(
+        self, entries: tuple[np.ndarray, ...], rv: RoleVector, today: date
+    ) -> tuple[list[int], list[int], list[int], list[float], list[int], list[int], list[int], list[int]]:
+        """Every (skill entry held, asked skill) pair where the entry gives credit to the asked skill, in
+        entry order then asked-skill order: the row, the asked skill, the entry's position among the
+        source skills of the role (``rv.src_skills``), the credit, the source's order for the asked skill
+        (0: the skill itself) and what the entry shows: level, last used ordinal, interest code.
+
+        Each credit is ``similarity × level credit × interest × recency``, multiplied in that order as
+        :meth:`ExplainingIndex._credit` does, so the floats are the same."""
+        pos, cols, lu, code = entries
+        where = rv.contrib_at[cols]
+        hit = (where >= 0).nonzero()[0]
+        at, lu, code = where[hit], lu[hit], code[hit].astype(np.int64)
+        si, below = np.divmod(at, LEVELS)  # source skill, level - 1
+        order = rv.src_order[si]
+        e, j = (order != NOT_A_SOURCE).nonzero()
+        # rv.contrib is similarity × level credit, so this is _credit's product, float for float
+        credit = rv.contrib[at[e], j] * INTEREST_FACTOR[code[e]] * self._recency(lu[e], today)
+        return (
+            pos[hit[e]].tolist(),
+            j.tolist(),
+            si[e].tolist(),
+            credit.tolist(),
+            order[e, j].tolist(),
+            (below[e] + 1).tolist(),
+            lu[e].tolist(),
+            code[e].tolist(),
+        )
+
     def _compute(self) -> list[Explanation]:
         role, rv, today, entries, text, fair, period, at = self._inputs
-        m, n_asked = text.size, len(role.skills)
-        if entries is not None:
-            kind, best, source, what = self._credits(entries, m, role.skills, rv, today)
-        else:
-            kind = source = what = np.zeros((m, n_asked), dtype=np.int64)
-            best = np.zeros((m, n_asked))
-        # summed left to right as the reference sums, so that the sum is the same float (a cumulative sum adds
-        # in that order; a plain sum along the row may not)
-        fit = (best * rv.weights).cumsum(axis=1)[:, -1] if n_asked else np.zeros(m)
-        score = np.minimum(1.0, np.maximum(0.0, (rv.skill_weight * fit + rv.text_weight * text) * fair))
-        label = self._label
-        via: dict[tuple[int, int], tuple[str, str, str, float]] = {}  # (source, asked skill) → shown
-        for i, j in zip(*(kind == 3).nonzero(), strict=True):
-            src = int(source[i, j])
-            if (src, j) not in via:
-                t = int(rv.src_skills[src])
-                sim, how = self._related[rv.skill_idx[j]][t]
-                sid = self._skill_ids[t]
-                via[(src, int(j))] = (sid, label(sid), how, round(sim, 4))
-        # each asked skill's part of an entry: its dictionary (copied for a missing skill) and its values
-        asked = [
-            (r.skill_id, label(r.skill_id), r.level, r.required, round(float(rv.weights[j]), 4))
-            for j, r in enumerate(role.skills)
-        ]
-        bases = [
-            {"skill_id": sid, "label": lab, "required_level": lvl, "required": req, "weight": weight}
-            for sid, lab, lvl, req, weight in asked
-        ]
-        # Python numbers from here, rounded a whole array at a time as the reference rounds each
-        skills_weight, text_weight = round(rv.skill_weight, 6), round(rv.text_weight, 6)
-        kinds, sources, whats = (x.tolist() for x in (kind, source, what))
+        m = text.size
+        skills, fits, shown = self._skill_parts(role, rv, today, entries, m)
+        # the same floats as the reference: its fit, then its score's operations in its order
+        score = np.minimum(1.0, np.maximum(0.0, (rv.skill_weight * np.array(fits) + rv.text_weight * text) * fair))
         positions = at if at is not None else np.arange(m)  # each row's position in the period
-        # credits to 4 digits, the rest to 6, in one pass
-        by_row = [score, fit, text, fair, period.min_free[positions], period.free]
-        n_credits = best.size
-        values = np.concatenate([best.ravel(), *by_row])
-        all_rounded = rounded(values, np.array([4, 6]).repeat([n_credits, values.size - n_credits]))
-        flat_credits = all_rounded[:n_credits]
-        scores, fits, texts, fairs, min_free = (
-            all_rounded[n_credits + k * m : n_credits + (k + 1) * m] for k in range(5)
+        # Python numbers from here, rounded a whole array at a time as the reference rounds each: the credits
+        # shown to 4 digits, the rest to 6, in one pass
+        n = len(shown)
+        values = np.concatenate(
+            [[c for _, c in shown], score, fits, text, fair, period.min_free[positions], period.free]
         )
-        seg_free = all_rounded[n_credits + 5 * m :]
+        all_rounded = rounded(values, np.array([4, 6]).repeat([n, values.size - n]))
+        for (entry, _), credit in zip(shown, all_rounded, strict=False):
+            entry["credit"] = credit
+        by_row = [all_rounded[n + k * m : n + (k + 1) * m] for k in range(5)]  # score, fit, text, fairness, min free
+        return self._lay_out(role, rv, skills, by_row, all_rounded[n + 5 * m :], period, positions)
+
+    def _lay_out(
+        self,
+        role: RoleRequirement,
+        rv: RoleVector,
+        skills: list[tuple[list[Explanation], ...]],
+        by_row: list[list[float]],
+        seg_free: list[float],
+        period: Period,
+        positions: np.ndarray,
+    ) -> list[Explanation]:
+        """Each row's explanation, from its skill entries, its rounded figures and its period's segments."""
+        scores, fits, texts, fairs, min_free = by_row
         eligible, short_days = period.eligible[positions].tolist(), period.short_days[positions].tolist()
         bounds, seg_start, seg_end = period.indptr.tolist(), period.start.tolist(), period.end.tolist()
-        start, end, share, fairness = role.start.isoformat(), role.end.isoformat(), role.share, self.fairness
-        day, open_proposals = _iso_day, self.open_proposals
+        day, open_proposals, copy = _iso_day, self.open_proposals, dict.copy
+        # Each row's dictionaries are copies of these, their row's values set: cheaper than writing them out
+        # whole (a copy takes the keys at once, a literal inserts them one by one).
+        parts_of = {
+            "skills": 0.0,
+            "text": 0.0,
+            "skills_weight": round(rv.skill_weight, 6),
+            "text_weight": round(rv.text_weight, 6),
+            "fairness_factor": 0.0,
+        }
+        availability_of = {
+            "start": role.start.isoformat(),
+            "end": role.end.isoformat(),
+            "share": role.share,
+            "eligible": False,
+            "min_free": 0.0,
+            "short_days": 0,
+            "segments": [],
+        }
+        fairness_of = {"applied": self.fairness, "open_proposals": 0, "factor": 1.0}
+        segment_of = {"start": None, "end": None, "free": 0.0}
         laid: list[Explanation] = []
-        rows = zip(kinds, whats, sources, positions.tolist(), strict=True)
-        for i, (kind_i, what_i, source_i, p) in enumerate(rows):
-            matched: list[dict[str, Any]] = []
-            related: list[dict[str, Any]] = []
-            below: list[dict[str, Any]] = []
-            missing: list[dict[str, Any]] = []
-            credit_i = flat_credits[i * n_asked : (i + 1) * n_asked]
-            for j, k in enumerate(kind_i):
-                if k == 0:
-                    missing.append(bases[j].copy())
-                    continue
-                sid, lab, lvl, req, weight = asked[j]
-                w = what_i[j]  # (last used ordinal + 1) * 64 + interest * 8 + level
-                # dictionaries written out whole: cheaper than unpacking the base into them
-                if k == 3:
-                    via_id, via_label, how, similarity = via[(source_i[j], j)]
-                    related.append(
-                        {
-                            "skill_id": sid,
-                            "label": lab,
-                            "required_level": lvl,
-                            "required": req,
-                            "weight": weight,
-                            "via_skill_id": via_id,
-                            "via_label": via_label,
-                            "agent_level": w & 7,
-                            "source": how,
-                            "similarity": similarity,
-                            "credit": credit_i[j],
-                        }
-                    )
-                else:
-                    (matched if k == 1 else below).append(
-                        {
-                            "skill_id": sid,
-                            "label": lab,
-                            "required_level": lvl,
-                            "required": req,
-                            "weight": weight,
-                            "agent_level": w & 7,
-                            "credit": credit_i[j],
-                            "last_used": day((w >> 6) - 1),
-                            "interest": (w >> 3) & 7 or None,
-                        }
-                    )
-            a, b = bounds[p], bounds[p + 1]
-            if b == a + 1:  # the common case, without a comprehension's call
-                segments = [{"start": day(seg_start[a]), "end": day(seg_end[a]), "free": seg_free[a]}]
-            else:
-                segments = [
-                    {"start": day(seg_start[s]), "end": day(seg_end[s]), "free": seg_free[s]} for s in range(a, b)
-                ]
+        for i, ((matched, related, below, missing), p) in enumerate(zip(skills, positions.tolist(), strict=True)):
+            segments = []
+            for s in range(bounds[p], bounds[p + 1]):
+                segment = copy(segment_of)
+                segment["start"], segment["end"], segment["free"] = day(seg_start[s]), day(seg_end[s]), seg_free[s]
+                segments.append(segment)
+            parts = copy(parts_of)
+            parts["skills"], parts["text"], parts["fairness_factor"] = fits[i], texts[i], fairs[i]
+            availability = copy(availability_of)
+            availability["eligible"], availability["min_free"] = eligible[i], min_free[i]
+            availability["short_days"], availability["segments"] = short_days[i], segments
+            fairness = copy(fairness_of)
+            fairness["open_proposals"], fairness["factor"] = open_proposals[i], fairs[i]
             laid.append(
                 {
                     "score": scores[i],
-                    "parts": {
-                        "skills": fits[i],
-                        "text": texts[i],
-                        "skills_weight": skills_weight,
-                        "text_weight": text_weight,
-                        "fairness_factor": fairs[i],
-                    },
+                    "parts": parts,
                     "matched": matched,
                     "related": related,
                     "below_level": below,
                     "missing": missing,
-                    "availability": {
-                        "start": start,
-                        "end": end,
-                        "share": share,
-                        "eligible": eligible[i],
-                        "min_free": min_free[i],
-                        "short_days": short_days[i],
-                        "segments": segments,
-                    },
-                    "fairness": {"applied": fairness, "open_proposals": open_proposals[i], "factor": fairs[i]},
+                    "availability": availability,
+                    "fairness": fairness,
                 }
             )
         return laid
+
+    def _skill_parts(
+        self, role: RoleRequirement, rv: RoleVector, today: date, entries: tuple[np.ndarray, ...] | None, m: int
+    ) -> tuple[list[tuple[list[Explanation], ...]], list[float], list[tuple[Explanation, float]]]:
+        """Of each row: its matched, related, below-level and missing entries, and its skill fit; and the
+        entries shown with a credit, each with its credit not yet rounded (the caller rounds them at once,
+        and sets them).
+
+        A skill held directly gives its credit; a related one replaces it only when better by more than
+        ``EPS`` — the first in ``related_`` order among those within ``EPS`` of the best — as the reference
+        loop decides. Held directly, a skill is shown matched at or above the required level, else below
+        level even when a related skill earned more credit."""
+        pairs = self._pairs(entries, rv, today) if entries is not None else ([],) * 8
+        _, _, sources, _, _, levels, last_used, interests = pairs
+        held = _held_cells(pairs)
+        weights = rv.weights.tolist()
+        required_levels = [r.level for r in role.skills]
+        bases = [
+            {
+                "skill_id": r.skill_id,
+                "label": self._label(r.skill_id),
+                "required_level": r.level,
+                "required": r.required,
+                "weight": round(weights[j], 4),
+            }
+            for j, r in enumerate(role.skills)
+        ]
+        # the entries are copies of these, their values set: cheaper than writing each out whole
+        held_of = [base | {"agent_level": 0, "credit": 0.0, "last_used": None, "interest": None} for base in bases]
+        copy, day = dict.copy, _iso_day
+        via: dict[tuple[int, int], Explanation] = {}  # (source, asked skill) → a related entry but its level
+        parts: list[tuple[list[Explanation], ...]] = []
+        fits: list[float] = []
+        shown: list[tuple[Explanation, float]] = []
+        for i in range(m):
+            cells = held.get(i)
+            if cells is None:  # nothing asked is held: every skill missing
+                parts.append(([], [], [], list(map(copy, bases))))
+                fits.append(0.0)
+                continue
+            matched: list[Explanation] = []
+            related: list[Explanation] = []
+            below: list[Explanation] = []
+            missing: list[Explanation] = []
+            fit = 0.0  # summed left to right, as the reference sums (a missing skill adds 0)
+            for j, level in enumerate(required_levels):
+                cell = cells.get(j)
+                if cell is None:
+                    missing.append(copy(bases[j]))
+                    continue
+                direct, offers = cell
+                best = direct[0] if direct is not None else 0.0
+                offer = _first_best(offers) if offers is not None else None
+                won = offer is not None and offer[0] > best + EPS
+                if won:
+                    best = offer[1]  # type: ignore[index]
+                if direct is not None and (levels[direct[1]] < level or not won):
+                    k = direct[1]
+                    entry = copy(held_of[j])
+                    entry["agent_level"], entry["last_used"] = levels[k], day(last_used[k])
+                    entry["interest"] = interests[k] or None
+                    (matched if levels[k] >= level else below).append(entry)
+                elif won:
+                    src = sources[offer[2]]  # type: ignore[index]
+                    template = via.get((src, j))
+                    if template is None:
+                        template = via[src, j] = self._via(rv, src, bases[j], j)
+                    entry = copy(template)
+                    entry["agent_level"] = levels[offer[2]]  # type: ignore[index]
+                    related.append(entry)
+                else:
+                    missing.append(copy(bases[j]))
+                    continue
+                fit += weights[j] * best
+                shown.append((entry, best))
+            parts.append((matched, related, below, missing))
+            fits.append(fit)
+        return parts, fits, shown
+
+    def _via(self, rv: RoleVector, source: int, base: Explanation, j: int) -> Explanation:
+        """A related entry of the ``j``-th asked skill (``base``) through one of its source skills, but the
+        agent's level (and its credit, set when rounded): the skill's id and label, the relation's source
+        and similarity."""
+        t = int(rv.src_skills[source])
+        sim, how = self._related[rv.skill_idx[j]][t]
+        sid = self._skill_ids[t]
+        return base | {
+            "via_skill_id": sid,
+            "via_label": self._label(sid),
+            "agent_level": 0,
+            "source": how,
+            "similarity": round(sim, 4),
+            "credit": 0.0,
+        }
+
+
+def _held_cells(pairs: tuple[list[Any], ...]) -> dict[int, dict[int, list[Any]]]:
+    """The :meth:`_Layout._pairs` by row and asked skill: the credit and pair of the asked skill held
+    itself (one at most), and the related skills' offers (credit, order, pair) in the pairs' order."""
+    held: dict[int, dict[int, list[Any]]] = {}
+    rows, asked, _, credits, orders, *_ = pairs
+    for k, (i, j, x, o) in enumerate(zip(rows, asked, credits, orders, strict=True)):
+        cells = held.get(i)
+        if cells is None:
+            cells = held[i] = {}
+        cell = cells.get(j)
+        if cell is None:
+            cell = cells[j] = [None, None]
+        if o == 0:
+            cell[0] = (x, k)
+        elif cell[1] is None:
+            cell[1] = [(x, o, k)]
+        else:
+            cell[1].append((x, o, k))
+    return held
+
+
+def _first_best(offers: list[tuple[float, int, int]]) -> tuple[float, float, int]:
+    """Of the related skills that offer credit to one asked skill (credit, order, pair): the best credit,
+    and the credit and pair of the first in order among those within ``EPS`` of it (the first offered
+    among equal orders)."""
+    top = max(x for x, _, _ in offers)
+    pick = min((o, n) for n, (x, o, _) in enumerate(offers) if x >= top - EPS)[1]
+    return top, offers[pick][0], offers[pick][2]

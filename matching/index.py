@@ -89,6 +89,7 @@ class RoleVector:
     skill_idx: list[int]  # index of each asked skill in the vocabulary (-1 unknown)
     weights: np.ndarray  # normalised weight × rarity of each asked skill, summing to 1
     contrib_cols: np.ndarray  # skill-block columns that give credit to some asked skill
+    contrib_at: np.ndarray  # per skill-block column, its position in contrib_cols (-1: none): a look-up, not a search
     contrib: np.ndarray  # (len(contrib_cols), n_asked) credit × similarity
     contrib_required_ok: np.ndarray  # 1 for the contrib_cols meeting a required skill's level, else 0
     contrib_required_low: np.ndarray  # 1 for the contrib_cols one level below a required skill's level
@@ -735,7 +736,10 @@ class IndexBase:
 
     # ================================================================== vectorised pieces
     def _recency(self, last_used: np.ndarray, when: date) -> np.ndarray:
-        return recency_factors(last_used, when, self.recency_half_life_years, self.recency_floor)
+        # An unknown date (0 or less) is given as ``when`` (a factor of 1, as for unknown): one unknown date
+        # would otherwise send the whole array through the formula instead of the table of ages in days.
+        known = np.where(last_used > 0, last_used, when.toordinal())
+        return recency_factors(known, when, self.recency_half_life_years, self.recency_floor)
 
     def _fairness(self, open_proposals: np.ndarray | float) -> np.ndarray | float:
         return fairness_factor(open_proposals, self.fairness_max_penalty, self.fairness_half)

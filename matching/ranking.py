@@ -153,11 +153,14 @@ class CandidateIndex(ExplainingIndex):
                 if lvl_req > 1:
                     low_cols.append(self._skill_col(k, lvl_req - 1))
         contrib_cols = (s_skill[:, None] * LEVELS + np.arange(LEVELS)).ravel()
+        contrib_at = np.full(LEVELS * len(self.skill_ids_), -1, dtype=np.int32)
+        contrib_at[contrib_cols] = np.arange(contrib_cols.size, dtype=np.int32)
         return RoleVector(
             vector=vec,
             skill_idx=skill_idx,
             weights=weights,
             contrib_cols=contrib_cols,
+            contrib_at=contrib_at,
             contrib=contrib.reshape(s_skill.size * LEVELS, n_asked),
             contrib_required_ok=np.isin(contrib_cols, ok_cols).astype(np.float64),
             contrib_required_low=np.isin(contrib_cols, low_cols).astype(np.float64),
@@ -205,11 +208,13 @@ class CandidateIndex(ExplainingIndex):
         # one array of the checks (days as floats: whole numbers, exact), a column each
         lines = np.array(checks)
         first, last, need = lines[:, 0:1], lines[:, 1:2], lines[:, 2:3]
-        overlap = np.minimum(ee, last) - np.maximum(ss, first) + 1
-        good = (ff + EPS >= need) & (overlap > 0)
-        # days covered per (check, row), counted with one bincount over check × rows
-        at = (pos + rows.size * np.arange(len(checks))[:, None])[good]
-        days = np.bincount(at, weights=overlap[good], minlength=len(checks) * rows.size).reshape(len(checks), -1)
+        # each segment's days within each check's period (0 outside), counted where its free share is enough
+        inside = np.maximum(np.minimum(ee, last) - np.maximum(ss, first) + 1, 0)
+        counted = inside * (ff + EPS >= need)
+        # days covered per (check, row), with one bincount over check × rows (no selection: cheaper)
+        at = pos + rows.size * np.arange(len(checks))[:, None]
+        days = np.bincount(at.ravel(), weights=counted.ravel(), minlength=len(checks) * rows.size)
+        days = days.reshape(len(checks), -1)
         ok = days == (last - first + 1)
         free = ok[0]
         if not slack:
@@ -228,8 +233,8 @@ class CandidateIndex(ExplainingIndex):
         req = np.zeros((2, m))
         if rv.contrib_cols.size and cols.size:
             # the entries that give credit to an asked skill
-            where = np.minimum(rv.contrib_cols.searchsorted(cols), rv.contrib_cols.size - 1)
-            hit = (rv.contrib_cols[where] == cols).nonzero()[0]
+            where = rv.contrib_at[cols]
+            hit = (where >= 0).nonzero()[0]
             if hit.size:
                 hp, at = pos[hit], where[hit]
                 # similarity × level credit × interest × recency at ``today``, multiplied as explanations do
