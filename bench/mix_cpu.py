@@ -13,11 +13,12 @@ time per request, beside ``GET /healthz`` (the framework's floor) in the same ru
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
 from typing import Any
+
+from bench.in_process import demo_client, repeat_from
 
 
 def _agent(url: str) -> tuple[int, str]:
@@ -36,20 +37,13 @@ def _agent(url: str) -> tuple[int, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=20)
-    args = parser.parse_args(argv)
-    os.environ["TALENTS_DEMO"] = "1"
-    os.environ["TALENTS_SCHEDULER_IN_APP"] = "0"
-    os.environ.setdefault("TALENTS_LOG_LEVEL", "WARNING")
-    # imported here: the app reads its settings from the environment set above
-    from litestar.testing import TestClient
-
-    from talents.app import create_app
+    repeat = repeat_from(__doc__.split("\n")[0], argv)
+    client_in_process = demo_client()
+    # imported once the client set the environment the app's settings are read from
     from talents.kernel.settings import get_settings
 
     agent_id, email = _agent(get_settings().db.database_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with TestClient(create_app()) as client:
+    with client_in_process as client:
         def sign_in(who: str, role: str) -> tuple[dict[str, str], str]:
             client.cookies.clear()
             if client.post("/auth/demo", data={"email": who, "role": role, "next": "/"}).status_code != 200:
@@ -83,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         cpu: dict[str, list[float]] = {r[0]: [] for r in requests}
         wall: dict[str, list[float]] = {r[0]: [] for r in requests}
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             for name, cookies, method, url, body in requests:
                 client.cookies.clear()
                 client.cookies.update(cookies)
@@ -94,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 wall[name].append(1000 * (time.perf_counter() - w0))
                 if answer.status_code >= 400:
                     raise SystemExit(f"{method} {url}: {answer.status_code} {answer.text[:300]}")
-    print(f"{'request':40} {'cpu ms':>8} {'wall ms':>8}   (median of {args.repeat}; load {os.getloadavg()[0]:.1f})")
+    print(f"{'request':40} {'cpu ms':>8} {'wall ms':>8}   (median of {repeat}; load {os.getloadavg()[0]:.1f})")
     for name, *_ in requests:
         print(f"{name:40} {statistics.median(cpu[name]):8.2f} {statistics.median(wall[name]):8.2f}")
     return 0

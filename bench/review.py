@@ -12,11 +12,12 @@ per worker while the pool changes). On PostgreSQL the counting runs in the datab
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from collections.abc import Callable
 from typing import Any
+
+from bench.in_process import demo_client, repeat_from
 
 
 def _time(client: Any, url: str, repeat: int, before: Callable[[], None] = lambda: None) -> tuple[float, float]:
@@ -33,19 +34,12 @@ def _time(client: Any, url: str, repeat: int, before: Callable[[], None] = lambd
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=20)
-    args = parser.parse_args(argv)
-    os.environ["TALENTS_DEMO"] = "1"
-    os.environ["TALENTS_SCHEDULER_IN_APP"] = "0"
-    os.environ.setdefault("TALENTS_LOG_LEVEL", "WARNING")
-    # imported here: the app reads its settings from the environment set above
-    from litestar.testing import TestClient
-
-    from talents.app import create_app
+    repeat = repeat_from(__doc__.split("\n")[0], argv)
+    client_in_process = demo_client()
+    # imported once the client set the environment the app's settings are read from
     from talents.review import forget_pool_figures
 
-    with TestClient(create_app()) as client:
+    with client_in_process as client:
         signed = client.post("/auth/demo", data={"email": "pilotage.dinum@numerique.gouv.fr", "role": "reviewer",
                                                  "next": "/"})
         if signed.status_code != 200:
@@ -61,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("GET /api/v1/assignments?limit=20", "/api/v1/assignments?limit=20", None)]
         print(f"{'request':44s} {'CPU ms':>7s} {'wall ms':>8s}")
         for label, url, before in rows:
-            cpu, wall = _time(client, url, args.repeat, before or (lambda: None))
+            cpu, wall = _time(client, url, repeat, before or (lambda: None))
             print(f"{label:44s} {cpu:7.1f} {wall:8.1f}")
     print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
