@@ -126,7 +126,6 @@ class RankingService(RankingReader):
             if not self.cache.drop_gone(self.session, shown):
                 break
         ranked = {r.position: self._laid_out(need, r, rk, top) for (r, _), rk in zip(roles, rankings, strict=True)}
-        # the team of those rankings: kept with them
         # the team of those rankings, kept with them: as long as the same rankings are kept, so is their team (the
         # entry holds the rankings, so that their ids in the key are not taken by others)
         team_key = ("team", today(), tuple(map(requirement_key, reqs)), tuple(depth), near_misses, tuple(exclude),
