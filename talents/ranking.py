@@ -118,10 +118,13 @@ class RankingService(RankingReader):
             taken = self.kept(state, ("taken", need.id), lambda: self._taken(need.id))  # type: ignore[arg-type]
             exclude = self.left_out(state, need.id)  # type: ignore[arg-type]
             reqs = [replace(req, count=max(int(r.count) - taken.get(r.id, 0), 0)) for r, req in roles]
-            # As deep as the team needs (its seats, every seat of the need, a pool), and as the page shows.
-            seats = sum(r.count for r in reqs)
-            depth = [max(top, r.count + seats + TEAM_POOL) for r in reqs]
-            rankings = [self.ranked_on(state, r, k, near_misses, exclude) for r, k in zip(reqs, depth, strict=True)]
+            # As deep as the team needs (its seats, every seat of the need, a pool), and as the page shows: the
+            # seats of the roles as posted, not those left open, so that a proposal or an answer on one role does
+            # not change how deep (so which kept ranking) the others need. A ranking reads no seat count.
+            seats = sum(int(r.count) for r, _ in roles)
+            depth = [max(top, int(r.count) + seats + TEAM_POOL) for r, _ in roles]
+            rankings = [self.ranked_on(state, req, k, near_misses, exclude)
+                        for (_, req), k in zip(roles, depth, strict=True)]
             shown = {int(c.agent_id) for rk in rankings for c in (*rk.candidates, *rk.near_misses)}
             if not self.cache.drop_gone(self.session, shown):
                 break

@@ -649,17 +649,18 @@ class _Kept:
     value: Any
     seq: int  # the latest state it is known to hold on
     made_at: float  # when it was computed (time.monotonic)
-    holds: Holds | None
+    left_out: frozenset[str]  # the agents left out on that state
 
 
 class RankingMemo:
     """What was computed on a state of an index (rankings, who is left out of a need), kept so that the same
     question asked again is answered without computing it again.
 
-    On the state it was computed on, an answer is given as it is. On a later state, an answer given a ``holds``
-    check is given again when that check says the agents changed since cannot alter it (a ranking: none of them
-    shown, none now scoring into it — :func:`matching.carry.still_holds`) and it is at most ``carry_s`` old (the
-    rarity weights of the scores move a little with every change to the pool); an answer without one is computed
+    On the state it was computed on, with the same agents left out, an answer is given as it is. On a later state,
+    or with other agents left out, an answer asked with a ``holds`` check is given again when that check says the
+    agents changed since — and those let in or left out since — cannot alter it (a ranking: none of them shown,
+    none now scoring into it — :func:`matching.carry.still_holds`) and it is at most ``carry_s`` old (the rarity
+    weights of the scores move a little with every change to the pool); an answer asked without one is computed
     again. Bounded (the least recently used go first); shared by the threads (computed outside the lock: two
     threads that miss the same entry together both compute it, and the newest is kept).
     """
@@ -673,18 +674,21 @@ class RankingMemo:
         self.kept = self.carried = self.computed = 0
 
     def get(self, cache: RankingCache, state: IndexState, key: Hashable, compute: Callable[[], T],
-            holds: Holds | None = None) -> T:
-        """The answer to ``key`` on ``state`` (``cache``'s), computed by ``compute`` unless kept."""
+            holds: Holds | None = None, left_out: frozenset[str] = frozenset()) -> T:
+        """The answer to ``key`` on ``state`` (``cache``'s), computed by ``compute`` unless kept. ``left_out``: the
+        agents the answer leaves out (a need's members, those who declined); an answer kept for others left out
+        is checked as if the agents in one set and not the other had changed."""
         with self._lock:
             kept = self._entries.get(key)
             if kept is not None:
                 self._entries.move_to_end(key)
-                if kept.seq == state.seq:
+                if kept.seq == state.seq and kept.left_out == left_out:
                     self.kept += 1
                     return cast("T", kept.value)
-        if kept is not None and self._carries(cache, state, kept):
+        if kept is not None and holds is not None and self._carries(cache, state, kept, holds, left_out):
             with self._lock:
-                kept.seq = max(kept.seq, state.seq)
+                if state.seq >= kept.seq:  # what it now holds on: this state, with these left out
+                    kept.seq, kept.left_out = state.seq, left_out
                 self.carried += 1
             return cast("T", kept.value)
         made_at = time.monotonic()
@@ -693,20 +697,22 @@ class RankingMemo:
             self.computed += 1
             found = self._entries.get(key)
             if found is None or found.seq <= state.seq:
-                self._entries[key] = _Kept(value, state.seq, made_at, holds)
+                self._entries[key] = _Kept(value, state.seq, made_at, left_out)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self.size:
                     self._entries.popitem(last=False)
         return value
 
-    def _carries(self, cache: RankingCache, state: IndexState, kept: _Kept) -> bool:
-        if kept.holds is None or kept.seq > state.seq:
+    def _carries(self, cache: RankingCache, state: IndexState, kept: _Kept, holds: Holds,
+                 left_out: frozenset[str]) -> bool:
+        if kept.seq > state.seq:
             return False
         carry_s = self.carry_s if self.carry_s is not None else get_settings().matching.ranking_carry_s
         if time.monotonic() - kept.made_at > carry_s:
             return False
         changed = cache.changed_between(kept.seq, state.seq)
-        return changed is not None and kept.holds(kept.value, state, changed)
+        # the caller's check: it knows what is asked now (who is left out, say)
+        return changed is not None and holds(kept.value, state, changed | (kept.left_out ^ left_out))
 
 
 class RankingReader:
@@ -755,10 +761,11 @@ class RankingReader:
         left_out = self.members_of_need(need_id) | excluded_agents(self.session, [need_id])[need_id]
         return [str(a) for a in sorted(left_out)]
 
-    def kept(self, state: IndexState, key: Hashable, compute: Callable[[], T], holds: Holds | None = None) -> T:
+    def kept(self, state: IndexState, key: Hashable, compute: Callable[[], T], holds: Holds | None = None,
+             left_out: frozenset[str] = frozenset()) -> T:
         """What ``compute`` gives, kept with ``state`` (see :class:`RankingMemo`): for what follows the
         index — its agents, and the assignments, since every change to an assignment stamps its agent."""
-        return self.cache.memo.get(self.cache, state, key, compute, holds)
+        return self.cache.memo.get(self.cache, state, key, compute, holds, left_out)
 
     def left_out(self, state: IndexState, need_id: int) -> list[str]:
         """:meth:`not_candidates`, kept with ``state``."""
@@ -769,7 +776,9 @@ class RankingReader:
         allocation: bool = False,
     ) -> Ranking:
         """``req`` ranked on ``state``, kept: the same role asked again on the same day is not ranked again on the
-        same state, nor on a later one while the agents changed since cannot alter it (:class:`RankingMemo`)."""
+        same state, nor on a later one while the agents changed since cannot alter it (:class:`RankingMemo`) —
+        nor when others are left out, as long as none of them was shown and none of those let back in enters it
+        (a proposal or an answer changes who a need leaves out; its other roles' rankings stay)."""
         def pick(on: IndexState) -> CandidateIndex:
             return on.allocation if allocation else on.interactive
 
@@ -777,10 +786,9 @@ class RankingReader:
             return still_holds(pick(on), ranking, req, changed, top=top, near_misses=near_misses, exclude=exclude,
                                floor=self.floor)
 
-        key = ("ranking", allocation, datetime.now(UTC).date(), requirement_key(req), tuple(exclude), top,
-               near_misses, self.floor)
+        key = ("ranking", allocation, datetime.now(UTC).date(), requirement_key(req), top, near_misses, self.floor)
         return self.kept(state, key, lambda: pick(state).rank(
-            req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor), holds)
+            req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor), holds, frozenset(exclude))
 
     def rank(
         self, need: Any, role: Any, top: int = 20, near_misses: int = 10, allocation: bool = False

@@ -14,6 +14,8 @@ from talents.kernel.db import session_scope
 from talents.kernel.errors import NotFoundError
 from talents.ranking import RankingService
 from talents.ranking_index import IndexState, RankingCache, RankingMemo
+from talents.workflow.service import AssignmentService
+from wfhelpers import LEAD_P
 
 pytestmark = pytest.mark.integration
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
@@ -84,6 +86,40 @@ def test_a_need_page_asked_again_ranks_nothing(engine, ranks):
     assert len(ranks) == count
 
 
+TWO_ROLES = [
+    {"title": "Dev", "share": 0.6, "skills": [("python", 3, True)]},
+    {"title": "Données", "share": 0.6, "skills": [("sql", 3, True)]},
+]
+
+
+@SQLITE_ONLY
+def test_a_proposal_on_one_role_leaves_the_other_roles_rankings_kept_and_re_ranks_the_one_it_shows(engine, ranks):
+    make_agent(engine, "a", skills=[("python", 3)])
+    b = make_agent(engine, "b", skills=[("python", 4)])
+    make_agent(engine, "c", skills=[("sql", 3)])
+    make_agent(engine, "d", skills=[("sql", 4)])
+    n = make_need(engine, "n1", roles=TWO_ROLES)
+    data = _rank_at(engine, n, 1)
+    assert [c["agent"] for c in data["candidates"]] == ["d", "c"]
+    with session_scope(engine, read_only=True) as s:
+        page = RankingService(s).need_view(s.get(Need, n))
+    with session_scope(engine) as s:  # b, shown for "Dev" only, is proposed: the need now leaves b out
+        AssignmentService(s).propose_manual(LEAD_P, n, 0, b)
+    count = len(ranks)
+    assert _rank_at(engine, n, 1) == data and len(ranks) == count, "b was not shown for « Données »: kept"
+    dev = _rank_at(engine, n, 0)
+    assert [c["agent"] for c in dev["candidates"]] == ["a"] and len(ranks) == count + 1, "b was shown: ranked again"
+    with session_scope(engine, read_only=True) as s:
+        after = RankingService(s).need_view(s.get(Need, n))
+    assert after[0][1] == page[0][1], "the page's « Données » ranking is the same"
+    assert [c["agent"] for c in after[0][0]["candidates"]] == ["a"]
+    assert len(ranks) == count + 2, "and only « Dev » was ranked again for the page (its depth did not change)"
+    with session_scope(engine, read_only=True) as s:  # the same answers as ranking afresh on the same data
+        fresh = RankingService(s)
+        fresh.cache.memo._entries.clear()
+        assert fresh.rank_at(n, 1) == data and fresh.need_view(s.get(Need, n)) == after
+
+
 # --------------------------------------------------------------------------- the memo alone
 def _cache() -> RankingCache:
     cache = RankingCache()
@@ -147,6 +183,24 @@ def test_an_answer_is_given_again_on_a_later_state_while_its_check_says_it_holds
     verdict["holds"] = False
     assert answer() == cache.state.seq and asked[-1] == {"4"} and len(computed) == 2
     assert (memo.kept, memo.carried, memo.computed) == (1, 1, 2), "as /metrics reports them"
+
+
+def test_an_answer_for_other_agents_left_out_is_checked_against_those_let_in_or_left_out_since():
+    memo, cache = RankingMemo(size=8, carry_s=60), _cache()
+    asked: list[frozenset[str]] = []
+    computed: list[frozenset[str]] = []
+
+    def answer(left_out: set[str], holds: bool = True) -> frozenset[str]:
+        out = frozenset(left_out)
+        return memo.get(cache, cache.state, "k", lambda: computed.append(out) or out,
+                        holds=lambda value, on, changed: asked.append(changed) or holds, left_out=out)
+
+    assert answer({"1", "2"}) == {"1", "2"}
+    assert answer({"1", "2"}) == {"1", "2"} and asked == [], "the same state, the same left out: as it is"
+    assert answer({"2", "3"}) == {"1", "2"} and asked == [{"1", "3"}], "others left out: checked, on the same state"
+    _next(cache, {"9"})
+    assert answer({"2", "3"}) == {"1", "2"} and asked[-1] == {"9"}, "kept as holding with {2, 3} left out"
+    assert answer({"2"}, holds=False) == {"2"} and asked[-1] == {"3"} and computed == [{"1", "2"}, {"2"}]
 
 
 def test_nothing_is_carried_across_a_rebuild_nor_past_its_time():
