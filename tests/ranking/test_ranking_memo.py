@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from factories import make_agent, make_need
 from sqlmodel import select
+from wfhelpers import LEAD_P
 
 from needs.models import Need, RoleSkill
 from profiles.models import Agent, AgentSkill
@@ -15,7 +16,6 @@ from talents.kernel.errors import NotFoundError
 from talents.ranking import RankingService
 from talents.ranking_index import IndexState, RankingCache, RankingMemo
 from talents.workflow.service import AssignmentService
-from wfhelpers import LEAD_P
 
 pytestmark = pytest.mark.integration
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
