@@ -6,9 +6,11 @@ candidates and near misses are the same agents with the same profiles. Checking 
 the availability of the changed agents only. It is conservative: when a changed agent comes close to the last
 candidate or near miss (or the lists are not full), the answer is no and the role is ranked again.
 
-What a kept ranking does not follow: the rarity weights (IDF) move a little with every change to the pool, so the
-scores of unchanged agents are those of when it was ranked, and ``examined`` counts the agents examined then.
-Callers keep a ranking only for a few seconds (``talents.ranking_index.RankingMemo``).
+The scores also rest on the rarity of the role's skills in the pool (IDF), which moves when an agent holding one of
+them comes, goes, gains or drops it. While the role's rarity weights are those the ranking was scored with, every
+agent that did not change scores exactly as then, and the answer is exact (but ``examined``, which counts the agents
+examined then). When they moved, unchanged agents' scores moved a little: ``rarity_may_move`` says whether the
+caller accepts that (``talents.ranking_index.RankingMemo`` does for a few seconds).
 """
 
 from __future__ import annotations
@@ -42,21 +44,25 @@ def still_holds(
     fairness: bool = True,
     floor: float = DEFAULT_FLOOR,
     today: date | None = None,
+    rarity_may_move: bool = True,
 ) -> bool:
     """Whether ``ranking`` — ``role`` ranked with these arguments on an earlier state of ``index`` — is what
-    ranking it on ``index`` would show, given that only the agents ``changed`` differ between the two states."""
+    ranking it on ``index`` would show, given that only the agents ``changed`` differ between the two states;
+    with ``rarity_may_move`` false, only if the role's rarity weights are also the same (see the module)."""
     shown = {c.agent_id for c in ranking.candidates}
     shown.update(m.agent_id for m in ranking.near_misses)
     if not shown.isdisjoint(changed):
         return False
     if len(index.agent_ids_) == 0 or role.end < role.start or not above_floor(role.share, floor):
         return True  # nobody is ranked for such a role, before or after
+    rv = index._compile(role)  # kept with the index's state: the ranking of this state compiles it once
+    if not rarity_may_move and rv.weights.tobytes() != ranking.weights:
+        return False
     left_out = set(exclude)
     found = [index.row_of_.get(a) for a in changed if a not in left_out]
     rows = np.array([r for r in found if r is not None and index.alive_[r]], dtype=np.int64)
     if rows.size == 0:  # removed, excluded or never indexed: not shown, so nothing to take out
         return True
-    rv = index._compile(role)
     free, almost = index._available(rows, role, slack=near_misses > 0)
     score, _, _, _, req = index._exact(rows, rv, today or role.start, fairness)
     held = req[0] >= rv.n_required

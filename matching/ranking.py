@@ -60,6 +60,9 @@ class Ranking:
     candidates: list[Candidate] = field(default_factory=list)
     near_misses: list[NearMiss] = field(default_factory=list)
     examined: int = 0
+    # The rarity weights of the role's skills it was scored with (the compiled weights' bytes): while they are the
+    # same, so is the score of every agent that did not change (:func:`matching.carry.still_holds`).
+    weights: bytes = b""
 
 
 class CandidateIndex(ExplainingIndex):
@@ -277,6 +280,7 @@ class CandidateIndex(ExplainingIndex):
         if n == 0 or role.end < role.start or not above_floor(role.share, floor):
             return ranking
         rv = self._compile(role)
+        ranking.weights = rv.weights.tobytes()
         bulk, text_all = self._bulk(rv)
         if fairness:  # fairness only lowers scores: folding it in keeps the bound and tightens it
             bulk *= self.fair_

@@ -640,8 +640,8 @@ def requirement_key(req: RoleRequirement) -> tuple[Any, ...]:
 
 T = TypeVar("T")
 # What a ranking entry's ``holds`` is asked: does this value, computed on an earlier state, hold on this state, given
-# the agents changed between the two?
-Holds = Callable[[Any, IndexState, frozenset[str]], bool]
+# the agents changed between the two, and whether it is young enough that drifting rarity weights may be let pass?
+Holds = Callable[[Any, IndexState, frozenset[str], bool], bool]
 
 
 @dataclass(slots=True)
@@ -659,9 +659,9 @@ class RankingMemo:
     On the state it was computed on, with the same agents left out, an answer is given as it is. On a later state,
     or with other agents left out, an answer asked with a ``holds`` check is given again when that check says the
     agents changed since — and those let in or left out since — cannot alter it (a ranking: none of them shown,
-    none now scoring into it — :func:`matching.carry.still_holds`) and it is at most ``carry_s`` old (the rarity
-    weights of the scores move a little with every change to the pool); an answer asked without one is computed
-    again. Bounded (the least recently used go first); shared by the threads (computed outside the lock: two
+    none now scoring into it, and its role's rarity weights the same or it at most ``carry_s`` old —
+    :func:`matching.carry.still_holds`); an answer asked without one is computed again (``carry_s`` 0: always).
+    Bounded (the least recently used go first); shared by the threads (computed outside the lock: two
     threads that miss the same entry together both compute it, and the newest is kept).
     """
 
@@ -708,11 +708,12 @@ class RankingMemo:
         if kept.seq > state.seq:
             return False
         carry_s = self.carry_s if self.carry_s is not None else get_settings().matching.ranking_carry_s
-        if time.monotonic() - kept.made_at > carry_s:
+        if carry_s <= 0:
             return False
         changed = cache.changed_between(kept.seq, state.seq)
         # the caller's check: it knows what is asked now (who is left out, say)
-        return changed is not None and holds(kept.value, state, changed | (kept.left_out ^ left_out))
+        return changed is not None and holds(kept.value, state, changed | (kept.left_out ^ left_out),
+                                             time.monotonic() - kept.made_at <= carry_s)
 
 
 class RankingReader:
@@ -782,9 +783,9 @@ class RankingReader:
         def pick(on: IndexState) -> CandidateIndex:
             return on.allocation if allocation else on.interactive
 
-        def holds(ranking: Ranking, on: IndexState, changed: frozenset[str]) -> bool:
+        def holds(ranking: Ranking, on: IndexState, changed: frozenset[str], young: bool) -> bool:
             return still_holds(pick(on), ranking, req, changed, top=top, near_misses=near_misses, exclude=exclude,
-                               floor=self.floor)
+                               floor=self.floor, rarity_may_move=young)
 
         key = ("ranking", allocation, datetime.now(UTC).date(), requirement_key(req), top, near_misses, self.floor)
         return self.kept(state, key, lambda: pick(state).rank(

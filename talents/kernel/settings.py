@@ -91,8 +91,9 @@ class MatchingSettings(_Base):
                                  "change stamps)")
     ranking_carry_s: float = Field(
         10.0, ge=0, description="A ranking is given again after the index changed, when the agents changed since "
-                                "cannot alter it, for at most this long (seconds; the rarity weights of its scores "
-                                "are those of when it was ranked); 0: ranked again after every change")
+                                "cannot alter it; when the rarity weights of its role's skills also moved, for at "
+                                "most this long (seconds; its scores keep the weights of when it was ranked); 0: "
+                                "ranked again after every change")
     proposal_ttl_days: int = Field(7, ge=1, description="A proposal not answered within this expires")
     approval_ttl_days: int = Field(7, ge=1, description="A manager's approval link is valid this long; an "
                                                         "accepted assignment not decided within it expires")

@@ -172,7 +172,7 @@ def test_an_answer_is_given_again_on_a_later_state_while_its_check_says_it_holds
     def answer() -> int:
         state = cache.state
         return memo.get(cache, state, "k", lambda: computed.append(state.seq) or state.seq,
-                        holds=lambda value, on, changed: asked.append(changed) or verdict["holds"])
+                        holds=lambda value, on, changed, young: asked.append(changed) or verdict["holds"])
 
     first = answer()
     _next(cache, {"1"})
@@ -193,7 +193,7 @@ def test_an_answer_for_other_agents_left_out_is_checked_against_those_let_in_or_
     def answer(left_out: set[str], holds: bool = True) -> frozenset[str]:
         out = frozenset(left_out)
         return memo.get(cache, cache.state, "k", lambda: computed.append(out) or out,
-                        holds=lambda value, on, changed: asked.append(changed) or holds, left_out=out)
+                        holds=lambda value, on, changed, young: asked.append(changed) or holds, left_out=out)
 
     assert answer({"1", "2"}) == {"1", "2"}
     assert answer({"1", "2"}) == {"1", "2"} and asked == [], "the same state, the same left out: as it is"
@@ -203,8 +203,23 @@ def test_an_answer_for_other_agents_left_out_is_checked_against_those_let_in_or_
     assert answer({"2"}, holds=False) == {"2"} and asked[-1] == {"3"} and computed == [{"1", "2"}, {"2"}]
 
 
-def test_nothing_is_carried_across_a_rebuild_nor_past_its_time():
-    cache = _cache()
+def test_past_its_time_an_answer_is_checked_as_old_and_nothing_is_carried_across_a_rebuild_nor_when_turned_off(
+        monkeypatch):
+    cache, memo, clock = _cache(), RankingMemo(size=8, carry_s=10), [100.0]
+    monkeypatch.setattr("talents.ranking_index.time.monotonic", lambda: clock[0])
+    young: list[bool] = []
+
+    def checked() -> int:
+        state = cache.state
+        return memo.get(cache, state, "k", lambda: state.seq, holds=lambda *a: young.append(a[3]) or True)
+
+    first = checked()
+    _next(cache, {"1"})
+    clock[0] += 5
+    assert checked() == first and young == [True]
+    _next(cache, {"2"})
+    clock[0] += 6  # 11 s after it was computed: its rarity weights must not have moved (the check says it did not)
+    assert checked() == first and young == [True, False]
     for memo, publish in ((RankingMemo(size=8, carry_s=60), None), (RankingMemo(size=8, carry_s=0), {"1"})):
         asked: list[frozenset[str]] = []
 
