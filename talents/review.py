@@ -87,7 +87,7 @@ SHARES = (select(Project.name, Agent.ministry, Assignment.state, func.sum(Assign
 
 # How old the pool's figures may be while the pool keeps changing (agents edit their profiles all day): counted
 # again at most this often per worker; as long as the change stamps stay the same, they stay as they are.
-POOL_MAX_AGE_S = 10.0
+POOL_MAX_AGE_S = 60.0
 
 
 def _stamp(model: Any) -> tuple[Any, Any]:
