@@ -37,6 +37,7 @@ from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailed
 from talents.kernel.events import Event, publish
 from talents.kernel.fields import check_period, refuse_nulls
 from talents.kernel.policy import check_share_above_floor
+from talents.kernel.prepared import Prepared
 
 __all__ = ["NeedFilters", "NeedService", "ProjectService", "SkillPort", "merge_role_skills", "needs_page"]
 
@@ -136,9 +137,10 @@ class ProjectService:
 _ROLE_FIELDS = ("id", "need_id", "position", *RoleBase.model_fields)
 _SKILL_OF_ROLE = tuple(f for f in RoleSkillPublic.model_fields if f != "label")  # the label comes last
 
-# Built once: every list of needs runs it (the ids are bound as an expanding IN). The roles of the needs with their
-# skills and the skills' labels, in one query: a role without skills comes once, with nulls for the skill.
-_ROLES_WITH_SKILLS_OF = (
+# Built once, run on the driver's cursor: every list of needs runs it (the ids are bound as an expanding IN). The
+# roles of the needs with their skills and the skills' labels, in one query: a role without skills comes once, with
+# nulls for the skill.
+_ROLES_WITH_SKILLS_OF = Prepared(
     sa.select(*(getattr(Role, f) for f in _ROLE_FIELDS), *(getattr(RoleSkill, f) for f in _SKILL_OF_ROLE),
               func.coalesce(Skill.label_fr, RoleSkill.typed).label("label"))
     .outerjoin(RoleSkill, col(RoleSkill.role_id) == Role.id)
@@ -153,9 +155,9 @@ _NEED_COLUMNS = tuple(getattr(Need, f).label(f) for f in NeedPublic.model_fields
 _TOTAL = "total_matching"
 _WITH_TOTAL = (*_NEED_COLUMNS, func.count().over().label(_TOTAL))
 _NEED_ORDER = (col(Need.priority), col(Need.start), col(Need.id))
-_COUNT_NEEDS = sa.select(func.count()).select_from(Need)
-_PAGE_OF_NEEDS = (sa.select(*_WITH_TOTAL).order_by(*_NEED_ORDER)
-                  .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")))
+_COUNT_NEEDS = Prepared(sa.select(func.count()).select_from(Need))
+_PAGE_OF_NEEDS = Prepared(sa.select(*_WITH_TOTAL).order_by(*_NEED_ORDER)
+                          .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")))
 
 
 @dataclass(frozen=True)
@@ -434,14 +436,14 @@ def needs_page(session: Session, filters: NeedFilters, *, limit: int = 50, offse
     (no mapped objects, no models built or validated again)."""
     conn = session.connection()
     if filters == _NO_FILTERS:  # the usual page: statements built once
-        rows = as_dicts(conn.execute(_PAGE_OF_NEEDS, {"limit": limit, "offset": offset}))
-        count = _COUNT_NEEDS
+        rows = _PAGE_OF_NEEDS.dicts(conn, {"limit": limit, "offset": offset})
+        # The count comes with the page's rows; a page past the end has none to carry it: then it is counted apart.
+        total = rows[0][_TOTAL] if rows else _COUNT_NEEDS.scalar(conn)
     else:
         query = NeedService._filtered(sa.select(*_WITH_TOTAL), filters)
         rows = as_dicts(conn.execute(query.order_by(*_NEED_ORDER).offset(offset).limit(limit)))
         count = sa.select(func.count()).select_from(NeedService._filtered(sa.select(Need.id), filters).subquery())
-    # The count comes with the page's rows; a page past the end has none to carry it: then it is counted apart.
-    total = rows[0][_TOTAL] if rows else conn.execute(count).scalar_one()
+        total = rows[0][_TOTAL] if rows else conn.execute(count).scalar_one()
     roles = _role_rows_of(session, [r["id"] for r in rows])
     for row in rows:
         del row[_TOTAL]
@@ -458,11 +460,13 @@ def _role_rows_of(session: Session, need_ids: Sequence[int]) -> dict[int, builti
     out: dict[int, builtins.list[dict[str, Any]]] = {}
     role: dict[str, Any] = {}
     skill_keys = (*_SKILL_OF_ROLE, "label")
-    for row in session.connection().execute(_ROLES_WITH_SKILLS_OF, {"ids": list(need_ids)}).all():
-        if row.id != role.get("id"):
-            role = dict(zip(_ROLE_FIELDS, row, strict=False))
+    n = len(_ROLE_FIELDS)
+    _, rows = _ROLES_WITH_SKILLS_OF.tuples(session.connection(), {"ids": list(need_ids)})
+    for row in rows:
+        if row[0] != role.get("id"):
+            role = dict(zip(_ROLE_FIELDS, row[:n], strict=True))
             role["skills"], role["warnings"] = [], []
             out.setdefault(role["need_id"], []).append(role)
-        if row.skill_id is not None:
-            role["skills"].append(dict(zip(skill_keys, row[len(_ROLE_FIELDS):], strict=True)))
+        if row[n] is not None:  # the skill's id: none for a role without skills
+            role["skills"].append(dict(zip(skill_keys, row[n:], strict=True)))
     return out

@@ -14,10 +14,10 @@ from sqlmodel import Session
 
 from profiles.models import AccessLog, Agent, AgentPublic
 from talents.kernel.access import ObjectCheck
-from talents.kernel.api import as_dicts
 from talents.kernel.db import after_commit, utcnow
 from talents.kernel.errors import NotFoundError, PermissionDeniedError
 from talents.kernel.fields import same_email
+from talents.kernel.prepared import Prepared
 from talents.kernel.principal import ADMIN, LEAD, REVIEWER, Principal, require
 
 __all__ = [
@@ -64,9 +64,9 @@ def log_profile_reads(session: Session, principal: Principal, agent_ids: Iterabl
 # Built once: every read of someone else's profile asks it. The profile as the API shows it, its visibility among
 # its fields, rather than its visibility alone: the profile's read that follows the check in the same session
 # answers with this row (``profile_seen_by_check``) instead of asking the database again.
-PROFILE_AS_SHOWN = (sa.select(*(getattr(Agent, f).label(f) for f in AgentPublic.model_fields
-                                if f not in ("skills", "availability", "warnings")))
-                    .where(Agent.id == sa.bindparam("agent_id"), Agent.erased_at.is_(None)))
+PROFILE_AS_SHOWN = Prepared(sa.select(*(getattr(Agent, f).label(f) for f in AgentPublic.model_fields
+                                        if f not in ("skills", "availability", "warnings")))
+                            .where(Agent.id == sa.bindparam("agent_id"), Agent.erased_at.is_(None)))
 _SEEN_BY_CHECK = "profiles.seen_by_check"  # key of Session.info: (agent id, the row the check read)
 
 
@@ -83,13 +83,13 @@ def _own_profile_or(*roles: str, log: bool) -> ObjectCheck:
         if principal.agent_id == agent_id:
             return
         require(principal, *roles)
-        rows = as_dicts(session.connection().execute(PROFILE_AS_SHOWN, {"agent_id": agent_id}))
-        if not rows:
+        row = PROFILE_AS_SHOWN.first(session.connection(), {"agent_id": agent_id})
+        if row is None:
             return  # no such profile (or erased): the handler answers 404
-        if rows[0]["visibility"] == "private" and not sees_everything(principal):
+        if row["visibility"] == "private" and not sees_everything(principal):
             raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
         if log:  # a view: the route only reads, nothing changes the row before its read answers with it
-            session.info[_SEEN_BY_CHECK] = (agent_id, rows[0])
+            session.info[_SEEN_BY_CHECK] = (agent_id, row)
             log_profile_view(session, principal, agent_id, path)
 
     return check

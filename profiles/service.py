@@ -29,11 +29,11 @@ from profiles.models import (
 )
 from profiles.policy import MANAGER_IS_SOMEONE_ELSE, PROFILE_AS_SHOWN, manager_of, profile_seen_by_check
 from profiles.taxonomy import SkillResolver
-from talents.kernel.api import as_dicts
 from talents.kernel.db import utcnow
 from talents.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 from talents.kernel.fields import refuse_nulls
 from talents.kernel.policy import check_share_above_floor
+from talents.kernel.prepared import Prepared
 
 __all__ = ["AgentFilters", "AgentService", "merge_agent_skills"]
 
@@ -94,26 +94,26 @@ _SKILLS_OF = (
     .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
 )
 # One agent's skills as its profile shows them: a statement whose text never changes (an expanding IN is rendered
-# again on every run), which PostgreSQL keeps prepared.
-_SKILLS_OF_ONE = (
+# again on every run), which PostgreSQL keeps prepared. Run on the driver's cursor, as the other reads of one profile.
+_SKILLS_OF_ONE = Prepared(
     select(*_SKILL_COLUMNS.values())
     .join(Skill, col(Skill.id) == AgentSkill.skill_id)
     .where(AgentSkill.agent_id == sa.bindparam("agent_id"))
     .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
 )
 # One agent's skills with their fields in the order of AgentSkillPublic, as its list answers them.
-_SKILLS_LISTED = (
+_SKILLS_LISTED = Prepared(
     select(*(_SKILL_COLUMNS[f] for f in AgentSkillPublic.model_fields))
     .join(Skill, col(Skill.id) == AgentSkill.skill_id)
     .where(AgentSkill.agent_id == sa.bindparam("agent_id"))
     .order_by(col(AgentSkill.level).desc(), col(AgentSkill.id))
 )
-_IS_LIVE = select(Agent.id).where(Agent.id == sa.bindparam("agent_id"), col(Agent.erased_at).is_(None))
+_IS_LIVE = Prepared(select(Agent.id).where(Agent.id == sa.bindparam("agent_id"), col(Agent.erased_at).is_(None)))
 _TOUCH = (sa.update(Agent).where(col(Agent.id) == sa.bindparam("agent_id"), col(Agent.erased_at).is_(None))
           .values(updated_at=sa.bindparam("now")))
 _SKILL_LABEL = select(Skill.label_fr, Skill.status).where(Skill.id == sa.bindparam("skill_id"))
-_WINDOWS_OF = (select(*(getattr(Availability, f).label(f) for f in AvailabilityPublic.model_fields))
-               .where(Availability.agent_id == sa.bindparam("agent_id")).order_by(col(Availability.start)))
+_WINDOWS_OF = Prepared(select(*(getattr(Availability, f).label(f) for f in AvailabilityPublic.model_fields))
+                       .where(Availability.agent_id == sa.bindparam("agent_id")).order_by(col(Availability.start)))
 
 
 class AgentService:
@@ -138,18 +138,18 @@ class AgentService:
 
     def require(self, agent_id: int) -> None:
         """404 unless the agent exists and is not erased (one indexed lookup, no mapped object)."""
-        if self.session.connection().execute(_IS_LIVE, {"agent_id": agent_id}).first() is None:
+        if _IS_LIVE.first(self.session.connection(), {"agent_id": agent_id}) is None:
             raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
 
     def skills_view(self, agent_id: int) -> builtins.list[dict[str, Any]]:
         """An agent's skills as the API lists them (the fields of ``AgentSkillPublic``), as plain dicts."""
         self.require(agent_id)
-        return as_dicts(self.session.connection().execute(_SKILLS_LISTED, {"agent_id": agent_id}))
+        return _SKILLS_LISTED.dicts(self.session.connection(), {"agent_id": agent_id})
 
     def availability_view(self, agent_id: int) -> builtins.list[dict[str, Any]]:
         """An agent's windows as the API lists them (the fields of ``AvailabilityPublic``), as plain dicts."""
         self.require(agent_id)
-        return as_dicts(self.session.connection().execute(_WINDOWS_OF, {"agent_id": agent_id}))
+        return _WINDOWS_OF.dicts(self.session.connection(), {"agent_id": agent_id})
 
     def get_by_email(self, email: str) -> Agent | None:
         return self.session.exec(select(Agent).where(func.lower(Agent.email) == email.lower())).first()
@@ -249,12 +249,11 @@ class AgentService:
         conn = self.session.connection()
         profile = profile_seen_by_check(self.session, agent_id)
         if profile is None:
-            rows = as_dicts(conn.execute(PROFILE_AS_SHOWN, {"agent_id": agent_id}))
-            if not rows:
+            profile = PROFILE_AS_SHOWN.first(conn, {"agent_id": agent_id})
+            if profile is None:
                 raise NotFoundError(f"agent {agent_id} not found", field="agent_id")
-            profile = rows[0]
-        skills = as_dicts(conn.execute(_SKILLS_OF_ONE, {"agent_id": agent_id}))
-        windows = as_dicts(conn.execute(_WINDOWS_OF, {"agent_id": agent_id}))
+        skills = _SKILLS_OF_ONE.dicts(conn, {"agent_id": agent_id})
+        windows = _WINDOWS_OF.dicts(conn, {"agent_id": agent_id})
         return {**profile, "skills": skills, "availability": windows, "warnings": list(self.warnings)}
 
     def to_public(self, agent: Agent) -> AgentPublic:
@@ -363,7 +362,7 @@ class AgentService:
 
     # ---------------------------------------------------------------- availability
     def availability(self, agent_id: int) -> builtins.list[AvailabilityPublic]:
-        rows = self.session.execute(_WINDOWS_OF, {"agent_id": agent_id}).all()
+        rows = self.session.execute(_WINDOWS_OF.statement, {"agent_id": agent_id}).all()
         return [AvailabilityPublic.model_construct(**r._asdict()) for r in rows]
 
     def add_availability(self, agent_id: int, data: AvailabilityCreate) -> AvailabilityPublic:

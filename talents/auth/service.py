@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from profiles.models import Agent
 from talents.auth.models import ApiToken, ApiTokenPublic, User, UserSession
 from talents.kernel.db import after_commit, as_utc, utcnow
 from talents.kernel.errors import NotFoundError, ValidationFailedError
+from talents.kernel.prepared import Prepared
 from talents.kernel.principal import ANONYMOUS, ROLES, Principal
 from talents.kernel.settings import get_settings
 
@@ -143,14 +144,14 @@ class TokenService:
         """The principal of a live token, or ANONYMOUS (one query: the token, its user, their agent)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return ANONYMOUS
-        row = self.session.connection().execute(_TOKEN_PRINCIPAL, {"digest": digest(token)}).first()
-        if row is None or row.revoked_at is not None or not row.active:
+        row = _TOKEN_PRINCIPAL.first(self.session.connection(), {"digest": digest(token)})
+        if row is None or row["revoked_at"] is not None or not row["active"]:
             return ANONYMOUS
         now = utcnow()
         # Writing on every request would serialise readers on SQLite: a minute's precision is enough. Written
         # after the request's transaction, which stays a read.
-        if row.last_used_at is None or now - as_utc(row.last_used_at) > timedelta(minutes=1):
-            _touch_later(self.session, ApiToken, row.id, last_used_at=now)
+        if row["last_used_at"] is None or now - as_utc(row["last_used_at"]) > timedelta(minutes=1):
+            _touch_later(self.session, ApiToken, row["id"], last_used_at=now)
         # Tokens are issued by an administrator to a named person or integration: they count as strong.
         return _principal(row, mfa=True, via="token")
 
@@ -179,10 +180,11 @@ class SessionService:
         """The principal of a live session and its CSRF token, or (ANONYMOUS, None) — in one query."""
         if not sid or len(sid) > 200:
             return ANONYMOUS, None
-        row = self.session.execute(_SESSION_PRINCIPAL, {"digest": digest(sid)}).first()
-        if row is None or not self._live(row.id, row.ended_at, row.expires_at, row.last_seen_at) or not row.active:
+        row = _SESSION_PRINCIPAL.first(self.session.connection(), {"digest": digest(sid)})
+        if row is None or not self._live(row["id"], row["ended_at"], row["expires_at"], row["last_seen_at"]) or \
+                not row["active"]:
             return ANONYMOUS, None
-        return _principal(row, mfa=bool(row.mfa), via="session"), row.csrf_token
+        return _principal(row, mfa=bool(row["mfa"]), via="session"), row["csrf_token"]
 
     def _live(self, row_id: int | None, ended_at: Any, expires_at: Any, last_seen_at: Any) -> bool:
         if ended_at is not None:
@@ -219,21 +221,21 @@ def _with_user(query: Any, user_id: Any) -> Any:
                              agent_id.label("agent_id")).join(u, user_id == u.c.id)
 
 
-# Built once: every request with credentials runs one of them.
+# Built once, run on the driver's cursor: every request with credentials runs one of them.
 _t, _s = ApiToken.__table__, UserSession.__table__  # type: ignore[attr-defined]
-_TOKEN_PRINCIPAL = _with_user(sa.select(_t.c.id, _t.c.revoked_at, _t.c.last_used_at), _t.c.user_id).where(
-    _t.c.token_hash == sa.bindparam("digest"))
-_SESSION_PRINCIPAL = _with_user(
+_TOKEN_PRINCIPAL = Prepared(_with_user(sa.select(_t.c.id, _t.c.revoked_at, _t.c.last_used_at), _t.c.user_id).where(
+    _t.c.token_hash == sa.bindparam("digest")))
+_SESSION_PRINCIPAL = Prepared(_with_user(
     sa.select(_s.c.id, _s.c.ended_at, _s.c.expires_at, _s.c.last_seen_at, _s.c.mfa, _s.c.csrf_token), _s.c.user_id
-).where(_s.c.session_hash == sa.bindparam("digest"))
+).where(_s.c.session_hash == sa.bindparam("digest")))
 
 
-def _principal(row: Any, *, mfa: bool, via: str) -> Principal:
+def _principal(row: Mapping[str, Any], *, mfa: bool, via: str) -> Principal:
     """The Principal of a row of :func:`_with_user`: roles needing MFA are withheld unless ``mfa``."""
-    roles = frozenset(row.roles or ())
+    roles = frozenset(row["roles"] or ())
     withheld = frozenset() if mfa else roles & frozenset(get_settings().auth.mfa_roles)
-    return Principal(email=row.email, roles=roles - withheld, user_id=row.user_id, agent_id=row.agent_id, mfa=mfa,
-                     withheld=withheld, via=via)
+    return Principal(email=row["email"], roles=roles - withheld, user_id=row["user_id"], agent_id=row["agent_id"],
+                     mfa=mfa, withheld=withheld, via=via)
 
 
 def _touch_later(session: Session, model: Any, row_id: int | None, **values: Any) -> None:

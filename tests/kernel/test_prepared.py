@@ -1,0 +1,119 @@
+"""Reads run on the driver's cursor (``Prepared``) answer what SQLAlchemy's execution answers for the same statement,
+value for value and type for type; errors come wrapped as SQLAlchemy wraps them; something listening to the
+statements gets them through SQLAlchemy."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from needs import service as needs_service
+from profiles import policy as profile_policy
+from profiles import service as profile_service
+from talents.auth import service as auth_service
+from talents.auth.testing import issue_token
+from talents.kernel.api import as_dicts
+from talents.kernel.db import new_session, read_connection
+from talents.kernel.prepared import Prepared
+
+AGENT = {
+    "name": "Camille Martin",
+    "email": "camille.martin@interieur.gouv.fr",
+    "ministry": "Ministère de l'Intérieur",
+    "skills": [{"name": "Python", "level": 4, "years": 3, "last_used": "2026-05-01"}, {"name": "k8s", "level": 2}],
+    "availability": [{"start": "2027-01-04", "end": "2027-06-30", "share": 0.6}],
+}
+NEED = {
+    "title": "Équipe flash",
+    "priority": 1,
+    "start": "2027-01-04",
+    "end": "2027-03-31",
+    "roles": [
+        {"title": "Dev", "share": 0.8, "remote": True,
+         "skills": [{"name": "Python", "level": 4, "required": True}, {"name": "tout nouveau savoir", "level": 3}]},
+        {"title": "Designer", "share": 0.6, "skills": []},
+    ],
+}
+
+
+def _same(prepared: Prepared, conn: sa.Connection, params: dict[str, object]) -> list[dict[str, object]]:
+    fast = prepared.dicts(conn, params)
+    slow = as_dicts(conn.execute(prepared.statement, params))
+    assert fast == slow
+    # the same types too (a naive datetime, a 0/1 for a boolean or a string for a date would compare unequal to
+    # SQLAlchemy's, except 0/1 == False/True: checked apart)
+    assert [[type(v) for v in row.values()] for row in fast] == [[type(v) for v in row.values()] for row in slow]
+    return fast
+
+
+def test_the_hot_reads_answer_what_sqlalchemy_answers(admin_client, engine):
+    agent = admin_client.post("/api/v1/agents", json=AGENT).json()
+    needs = [admin_client.post("/api/v1/needs", json={**NEED, "title": f"n{i}"}).json() for i in range(3)]
+    token = issue_token(engine, AGENT["email"], "lead")
+    with read_connection(engine) as conn:
+        row = _same(auth_service._TOKEN_PRINCIPAL, conn, {"digest": auth_service.digest(token)})[0]
+        assert row["roles"] == ["lead"] and row["agent_id"] == agent["id"] and row["active"] is True
+        assert _same(auth_service._TOKEN_PRINCIPAL, conn, {"digest": "none"}) == []
+        page = _same(needs_service._PAGE_OF_NEEDS, conn, {"limit": 2, "offset": 1})
+        assert len(page) == 2 and isinstance(page[0]["start"], dt.date) and page[0]["flash"] in (True, False)
+        assert isinstance(page[0]["created_at"], dt.datetime) and page[0]["created_at"].tzinfo is not None
+        assert _same(needs_service._COUNT_NEEDS, conn, {}) == [{"count_1": 3}]
+        assert needs_service._COUNT_NEEDS.scalar(conn) == 3
+        ids = [n["id"] for n in needs]
+        for some in (ids, ids[:1], ids[:2], ids, []):  # IN lists of several lengths, one of them again
+            roles = _same(needs_service._ROLES_WITH_SKILLS_OF, conn, {"ids": some})
+            assert len(roles) == 3 * len(some)  # two skills of the first role, none of the second
+        profile = _same(profile_policy.PROFILE_AS_SHOWN, conn, {"agent_id": agent["id"]})[0]
+        assert profile["languages"] == agent["languages"] and profile["remote"] is agent["remote"]
+        skills = _same(profile_service._SKILLS_OF_ONE, conn, {"agent_id": agent["id"]})
+        assert isinstance(skills[0]["last_used"], dt.date)
+        assert _same(profile_service._SKILLS_LISTED, conn, {"agent_id": agent["id"]}) != []
+        assert _same(profile_service._WINDOWS_OF, conn, {"agent_id": agent["id"]})[0]["share"] == 0.6
+        assert _same(profile_service._IS_LIVE, conn, {"agent_id": agent["id"]}) == [{"id": agent["id"]}]
+
+
+def test_the_pages_answer_as_before(admin_client, engine):
+    """The JSON of the reads made on the driver's cursor, as the statements' SQLAlchemy execution gives it."""
+    agent = admin_client.post("/api/v1/agents", json=AGENT).json()
+    for i in range(3):
+        admin_client.post("/api/v1/needs", json={**NEED, "title": f"n{i}"})
+    page = admin_client.get("/api/v1/needs?limit=2").json()
+    with read_connection(engine) as conn:
+        rows = as_dicts(conn.execute(needs_service._PAGE_OF_NEEDS.statement, {"limit": 2, "offset": 0}))
+    assert [n["id"] for n in page["data"]] == [r["id"] for r in rows] and page["count"] == 3
+    assert page["data"][0]["roles"][0]["skills"][0] == {"skill_id": "python", "typed": "Python", "level": 4,
+                                                        "weight": 1.0, "required": True, "label": "Python"}
+    assert page["data"][0]["roles"][1]["skills"] == []
+    shown = admin_client.get(f"/api/v1/agents/{agent['id']}").json()
+    assert shown == {**agent, "warnings": []}
+
+
+def test_a_database_error_comes_as_sqlalchemy_raises_it(engine):
+    broken = Prepared(sa.select(sa.text("no_such_column")).select_from(sa.table("agent")))
+    session = new_session(engine, read_only=True)
+    try:
+        with pytest.raises(sa.exc.DBAPIError):
+            broken.dicts(session.connection())
+    finally:
+        session.close()
+
+
+def test_statements_go_through_sqlalchemy_while_something_listens(engine):
+    seen: list[str] = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001 - the event's signature
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with read_connection(engine) as conn:
+            assert needs_service._COUNT_NEEDS.scalar(conn) == 0
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert any("count" in s.lower() for s in seen)
+    with read_connection(engine) as conn:
+        assert needs_service._COUNT_NEEDS.scalar(conn) == 0
+    assert len(seen) == 1
