@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from matching.availability import DEFAULT_FLOOR, Eligibility, eligibility
-from matching.index import EPS, INTEREST_FACTOR, NOT_A_SOURCE, IndexBase, Period, RoleVector, held_skills
+from matching.index import EPS, INTEREST_FACTOR, IndexBase, Period, RoleVector, held_skills
 from matching.scoring import LEVELS, interest_factor, level_credit
 from matching.types import AgentSkill, CandidateProfile, RoleRequirement, SkillRequirement
 
@@ -62,6 +62,7 @@ def rounded(values: np.ndarray, digits: int | np.ndarray) -> list[float]:
 
 
 _POWERS_OF_TEN = np.array([10.0**d for d in range(16)])  # exact doubles, as Python computes 10.0**digits
+_INTEREST = INTEREST_FACTOR.tolist()  # the same doubles, read by plain Python
 
 
 def _held_among(profile: CandidateProfile, skill_ids: set[str]) -> dict[str, AgentSkill]:
@@ -429,35 +430,47 @@ class _Layout:
             self._laid = self._compute()
         return self._laid[i]
 
-    def _pairs(
+    def _cells(
         self, entries: tuple[np.ndarray, ...], rv: RoleVector, today: date
-    ) -> tuple[list[int], list[int], list[int], list[float], list[int], list[int], list[int], list[int]]:
-        """Every (skill entry held, asked skill) pair where the entry gives credit to the asked skill, in
-        entry order then asked-skill order: the row, the asked skill, the entry's position among the
-        source skills of the role (``rv.src_skills``), the credit, the source's order for the asked skill
-        (0: the skill itself) and what the entry shows: level, last used ordinal, interest code.
+    ) -> tuple[dict[int, list[Any]], list[int], list[int], list[int], list[int]]:
+        """Every (skill entry held, asked skill) pair where the entry gives credit to the asked skill, by row
+        and asked skill: the credit and entry of the asked skill held itself (one at most), and the related
+        skills' offers (credit, order, entry) in entry order. Then what each such entry shows: its position
+        among the source skills of the role (``rv.src_skills``), level, last used ordinal, interest code.
 
         Each credit is ``similarity × level credit × interest × recency``, multiplied in that order as
-        :meth:`ExplainingIndex._credit` does, so the floats are the same."""
+        :meth:`ExplainingIndex._credit` does, so the floats are the same. Numpy finds the few entries that
+        count (about 80 a ranking); plain Python, cheaper than numpy calls on so few, does the rest."""
         pos, cols, lu, code = entries
         where = rv.contrib_at[cols]
         hit = (where >= 0).nonzero()[0]
-        at, lu, code = where[hit], lu[hit], code[hit].astype(np.int64)
-        si, below = np.divmod(at, LEVELS)  # source skill, level - 1
-        order = rv.src_order[si]
-        e, j = (order != NOT_A_SOURCE).nonzero()
-        # rv.contrib is similarity × level credit, so this is _credit's product, float for float
-        credit = rv.contrib[at[e], j] * INTEREST_FACTOR[code[e]] * self._recency(lu[e], today)
-        return (
-            pos[hit[e]].tolist(),
-            j.tolist(),
-            si[e].tolist(),
-            credit.tolist(),
-            order[e, j].tolist(),
-            (below[e] + 1).tolist(),
-            lu[e].tolist(),
-            code[e].tolist(),
-        )
+        last_used = lu[hit]
+        recency = self._recency(last_used, today).tolist()
+        codes = code[hit].tolist()
+        targets, contrib, interest, n_asked = rv.src_targets, rv.contrib_rows, _INTEREST, len(rv.skill_idx)
+        held: dict[int, list[Any]] = {}
+        sources: list[int] = []
+        levels: list[int] = []
+        for e, (i, at, c, r) in enumerate(zip(pos[hit].tolist(), where[hit].tolist(), codes, recency, strict=True)):
+            source, below = divmod(at, LEVELS)
+            sources.append(source)
+            levels.append(below + 1)
+            cells = held.get(i)
+            if cells is None:
+                cells = held[i] = [None] * n_asked
+            credits = contrib[at]  # similarity × level credit: _credit's product, float for float
+            for j, order in targets[source]:
+                x = credits[j] * interest[c] * r
+                cell = cells[j]
+                if cell is None:
+                    cell = cells[j] = [None, None]
+                if order == 0:
+                    cell[0] = (x, e)
+                elif cell[1] is None:
+                    cell[1] = [(x, order, e)]
+                else:
+                    cell[1].append((x, order, e))
+        return held, sources, levels, last_used.tolist(), codes
 
     def _compute(self) -> list[Explanation]:
         role, rv, today, entries, text, fair, period, at = self._inputs
@@ -552,23 +565,12 @@ class _Layout:
         ``EPS`` — the first in ``related_`` order among those within ``EPS`` of the best — as the reference
         loop decides. Held directly, a skill is shown matched at or above the required level, else below
         level even when a related skill earned more credit."""
-        pairs = self._pairs(entries, rv, today) if entries is not None else ([],) * 8
-        _, _, sources, _, _, levels, last_used, interests = pairs
-        held = _held_cells(pairs)
+        held, sources, levels, last_used, interests = (
+            self._cells(entries, rv, today) if entries is not None else ({}, [], [], [], [])
+        )
         weights = rv.weights.tolist()
         required_levels = [r.level for r in role.skills]
-        bases = [
-            {
-                "skill_id": r.skill_id,
-                "label": self._label(r.skill_id),
-                "required_level": r.level,
-                "required": r.required,
-                "weight": round(weights[j], 4),
-            }
-            for j, r in enumerate(role.skills)
-        ]
-        # the entries are copies of these, their values set: cheaper than writing each out whole
-        held_of = [base | {"agent_level": 0, "credit": 0.0, "last_used": None, "interest": None} for base in bases]
+        bases, held_of = rv.shown, rv.shown_held  # templates: the entries are copies, their values set
         copy, day = dict.copy, _iso_day
         via: dict[tuple[int, int], Explanation] = {}  # (source, asked skill) → a related entry but its level
         parts: list[tuple[list[Explanation], ...]] = []
@@ -585,8 +587,7 @@ class _Layout:
             below: list[Explanation] = []
             missing: list[Explanation] = []
             fit = 0.0  # summed left to right, as the reference sums (a missing skill adds 0)
-            for j, level in enumerate(required_levels):
-                cell = cells.get(j)
+            for j, cell in enumerate(cells):
                 if cell is None:
                     missing.append(copy(bases[j]))
                     continue
@@ -596,6 +597,7 @@ class _Layout:
                 won = offer is not None and offer[0] > best + EPS
                 if won:
                     best = offer[1]  # type: ignore[index]
+                level = required_levels[j]
                 if direct is not None and (levels[direct[1]] < level or not won):
                     k = direct[1]
                     entry = copy(held_of[j])
@@ -636,30 +638,9 @@ class _Layout:
         }
 
 
-def _held_cells(pairs: tuple[list[Any], ...]) -> dict[int, dict[int, list[Any]]]:
-    """The :meth:`_Layout._pairs` by row and asked skill: the credit and pair of the asked skill held
-    itself (one at most), and the related skills' offers (credit, order, pair) in the pairs' order."""
-    held: dict[int, dict[int, list[Any]]] = {}
-    rows, asked, _, credits, orders, *_ = pairs
-    for k, (i, j, x, o) in enumerate(zip(rows, asked, credits, orders, strict=True)):
-        cells = held.get(i)
-        if cells is None:
-            cells = held[i] = {}
-        cell = cells.get(j)
-        if cell is None:
-            cell = cells[j] = [None, None]
-        if o == 0:
-            cell[0] = (x, k)
-        elif cell[1] is None:
-            cell[1] = [(x, o, k)]
-        else:
-            cell[1].append((x, o, k))
-    return held
-
-
 def _first_best(offers: list[tuple[float, int, int]]) -> tuple[float, float, int]:
-    """Of the related skills that offer credit to one asked skill (credit, order, pair): the best credit,
-    and the credit and pair of the first in order among those within ``EPS`` of it (the first offered
+    """Of the related skills that offer credit to one asked skill (credit, order, entry): the best credit,
+    and the credit and entry of the first in order among those within ``EPS`` of it (the first offered
     among equal orders)."""
     top = max(x for x, _, _ in offers)
     pick = min((o, n) for n, (x, o, _) in enumerate(offers) if x >= top - EPS)[1]

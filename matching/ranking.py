@@ -155,6 +155,22 @@ class CandidateIndex(ExplainingIndex):
                 ok_cols.extend(self._skill_col(k, lvl) for lvl in range(lvl_req, LEVELS + 1))
                 if lvl_req > 1:
                     low_cols.append(self._skill_col(k, lvl_req - 1))
+        targets: list[list[tuple[int, int]]] = [[] for _ in src_skills]
+        for t, j, _, order in src:
+            targets[at[t]].append((j, order))
+        for pairs in targets:
+            pairs.sort()  # asked-skill order (one pair per source and asked skill)
+        label = self.taxonomy_.label
+        shown = [
+            {
+                "skill_id": r.skill_id,
+                "label": label(r.skill_id),
+                "required_level": r.level,
+                "required": r.required,
+                "weight": round(wj, 4),
+            }
+            for r, wj in zip(role.skills, w, strict=True)
+        ]
         contrib_cols = (s_skill[:, None] * LEVELS + np.arange(LEVELS)).ravel()
         contrib_at = np.full(LEVELS * len(self.skill_ids_), -1, dtype=np.int32)
         contrib_at[contrib_cols] = np.arange(contrib_cols.size, dtype=np.int32)
@@ -174,6 +190,10 @@ class CandidateIndex(ExplainingIndex):
             src_sim=src_sim,
             src_order=src_order,
             src_direct=src_direct,
+            src_targets=targets,
+            contrib_rows=contrib.reshape(s_skill.size * LEVELS, n_asked).tolist(),
+            shown=shown,
+            shown_held=[b | {"agent_level": 0, "credit": 0.0, "last_used": None, "interest": None} for b in shown],
         )
 
     def _bulk(self, rv: RoleVector) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ __all__ = [
     "BELOW_PENALTY_PER_LEVEL",
     "LEVELS",
     "MEET_CREDIT",
+    "RECENCY_DAYS",
     "REQUIRED_WEIGHT",
     "credit_table",
     "fairness_factor",
@@ -24,6 +25,7 @@ __all__ = [
     "level_credit",
     "recency_factor",
     "recency_factors",
+    "recency_table_past",
 ]
 
 LEVELS = 5
@@ -81,12 +83,12 @@ def recency_factors(
     if lu.dtype.kind in "iu":
         # whole days: read from the table (the same floats, a few array passes instead of a dozen)
         days = today.toordinal() - lu
-        if not days.size or days.max() <= _RECENCY_DAYS:
+        if not days.size or days.max() <= RECENCY_DAYS:
             return np.where(lu <= 0, 1.0, _recency_table(half_life_years, floor)[np.maximum(days, 0)])
     return _recency_formula(today.toordinal() - np.asarray(lu, dtype=float), lu, half_life_years, floor)
 
 
-_RECENCY_DAYS = 1 << 15  # ages tabulated, in days (about 90 years); older ones are computed
+RECENCY_DAYS = 1 << 15  # ages tabulated, in days (about 90 years); older ones are computed
 
 
 def _recency_formula(days: np.ndarray, lu: np.ndarray, half_life_years: float, floor: float) -> np.ndarray:
@@ -97,8 +99,8 @@ def _recency_formula(days: np.ndarray, lu: np.ndarray, half_life_years: float, f
 
 @lru_cache(maxsize=8)
 def _recency_table(half_life_years: float, floor: float) -> np.ndarray:
-    """The recency factor of a skill last used 0, 1, … ``_RECENCY_DAYS`` days ago (read-only)."""
-    days = np.arange(_RECENCY_DAYS + 1, dtype=float)
+    """The recency factor of a skill last used 0, 1, … ``RECENCY_DAYS`` days ago (read-only)."""
+    days = np.arange(RECENCY_DAYS + 1, dtype=float)
     table = _recency_formula(days, np.ones_like(days), half_life_years, floor)
     table.setflags(write=False)
     return table
@@ -123,3 +125,13 @@ def fairness_factor(open_proposals: float | np.ndarray, max_penalty: float = 0.1
     op = np.maximum(np.asarray(open_proposals, dtype=float), 0.0)
     out = 1.0 - max_penalty * (1.0 - np.power(0.5, op / half))
     return float(out) if np.ndim(out) == 0 else out
+
+
+@lru_cache(maxsize=8)
+def recency_table_past(half_life_years: float, floor: float) -> np.ndarray:
+    """The table of :func:`_recency_table` and one more entry, 1.0 (read-only): read with ``take(ages,
+    mode="clip")``, an age in the future reads 0 days (a factor of 1), any age past the table 1 — right for an
+    unknown date, and for none other (the caller checks that no known date is that old)."""
+    table = np.append(_recency_table(half_life_years, floor), 1.0)
+    table.setflags(write=False)
+    return table
