@@ -151,10 +151,9 @@ class ExplainingIndex(IndexBase):
         bounds = period.indptr.tolist()
         eligible, min_free = period.eligible.tolist(), period.min_free.tolist()
         required = [r for r in role.skills if r.required]
-        for c, row in enumerate(rows.tolist()):
+        for c, profile in enumerate(self.profiles_.take(rows.tolist())):
             if len(picked) >= limit:
                 break
-            profile = self.profiles_[row]
             if profile is None:
                 continue
             i = offset + c
@@ -373,7 +372,7 @@ class ExplainingIndex(IndexBase):
         :meth:`_explain` at once."""
         m = rows.size
         entries = self._skill_entries(rows) if rv.src_skills.size and role.skills else None
-        profiles = [self.profiles_[r] for r in rows.tolist()]
+        profiles = self.profiles_.take(rows.tolist())
         batch = _Layout(
             self,
             role,

@@ -399,8 +399,8 @@ class CandidateIndex(ExplainingIndex):
             keep,
         )
         ranking.candidates = [
-            Candidate(self.agent_ids_[r] or "", s, e)
-            for r, s, e in zip(rows[best].tolist(), scores[best].tolist(), expl, strict=False)
+            Candidate(a or "", s, e)
+            for a, s, e in zip(self.agent_ids_.take(rows[best].tolist()), scores[best].tolist(), expl, strict=False)
         ]
         chosen = near[picked].tolist()
         explained = expl[best.size :]
@@ -418,8 +418,10 @@ class CandidateIndex(ExplainingIndex):
                 chosen += more[idx].tolist()
                 reasons += why
         ranking.near_misses = [
-            NearMiss(self.agent_ids_[r] or "", s, why, e)
-            for r, s, why, e in zip(pool[chosen].tolist(), pool_score[chosen].tolist(), reasons, explained, strict=True)
+            NearMiss(a or "", s, why, e)
+            for a, s, why, e in zip(
+                self.agent_ids_.take(pool[chosen].tolist()), pool_score[chosen].tolist(), reasons, explained, strict=True
+            )
         ]
         return ranking
 
@@ -435,7 +437,7 @@ class CandidateIndex(ExplainingIndex):
         ordered = scores[order]
         if not (ordered[1:] == ordered[:-1]).any():  # no tie: the agent ids are not needed
             return order
-        names = np.array([self.agent_ids_[r] or "" for r in rows[head].tolist()])
+        names = np.array([a or "" for a in self.agent_ids_.take(rows[head].tolist())])
         return head[np.lexsort((names, -scores[head]))]
 
     def explain(
