@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["Candidate", "CandidateIndex", "NearMiss", "Ranking"]
 
 _COMPILED_KEPT = 64  # role vectors cached per index (each holds a dense vector of the feature space)
+_TRUE = np.ones(1, dtype=bool)
 
 
 class Candidate(Explained):
@@ -215,14 +216,32 @@ class CandidateIndex(ExplainingIndex):
             bound[~self.alive_] = -np.inf
         return bound, text
 
-    def _available(self, rows: np.ndarray, role: RoleRequirement, slack: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _available(
+        self, rows: np.ndarray, role: RoleRequirement, slack: bool, checks: tuple[np.ndarray, ...] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Whether each row has free share ≥ the role's on every day of its period; and, with ``slack``,
         whether it would with a little slack instead — ``near_miss_share`` less, or the period starting
-        or ending ``near_miss_days`` later or earlier (the near misses' pre-filter). Vectorised."""
-        s, e = role.start.toordinal(), role.end.toordinal()
+        or ending ``near_miss_days`` later or earlier (the near misses' pre-filter). Vectorised.
+        ``checks``: :meth:`_checks` of the role and ``slack``, when the caller has them (a ranking's rounds)."""
+        first, last, need, days_in, line = checks if checks is not None else self._checks(role, slack)
         pos, ss, ee, ff = self._segments_of(rows)
-        # One check per line of (first day, last day, share needed): the role itself, then with slack.
-        # Segments are disjoint: enough iff the days with enough free share cover all of [first, last].
+        # each segment's days within each check's period (0 outside), counted where its free share is enough
+        inside = np.maximum(np.minimum(ee, last) - np.maximum(ss, first) + 1, 0)
+        counted = inside * (ff + EPS >= need)
+        # days covered per (check, row), with one bincount over check × rows (no selection: cheaper)
+        at = pos + rows.size * line
+        days = np.bincount(at.ravel(), weights=counted.ravel(), minlength=line.size * rows.size)
+        ok = days.reshape(line.size, -1) == days_in
+        free = ok[0]
+        if not slack:
+            return free, np.zeros(rows.size, dtype=bool)
+        return free, ok[1:].any(axis=0) & ~free
+
+    def _checks(self, role: RoleRequirement, slack: bool) -> tuple[np.ndarray, ...]:
+        """What :meth:`_available` checks, one line each (columns): first day, last day, share needed, days
+        from first to last, the line's number. Segments are disjoint: enough iff the days with enough free
+        share cover all of [first, last]. The role itself, then with slack."""
+        s, e = role.start.toordinal(), role.end.toordinal()
         checks = [(s, e, role.share)]
         if slack:
             checks.append((s, e, role.share - self.near_miss_share))
@@ -231,18 +250,7 @@ class CandidateIndex(ExplainingIndex):
         # one array of the checks (days as floats: whole numbers, exact), a column each
         lines = np.array(checks)
         first, last, need = lines[:, 0:1], lines[:, 1:2], lines[:, 2:3]
-        # each segment's days within each check's period (0 outside), counted where its free share is enough
-        inside = np.maximum(np.minimum(ee, last) - np.maximum(ss, first) + 1, 0)
-        counted = inside * (ff + EPS >= need)
-        # days covered per (check, row), with one bincount over check × rows (no selection: cheaper)
-        at = pos + rows.size * np.arange(len(checks))[:, None]
-        days = np.bincount(at.ravel(), weights=counted.ravel(), minlength=len(checks) * rows.size)
-        days = days.reshape(len(checks), -1)
-        ok = days == (last - first + 1)
-        free = ok[0]
-        if not slack:
-            return free, np.zeros(rows.size, dtype=bool)
-        return free, ok[1:].any(axis=0) & ~free
+        return first, last, need, last - first + 1, np.arange(len(checks))[:, None]
 
     def _exact(
         self, rows: np.ndarray, rv: RoleVector, today: date, fairness: bool, text: np.ndarray | None = None
@@ -264,7 +272,7 @@ class CandidateIndex(ExplainingIndex):
                 c = rv.contrib[at] * INTEREST_FACTOR[code[hit]][:, None]
                 c *= self._recency(lu[hit], today)[:, None]
                 # a row's entries are contiguous: max per (row, asked skill) with one reduceat
-                first = np.concatenate([[True], hp[1:] != hp[:-1]]).nonzero()[0]
+                first = np.concatenate((_TRUE, hp[1:] != hp[:-1])).nonzero()[0]
                 best = np.zeros((m, rv.contrib.shape[1]))
                 best[hp[first]] = np.maximum.reduceat(c, first, axis=0)
                 fit = best @ rv.weights
@@ -327,6 +335,7 @@ class CandidateIndex(ExplainingIndex):
         part, ready = positive, 0
         seen = 0
         m = min(n_pos, max(5 * top, 256))
+        checks = self._checks(role, want_near > 0)  # the same in every round
         while True:
             if m > ready:
                 # One partial sort over the positive agents serves this round and the next two.
@@ -340,7 +349,7 @@ class CandidateIndex(ExplainingIndex):
             seen = m
             if new.size:
                 # availability first (cheap): only the available, and near misses, are scored exactly
-                free, almost = self._available(new, role, slack=want_near > 0)
+                free, almost = self._available(new, role, want_near > 0, checks)
                 scored = (free | almost).nonzero()[0]
                 rows_s = new[scored]
                 score, _, text, _, req = self._exact(rows_s, rv, today, fairness, text_all)
@@ -355,7 +364,7 @@ class CandidateIndex(ExplainingIndex):
                     pool_rows.append(rows_s[near])
                     pool_scores.append(score[near])
                     pool_text.append(text[near])
-            allscores = np.concatenate(found_scores) if found_scores else np.empty(0)
+            allscores = _joined(found_scores, np.float64)
             enough = allscores.size >= top and np.partition(allscores, -top)[-top] + EPS >= bound * slack
             pool_size = sum(p.size for p in pool_rows)
             if m >= n_pos or (enough and pool_size >= want_near):
@@ -364,13 +373,10 @@ class CandidateIndex(ExplainingIndex):
                 break
             m = min(n_pos, 2 * m)
         ranking.examined = seen
-        rows = np.concatenate(found_rows) if found_rows else np.empty(0, np.int64)
-        scores = np.concatenate(found_scores) if found_scores else np.empty(0)
-        texts = np.concatenate(found_text) if found_text else np.empty(0)
+        rows, scores, texts = _joined(found_rows, np.int64), allscores, _joined(found_text, np.float64)
         best = self._best_first(rows, scores, top)[:top]
-        pool = np.concatenate(pool_rows) if pool_rows else np.empty(0, np.int64)
-        pool_score = np.concatenate(pool_scores) if pool_scores else np.empty(0)
-        pool_txt = np.concatenate(pool_text) if pool_text else np.empty(0)
+        pool, pool_score = _joined(pool_rows, np.int64), _joined(pool_scores, np.float64)
+        pool_txt = _joined(pool_text, np.float64)
         near_order = (-pool_score).argsort(kind="stable")
         # Most of the pre-filtered pool are near misses: a few more than needed are looked at with the
         # candidates (one eligibility pass, one explanation pass), the rest only if that is not enough.
@@ -461,3 +467,10 @@ class CandidateIndex(ExplainingIndex):
         from matching.team import propose_team
 
         return propose_team(self, roles, **kwargs)
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """The rounds' arrays end to end: the one array itself when one round was enough (read only, not copied)."""
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.empty(0, dtype)
