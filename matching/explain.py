@@ -371,7 +371,7 @@ class ExplainingIndex(IndexBase):
         :class:`Explained`). Rows that are not *plain* (a level or interest out of range) are explained by
         :meth:`_explain` at once."""
         m = rows.size
-        entries = self._skill_entries(rows) if rv.src_skills.size and role.skills else None
+        entries = self._skill_hits(rows, rv.contrib_at) if rv.src_skills.size and role.skills else None
         profiles = self.profiles_.take(rows.tolist())
         batch = _Layout(
             self,
@@ -438,19 +438,17 @@ class _Layout:
         among the source skills of the role (``rv.src_skills``), level, last used ordinal, interest code.
 
         Each credit is ``similarity × level credit × interest × recency``, multiplied in that order as
-        :meth:`ExplainingIndex._credit` does, so the floats are the same. Numpy finds the few entries that
-        count (about 80 a ranking); plain Python, cheaper than numpy calls on so few, does the rest."""
-        pos, cols, lu, code = entries
-        where = rv.contrib_at[cols]
-        hit = (where >= 0).nonzero()[0]
-        last_used = lu[hit]
+        :meth:`ExplainingIndex._credit` does, so the floats are the same. ``entries``: the entries that count,
+        as :meth:`IndexBase._skill_hits` reads them (about 80 a ranking); plain Python, cheaper than numpy
+        calls on so few, does the rest."""
+        pos, where, last_used, code = entries
         recency = self._recency(last_used, today).tolist()
-        codes = code[hit].tolist()
+        codes = code.tolist()
         targets, contrib, interest, n_asked = rv.src_targets, rv.contrib_rows, _INTEREST, len(rv.skill_idx)
         held: dict[int, list[Any]] = {}
         sources: list[int] = []
         levels: list[int] = []
-        for e, (i, at, c, r) in enumerate(zip(pos[hit].tolist(), where[hit].tolist(), codes, recency, strict=True)):
+        for e, (i, at, c, r) in enumerate(zip(pos.tolist(), where.tolist(), codes, recency, strict=True)):
             source, below = divmod(at, LEVELS)
             sources.append(source)
             levels.append(below + 1)

@@ -854,6 +854,24 @@ class IndexBase:
         arrays = [self.skills_.indices, self.last_used_, self.interest_]
         return self._entries(rows, self.skills_.indptr, arrays, ["skill_cols", "last_used", "interest"])
 
+    def _skill_hits(self, rows: np.ndarray, column_at: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The skill-block entries of ``rows`` whose column has a position in ``column_at`` (≥ 0; a role's
+        columns that give credit): (position in rows, that position, last used, interest code), rows in the
+        order given. Only those entries' last use and interest are read (most entries give no credit)."""
+        k = self.skills_
+        nb = k.indptr.size - 1
+        if not self.overlay_ or not self._in_overlay(rows, nb).any():
+            idx, owner = ranges(k.indptr[rows], k.indptr[rows + 1])
+            where = column_at[k.indices[idx]]
+            hit = (where >= 0).nonzero()[0]
+            at = idx[hit]
+            # positions as indices (intp): read again and again, an int32 array would be converted each time
+            return owner[hit], where[hit].astype(np.intp), self.last_used_[at], self.interest_[at]
+        pos, cols, lu, code = self._skill_entries(rows)
+        where = column_at[cols]
+        hit = (where >= 0).nonzero()[0]
+        return pos[hit], where[hit].astype(np.intp), lu[hit], code[hit]
+
     def _text_scores(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """The profile block of ``rows`` times ``vector``, each row summed in entry order as the mat-vec
         sums it (the same float, bit for bit)."""

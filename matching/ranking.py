@@ -259,18 +259,15 @@ class CandidateIndex(ExplainingIndex):
         ``text``: every agent's profile part, as :meth:`_bulk` gives it (else computed for ``rows``)."""
         m = rows.size
         text = text[rows] if text is not None else self._text_scores(rows, rv.vector)
-        pos, cols, lu, code = self._skill_entries(rows)
         fit = np.zeros(m)
         req = np.zeros((2, m))
-        if rv.contrib_cols.size and cols.size:
+        if rv.contrib_cols.size:
             # the entries that give credit to an asked skill
-            where = rv.contrib_at[cols]
-            hit = (where >= 0).nonzero()[0]
-            if hit.size:
-                hp, at = pos[hit], where[hit]
+            hp, at, lu, code = self._skill_hits(rows, rv.contrib_at)
+            if hp.size:
                 # similarity × level credit × interest × recency at ``today``, multiplied as explanations do
-                c = rv.contrib[at] * INTEREST_FACTOR[code[hit]][:, None]
-                c *= self._recency(lu[hit], today)[:, None]
+                c = rv.contrib[at] * INTEREST_FACTOR[code][:, None]
+                c *= self._recency(lu, today)[:, None]
                 # a row's entries are contiguous: max per (row, asked skill) with one reduceat
                 first = np.concatenate((_TRUE, hp[1:] != hp[:-1])).nonzero()[0]
                 best = np.zeros((m, rv.contrib.shape[1]))
