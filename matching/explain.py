@@ -501,7 +501,6 @@ class _Layout:
         """Each row's explanation, from its skill entries, its rounded figures and its period's segments."""
         scores, fits, texts, fairs, min_free = by_row
         eligible, short_days = period.eligible[positions].tolist(), period.short_days[positions].tolist()
-        bounds, seg_start, seg_end = period.indptr.tolist(), period.start.tolist(), period.end.tolist()
         day, open_proposals, copy = _iso_day, self.open_proposals, dict.copy
         # Each row's dictionaries are copies of these, their row's values set: cheaper than writing them out
         # whole (a copy takes the keys at once, a literal inserts them one by one).
@@ -522,14 +521,15 @@ class _Layout:
             "segments": [],
         }
         fairness_of = {"applied": self.fairness, "open_proposals": 0, "factor": 1.0}
-        segment_of = {"start": None, "end": None, "free": 0.0}
+        # every segment of the period at once (a comprehension; each row takes its slice of them, its own)
+        every = [
+            {"start": day(a), "end": day(b), "free": f}
+            for a, b, f in zip(period.start.tolist(), period.end.tolist(), seg_free, strict=True)
+        ]
+        bounds = period.indptr.tolist()
         laid: list[Explanation] = []
         for i, ((matched, related, below, missing), p) in enumerate(zip(skills, positions.tolist(), strict=True)):
-            segments = []
-            for s in range(bounds[p], bounds[p + 1]):
-                segment = copy(segment_of)
-                segment["start"], segment["end"], segment["free"] = day(seg_start[s]), day(seg_end[s]), seg_free[s]
-                segments.append(segment)
+            segments = every[bounds[p] : bounds[p + 1]]
             parts = copy(parts_of)
             parts["skills"], parts["text"], parts["fairness_factor"] = fits[i], texts[i], fairs[i]
             availability = copy(availability_of)
