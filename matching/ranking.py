@@ -350,14 +350,20 @@ class CandidateIndex(ExplainingIndex):
                 scored = (free | almost).nonzero()[0]
                 rows_s = new[scored]
                 score, _, text, _, req = self._exact(rows_s, rv, today, fairness, text_all)
-                gate = req[0] >= rv.n_required
-                ok = free[scored] & gate
+                if rv.n_required:
+                    gate = req[0] >= rv.n_required
+                    ok = free[scored] & gate
+                else:  # nothing required: the available are the candidates, the almost available near misses
+                    ok = free[scored]
                 found_rows.append(rows_s[ok])
                 found_scores.append(score[ok])
                 found_text.append(text[ok])
                 if want_near:
-                    low_one = (req[0] == rv.n_required - 1) & (req[1] >= 1)
-                    near = (free[scored] & low_one) | (almost[scored] & gate)
+                    if rv.n_required:
+                        low_one = (req[0] == rv.n_required - 1) & (req[1] >= 1)
+                        near = (free[scored] & low_one) | (almost[scored] & gate)
+                    else:
+                        near = almost[scored]
                     pool_rows.append(rows_s[near])
                     pool_scores.append(score[near])
                     pool_text.append(text[near])
