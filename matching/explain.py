@@ -53,7 +53,8 @@ def rounded(values: np.ndarray, digits: int | np.ndarray) -> list[float]:
         return [round(v, d) for v, d in zip(values.tolist(), places, strict=True)]
     whole = np.rint(scaled)
     out = (whole / scale).tolist()
-    doubtful = (np.abs(np.abs(scaled - whole) - 0.5) <= 1e-6).nonzero()[0]  # near a half: Python decides
+    # near a half (within 1e-6, and a little more: asking Python for a few more changes nothing): Python decides
+    doubtful = (np.abs(scaled - whole) >= 0.5 - 2e-6).nonzero()[0]
     if doubtful.size:
         flat = values.tolist()
         for k in doubtful.tolist():
@@ -474,15 +475,16 @@ class _Layout:
         m = text.size
         skills, fits, shown = self._skill_parts(role, rv, today, entries, m)
         # the same floats as the reference: its fit, then its score's operations in its order
-        score = np.minimum(1.0, np.maximum(0.0, (rv.skill_weight * np.array(fits) + rv.text_weight * text) * fair))
+        fit = np.array(fits)
+        score = np.minimum(1.0, np.maximum(0.0, (rv.skill_weight * fit + rv.text_weight * text) * fair))
         positions = at if at is not None else np.arange(m)  # each row's position in the period
         # Python numbers from here, rounded a whole array at a time as the reference rounds each: the credits
         # shown to 4 digits, the rest to 6, in one pass
         n = len(shown)
-        values = np.concatenate(
-            [[c for _, c in shown], score, fits, text, fair, period.min_free[positions], period.free]
-        )
-        all_rounded = rounded(values, np.array([4, 6]).repeat([n, values.size - n]))
+        values = np.concatenate([[c for _, c in shown], score, fit, text, fair, period.min_free[positions], period.free])
+        digits = np.full(values.size, 6)
+        digits[:n] = 4
+        all_rounded = rounded(values, digits)
         for (entry, _), credit in zip(shown, all_rounded, strict=False):
             entry["credit"] = credit
         by_row = [all_rounded[n + k * m : n + (k + 1) * m] for k in range(5)]  # score, fit, text, fairness, min free
