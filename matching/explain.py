@@ -481,7 +481,8 @@ class _Layout:
         # Python numbers from here, rounded a whole array at a time as the reference rounds each: the credits
         # shown to 4 digits, the rest to 6, in one pass
         n = len(shown)
-        values = np.concatenate([[c for _, c in shown], score, fit, text, fair, period.min_free[positions], period.free])
+        credits = [c for _, c in shown]
+        values = np.concatenate([credits, score, fit, text, fair, period.min_free[positions], period.free])
         digits = np.full(values.size, 6)
         digits[:n] = 4
         all_rounded = rounded(values, digits)

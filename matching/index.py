@@ -754,14 +754,18 @@ class IndexBase:
         # An unknown date (0 or less) is given as ``when`` (a factor of 1, as for unknown): one unknown date
         # would otherwise send the whole array through the formula instead of the table of ages in days.
         today = when.toordinal()
-        if last_used.dtype == np.int64 and today > RECENCY_DAYS + 1 and last_used.size:
-            # The same table read in one clipped take (a dozen array calls less, each costing more than the
-            # work here): a day after ``when`` reads age 0, an unknown date (-1) the 1 past the table's end.
-            # Unless a known date is older than the table (a date from 1 to today - RECENCY_DAYS, seen
-            # unsigned as the smallest; 0 too), when the formula decides as before.
-            if np.minimum.reduce(last_used.view(np.uint64)) >= today - RECENCY_DAYS:
-                table = recency_table_past(self.recency_half_life_years, self.recency_floor)
-                return table.take(today - last_used, mode="clip")
+        # The same table read in one clipped take (a dozen array calls less, each costing more than the work
+        # here): a day after ``when`` reads age 0, an unknown date (-1) the 1 past the table's end. Unless a
+        # known date is older than the table (a date from 1 to today - RECENCY_DAYS, seen unsigned as the
+        # smallest; 0 too), when the formula decides as before.
+        if (
+            last_used.dtype == np.int64
+            and today > RECENCY_DAYS + 1
+            and last_used.size
+            and np.minimum.reduce(last_used.view(np.uint64)) >= today - RECENCY_DAYS
+        ):
+            table = recency_table_past(self.recency_half_life_years, self.recency_floor)
+            return table.take(today - last_used, mode="clip")
         known = np.where(last_used > 0, last_used, today)
         return recency_factors(known, when, self.recency_half_life_years, self.recency_floor)
 

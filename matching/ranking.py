@@ -426,11 +426,10 @@ class CandidateIndex(ExplainingIndex):
                 )
                 chosen += more[idx].tolist()
                 reasons += why
+        near_ids = self.agent_ids_.take(pool[chosen].tolist())
         ranking.near_misses = [
             NearMiss(a or "", s, why, e)
-            for a, s, why, e in zip(
-                self.agent_ids_.take(pool[chosen].tolist()), pool_score[chosen].tolist(), reasons, explained, strict=True
-            )
+            for a, s, why, e in zip(near_ids, pool_score[chosen].tolist(), reasons, explained, strict=True)
         ]
         return ranking
 

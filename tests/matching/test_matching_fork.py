@@ -46,6 +46,8 @@ def test_layered_list_and_map_behave_as_a_list_and_a_dict_and_forks_stay_apart()
             layered_map.fold()
         assert len(layered_list) == len(plain_list) and list(layered_list) == plain_list
         assert layered_list[-1] == plain_list[-1] and layered_list[3] == plain_list[3]
+        at = [rnd.randrange(len(plain_list)) for _ in range(6)]
+        assert layered_list.take(at) == [plain_list[i] for i in at]
         assert len(layered_map) == len(plain_dict) and dict(layered_map.items()) == plain_dict
         assert all(layered_map.get(f"k{i}") == plain_dict.get(f"k{i}") for i in range(41))
         assert all((f"k{i}" in layered_map) == (f"k{i}" in plain_dict) for i in range(41))
