@@ -114,7 +114,24 @@ def refresh_statistics(engine: Engine, tables: Iterable[str]) -> None:
 _READ_ONLY = "talents_read_only"
 
 
+# Marks, in a connection's ``info``, that it holds its process's write turn (see :func:`_configure_sqlite`).
+_WRITE_TURN = "talents_write_turn"
+# Each SQLite engine's write turn.
+write_turns: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
 def _configure_sqlite(engine: Engine, busy_ms: int) -> None:
+    # One write transaction at a time per process, queued on a lock of ours. SQLite lets one writer in and
+    # makes the others sleep and retry (its busy handler: 1, 2, 5 … up to 100 ms a sleep, whenever the lock
+    # frees), so concurrent edits waited up to seconds for a lock free most of the time. Waiting here wakes the
+    # next writer as the last one ends. Writers of other processes still meet SQLite's busy handler.
+    write_turn = write_turns[engine] = threading.Lock()
+
+    def _end_turn(conn: Any) -> None:
+        # A dropped connection gave the turn back as it was dropped (and has no ``info`` left to read).
+        if not conn.invalidated and conn.info.pop(_WRITE_TURN, False):
+            write_turn.release()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # WAL lets readers run beside one writer; foreign keys are off by default in SQLite.
@@ -132,8 +149,31 @@ def _configure_sqlite(engine: Engine, busy_ms: int) -> None:
         # stale data (the 100 % rule depends on it), and no deadlock-on-upgrade errors. Sessions that
         # only read begin deferred, so that readers never queue behind the one write lock.
         # Straight to the driver: every request begins a transaction, SQLAlchemy's execution steps cost more.
-        conn.connection.driver_connection.execute(
-            "BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(_READ_ONLY):
+            conn.connection.driver_connection.execute("BEGIN")
+            return
+        # Past the busy timeout, on to SQLite's own waiting (and its "database is locked"), as without the turn.
+        if not conn.info.get(_WRITE_TURN) and write_turn.acquire(timeout=busy_ms / 1000):
+            conn.info[_WRITE_TURN] = True
+        try:
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            _end_turn(conn)
+            raise
+
+    # The turn passes on as the transaction ends (the next writer's BEGIN IMMEDIATE may meet the end of this
+    # COMMIT: a millisecond's wait at most), or as its connection goes back to the pool or is dropped.
+    event.listen(engine, "commit", _end_turn)
+    event.listen(engine, "rollback", _end_turn)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None and record.info.pop(_WRITE_TURN, False):
+            write_turn.release()
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_conn: Any, record: Any, _exc: Any) -> None:
+        _on_checkin(_dbapi_conn, record)
 
 
 def _postgres_options() -> str:
