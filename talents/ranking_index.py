@@ -68,7 +68,7 @@ from matching.types import (
 )
 from talents.assignments.exclusions import excluded_agents
 from talents.assignments.states import COMMITTED_STATES, FIXED_STATES
-from talents.kernel.db import UTCDateTime
+from talents.kernel.db import UTCDateTime, bound_engine
 from talents.kernel.errors import NotFoundError
 from talents.kernel.settings import get_settings
 from talents.ranking_store import IndexStore
@@ -721,7 +721,7 @@ class RankingReader:
 
     def __init__(self, session: Reader) -> None:
         self.session = session
-        engine = session.engine if isinstance(session, sa.Connection) else session.get_bind()
+        engine = session.engine if isinstance(session, sa.Connection) else bound_engine(session)
         self.cache = get_ranking_cache(engine)  # type: ignore[arg-type]
         self.floor = get_settings().matching.floor
 

@@ -25,6 +25,7 @@ from sqlmodel import Session, col, func, select
 from needs.models import Need, Pledge, Project, Role, RoleSkill
 from profiles.models import Agent, AgentSkill, Availability, Skill
 from talents.assignments.models import COMMITTED_STATES, Assignment
+from talents.kernel.db import bound_engine
 from talents.kernel.errors import NotFoundError
 from talents.kernel.settings import get_settings
 
@@ -154,7 +155,7 @@ class ReviewService:
         """The figures over the whole pool, kept by this worker: the same while the database's change stamps
         stay the same, and at most :data:`POOL_MAX_AGE_S` old when they moved."""
         today = today or date.today()
-        database = self.session.get_bind().url.render_as_string(hide_password=True)
+        database = bound_engine(self.session).url.render_as_string(hide_password=True)
         with _kept_lock:
             kept = _kept.get(database)
             fresh = kept is not None and kept.stamp[:2] == (today, self.floor)

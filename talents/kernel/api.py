@@ -170,9 +170,9 @@ def open_request_session(scope: Scope) -> Session:
     A handler that reads through :func:`read_now` gets an ``autocommit`` session: it writes nothing but its
     access-log lines and "last used" times."""
     if _opt(scope).get("gate_at_read"):
-        session = new_session(autocommit=True)
+        session = new_session(autocommit=True, held=True)
     else:
-        session = new_session(read_only=not _writes(scope))
+        session = new_session(read_only=not _writes(scope), held=True)
     scope.setdefault("state", {})[_SESSION_KEY] = session
     return session
 
@@ -238,7 +238,7 @@ async def read_now(request: Request, read: Callable[[Session], R], *, may_take_l
     cost more than the read itself), else in a thread which first runs the gate the auth middleware left
     (:func:`gate_at_read`), then the read, then ends the transaction: one trip, not three. A read that
     ``may_take_long`` (a ranking) always goes to a thread: the event loop never waits for it."""
-    session = (request.scope.get("state") or {}).pop(_SESSION_KEY, None) or new_session(autocommit=True)
+    session = (request.scope.get("state") or {}).pop(_SESSION_KEY, None) or new_session(autocommit=True, held=True)
     gate = take_gate(session)
     if gate is None and not may_take_long and reads_at_once(session):
         try:

@@ -45,6 +45,7 @@ __all__ = [
     "ends_at_once",
     "ends_with_writes_after_read",
     "reads_at_once",
+    "bound_engine",
     "new_session",
     "on_rollback",
     "session_scope",
@@ -239,6 +240,9 @@ def get_engine(url: str | None = None) -> Engine:
 
 def dispose_engines() -> None:
     with _lock:
+        for held in _held_readers.values():
+            held.close()
+        _held_readers.clear()
         for engine in set(_engines.values()):
             engine.dispose()
         _engines.clear()
@@ -267,7 +271,67 @@ def _reader(engine: Engine, autocommit: bool = False) -> Engine:
     return reader
 
 
-def new_session(engine: Engine | None = None, *, read_only: bool = False, autocommit: bool = False) -> Session:
+# The key of ``Session.info`` that holds a session's held SQLite connection (see :class:`_HeldReaders`).
+_HELD = "talents_held_reader"
+
+
+class _HeldReaders:
+    """SQLite connections kept out of the pool for the reads of requests, each bound to one session at a time.
+
+    A request's read session took a connection from the pool and gave it back (the pool's checkout, check-in and
+    reset, and a new connection object): on SQLite that cost more than the reads of a simple page. A few
+    connections are kept out instead, and lent whole; when none is free (more requests at work at once than
+    held), sessions take theirs from the pool as before. Only while the pool has one to spare is a connection
+    taken out: the event loop never waits for one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        # list.append and list.pop are atomic: lent on the event loop, given back from threads too
+        self._free: list[sa.Connection] = []
+        self._limit = max(1, min(4, engine.pool.size() // 2)) if isinstance(engine.pool, sa.pool.QueuePool) else 0
+        self._held = 0
+
+    def lend(self) -> sa.Connection | None:
+        try:
+            return self._free.pop()
+        except IndexError:
+            pass
+        pool = self._engine.pool
+        if self._held >= self._limit or pool.checkedout() >= pool.size():  # type: ignore[attr-defined]
+            return None
+        self._held += 1
+        return _reader(self._engine).connect()
+
+    def give_back(self, conn: sa.Connection) -> None:
+        if conn.invalidated or conn.closed or conn.in_transaction():  # not fit to lend again: closed, to the pool
+            self._held -= 1
+            conn.close()
+        else:
+            self._free.append(conn)
+
+    def close(self) -> None:
+        while self._free:
+            self._free.pop().close()
+
+
+_held_readers: dict[Engine, _HeldReaders] = {}
+
+
+def _held_reader(engine: Engine) -> _HeldReaders:
+    held = _held_readers.get(engine)
+    if held is None:
+        held = _held_readers[engine] = _HeldReaders(engine)
+    return held
+
+
+def _give_back_held(session: Session) -> None:
+    conn = session.info.pop(_HELD, None)
+    if conn is not None:
+        _held_reader(session.info[_WRITER]).give_back(conn)
+
+
+def new_session(engine: Engine | None = None, *, read_only: bool = False, autocommit: bool = False,
+                held: bool = False) -> Session:
     """A session on ``engine``; ``read_only`` lets SQLite begin its transactions deferred (reads never wait
     for the write lock). A read-only session may still write, but on SQLite a write after a read fails
     if another writer committed in between: use it where the reads decide no write, and put the writes that
@@ -275,17 +339,30 @@ def new_session(engine: Engine | None = None, *, read_only: bool = False, autoco
 
     ``autocommit`` (read-only too) is for a session that writes nothing but its :func:`after_commit` writes: on
     PostgreSQL each statement is then a transaction of its own, which saves the round trips of BEGIN and COMMIT
-    and gives up nothing a read needs (under READ COMMITTED every statement reads its own snapshot anyway)."""
+    and gives up nothing a read needs (under READ COMMITTED every statement reads its own snapshot anyway).
+
+    ``held`` (a request's read): on SQLite the session reads on a connection kept out of the pool
+    (:class:`_HeldReaders`), given back by :func:`finish`; it must end there."""
     # imported here: sqlmodel brings pydantic and the ORM, which a read on a plain connection
     # (read_connection: a repeat `talents match`) does without
     from sqlmodel import Session
 
     engine = engine or get_engine()
     read_only = read_only or autocommit
-    session = Session(_reader(engine, autocommit) if read_only else engine, expire_on_commit=False)
+    conn = _held_reader(engine).lend() if held and read_only and engine.dialect.name == "sqlite" else None
+    bind = conn if conn is not None else _reader(engine, autocommit) if read_only else engine
+    session = Session(bind, expire_on_commit=False)
     session.info[_WRITER] = engine
     session.info[_READ_ONLY] = read_only
+    if conn is not None:
+        session.info[_HELD] = conn
     return session
+
+
+def bound_engine(session: Session) -> Engine:
+    """The engine ``session`` reads with (the engine of its held connection, if it has one)."""
+    bind = session.get_bind()
+    return bind.engine if isinstance(bind, sa.Connection) else bind
 
 
 def after_commit(session: Session, work: Callable[[sa.Connection], Any]) -> None:
@@ -317,7 +394,7 @@ def reads_at_once(session: Session) -> bool:
     while the pool has a connection to spare: the event loop must never wait for one."""
     if not session.info.get(_READ_ONLY) or session.info[_WRITER].dialect.name != "sqlite":
         return False
-    if session.in_transaction():
+    if session.in_transaction() or _HELD in session.info:
         return True
     pool = session.info[_WRITER].pool
     return isinstance(pool, sa.pool.QueuePool) and pool.checkedout() < pool.size()
@@ -344,6 +421,7 @@ def finish(session: Session, commit: bool) -> None:
     """End the session's unit of work: commit with its :func:`after_commit` writes, or roll back (then write its
     :func:`on_rollback` writes apart); close."""
     if _nothing_to_end(session):
+        _give_back_held(session)
         return
     pending: list[Callable[[sa.Connection], Any]] = session.info.pop(_AFTER_COMMIT, [])
     undone: list[Callable[[sa.Connection], Any]] = session.info.pop(_ON_ROLLBACK, [])
@@ -364,6 +442,7 @@ def finish(session: Session, commit: bool) -> None:
             _rollback(session)
     finally:
         session.close()
+        _give_back_held(session)
         if undone and not committed:
             _write_apart(writer, undone)
     if pending:
@@ -544,6 +623,7 @@ async def finish_read(session: Session, executor: Executor) -> None:
             session.commit()
     finally:
         session.close()
+        _give_back_held(session)
     await _loop_group_commit(writer, executor).write(pending)
 
 
