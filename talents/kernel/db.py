@@ -271,18 +271,19 @@ def _reader(engine: Engine, autocommit: bool = False) -> Engine:
     return reader
 
 
-# The key of ``Session.info`` that holds a session's held SQLite connection (see :class:`_HeldReaders`).
+# The key of ``Session.info`` that holds a session's lent connection (see :class:`_HeldReaders`).
 _HELD = "talents_held_reader"
 
 
 class _HeldReaders:
-    """SQLite connections kept out of the pool for the reads of requests, each bound to one session at a time.
+    """SQLite connections kept out of the pool for the reads of requests, each lent whole to one session at a time.
 
     A request's read session took a connection from the pool and gave it back (the pool's checkout, check-in and
     reset, and a new connection object): on SQLite that cost more than the reads of a simple page. A few
-    connections are kept out instead, and lent whole; when none is free (more requests at work at once than
-    held), sessions take theirs from the pool as before. Only while the pool has one to spare is a connection
-    taken out: the event loop never waits for one."""
+    connections are kept out instead and lent whole; when none is free (more requests at work at once than held),
+    sessions take theirs from the pool as before. Only while the pool has one to spare is a connection taken out:
+    the event loop, which lends them, never waits for one. (On PostgreSQL a request's reads run in a thread, and a
+    connection taken out on the event loop could mean connecting to a server that does not answer: not there.)"""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -325,9 +326,10 @@ def _held_reader(engine: Engine) -> _HeldReaders:
 
 
 def _give_back_held(session: Session) -> None:
-    conn = session.info.pop(_HELD, None)
-    if conn is not None:
-        _held_reader(session.info[_WRITER]).give_back(conn)
+    lent = session.info.pop(_HELD, None)
+    if lent is not None:
+        held, conn = lent
+        held.give_back(conn)
 
 
 def new_session(engine: Engine | None = None, *, read_only: bool = False, autocommit: bool = False,
@@ -355,7 +357,7 @@ def new_session(engine: Engine | None = None, *, read_only: bool = False, autoco
     session.info[_WRITER] = engine
     session.info[_READ_ONLY] = read_only
     if conn is not None:
-        session.info[_HELD] = conn
+        session.info[_HELD] = (_held_reader(engine), conn)
     return session
 
 

@@ -66,9 +66,9 @@ def test_no_more_connections_are_held_than_the_pool_can_spare(sqlite_engine: Eng
 
 def test_a_session_that_never_read_gives_its_connection_back(sqlite_engine: Engine):
     unused = new_session(sqlite_engine, read_only=True, held=True)
-    conn = unused.info["talents_held_reader"]
+    conn = unused.info["talents_held_reader"][1]
     finish(unused, commit=True)
-    assert new_session(sqlite_engine, read_only=True, held=True).info["talents_held_reader"] is conn
+    assert new_session(sqlite_engine, read_only=True, held=True).info["talents_held_reader"][1] is conn
 
 
 def test_writing_sessions_and_postgres_take_no_held_connection(engine: Engine):
