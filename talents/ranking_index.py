@@ -70,6 +70,7 @@ from talents.assignments.exclusions import excluded_agents
 from talents.assignments.states import COMMITTED_STATES, FIXED_STATES
 from talents.kernel.db import UTCDateTime, bound_engine
 from talents.kernel.errors import NotFoundError
+from talents.kernel.prepared import Prepared
 from talents.kernel.settings import get_settings
 from talents.ranking_store import IndexStore
 from talents.ranking_tables import agent, agent_skill, assignment, availability, need, role, role_skill, skill
@@ -425,9 +426,10 @@ class RankingCache:
         # The periodic look back is a writer's job: a caller leaves it to the one already refreshing.
         if self._sweep_due() and self._lock_free():
             return False
-        if tuple(session.execute(_TAXONOMY_KEY).one()) != state.taxonomy_key:
+        conn = _connection(session)
+        if tuple(_TAXONOMY_KEY_NOW.tuples(conn)[1][0]) != state.taxonomy_key:
             return False
-        return session.execute(_CHANGED_SINCE.params(watermark=state.watermark)).first() is None
+        return _CHANGED_SINCE_NOW.first(conn, {"watermark": state.watermark}) is None
 
     def _refresh(self, session: Reader) -> bool:
         """Under the lock; ``True`` when the store should be written."""
@@ -574,7 +576,7 @@ class RankingCache:
         ids = sorted(set(agent_ids))
         if not ids:
             return False
-        live = set(session.execute(_MATCHABLE_AMONG, {"ids": ids}).scalars())
+        live = {row[0] for row in _MATCHABLE_AMONG_NOW.tuples(_connection(session), {"ids": ids})[1]}
         gone = [a for a in ids if a not in live]
         if gone:
             with self.lock:
@@ -627,6 +629,18 @@ _ROLES_OF_NEED = (
     .where(role.c.need_id == sa.bindparam("need_id"))
     .order_by(role.c.position, role_skill.c.id)
 )
+
+
+# Built once, run on the driver's cursor (:class:`~talents.kernel.prepared.Prepared`): every ranking asked through
+# the API reads them.
+_TAXONOMY_KEY_NOW = Prepared(_TAXONOMY_KEY)
+_CHANGED_SINCE_NOW = Prepared(_CHANGED_SINCE)
+_MATCHABLE_AMONG_NOW = Prepared(_MATCHABLE_AMONG)
+_ROLE_OF_NEED_NOW = Prepared(_ROLE_OF_NEED)
+
+
+def _connection(session: Reader) -> sa.Connection:
+    return session if isinstance(session, sa.Connection) else session.connection()
 
 
 def _named(keys: tuple[str, ...], values: Sequence[Any]) -> SimpleNamespace:
@@ -732,14 +746,15 @@ class RankingReader:
     def role_of_need(self, need_id: int, position: int) -> tuple[Any, Any, RoleRequirement]:
         """The need, its role at ``position`` (rows with the models' attribute names) and the role's
         requirement, read in one query."""
-        rows = self.session.execute(_ROLE_OF_NEED, {"need_id": need_id, "position": position}).all()
+        _, rows = _ROLE_OF_NEED_NOW.tuples(_connection(self.session), {"need_id": need_id, "position": position})
         if not rows:
             raise NotFoundError(f"need {need_id} not found", field="need_id")
         first = rows[0]
-        if first.role_id is None:
+        if first[_ROLE_AT + _ROLE_KEYS.index("id")] is None:
             raise NotFoundError(f"need {need_id} has no role at position {position}", field="role")
         found, at = _named(_NEED_KEYS, first[:_ROLE_AT]), _named(_ROLE_KEYS, first[_ROLE_AT:_SKILL_AT])
-        skills = [_named(_SKILL_KEYS, r[_SKILL_AT:]) for r in rows if r.skill_skill_id is not None]
+        skill_id_at = _SKILL_AT + _SKILL_KEYS.index("skill_id")
+        skills = [_named(_SKILL_KEYS, r[_SKILL_AT:]) for r in rows if r[skill_id_at] is not None]
         return found, at, to_requirement(found, at, skills)
 
     def roles_of_need(self, need: Any) -> list[tuple[Any, RoleRequirement]]:

@@ -1,4 +1,4 @@
-"""The reads every request makes, run straight on the driver's cursor.
+"""The reads every request makes (and the access log's lines), run straight on the driver's cursor.
 
 A statement executed through SQLAlchemy pays, on every call, for its cache key and the compiled-cache look-up,
 an execution context, parameter processing and a result object with its row layers: on the usual pages that
@@ -46,7 +46,7 @@ class Prepared:
     Where something listens to the statements (echo, cursor events), it runs through SQLAlchemy instead. Errors
     are handled as SQLAlchemy handles them: wrapped in its exceptions, a lost connection invalidated."""
 
-    def __init__(self, statement: sa.Select[Any]) -> None:
+    def __init__(self, statement: sa.Select[Any] | sa.Insert) -> None:
         self.statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
 
@@ -54,7 +54,7 @@ class Prepared:
         found = self._by_dialect.get(dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
-            assert isinstance(compiled, SQLCompiler)  # noqa: S101 - a SELECT compiles with the SQL compiler
+            assert isinstance(compiled, SQLCompiler)  # noqa: S101 - a SELECT or an INSERT compiles with the SQL compiler
             if compiled.literal_execute_params:  # values rendered into the SQL: not for this path
                 raise ValueError("a Prepared statement takes no literal-execute parameters")
             columns = compiled._result_columns  # (label, name, objects, type) of each column, in order
@@ -83,6 +83,29 @@ class Prepared:
                                                                                               list[Sequence[Any]]]:
         """The column labels and the rows as sequences, in the statement's column order."""
         return self._run(conn, params or {})
+
+    def run_many(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run a statement that answers no rows (an INSERT) once for each of ``rows``, in one call to the driver
+        (``executemany``)."""
+        if not rows:
+            return
+        if conn._echo or conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute:
+            conn.execute(self.statement, list(rows))
+            return
+        c = self._compiled(conn.dialect)
+        bound = [self._bind(c, row) for row in rows]
+        sql, args = bound[0][0], [a for _, a in bound]
+        if not conn.in_transaction():
+            conn.begin()
+        cursor = None
+        try:
+            cursor = conn.connection.cursor()
+            cursor.executemany(sql, args)
+        except BaseException as exc:  # wrapped as SQLAlchemy wraps it, the connection invalidated if lost
+            conn._handle_dbapi_exception(exc, sql, args, cursor, None)
+        finally:
+            if cursor is not None:
+                cursor.close()
 
     def _run(self, conn: sa.Connection, params: Mapping[str, Any]) -> tuple[tuple[str, ...], list[Sequence[Any]]]:
         dialect = conn.dialect

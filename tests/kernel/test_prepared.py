@@ -13,6 +13,7 @@ from sqlalchemy import event
 from needs import service as needs_service
 from profiles import policy as profile_policy
 from profiles import service as profile_service
+from talents import ranking_index
 from talents.auth import service as auth_service
 from talents.auth.testing import issue_token
 from talents.kernel.api import as_dicts
@@ -73,6 +74,17 @@ def test_the_hot_reads_answer_what_sqlalchemy_answers(admin_client, engine):
         assert _same(profile_service._SKILLS_LISTED, conn, {"agent_id": agent["id"]}) != []
         assert _same(profile_service._WINDOWS_OF, conn, {"agent_id": agent["id"]})[0]["share"] == 0.6
         assert _same(profile_service._IS_LIVE, conn, {"agent_id": agent["id"]}) == [{"id": agent["id"]}]
+        # the reads of a ranking asked through the API
+        taxonomy_key = _same(ranking_index._TAXONOMY_KEY_NOW, conn, {})[0]
+        assert taxonomy_key["count_1"] > 0 and taxonomy_key["max_1"].tzinfo is not None
+        before = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+        assert [r["id"] for r in _same(ranking_index._CHANGED_SINCE_NOW, conn, {"watermark": before})] == [agent["id"]]
+        assert _same(ranking_index._CHANGED_SINCE_NOW, conn, {"watermark": dt.datetime.now(dt.UTC)}) == []
+        assert _same(ranking_index._MATCHABLE_AMONG_NOW, conn, {"ids": [agent["id"], 10**9]}) == [{"id": agent["id"]}]
+        role = _same(ranking_index._ROLE_OF_NEED_NOW, conn, {"need_id": needs[0]["id"], "position": 0})
+        assert len(role) == 2 and role[0]["role_title"] == "Dev"
+        assert _same(ranking_index._ROLE_OF_NEED_NOW, conn, {"need_id": needs[0]["id"], "position": 7})[0]["role_id"] \
+            is None
 
 
 def test_the_pages_answer_as_before(admin_client, engine):
@@ -117,3 +129,31 @@ def test_statements_go_through_sqlalchemy_while_something_listens(engine):
     with read_connection(engine) as conn:
         assert needs_service._COUNT_NEEDS.scalar(conn) == 0
     assert len(seen) == 1
+
+
+def test_the_access_log_lines_are_stored_as_sqlalchemy_stores_them(engine):
+    """Written by one ``executemany`` on the driver, the lines hold what SQLAlchemy's insert writes, value for
+    value as the database stores them (the aware time as SQLAlchemy's text on SQLite, say)."""
+    table = profile_policy.AccessLog.__table__
+    at = dt.datetime(2026, 11, 30, 17, 5, 9, 123456, tzinfo=dt.UTC)
+    rows = [{"at": at, "viewer_email": "dinum@numerique.gouv.fr", "viewer_roles": "lead,reviewer", "agent_id": i,
+             "action": "list", "path": "/api/v1/needs/1/roles/0/candidates"} for i in (3, 1, 2)]
+    with engine.begin() as conn:
+        profile_policy._ACCESS_LOG_LINES.run_many(conn, rows)
+        conn.execute(sa.insert(table), [{**r, "path": "slow"} for r in rows])
+    columns = ("at", "viewer_email", "viewer_roles", "agent_id", "action")
+    raw = engine.raw_connection()  # the values as stored, without SQLAlchemy's conversions
+    try:
+        cursor = raw.cursor()
+        cursor.execute(f"SELECT {', '.join(columns)}, path FROM access_log ORDER BY id")  # noqa: S608 - fixed names
+        stored = [tuple(r) for r in cursor.fetchall()]
+    finally:
+        raw.close()
+    fast, slow = [r for r in stored if r[-1] != "slow"], [r for r in stored if r[-1] == "slow"]
+    assert [r[:-1] for r in fast] == [r[:-1] for r in slow] and [r[3] for r in fast] == [3, 1, 2]
+    with engine.connect() as conn:
+        read_back = conn.execute(sa.select(table.c.at).where(table.c.path != "slow")).scalars().all()
+    assert read_back == [at, at, at]
+    with engine.connect() as conn:
+        profile_policy._ACCESS_LOG_LINES.run_many(conn, [])  # nothing to write: no statement, no transaction
+        assert not conn.in_transaction()
