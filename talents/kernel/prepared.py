@@ -10,6 +10,7 @@ each value with its column's type, as SQLAlchemy does (aware datetimes, JSON, bo
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,9 @@ class _Compiled:
         default_factory=dict)
     converters: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None  # from the first answer's description
 
+
+_MISSING = object()
+_HASHABLE = (str, int, float, datetime.date, datetime.time, datetime.timedelta)  # datetime.datetime is a date
 
 # Distinct IN-list lengths kept per statement and dialect (a page holds at most 500 ids).
 _MAX_SHAPES = 600
@@ -93,8 +97,9 @@ class Prepared:
             conn.execute(self.statement, list(rows))
             return
         c = self._compiled(conn.dialect)
-        bound = [self._bind(c, row) for row in rows]
-        sql, args = bound[0][0], [a for _, a in bound]
+        if c.expanding:
+            raise ValueError("run_many takes no IN-list parameters")
+        sql, args = self._bind_many(c, rows)
         if not conn.in_transaction():
             conn.begin()
         cursor = None
@@ -140,6 +145,28 @@ class Prepared:
                 converted.append(values)
             return c.keys, converted
         return c.keys, rows
+
+    @staticmethod
+    def _bind_many(c: _Compiled, rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[Any]]:
+        """:meth:`_bind` of each row, each distinct value converted once (the rows of a batch share most of theirs:
+        the time, who reads)."""
+        converted: dict[tuple[str, Any], Any] = {}
+        out = []
+        for row in rows:
+            values = {**c.defaults, **row}
+            for name, process in c.binds.items():
+                value = values.get(name)
+                if value is None:
+                    continue
+                if not isinstance(value, _HASHABLE):  # (a JSON document, say: converted each time)
+                    values[name] = process(value)
+                    continue
+                done = converted.get((name, value), _MISSING)
+                if done is _MISSING:
+                    done = converted[name, value] = process(value)
+                values[name] = done
+            out.append(tuple(values[name] for name in (c.compiled.positiontup or ())) if c.positional else values)
+        return c.compiled.string, out
 
     @staticmethod
     def _bind(c: _Compiled, params: Mapping[str, Any]) -> tuple[str, Any]:
