@@ -160,6 +160,7 @@ def _index_bytes(index: CandidateIndex) -> int:
     arrays = [m.data for m in (index.text_, index.skills_)] + [m.indices for m in (index.text_, index.skills_)]
     arrays += [index.text_.indptr, index.skills_.indptr, index.last_used_, index.interest_]
     arrays += [index.seg_indptr_, index.seg_start_, index.seg_end_, index.seg_free_]
+    arrays += [*index.text_by_column_[:3], *index.skills_by_column_[:3]]  # both blocks again, by column
     return sum(a.nbytes for a in arrays)
 
 

@@ -2,13 +2,14 @@
 
 How a role is ranked (details and figures in ``docs/matching.md``):
 
-1. **Bulk score, one sparse mat-vec.** Every agent is one row of a CSR matrix. Its first columns
+1. **Bulk score, one sparse product.** Every agent is one row of a CSR matrix. Its first columns
    (hashed) hold the *profile vector*: TF-IDF words of the profile text and the skills held
    (rarity-weighted), L2-normalised together. Then one column per (skill, level) pair, valued by the
    agent's interest × recency factors. A role becomes one dense vector: for each asked skill, the
    credit of each level (:func:`matching.scoring.level_credit`) times its weight and rarity (IDF), plus
    the same for related skills (taxonomy and co-occurrence) times their similarity; plus the role's
-   own profile vector (its words, its skills expanded to related ones). ``matrix @ vector``, times
+   own profile vector (its words, its skills expanded to related ones). ``matrix @ vector`` (read from the
+   entries of the vector's nonzero columns only, the matrix being kept by column too), times
    each agent's fairness factor, gives every agent an *upper bound* of its exact score (related
    credit is summed there, maxed in the exact score; recency after the reference date only lowers it).
 2. **Exact score on a short list.** Agents are taken in bulk order (``np.argpartition``), checked for
@@ -172,6 +173,10 @@ class CandidateIndex(ExplainingIndex):
             }
             for r, wj in zip(role.skills, w, strict=True)
         ]
+        # the vector's nonzero columns: where it was written, less any zero written there
+        touched = np.unique(np.concatenate([pcols, cols.ravel()]))
+        touched = touched[vec[touched] != 0]
+        split = int(touched.searchsorted(self.text_features))
         contrib_cols = (s_skill[:, None] * LEVELS + np.arange(LEVELS)).ravel()
         contrib_at = np.full(LEVELS * len(self.skill_ids_), -1, dtype=np.int32)
         contrib_at[contrib_cols] = np.arange(contrib_cols.size, dtype=np.int32)
@@ -195,15 +200,26 @@ class CandidateIndex(ExplainingIndex):
             contrib_rows=contrib.reshape(s_skill.size * LEVELS, n_asked).tolist(),
             shown=shown,
             shown_held=[b | {"agent_level": 0, "credit": 0.0, "last_used": None, "interest": None} for b in shown],
+            text_cols=touched[:split],
+            text_vals=vec[touched[:split]],
+            skill_cols=touched[split:] - self.text_features,
+            skill_vals=vec[touched[split:]],
         )
 
     def _bulk(self, rv: RoleVector) -> tuple[np.ndarray, np.ndarray]:
         """Upper bound of every agent's score, and its exact profile part (the profile similarity times its
-        weight): one sparse mat-vec per block of the matrix, then the few overlay rows."""
+        weight): each block of the matrix times the role's vector, from the entries of the vector's nonzero
+        columns only (the same floats as the mat-vec), then the few overlay rows."""
         n = len(self.agent_ids_)
         h = self.text_features
-        text = self.text_ @ rv.vector[:h]
-        bound = text + self.skills_ @ rv.vector[h : h + self.skills_.shape[1]]
+        width = self.skills_.shape[1]
+        text = self._block_product(self.text_, self.text_by_column_, rv.text_cols, rv.text_vals, rv.vector[:h])
+        skill_cols, skill_vals = rv.skill_cols, rv.skill_vals
+        if skill_cols.size and skill_cols[-1] >= width:  # skills new since the last merge
+            inside = skill_cols < width
+            skill_cols, skill_vals = skill_cols[inside], skill_vals[inside]
+        skills = self.skills_by_column_
+        bound = text + self._block_product(self.skills_, skills, skill_cols, skill_vals, rv.vector[h : h + width])
         nb = bound.size
         if n > nb:  # rows added since the last merge
             text, bound = np.concatenate([text, np.zeros(n - nb)]), np.concatenate([bound, np.zeros(n - nb)])

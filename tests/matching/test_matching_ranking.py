@@ -11,7 +11,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from matching.availability import eligibility
 from matching.hashing import TextHasher
 from matching.ranking import CandidateIndex
-from matching.types import AgentSkill, AvailabilityWindow, Commitment
+from matching.types import AgentSkill, AvailabilityWindow, CandidateProfile, Commitment
 
 pytestmark = pytest.mark.unit
 
@@ -415,3 +415,31 @@ def test_a_role_ranked_after_changes_scores_as_on_a_copy_compiling_it_afresh(sma
     index.remove("s0")
     index.remove("s1")
     assert _ranked(index, role) == _ranked(copy.deepcopy(index), role) != after
+
+
+def test_the_bulk_product_is_the_mat_vec_bit_for_bit_before_and_after_a_merge():
+    # Read from the vector's nonzero columns only, each row's products summed column by column: the profile
+    # block's rows are not in column order, and those with three products or more must be summed again.
+    from bench.speed import synthetic_profiles, synthetic_roles, synthetic_taxonomy
+
+    profiles = synthetic_profiles(2000, seed=3)
+    index = CandidateIndex().fit(synthetic_taxonomy(), profiles)
+    assert not index.text_by_column_[3] and index.skills_by_column_[3]
+
+    def same() -> int:
+        h, width = index.text_features, index.skills_.shape[1]
+        checked = 0
+        for role in synthetic_roles(60, seed=4):
+            rv = index._compile(role)
+            bound, text = index._bulk(rv)
+            whole = index.text_ @ rv.vector[:h]
+            assert text.tobytes() == whole.tobytes()
+            assert bound.tobytes() == (whole + index.skills_ @ rv.vector[h : h + width]).tobytes()
+            checked += int((np.bincount(index.text_[:, rv.text_cols].nonzero()[0], minlength=1) >= 3).sum())
+        return checked
+
+    assert same() > 0  # rows summed again were among them
+    for p in profiles[:600]:
+        index.upsert(CandidateProfile(p.agent_id, p.skills[1:], p.availability, p.commitments, p.text + " mot7"))
+    index.merge()
+    assert same() > 0
