@@ -8,7 +8,9 @@ out when first read), and compare in the same run with
   it as two blocks of columns; the bound multiplies it whole, as one CSR matrix), timed
   alternately with the rankings so that both find the matrix in the same cache state (back to back,
   mat-vecs find it hot in the cache, which no ranking does: at 10 000 agents that halves the figure);
-  the ratio is given in wall time and in CPU time of the process (steadier on a shared machine);
+  the ratio is given in wall time and in CPU time of the process (steadier on a shared machine). The ranking
+  itself no longer multiplies the whole matrix (it reads only the entries of the role vector's nonzero
+  columns), so the mat-vec is the reference the figures are read against rather than a bound of the ranking;
 * a naive per-agent Python loop (exact eligibility + dictionary skill score), timed on a subsample
   and extrapolated (labelled so);
 
