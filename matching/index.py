@@ -725,7 +725,7 @@ class IndexBase:
         ``merge_every`` changes).
 
         Rows stay in order, so the new arrays are the old ones cut around the changed rows and
-        stitched with them: one copy of the data, no sort.
+        stitched with them: one copy of the data, no sort; then each block by column again (one linear pass).
         """
         for layered in (self.agent_ids_, self.profiles_, self.row_of_):
             layered.fold()
