@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import select
+import sqlite3
 import threading
 import warnings
 import weakref
@@ -243,6 +244,8 @@ def dispose_engines() -> None:
         for held in _held_readers.values():
             held.close()
         _held_readers.clear()
+        for group in _group_commits.values():
+            group.close()
         for engine in set(_engines.values()):
             engine.dispose()
         _engines.clear()
@@ -472,6 +475,19 @@ def _write_apart(engine: Engine, works: list[Callable[[sa.Connection], Any]]) ->
         _log.warning("write_after_rollback_failed", exc_info=True)
 
 
+CHECKPOINT_EVERY = 32
+"""One write in this many is committed in a thread (:meth:`_GroupCommit.write_at_once`), where the commit may
+checkpoint the write-ahead log (about 5 pages a write: the log checkpointed every few hundred writes)."""
+
+
+def _rollback_connection(conn: sa.Connection) -> None:
+    try:
+        conn.rollback()
+    except sa.exc.DBAPIError as exc:  # the connection died with its transaction: nothing left to undo
+        if not exc.connection_invalidated:
+            raise
+
+
 class _GroupCommit:
     """The :func:`after_commit` writes of one SQLite database, committed together.
 
@@ -486,6 +502,8 @@ class _GroupCommit:
         self._turn = threading.Lock()  # one committing thread at a time
         self._queue_lock = threading.Lock()
         self._queue: list[_Writes] = []
+        self._at_once = 0  # writes asked of write_at_once, modulo CHECKPOINT_EVERY
+        self._at_once_conn: sa.Connection | None = None  # write_at_once's, used by whoever holds the write turn
 
     def write(self, works: list[Callable[[sa.Connection], Any]]) -> None:
         mine = _Writes(works)
@@ -526,6 +544,61 @@ class _GroupCommit:
             for writes in batch:
                 for work in writes.works:
                     work(conn)
+
+    def write_at_once(self, works: list[Callable[[sa.Connection], Any]]) -> bool:
+        """Commit ``works`` on the calling thread (the event loop) if that waits for nothing: the process's write
+        turn and SQLite's lock both free; ``False``, nothing written, otherwise (then :meth:`write` them). A write
+        fails as :meth:`write` fails.
+
+        The trip to a thread and back cost the event loop about as much as the write itself (a profile read's
+        access-log line). Nothing here can wait: the turn is tried, not waited for; the connection, kept for this
+        (used only by whoever holds the turn), asks SQLite for its lock with no busy timeout and its commits
+        checkpoint nothing (a checkpoint copies the log into the file and syncs it): one write in
+        :data:`CHECKPOINT_EVERY` is left to :meth:`write`, in a thread, whose commit checkpoints once the log has
+        grown past SQLite's threshold."""
+        turn = write_turns.get(self.engine)
+        self._at_once = (self._at_once + 1) % CHECKPOINT_EVERY
+        if turn is None or not self._at_once or not turn.acquire(blocking=False):
+            return False
+        conn = self._at_once_conn
+        try:
+            if conn is None or conn.invalidated or conn.closed:
+                self._drop_at_once()
+                conn = self._at_once_conn = self._connect_at_once()
+            conn.info[_WRITE_TURN] = True  # held: the begin takes no turn, the commit or rollback gives it back
+        except BaseException:
+            turn.release()
+            raise
+        try:
+            conn.begin()
+        except (sa.exc.OperationalError, sqlite3.OperationalError):  # locked: the turn went back as it failed
+            self._drop_at_once()  # (a begin refused in a listener leaves its connection object unfit)
+            return False  # written by write(), which waits, or fails there with its reason
+        try:
+            for work in works:
+                work(conn)
+            conn.commit()
+        except BaseException:
+            _rollback_connection(conn)
+            raise
+        return True
+
+    def _connect_at_once(self) -> sa.Connection:
+        conn = self.engine.connect()
+        driver = conn.connection.driver_connection
+        driver.execute("PRAGMA busy_timeout=0")
+        driver.execute("PRAGMA wal_autocheckpoint=0")
+        return conn
+
+    def _drop_at_once(self) -> None:
+        # never back to the pool: its connection would keep the settings above
+        conn, self._at_once_conn = self._at_once_conn, None
+        if conn is not None and not conn.closed:
+            conn.invalidate()
+            conn.close()
+
+    def close(self) -> None:
+        self._drop_at_once()
 
 
 @dataclass
@@ -616,8 +689,9 @@ def ends_with_writes_after_read(session: Session) -> bool:
 
 async def finish_read(session: Session, executor: Executor) -> None:
     """Commit a SQLite read (:func:`ends_with_writes_after_read`) on the event loop, where ending it never waits,
-    then wait until its :func:`after_commit` writes are committed, together with those of the reads ending at the
-    same time, by one trip to ``executor`` per batch (:class:`_LoopGroupCommit`)."""
+    then commit its :func:`after_commit` writes: at once when nothing has to wait for that
+    (:meth:`_GroupCommit.write_at_once`), else together with those of the reads ending at the same time, by one
+    trip to ``executor`` per batch (:class:`_LoopGroupCommit`)."""
     pending: list[Callable[[sa.Connection], Any]] = session.info.pop(_AFTER_COMMIT)
     writer = session.info[_WRITER]
     try:
@@ -626,7 +700,8 @@ async def finish_read(session: Session, executor: Executor) -> None:
     finally:
         session.close()
         _give_back_held(session)
-    await _loop_group_commit(writer, executor).write(pending)
+    if not _group_commit(writer).write_at_once(pending):
+        await _loop_group_commit(writer, executor).write(pending)
 
 
 def database_error_reason(exc: BaseException) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,7 +17,16 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, event
 
 from profiles.models import AccessLog
-from talents.kernel.db import _group_commit, after_commit, ends_with_writes_after_read, finish, finish_read, new_session
+from talents.kernel.db import (
+    CHECKPOINT_EVERY,
+    _group_commit,
+    after_commit,
+    ends_with_writes_after_read,
+    finish,
+    finish_read,
+    new_session,
+    write_turns,
+)
 
 _LOG = AccessLog.__table__  # type: ignore[attr-defined]
 
@@ -153,12 +163,14 @@ def test_on_sqlite_reads_the_event_loop_ends_share_one_trip_to_a_thread_per_batc
     async def reads(works: list[object]) -> list[object]:
         with ThreadPoolExecutor(2) as executor:
             group._turn.acquire()  # the first batch's trip waits here: the reads ending meanwhile queue behind it
+            write_turns[engine].acquire()  # (and none writes at once on the event loop: the turn is taken)
             try:
                 first = asyncio.ensure_future(finish_read(read(works[0]), executor))  # type: ignore[arg-type]
                 await asyncio.sleep(0.05)
                 others = [asyncio.ensure_future(finish_read(read(w), executor)) for w in works[1:]]  # type: ignore[arg-type]
                 await asyncio.sleep(0.05)
             finally:
+                write_turns[engine].release()
                 group._turn.release()
             return await asyncio.gather(first, *others, return_exceptions=True)
 
@@ -175,3 +187,83 @@ def test_on_sqlite_reads_the_event_loop_ends_share_one_trip_to_a_thread_per_batc
     assert outcomes[:2] == [None, None] and isinstance(outcomes[2], sa.exc.IntegrityError) and outcomes[3] is None
     assert commits.count == 3  # the first; then the batch of three failed, and each was tried alone: two commit
     assert len(_logged(engine)) == 9
+
+
+def _ended_on_the_loop(engine: Engine, works: list[object], executor: ThreadPoolExecutor) -> list[object]:
+    async def end_all() -> list[object]:
+        out = []
+        for work in works:
+            session = new_session(engine, read_only=True)
+            session.connection().execute(sa.text("SELECT 1"))
+            after_commit(session, work)  # type: ignore[arg-type]
+            try:
+                out.append(await finish_read(session, executor))
+            except Exception as exc:  # noqa: BLE001 - returned to the test
+                out.append(exc)
+        return out
+
+    return asyncio.run(end_all())
+
+
+def test_on_sqlite_a_read_ended_on_the_event_loop_writes_at_once_when_nothing_waits(sqlite_engine: Engine) -> None:
+    engine, where = sqlite_engine, []
+
+    def work(i: int) -> object:
+        def write(conn: sa.Connection) -> None:
+            where.append(threading.get_ident())
+            conn.execute(sa.insert(_LOG), [_line(f"a{i}@example.gouv.fr")])
+        return write
+
+    with ThreadPoolExecutor(2) as executor:
+        outcomes = _ended_on_the_loop(engine, [work(i) for i in range(2 * CHECKPOINT_EVERY)], executor)
+    assert outcomes == [None] * (2 * CHECKPOINT_EVERY)
+    assert len(_logged(engine)) == 2 * CHECKPOINT_EVERY
+    on_the_loop = sum(1 for ident in where if ident == threading.get_ident())
+    assert on_the_loop == 2 * CHECKPOINT_EVERY - 2, "all at once, but one in CHECKPOINT_EVERY (which checkpoints)"
+    assert not write_turns[engine].locked()
+
+    bad = lambda conn: conn.execute(sa.insert(_LOG), [{**_line("x"), "viewer_email": None}])  # noqa: E731
+    with ThreadPoolExecutor(2) as executor:
+        outcomes = _ended_on_the_loop(engine, [bad, _write("b@example.gouv.fr")], executor)
+    assert isinstance(outcomes[0], sa.exc.IntegrityError) and outcomes[1] is None
+    assert not write_turns[engine].locked() and "b@example.gouv.fr" in _logged(engine)
+
+
+def test_on_sqlite_a_write_another_process_holds_the_lock_for_goes_to_a_thread_and_the_loop_never_waits(
+        sqlite_engine: Engine) -> None:
+    engine = sqlite_engine
+    other = sqlite3.connect(engine.url.database, isolation_level=None)  # another process's writer, as SQLite sees it
+    other.execute("BEGIN IMMEDIATE")
+
+    async def scenario(executor: ThreadPoolExecutor) -> tuple[int, float]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.ensure_future(tick())
+        session = new_session(engine, read_only=True)
+        session.connection().execute(sa.text("SELECT 1"))
+        after_commit(session, _write("held@example.gouv.fr"))
+        asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+        started = asyncio.get_running_loop().time()
+        await finish_read(session, executor)
+        ticker.cancel()
+        return ticks, asyncio.get_running_loop().time() - started
+
+    try:
+        with ThreadPoolExecutor(2) as executor:
+            ticks, took = asyncio.run(scenario(executor))
+    finally:
+        other.close()
+    assert took >= 0.25, "written once the other writer committed"
+    assert ticks >= 10, "the event loop went on meanwhile"
+    assert _logged(engine) == ["held@example.gouv.fr"]
+    raw = engine.raw_connection()  # the pool's connections kept their busy timeout
+    try:
+        assert raw.driver_connection.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+    finally:
+        raw.close()
