@@ -105,6 +105,7 @@ def _finishing_pool() -> ThreadPoolExecutor:
 
 # One gate per event loop (a worker has one; the test client starts a loop per test).
 _admission: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+_at_work: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()  # admitted now
 
 
 @asynccontextmanager
@@ -134,10 +135,17 @@ async def admitted(scope: Scope) -> AsyncIterator[None]:
         except TimeoutError:
             raise ServiceUnavailableException("the server is busy (every database connection is in use), try "
                                               "again", headers={"Retry-After": "2"}) from None
+    _at_work[loop] = _at_work.get(loop, 0) + 1
     try:
         yield
     finally:
+        _at_work[loop] -= 1
         gate.release()
+
+
+def _alone_at_work() -> bool:
+    """This request is the only one of its event loop at work (admitted by :func:`admitted`)."""
+    return _at_work.get(asyncio.get_running_loop(), 0) <= 1
 
 
 async def size_request_threads() -> None:
@@ -182,7 +190,8 @@ async def _finish(session: Session, commit: bool) -> None:
         finish(session, commit)
         return
     if commit and ends_with_writes_after_read(session):  # a SQLite read and its access-log line, say
-        await finish_read(session, _finishing_pool())
+        # alone, its writes have nobody to be committed with: at once if they can (others' go together)
+        await finish_read(session, _finishing_pool(), at_once=_alone_at_work())
         return
     # Not cancellable half-way: a client that goes away does not leave the transaction open.
     await asyncio.shield(asyncio.get_running_loop().run_in_executor(_finishing_pool(), finish, session, commit))

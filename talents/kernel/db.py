@@ -687,11 +687,12 @@ def ends_with_writes_after_read(session: Session) -> bool:
             and not (session.new or session.dirty or session.deleted))
 
 
-async def finish_read(session: Session, executor: Executor) -> None:
+async def finish_read(session: Session, executor: Executor, *, at_once: bool = True) -> None:
     """Commit a SQLite read (:func:`ends_with_writes_after_read`) on the event loop, where ending it never waits,
-    then commit its :func:`after_commit` writes: at once when nothing has to wait for that
+    then commit its :func:`after_commit` writes: ``at_once`` when nothing has to wait for that
     (:meth:`_GroupCommit.write_at_once`), else together with those of the reads ending at the same time, by one
-    trip to ``executor`` per batch (:class:`_LoopGroupCommit`)."""
+    trip to ``executor`` per batch (:class:`_LoopGroupCommit`). (Under load, one commit for many requests' writes
+    costs less than a commit each, and grows the log, which is then checkpointed, less.)"""
     pending: list[Callable[[sa.Connection], Any]] = session.info.pop(_AFTER_COMMIT)
     writer = session.info[_WRITER]
     try:
@@ -700,7 +701,7 @@ async def finish_read(session: Session, executor: Executor) -> None:
     finally:
         session.close()
         _give_back_held(session)
-    if not _group_commit(writer).write_at_once(pending):
+    if not (at_once and _group_commit(writer).write_at_once(pending)):
         await _loop_group_commit(writer, executor).write(pending)
 
 

@@ -267,3 +267,20 @@ def test_on_sqlite_a_write_another_process_holds_the_lock_for_goes_to_a_thread_a
         assert raw.driver_connection.execute("PRAGMA busy_timeout").fetchone()[0] > 0
     finally:
         raw.close()
+
+
+def test_a_request_writes_at_once_only_when_it_is_alone_at_work() -> None:
+    """Under load the writes of the requests ending together are committed together (one commit, a smaller log):
+    only a request alone at work writes at once."""
+    from talents.kernel.api import _alone_at_work, admitted
+
+    async def scenario() -> list[bool]:
+        seen = []
+        async with admitted({"type": "http"}):
+            seen.append(_alone_at_work())
+            async with admitted({"type": "http"}):
+                seen.append(_alone_at_work())
+            seen.append(_alone_at_work())
+        return seen
+
+    assert asyncio.run(scenario()) == [True, False, True]
