@@ -454,7 +454,7 @@ def finish(session: Session, commit: bool) -> None:
         _group_commit(writer).write(pending)
 
 
-def _rollback(session: Session) -> None:
+def _rollback(session: Session | sa.Connection) -> None:
     try:
         session.rollback()
     except sa.exc.DBAPIError as exc:
@@ -478,14 +478,6 @@ def _write_apart(engine: Engine, works: list[Callable[[sa.Connection], Any]]) ->
 CHECKPOINT_EVERY = 32
 """One write in this many is committed in a thread (:meth:`_GroupCommit.write_at_once`), where the commit may
 checkpoint the write-ahead log (about 5 pages a write: the log checkpointed every few hundred writes)."""
-
-
-def _rollback_connection(conn: sa.Connection) -> None:
-    try:
-        conn.rollback()
-    except sa.exc.DBAPIError as exc:  # the connection died with its transaction: nothing left to undo
-        if not exc.connection_invalidated:
-            raise
 
 
 class _GroupCommit:
@@ -564,6 +556,10 @@ class _GroupCommit:
         try:
             if conn is None or conn.invalidated or conn.closed:
                 self._drop_at_once()
+                pool = self.engine.pool
+                if not isinstance(pool, sa.pool.QueuePool) or pool.checkedout() >= pool.size():
+                    turn.release()  # no connection to spare: the event loop does not wait for one
+                    return False
                 conn = self._at_once_conn = self._connect_at_once()
             conn.info[_WRITE_TURN] = True  # held: the begin takes no turn, the commit or rollback gives it back
         except BaseException:
@@ -579,7 +575,7 @@ class _GroupCommit:
                 work(conn)
             conn.commit()
         except BaseException:
-            _rollback_connection(conn)
+            _rollback(conn)
             raise
         return True
 

@@ -284,3 +284,16 @@ def test_a_request_writes_at_once_only_when_it_is_alone_at_work() -> None:
         return seen
 
     assert asyncio.run(scenario()) == [True, False, True]
+
+
+def test_on_sqlite_no_write_at_once_takes_the_pool_s_last_connection(sqlite_engine: Engine) -> None:
+    engine, group = sqlite_engine, _group_commit(sqlite_engine)
+    group.close()  # no connection of its own yet
+    taken = [engine.connect() for _ in range(engine.pool.size())]  # type: ignore[attr-defined]
+    try:
+        assert not any(group.write_at_once([_write(f"p{i}@example.gouv.fr")]) for i in range(3))
+        assert not write_turns[engine].locked()
+    finally:
+        for conn in taken:
+            conn.close()
+    assert group.write_at_once([_write("q@example.gouv.fr")]) and _logged(engine) == ["q@example.gouv.fr"]
