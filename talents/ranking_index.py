@@ -622,6 +622,7 @@ _ROLE_OF_NEED = (
     .order_by(role_skill.c.id)
 )
 _ROLE_AT, _SKILL_AT = len(_NEED_KEYS), len(_NEED_KEYS) + len(_ROLE_KEYS)  # where a row's parts begin
+_ROLE_ID_AT, _SKILL_ID_AT = _ROLE_AT + _ROLE_KEYS.index("id"), _SKILL_AT + _SKILL_KEYS.index("skill_id")
 # Every role of a need with its skills, by position: a row per skill (a role without skills: one row).
 _ROLES_OF_NEED = (
     sa.select(*_ROLE.selected_columns, *_ROLE_SKILLS.selected_columns)
@@ -750,11 +751,10 @@ class RankingReader:
         if not rows:
             raise NotFoundError(f"need {need_id} not found", field="need_id")
         first = rows[0]
-        if first[_ROLE_AT + _ROLE_KEYS.index("id")] is None:
+        if first[_ROLE_ID_AT] is None:
             raise NotFoundError(f"need {need_id} has no role at position {position}", field="role")
         found, at = _named(_NEED_KEYS, first[:_ROLE_AT]), _named(_ROLE_KEYS, first[_ROLE_AT:_SKILL_AT])
-        skill_id_at = _SKILL_AT + _SKILL_KEYS.index("skill_id")
-        skills = [_named(_SKILL_KEYS, r[_SKILL_AT:]) for r in rows if r[skill_id_at] is not None]
+        skills = [_named(_SKILL_KEYS, r[_SKILL_AT:]) for r in rows if r[_SKILL_ID_AT] is not None]
         return found, at, to_requirement(found, at, skills)
 
     def roles_of_need(self, need: Any) -> list[tuple[Any, RoleRequirement]]:

@@ -99,7 +99,9 @@ class Prepared:
         c = self._compiled(conn.dialect)
         if c.expanding:
             raise ValueError("run_many takes no IN-list parameters")
-        sql, args = self._bind_many(c, rows)
+        converted: dict[tuple[str, Any], Any] = {}  # the rows of a batch share most values: the time, who reads
+        bound = [self._bind(c, row, converted) for row in rows]
+        sql, args = bound[0][0], [a for _, a in bound]
         if not conn.in_transaction():
             conn.begin()
         cursor = None
@@ -147,34 +149,24 @@ class Prepared:
         return c.keys, rows
 
     @staticmethod
-    def _bind_many(c: _Compiled, rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[Any]]:
-        """:meth:`_bind` of each row, each distinct value converted once (the rows of a batch share most of theirs:
-        the time, who reads)."""
-        converted: dict[tuple[str, Any], Any] = {}
-        out = []
-        for row in rows:
-            values = {**c.defaults, **row}
-            for name, process in c.binds.items():
-                value = values.get(name)
-                if value is None:
-                    continue
-                if not isinstance(value, _HASHABLE):  # (a JSON document, say: converted each time)
-                    values[name] = process(value)
-                    continue
+    def _bind(c: _Compiled, params: Mapping[str, Any],
+              converted: dict[tuple[str, Any], Any] | None = None) -> tuple[str, Any]:
+        """The SQL and its parameters, each converted as its column's type says; ``converted``: the conversions
+        of earlier calls to reuse (each distinct value of a batch converted once)."""
+        values = {**c.defaults, **params}
+        for name, process in c.binds.items():
+            value = values.get(name)
+            if value is None:
+                continue
+            if name in c.expanding:
+                values[name] = [process(v) for v in value]
+            elif converted is None or not isinstance(value, _HASHABLE):  # (a JSON document, say: each time)
+                values[name] = process(value)
+            else:
                 done = converted.get((name, value), _MISSING)
                 if done is _MISSING:
                     done = converted[name, value] = process(value)
                 values[name] = done
-            out.append(tuple(values[name] for name in (c.compiled.positiontup or ())) if c.positional else values)
-        return c.compiled.string, out
-
-    @staticmethod
-    def _bind(c: _Compiled, params: Mapping[str, Any]) -> tuple[str, Any]:
-        values = {**c.defaults, **params}
-        for name, process in c.binds.items():
-            value = values.get(name)
-            if value is not None:
-                values[name] = [process(v) for v in value] if name in c.expanding else process(value)
         if c.expanding:
             lengths = tuple(len(values[name]) for name in c.expanding)
             shape = c.shapes.get(lengths)
