@@ -101,6 +101,7 @@ class Result:
     mix: Figures
     ceiling: Figures | None
     log_tail: str = ""
+    rankings: dict[str, float] = field(default_factory=dict)  # answers during the run: kept, carried, computed
 
 
 def free_port() -> int:
@@ -343,6 +344,19 @@ def _warm(base: str, plan: dict[str, Any], workers: int) -> None:
             list(pool.map(get, targets))
 
 
+def ranking_answers(base: str) -> dict[str, float]:
+    """The rankings the workers answered since they started, by how (``talents_ranking_answers`` of /metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts: dict[str, float] = {}
+    text = httpx.get(f"{base}/metrics", timeout=30).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "talents_ranking_answers":
+            for sample in family.samples:
+                counts[sample.labels["how"]] = counts.get(sample.labels["how"], 0.0) + sample.value
+    return counts
+
+
 def run_backend(backend: str, workers_list: list[int], *, agents: int, users: int, rps: float, seconds: str,
                 ceiling: bool, tmp: Path, spawn_rate: float | None = None, say: Any = print) -> list[Result]:
     """Prepare one database, then one run of the mix (and of the ceiling) per worker count."""
@@ -371,7 +385,10 @@ def run_backend(backend: str, workers_list: list[int], *, agents: int, users: in
                 server.wait_ready()
                 _warm(server.base, plan, workers)
                 say(f"[{backend}, {workers} worker(s)] locust {users} users, {seconds} …")
+                before = ranking_answers(server.base)
                 mix = locust(server, MIX, users, seconds, plan_path, tmp, spawn)
+                after = ranking_answers(server.base)
+                rankings = {how: after[how] - before.get(how, 0.0) for how in after}
                 tail = server.tail(200_000)
             finally:
                 server.stop()
@@ -388,7 +405,7 @@ def run_backend(backend: str, workers_list: list[int], *, agents: int, users: in
                     bare = locust(bare_server, ("CeilingUser",), users, seconds, plan_path, tmp, spawn)
                 finally:
                     bare_server.stop()
-            results.append(Result(backend, workers, mix, bare, tail))
+            results.append(Result(backend, workers, mix, bare, tail, rankings))
             _print_run(results[-1], say)
     finally:
         if dropme:
@@ -403,6 +420,8 @@ def _print_run(r: Result, say: Any) -> None:
                       key=lambda x: -_number(x["Request Count"])):
         say(f"  {row['Name'][:52]:52} {int(_number(row['Request Count'])):7d} {_number(row['50%']):6.0f} "
             f"{_number(row['95%']):6.0f} {_number(row['99%']):6.0f}    {int(_number(row['Failure Count'])):6d}")
+    if r.rankings:
+        say("  rankings answered (with the sign-in rush): " + ", ".join(f"{how} {n:.0f}" for how, n in r.rankings.items()))
     for f in r.mix.failure_rows:
         say(f"  error ×{f.get('Occurrences')}: {f.get('Name')}: {f.get('Error', '')[:200]}")
     for sample in r.mix.error_samples:

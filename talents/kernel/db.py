@@ -609,9 +609,10 @@ class _LoopGroupCommit:
 
     Waiting for the lock of :class:`_GroupCommit` cost each read a thread of its own, and the threads woken one
     after the other fought the event loop for the interpreter: the agent read fell from 1 to 4 connections. Here
-    the reads queue their writes on the loop, and one trip to a thread commits every write queued so far (through
-    :class:`_GroupCommit`, so that the process's other writers still take turns with it); the writes queued
-    meanwhile go in the next trip, which starts as this one ends. Each read waits until its batch is committed."""
+    the reads queue their writes on the loop, and every write queued by the end of the loop's turn is committed in
+    one transaction (through :class:`_GroupCommit`, so that the process's other writers still take turns with
+    it): on the loop itself when that waits for nothing, else by one trip to a thread; the writes queued meanwhile
+    go in the next batch, which starts as this one ends. Each read waits until its batch is committed."""
 
     def __init__(self, group: _GroupCommit, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
         self.group, self.loop, self.executor = group, loop, executor
@@ -619,14 +620,20 @@ class _LoopGroupCommit:
         self._next_done: asyncio.Future[None] | None = None
         self._busy = False
 
-    async def write(self, works: list[Callable[[sa.Connection], Any]]) -> None:
+    async def write(self, works: list[Callable[[sa.Connection], Any]], *, now: bool = False) -> None:
+        """Commit ``works`` with the batch being formed; ``now``: start it at once (a request alone at work has
+        nobody to wait for)."""
         mine = _Writes(works)
         if self._next_done is None:
             self._next_done = self.loop.create_future()
         done = self._next_done
         self._next.append(mine)
         if not self._busy:
-            self._start()
+            self._busy = True
+            if now:
+                self._start()
+            else:  # after the callbacks already due: the reads that end in this turn of the loop join the batch
+                self.loop.call_soon(self._start)
         await asyncio.shield(done)  # (a request that goes away must not cancel its neighbours' wait)
         if mine.error is not None:
             raise mine.error
@@ -635,16 +642,32 @@ class _LoopGroupCommit:
         batch, done = self._next, self._next_done
         self._next, self._next_done = [], None
         self._busy = True
+        if self._at_once(batch):
+            self._committed(done, None)
+            return
         committed = self.loop.run_in_executor(self.executor, self.group.write_all, batch)
         committed.add_done_callback(lambda outcome: self._committed(done, outcome))
 
-    def _committed(self, done: asyncio.Future[None] | None, outcome: asyncio.Future[None]) -> None:
+    def _at_once(self, batch: list[_Writes]) -> bool:
+        """The batch committed here on the loop when that waits for nothing (:meth:`_GroupCommit.write_at_once`):
+        the trip to a thread cost more than the commit. A write that fails sends the batch to the thread, which
+        commits each of its writes alone and hands each its own error."""
+        try:
+            written = self.group.write_at_once([work for writes in batch for work in writes.works])
+        except Exception:  # noqa: BLE001 - rolled back: written again (or failed, each alone) by the thread
+            return False
+        for writes in batch:
+            writes.done = written
+        return written
+
+    def _committed(self, done: asyncio.Future[None] | None, outcome: asyncio.Future[None] | None) -> None:
         self._busy = False
         if self._next:
-            self._start()
+            self._busy = True
+            self.loop.call_soon(self._start)
         if done is None or done.cancelled():
             return
-        error = outcome.exception() if not outcome.cancelled() else asyncio.CancelledError()
+        error = None if outcome is None else outcome.exception() if not outcome.cancelled() else asyncio.CancelledError()
         if error is not None:
             done.set_exception(error)
         else:
@@ -685,10 +708,11 @@ def ends_with_writes_after_read(session: Session) -> bool:
 
 async def finish_read(session: Session, executor: Executor, *, at_once: bool = True) -> None:
     """Commit a SQLite read (:func:`ends_with_writes_after_read`) on the event loop, where ending it never waits,
-    then commit its :func:`after_commit` writes: ``at_once`` when nothing has to wait for that
-    (:meth:`_GroupCommit.write_at_once`), else together with those of the reads ending at the same time, by one
-    trip to ``executor`` per batch (:class:`_LoopGroupCommit`). (Under load, one commit for many requests' writes
-    costs less than a commit each, and grows the log, which is then checkpointed, less.)"""
+    then commit its :func:`after_commit` writes together with those of the reads ending in the same turn of the
+    loop (:class:`_LoopGroupCommit`): on the loop when nothing has to wait for that
+    (:meth:`_GroupCommit.write_at_once`), else by one trip to ``executor`` per batch. ``at_once``: the batch
+    starts now, without waiting for the turn to end (a request alone at work). (Under load, one commit for many
+    requests' writes costs less than a commit each, and grows the log, which is then checkpointed, less.)"""
     pending: list[Callable[[sa.Connection], Any]] = session.info.pop(_AFTER_COMMIT)
     writer = session.info[_WRITER]
     try:
@@ -697,8 +721,7 @@ async def finish_read(session: Session, executor: Executor, *, at_once: bool = T
     finally:
         session.close()
         _give_back_held(session)
-    if not (at_once and _group_commit(writer).write_at_once(pending)):
-        await _loop_group_commit(writer, executor).write(pending)
+    await _loop_group_commit(writer, executor).write(pending, now=at_once)
 
 
 def database_error_reason(exc: BaseException) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import functools
 import io
 import logging
 import re
@@ -35,12 +36,17 @@ def set_verbose(on: bool) -> None:
         logging.getLogger(name).setLevel(logging.NOTSET if on else logging.WARNING)
 
 
+@functools.lru_cache(maxsize=4096)  # the keys are the code's own names: a few hundred at most
+def _secret_key(key: str) -> bool:
+    return _SECRET_KEYS.search(key) is not None
+
+
 def redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     """Drop secret values whatever the key they hide under; mask bearer tokens inside text."""
     for key, value in list(event.items()):
-        if _SECRET_KEYS.search(key):
+        if _secret_key(key):
             event[key] = "[redacted]"
-        elif isinstance(value, str):
+        elif isinstance(value, str) and "bearer" in value.lower():  # (the search itself costs more than this test)
             event[key] = _BEARER.sub(r"\1[redacted]", value)
     return event
 

@@ -229,6 +229,35 @@ def test_on_sqlite_a_read_ended_on_the_event_loop_writes_at_once_when_nothing_wa
     assert not write_turns[engine].locked() and "b@example.gouv.fr" in _logged(engine)
 
 
+def test_on_sqlite_the_reads_ending_in_one_turn_of_the_event_loop_commit_their_writes_together_on_it(
+        sqlite_engine: Engine) -> None:
+    """Under load (not alone at work), no trip to a thread: one commit on the loop for the batch."""
+    engine, where = sqlite_engine, []
+
+    def work(i: int) -> object:
+        def write(conn: sa.Connection) -> None:
+            where.append(threading.get_ident())
+            conn.execute(sa.insert(_LOG), [_line(f"c{i}@example.gouv.fr")])
+        return write
+
+    async def reads() -> list[object]:
+        with ThreadPoolExecutor(2) as executor:
+            sessions = []
+            for i in range(5):
+                session = new_session(engine, read_only=True)
+                session.connection().execute(sa.text("SELECT 1"))
+                after_commit(session, work(i))  # type: ignore[arg-type]
+                sessions.append(session)
+            return await asyncio.gather(*(finish_read(s, executor, at_once=False) for s in sessions))
+
+    with _Transactions(engine, "commit", reads=False) as commits:
+        assert asyncio.run(reads()) == [None] * 5
+    assert commits.count == 1
+    assert where == [threading.get_ident()] * 5  # the loop's own thread
+    assert _logged(engine) == sorted(f"c{i}@example.gouv.fr" for i in range(5))
+    assert not write_turns[engine].locked()
+
+
 def test_on_sqlite_a_write_another_process_holds_the_lock_for_goes_to_a_thread_and_the_loop_never_waits(
         sqlite_engine: Engine) -> None:
     engine = sqlite_engine

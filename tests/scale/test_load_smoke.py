@@ -32,4 +32,6 @@ def test_the_mix_of_users_runs_against_a_served_app_without_an_error(tmp_path: P
     dinum = {"GET /pilotage", "GET /api/v1/review/summary", "GET /pilotage/besoins/{id}", "GET /api/v1/assignments"}
     for kind in (agents, leads, dinum):
         assert kind & done, report
+    # the rankings the workers answered during the run, read from /metrics (kept, carried or computed)
+    assert sum(result.rankings.values()) > 0, report
     assert result.ceiling is not None and result.ceiling.requests > 0 and result.ceiling.failures == 0, report
