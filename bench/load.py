@@ -421,7 +421,8 @@ def _print_run(r: Result, say: Any) -> None:
         say(f"  {row['Name'][:52]:52} {int(_number(row['Request Count'])):7d} {_number(row['50%']):6.0f} "
             f"{_number(row['95%']):6.0f} {_number(row['99%']):6.0f}    {int(_number(row['Failure Count'])):6d}")
     if r.rankings:
-        say("  rankings answered (with the sign-in rush): " + ", ".join(f"{how} {n:.0f}" for how, n in r.rankings.items()))
+        answered = ", ".join(f"{how} {n:.0f}" for how, n in r.rankings.items())
+        say(f"  rankings answered during the run (users starting included): {answered}")
     for f in r.mix.failure_rows:
         say(f"  error ×{f.get('Occurrences')}: {f.get('Name')}: {f.get('Error', '')[:200]}")
     for sample in r.mix.error_samples:

@@ -667,7 +667,10 @@ class _LoopGroupCommit:
             self.loop.call_soon(self._start)
         if done is None or done.cancelled():
             return
-        error = None if outcome is None else outcome.exception() if not outcome.cancelled() else asyncio.CancelledError()
+        if outcome is None:  # committed on the loop
+            done.set_result(None)
+            return
+        error = outcome.exception() if not outcome.cancelled() else asyncio.CancelledError()
         if error is not None:
             done.set_exception(error)
         else:
