@@ -224,7 +224,7 @@ class CandidateIndex(ExplainingIndex):
         if n > nb:  # rows added since the last merge
             text, bound = np.concatenate([text, np.zeros(n - nb)]), np.concatenate([bound, np.zeros(n - nb)])
         if self.overlay_:
-            rows = np.fromiter(self.overlay_, dtype=np.int64, count=len(self.overlay_))
+            rows = self._overlay_rows()[0]
             text[rows] = self._text_scores(rows, rv.vector)
             for row, r in self.overlay_.items():
                 bound[row] = text[row] + float(r.skill_vals @ rv.vector[h + r.skill_cols])

@@ -107,7 +107,10 @@ class Prepared:
         cursor = None
         try:
             cursor = conn.connection.cursor()
-            cursor.executemany(sql, args)
+            if len(args) == 1:  # (psycopg sends a batch in pipeline mode, whose set-up costs more than one row)
+                cursor.execute(sql, args[0])
+            else:
+                cursor.executemany(sql, args)
         except BaseException as exc:  # wrapped as SQLAlchemy wraps it, the connection invalidated if lost
             conn._handle_dbapi_exception(exc, sql, args, cursor, None)
         finally:
