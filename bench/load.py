@@ -349,8 +349,10 @@ def ranking_answers(base: str) -> dict[str, float]:
     from prometheus_client.parser import text_string_to_metric_families
 
     counts: dict[str, float] = {}
-    text = httpx.get(f"{base}/metrics", timeout=30).text
-    for family in text_string_to_metric_families(text):
+    answer = httpx.get(f"{base}/metrics", timeout=30)
+    if answer.status_code != 200:  # /metrics kept for an admin's token (TALENTS_METRICS_PUBLIC=false): not shown
+        return counts
+    for family in text_string_to_metric_families(answer.text):
         if family.name == "talents_ranking_answers":
             for sample in family.samples:
                 counts[sample.labels["how"]] = counts.get(sample.labels["how"], 0.0) + sample.value
