@@ -205,17 +205,19 @@ def _ended_on_the_loop(engine: Engine, works: list[object], executor: ThreadPool
     return asyncio.run(end_all())
 
 
+def _noting_thread(where: list[int], email: str) -> object:
+    """A write of a line for ``email`` that notes, in ``where``, the thread it runs on."""
+    def write(conn: sa.Connection) -> None:
+        where.append(threading.get_ident())
+        conn.execute(sa.insert(_LOG), [_line(email)])
+    return write
+
+
 def test_on_sqlite_a_read_ended_on_the_event_loop_writes_at_once_when_nothing_waits(sqlite_engine: Engine) -> None:
     engine, where = sqlite_engine, []
-
-    def work(i: int) -> object:
-        def write(conn: sa.Connection) -> None:
-            where.append(threading.get_ident())
-            conn.execute(sa.insert(_LOG), [_line(f"a{i}@example.gouv.fr")])
-        return write
-
+    works = [_noting_thread(where, f"a{i}@example.gouv.fr") for i in range(2 * CHECKPOINT_EVERY)]
     with ThreadPoolExecutor(2) as executor:
-        outcomes = _ended_on_the_loop(engine, [work(i) for i in range(2 * CHECKPOINT_EVERY)], executor)
+        outcomes = _ended_on_the_loop(engine, works, executor)
     assert outcomes == [None] * (2 * CHECKPOINT_EVERY)
     assert len(_logged(engine)) == 2 * CHECKPOINT_EVERY
     on_the_loop = sum(1 for ident in where if ident == threading.get_ident())
@@ -234,19 +236,13 @@ def test_on_sqlite_the_reads_ending_in_one_turn_of_the_event_loop_commit_their_w
     """Under load (not alone at work), no trip to a thread: one commit on the loop for the batch."""
     engine, where = sqlite_engine, []
 
-    def work(i: int) -> object:
-        def write(conn: sa.Connection) -> None:
-            where.append(threading.get_ident())
-            conn.execute(sa.insert(_LOG), [_line(f"c{i}@example.gouv.fr")])
-        return write
-
     async def reads() -> list[object]:
         with ThreadPoolExecutor(2) as executor:
             sessions = []
             for i in range(5):
                 session = new_session(engine, read_only=True)
                 session.connection().execute(sa.text("SELECT 1"))
-                after_commit(session, work(i))  # type: ignore[arg-type]
+                after_commit(session, _noting_thread(where, f"c{i}@example.gouv.fr"))  # type: ignore[arg-type]
                 sessions.append(session)
             return await asyncio.gather(*(finish_read(s, executor, at_once=False) for s in sessions))
 
