@@ -638,10 +638,9 @@ class _LoopGroupCommit:
         if mine.error is not None:
             raise mine.error
 
-    def _start(self) -> None:
+    def _start(self) -> None:  # (its callers marked the group busy)
         batch, done = self._next, self._next_done
         self._next, self._next_done = [], None
-        self._busy = True
         if self._at_once(batch):
             self._committed(done, None)
             return
