@@ -652,7 +652,8 @@ class IndexBase:
 
     def fork(self) -> Self:
         """A copy that :meth:`upsert`, :meth:`remove` and :meth:`merge` may change while this index goes on
-        being read (ranked, explained) from other threads, without its compiled roles (a cache).
+        being read (ranked, explained) from other threads. It shares the compiled roles (a cache keyed by what a
+        role reads of the pool: see :meth:`matching.ranking.CandidateIndex._compile`).
 
         What a change writes in place is copied: the changes since the last merge of the per-agent lists and
         mapping (:class:`matching.layered.LayeredList`, their base is shared), the overlay, and the per-agent
@@ -662,7 +663,7 @@ class IndexBase:
         of those arrays (10 bytes an agent), the cost follows the changes since the last merge, not the pool.
         """
         kept = dict(vars(self))  # one C-level copy: a ranking of this index may add its compiled roles meanwhile
-        kept.pop("_compiled", None)
+        kept["_compiled"] = self.__dict__.setdefault("_compiled", {})  # shared from now on, whoever compiles first
         kept.pop("_overlay_at", None)
         for name in ("agent_ids_", "profiles_", "row_of_"):
             kept[name] = kept[name].fork()
@@ -679,7 +680,6 @@ class IndexBase:
 
     def upsert(self, profile: CandidateProfile) -> Self:
         """Add or replace one agent's profile; visible to the next :meth:`rank` without a rebuild."""
-        self.__dict__.pop("_compiled", None)  # rarity and vocabulary change: roles are compiled again
         self.__dict__.pop("_overlay_at", None)
         row = self.row_of_.get(profile.agent_id)
         if row is None:
@@ -704,7 +704,6 @@ class IndexBase:
 
     def remove(self, agent_id: str) -> Self:
         """Forget one agent (no-op for an unknown id); it is never ranked again until re-added."""
-        self.__dict__.pop("_compiled", None)
         self.__dict__.pop("_overlay_at", None)
         row = self.row_of_.pop(agent_id, None)
         if row is None:

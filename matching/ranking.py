@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Candidate", "CandidateIndex", "NearMiss", "Ranking"]
 
-_COMPILED_KEPT = 64  # role vectors cached per index (each holds a dense vector of the feature space)
+_COMPILED_KEPT = 64  # role vectors cached by an index and its forks (each holds a dense vector of the feature space)
 _TRUE = np.ones(1, dtype=bool)
 
 
@@ -75,8 +75,17 @@ class CandidateIndex(ExplainingIndex):
 
     # ================================================================== role compilation
     def _compile(self, role: RoleRequirement) -> RoleVector:
-        """The role's vector, cached by what it is computed from until the index changes (the same role is
-        ranked again and again: a page, its refresh, the team view); nothing in it is written to after."""
+        """The role's vector, cached by what it is computed from (the same role is ranked again and again: a page,
+        its refresh, the team view); nothing in it is written to after.
+
+        Of the pool, a role's vector reads only the rarity of its skills — how many agents are indexed, how many
+        hold each asked skill — and the width of the skill block: these are in the key, so the cache is shared
+        with the index's forks (:meth:`~matching.index.IndexBase.fork`), and a profile edit that leaves them as
+        they were (a bio, a window, a level) does not compile the roles again. A new fit starts an empty cache.
+        """
+        df = self.skill_df_
+        found = (self.skill_index_.get(r.skill_id) for r in role.skills)
+        rarity = (self.n_alive_, len(self.skill_ids_), *(-1.0 if k is None else float(df[k]) for k in found))
         key = (
             role.title,
             role.description,
@@ -85,6 +94,7 @@ class CandidateIndex(ExplainingIndex):
             self.context_weight,
             self.occupation_weight,
             self.use_rarity,
+            rarity,
         )
         cache = self.__dict__.setdefault("_compiled", {})
         rv = cache.get(key)

@@ -417,6 +417,29 @@ def test_a_role_ranked_after_changes_scores_as_on_a_copy_compiling_it_afresh(sma
     assert _ranked(index, role) == _ranked(copy.deepcopy(index), role) != after
 
 
+def test_a_fork_reuses_a_compiled_role_while_the_pool_leaves_its_rarity_alone(small_taxonomy, make_agent,
+                                                                                make_role):
+    import copy
+
+    profiles = [make_agent("a", [("py", 4)]), make_agent("b", [("py", 3), ("sql", 4)]), make_agent("c", [("sql", 5)])]
+    index = fit(small_taxonomy, profiles)
+    role = make_role([("py", 3), ("sql", 3)])
+    compiled = index._compile(role)
+    # a level changed, and a text: the same agents hold the same skills, the role's vector is the same object
+    edited = index.fork().upsert(make_agent("b", [("py", 5), ("sql", 4)], text="Data engineer, Python"))
+    assert edited._compile(role) is compiled
+    assert _ranked(edited, role) == _ranked(copy.deepcopy(edited), role)  # the copy compiles it afresh
+    # one more agent holding sql: its rarity and the pool's size moved, the role is compiled again (for the fork
+    # only: the index it came from still reads its own)
+    grown = edited.fork().upsert(make_agent("d", [("sql", 2)]))
+    assert grown._compile(role) is not compiled and index._compile(role) is compiled
+    assert _ranked(grown, role) == _ranked(copy.deepcopy(grown), role)
+    assert grown._compile(role).weights.tobytes() != compiled.weights.tobytes()
+    # a skill the index did not know at fit widens the skill block: compiled again
+    widened = grown.fork().upsert(make_agent("e", [("py", 2)], skill_objects=(AgentSkill("new", 3),)))
+    assert _ranked(widened, role) == _ranked(copy.deepcopy(widened), role)
+
+
 def test_the_bulk_product_is_the_mat_vec_bit_for_bit_before_and_after_a_merge():
     # Read from the vector's nonzero columns only, each row's products summed column by column: the profile
     # block's rows are not in column order, and those with three products or more must be summed again.
