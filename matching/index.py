@@ -128,6 +128,9 @@ class RoleVector:
     text_vals: np.ndarray = field(default_factory=lambda: np.empty(0))
     skill_cols: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     skill_vals: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # The bulk product over the merged matrices (:meth:`matching.ranking.CandidateIndex._bulk`), with the matrices
+    # it was read from (weak references: a merge replaces them, and a role ranked no more must not keep them).
+    merged_products: tuple[Any, ...] | None = None
 
 
 @dataclass(slots=True)

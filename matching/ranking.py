@@ -25,6 +25,7 @@ profile change is visible at once without rebuilding the matrix.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -221,6 +222,29 @@ class CandidateIndex(ExplainingIndex):
         weight): each block of the matrix times the role's vector, from the entries of the vector's nonzero
         columns only (the same floats as the mat-vec), then the few overlay rows."""
         n = len(self.agent_ids_)
+        text, bound = self._merged_products(rv)
+        nb = bound.size
+        if n > nb:  # rows added since the last merge
+            text, bound = np.concatenate([text, np.zeros(n - nb)]), np.concatenate([bound, np.zeros(n - nb)])
+        if self.overlay_:
+            h = self.text_features
+            rows = self._overlay_rows()[0]
+            text[rows] = self._text_scores(rows, rv.vector)
+            for row, r in self.overlay_.items():
+                bound[row] = text[row] + float(r.skill_vals @ rv.vector[h + r.skill_cols])
+        if self.n_alive_ < n:
+            bound[~self.alive_] = -np.inf
+        return bound, text
+
+    def _merged_products(self, rv: RoleVector) -> tuple[np.ndarray, np.ndarray]:
+        """The merged matrices' part of :meth:`_bulk` (profile part, bound), as new arrays for the caller to change.
+
+        Kept on the role's vector while the matrices are those it was read from: a role is ranked again on state
+        after state (each profile edit publishes one), the matrices change only when the pending rows are merged
+        (every ``merge_every`` changes), and the rows changed since are read from the overlay anyway."""
+        kept = rv.merged_products
+        if kept is not None and kept[0]() is self.text_ and kept[1]() is self.skills_:
+            return kept[2].copy(), kept[3].copy()
         h = self.text_features
         width = self.skills_.shape[1]
         text = self._block_product(self.text_, self.text_by_column_, rv.text_cols, rv.text_vals, rv.vector[:h])
@@ -230,17 +254,9 @@ class CandidateIndex(ExplainingIndex):
             skill_cols, skill_vals = skill_cols[inside], skill_vals[inside]
         skills = self.skills_by_column_
         bound = text + self._block_product(self.skills_, skills, skill_cols, skill_vals, rv.vector[h : h + width])
-        nb = bound.size
-        if n > nb:  # rows added since the last merge
-            text, bound = np.concatenate([text, np.zeros(n - nb)]), np.concatenate([bound, np.zeros(n - nb)])
-        if self.overlay_:
-            rows = self._overlay_rows()[0]
-            text[rows] = self._text_scores(rows, rv.vector)
-            for row, r in self.overlay_.items():
-                bound[row] = text[row] + float(r.skill_vals @ rv.vector[h + r.skill_cols])
-        if self.n_alive_ < n:
-            bound[~self.alive_] = -np.inf
-        return bound, text
+        text.flags.writeable = bound.flags.writeable = False  # shared by the threads that rank the role
+        rv.merged_products = (weakref.ref(self.text_), weakref.ref(self.skills_), text, bound)
+        return text.copy(), bound.copy()
 
     def _available(
         self, rows: np.ndarray, role: RoleRequirement, slack: bool, checks: tuple[np.ndarray, ...] | None = None

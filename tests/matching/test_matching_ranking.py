@@ -440,6 +440,31 @@ def test_a_fork_reuses_a_compiled_role_while_the_pool_leaves_its_rarity_alone(sm
     assert _ranked(widened, role) == _ranked(copy.deepcopy(widened), role)
 
 
+def test_the_bulk_product_over_the_merged_matrices_is_kept_with_the_role_until_a_merge(small_taxonomy, make_agent,
+                                                                                     make_role):
+    import copy
+
+    profiles = [make_agent(f"a{i}", [("py", 1 + i % 5), ("sql", 1 + (i * 3) % 5)]) for i in range(40)]
+    index = fit(small_taxonomy, profiles)
+    role = make_role([("py", 2), ("sql", 2)])
+    afresh = _ranked(copy.deepcopy(index), role)
+    # excluding agents and folding fairness in change the bound the ranking reads, never the kept product
+    assert [a for a, _ in _ranked(index, role)] == [a for a, _ in afresh]
+    index.rank(role, exclude=[a for a, _ in afresh[:3]])
+    assert _ranked(index, role) == afresh
+    kept = index._compile(role).merged_products
+    # levels and words edited: pending in the overlay, read from it; the merged matrices' product is the one kept
+    edited = index.fork().upsert(make_agent("a7", [("py", 5), ("sql", 5)], text="Python SQL data engineer"))
+    assert _ranked(edited, role) == _ranked(copy.deepcopy(edited), role)
+    assert edited._compile(role).merged_products is kept
+    # merged: new matrices, the product is read from them again; the index forked from, still read by others,
+    # is ranked from its own matrices
+    edited.merge()
+    assert _ranked(edited, role) == _ranked(copy.deepcopy(edited), role)
+    assert edited._compile(role).merged_products is not kept
+    assert _ranked(index, role) == afresh
+
+
 def test_the_bulk_product_is_the_mat_vec_bit_for_bit_before_and_after_a_merge():
     # Read from the vector's nonzero columns only, each row's products summed column by column: the profile
     # block's rows are not in column order, and those with three products or more must be summed again.
