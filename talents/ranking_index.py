@@ -66,7 +66,7 @@ from matching.types import (
     RoleRequirement,
     SkillRequirement,
 )
-from talents.assignments.exclusions import excluded_agents
+from talents.assignments.exclusions import left_out_of_need
 from talents.assignments.states import COMMITTED_STATES, FIXED_STATES
 from talents.kernel.db import UTCDateTime, bound_engine
 from talents.kernel.errors import NotFoundError
@@ -285,8 +285,6 @@ _TAXONOMY = sa.select(skill.c.id, skill.c.label_fr, skill.c.label_en, skill.c.al
                       skill.c.occupations).where(skill.c.status != "retired")
 _ROLE_SKILLS = (sa.select(role_skill.c.skill_id, role_skill.c.level, role_skill.c.weight, role_skill.c.required)
                 .where(role_skill.c.role_id == sa.bindparam("role_id")).order_by(role_skill.c.id))
-_MEMBERS = sa.select(assignment.c.agent_id).where(assignment.c.need_id == sa.bindparam("need_id"),
-                                                  assignment.c.state.in_(COMMITTED_STATES))
 
 
 # --------------------------------------------------------------------------- the cache
@@ -767,15 +765,10 @@ class RankingReader:
                 skills.append(_named(_SKILL_KEYS, r[len(_ROLE_KEYS):]))
         return [(at, to_requirement(need, at, skills)) for at, skills in by_role.values()]
 
-    def members_of_need(self, need_id: int) -> set[int]:
-        """Agents holding a live assignment on the need (they are members, not candidates)."""
-        return set(self.session.execute(_MEMBERS, {"need_id": need_id}).scalars())
-
     def not_candidates(self, need_id: int) -> list[str]:
         """Agent ids the engine leaves out for the need: its members, and those who declined, were refused
         or were removed from it (:mod:`talents.assignments.exclusions`)."""
-        left_out = self.members_of_need(need_id) | excluded_agents(self.session, [need_id])[need_id]
-        return [str(a) for a in sorted(left_out)]
+        return [str(a) for a in sorted(left_out_of_need(_connection(self.session), need_id))]
 
     def kept(self, state: IndexState, key: Hashable, compute: Callable[[], T], holds: Holds | None = None,
              left_out: frozenset[str] = frozenset()) -> T:

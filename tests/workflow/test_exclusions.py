@@ -8,7 +8,7 @@ from sqlmodel import select
 from wfhelpers import LEAD_P, REVIEWER_P, agent_principal
 
 from needs.models import Need
-from talents.assignments.exclusions import excluded_agents
+from talents.assignments.exclusions import excluded_agents, left_out_of_need
 from talents.assignments.models import Assignment
 from talents.kernel.db import session_scope
 from talents.kernel.errors import ValidationFailedError
@@ -56,6 +56,8 @@ def test_an_agent_who_declined_is_not_proposed_again_nor_ranked_for_that_need(en
     assert list(_proposed(engine, need)) == [f"a{second}"]
     with session_scope(engine) as s:
         assert excluded_agents(s, [need]) == {need: {best}}
+        # what the ranking leaves out, in one query: the one who declined, and the member proposed since
+        assert left_out_of_need(s.connection(), need) == {best, second}
     ranked, team = _ranked_and_team(engine, need)
     assert best not in ranked and best not in team
     # Another need still gets them.
@@ -69,6 +71,8 @@ def test_an_agent_dinum_removed_with_a_reason_is_no_longer_ranked_first_nor_prop
     (assignment,) = _proposed(engine, need).values()
     with session_scope(engine) as s:
         OverrideService(s).remove(REVIEWER_P, assignment, "conflit d'intérêts avec le projet")
+    with session_scope(engine) as s:
+        assert left_out_of_need(s.connection(), need) == {best}
     ranked, team = _ranked_and_team(engine, need)
     assert ranked == [second] and team == [second]
     dry = run_allocation(engine, dry_run=True)
@@ -93,6 +97,8 @@ def test_a_withdrawal_by_a_run_for_a_higher_priority_need_is_not_held_against_th
     assert [w["agent"] for w in out["withdrawn"]] == ["rare"]
     with session_scope(engine) as s:
         assert excluded_agents(s, [low, crisis]) == {low: set(), crisis: set()}
+        # withdrawn by the run from the low need, held by the crisis
+        assert (left_out_of_need(s.connection(), low), left_out_of_need(s.connection(), crisis)) == (set(), {rare})
     assert list(_proposed(engine, crisis)) == [f"a{rare}"]
 
 
