@@ -223,34 +223,39 @@ _WINDOWS = sa.select(availability.c.agent_id, availability.c.start_date.label("s
                      availability.c.end_date.label("end"), availability.c.share)
 _COMMITMENTS = sa.select(assignment.c.agent_id, assignment.c.start_date, assignment.c.end_date, assignment.c.share,
                          assignment.c.state, assignment.c.forced).where(assignment.c.state.in_(COMMITTED_STATES))
+# The same for some agents: what a refresh reads after each change, so prepared once (see talents.kernel.prepared).
+_AGENTS_AMONG = Prepared(_AGENTS.where(agent.c.id.in_(sa.bindparam("ids", expanding=True))))
+_SKILLS_AMONG = Prepared(_SKILLS.where(agent_skill.c.agent_id.in_(sa.bindparam("ids", expanding=True))))
+_WINDOWS_AMONG = Prepared(_WINDOWS.where(availability.c.agent_id.in_(sa.bindparam("ids", expanding=True))))
+_COMMITMENTS_AMONG = Prepared(_COMMITMENTS.where(assignment.c.agent_id.in_(sa.bindparam("ids", expanding=True))))
 
 
 def _load(session: Reader, ids: Sequence[int] | None) -> dict[int, _Loaded]:
     """Profiles of the given agents (``None``: every agent that can be matched)."""
     batches: Iterable[Sequence[int] | None] = [None] if ids is None else list(_chunks(list(ids)))
     out: dict[int, _Loaded] = {}
+
+    def rows(every: sa.Select[Any], among: Prepared, keys: Sequence[int] | None) -> list[Any]:
+        if keys is None:
+            return list(session.execute(every).all())
+        labels, found = among.tuples(_connection(session), {"ids": list(keys)})
+        return [_named(labels, r) for r in found]
+
     for batch in batches:
-        q = _AGENTS if batch is None else _AGENTS.where(agent.c.id.in_(batch))
-        agents = {a.id: a for a in session.execute(q).all()}
+        agents = {a.id: a for a in rows(_AGENTS, _AGENTS_AMONG, batch)}
         if not agents:
             continue
         keys: list[int] | None = [int(k) for k in agents if k is not None] if batch is not None else None
-
-        def rows(q: sa.Select[Any], table: sa.Table, keys: list[int] | None = keys) -> list[Any]:
-            if keys is not None:
-                q = q.where(table.c.agent_id.in_(keys))
-            return list(session.execute(q).all())
-
         skills: dict[int, list[Any]] = {}
-        for s in rows(_SKILLS, agent_skill):
+        for s in rows(_SKILLS, _SKILLS_AMONG, keys):
             skills.setdefault(s.agent_id, []).append(s)
         windows: dict[int, list[Any]] = {}
-        for w in rows(_WINDOWS, availability):
+        for w in rows(_WINDOWS, _WINDOWS_AMONG, keys):
             windows.setdefault(w.agent_id, []).append(w)
         fixed: dict[int, list[Commitment]] = {}
         full: dict[int, list[Commitment]] = {}
         proposals: dict[int, int] = {}
-        for a in rows(_COMMITMENTS, assignment):
+        for a in rows(_COMMITMENTS, _COMMITMENTS_AMONG, keys):
             c = Commitment(a.start_date, a.end_date, float(a.share))
             full.setdefault(a.agent_id, []).append(c)
             if a.state in FIXED_STATES or a.forced:
