@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["Candidate", "CandidateIndex", "NearMiss", "Ranking"]
 
 _COMPILED_KEPT = 64  # role vectors cached by an index and its forks (each holds a dense vector of the feature space)
+# The bulk products the compiled roles keep (two floats an agent each): at 100 000 agents every compiled role keeps
+# its own, at 1 000 000 the eight compiled last.
+PRODUCTS_KEPT_BYTES = 128 * 2**20
 _TRUE = np.ones(1, dtype=bool)
 
 
@@ -256,7 +259,17 @@ class CandidateIndex(ExplainingIndex):
         bound = text + self._block_product(self.skills_, skills, skill_cols, skill_vals, rv.vector[h : h + width])
         text.flags.writeable = bound.flags.writeable = False  # shared by the threads that rank the role
         rv.merged_products = (weakref.ref(self.text_), weakref.ref(self.skills_), text, bound)
+        self._within_products_budget(rv, text.nbytes + bound.nbytes)
         return text.copy(), bound.copy()
+
+    def _within_products_budget(self, newest: RoleVector, size: int) -> None:
+        """At most :data:`PRODUCTS_KEPT_BYTES` of products kept by the compiled roles: past it, those of the roles
+        compiled first are dropped (they are computed again when asked)."""
+        room = max(PRODUCTS_KEPT_BYTES // max(size, 1), 1)
+        holding = [rv for rv in list(self.__dict__.get("_compiled", {}).values())
+                   if rv.merged_products is not None and rv is not newest]
+        for rv in holding[: max(len(holding) + 1 - room, 0)]:
+            rv.merged_products = None
 
     def _available(
         self, rows: np.ndarray, role: RoleRequirement, slack: bool, checks: tuple[np.ndarray, ...] | None = None

@@ -465,6 +465,25 @@ def test_the_bulk_product_over_the_merged_matrices_is_kept_with_the_role_until_a
     assert _ranked(index, role) == afresh
 
 
+def test_the_kept_products_stay_within_their_budget_the_roles_compiled_first_dropping_theirs(
+    small_taxonomy, make_agent, make_role, monkeypatch
+):
+    import copy
+
+    import matching.ranking as ranking_module
+
+    index = fit(small_taxonomy, [make_agent(f"a{i}", [("py", 1 + i % 5), ("sql", 1 + i % 3)]) for i in range(30)])
+    roles = [make_role([("py", 1 + k % 5), ("sql", 1 + k % 3)], title=f"rôle {k}") for k in range(4)]
+    one = 2 * 8 * 30  # two floats an agent
+    monkeypatch.setattr(ranking_module, "PRODUCTS_KEPT_BYTES", 2 * one)
+    ranked = [_ranked(index, role) for role in roles]
+    held = [index._compile(role).merged_products is not None for role in roles]
+    assert held == [False, False, True, True]
+    # a role whose product was dropped is ranked as before, and keeps it again
+    assert _ranked(index, roles[0]) == ranked[0] == _ranked(copy.deepcopy(index), roles[0])
+    assert [index._compile(role).merged_products is not None for role in roles] == [True, False, False, True]
+
+
 def test_the_bulk_product_is_the_mat_vec_bit_for_bit_before_and_after_a_merge():
     # Read from the vector's nonzero columns only, each row's products summed column by column: the profile
     # block's rows are not in column order, and those with three products or more must be summed again.
