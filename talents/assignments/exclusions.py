@@ -41,59 +41,46 @@ def _is_removal(data: object) -> bool:
     return isinstance(data, dict) and bool(data.get(REMOVAL_MARK) or data.get("override") == "remove")
 
 
-# A need's assignments that leave their agent out, each withdrawal with its audit line's data (what says whether a
-# person removed the agent): members, refusals and removals in one statement, asked on every new state of the
-# ranking index for each need ranked.
-_LEFT_OUT = Prepared(
-    sa.select(assignment.c.agent_id, assignment.c.state, audit_event.c.data)
-    .select_from(assignment.outerjoin(audit_event, sa.and_(
-        assignment.c.state == "withdrawn",
-        audit_event.c.action == "assignment.withdrawn",
-        audit_event.c.subject_type == "assignment",
-        audit_event.c.subject_id == sa.cast(assignment.c.id, sa.String),
-    )))
-    .where(assignment.c.need_id == sa.bindparam("need_id"),
-           assignment.c.state.in_((*COMMITTED_STATES, *REFUSING_STATES, "withdrawn")))
-)
+def _leaving_out(states: tuple[str, ...]) -> Prepared:
+    """The needs' assignments in ``states``, each withdrawal with its audit line's data (what says whether a person
+    removed the agent): one statement, prepared once."""
+    return Prepared(
+        sa.select(assignment.c.need_id, assignment.c.agent_id, assignment.c.state, audit_event.c.data)
+        .select_from(assignment.outerjoin(audit_event, sa.and_(
+            assignment.c.state == "withdrawn",
+            audit_event.c.action == "assignment.withdrawn",
+            audit_event.c.subject_type == "assignment",
+            audit_event.c.subject_id == sa.cast(assignment.c.id, sa.String),
+        )))
+        .where(assignment.c.need_id.in_(sa.bindparam("need_ids", expanding=True)), assignment.c.state.in_(states))
+    )
+
+
+_EXCLUDING = _leaving_out((*REFUSING_STATES, "withdrawn"))
+_LEAVING_OUT = _leaving_out((*COMMITTED_STATES, *REFUSING_STATES, "withdrawn"))  # members too
+
+
+def _left_out(conn: sa.Connection, statement: Prepared, need_ids: Iterable[int]) -> dict[int, set[int]]:
+    ids = sorted(set(need_ids))
+    out: dict[int, set[int]] = {i: set() for i in ids}
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        for need_id, agent_id, state, data in statement.tuples(conn, {"need_ids": chunk})[1]:
+            if state != "withdrawn" or _is_removal(data):
+                out[need_id].add(agent_id)
+    return out
 
 
 def left_out_of_need(conn: sa.Connection, need_id: int) -> set[int]:
     """The agents a need leaves out of its candidates: its members (a live assignment), and those who declined,
-    were refused or were removed from it by a person (:func:`excluded_agents`), in one query."""
-    _, rows = _LEFT_OUT.tuples(conn, {"need_id": need_id})
-    return {agent_id for agent_id, state, data in rows if state != "withdrawn" or _is_removal(data)}
+    were refused or were removed from it by a person (:func:`excluded_agents`), in one query (asked on every new
+    state of the ranking index for each need ranked)."""
+    return _left_out(conn, _LEAVING_OUT, [need_id])[need_id]
 
 
 def excluded_agents(session: Session | sa.Connection, need_ids: Iterable[int]) -> dict[int, set[int]]:
-    """For each need, the agents who declined, were refused, or were removed from it by a person (read with
-    Core queries: the ranking's read path asks on a plain connection)."""
-    ids = sorted(set(need_ids))
-    out: dict[int, set[int]] = {i: set() for i in ids}
-    if not ids:
-        return out
-    withdrawn: dict[str, tuple[int, int]] = {}
-    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
-        rows = session.execute(
-            sa.select(assignment.c.id, assignment.c.need_id, assignment.c.agent_id, assignment.c.state).where(
-                assignment.c.need_id.in_(chunk), assignment.c.state.in_((*REFUSING_STATES, "withdrawn"))
-            )
-        ).all()
-        for aid, need_id, agent_id, state in rows:
-            if state in REFUSING_STATES:
-                out[need_id].add(agent_id)
-            else:
-                withdrawn[str(aid)] = (need_id, agent_id)
-    keys = list(withdrawn)
-    for chunk_keys in (keys[i : i + 500] for i in range(0, len(keys), 500)):
-        events = session.execute(
-            sa.select(audit_event.c.subject_id, audit_event.c.data).where(
-                audit_event.c.action == "assignment.withdrawn",
-                audit_event.c.subject_type == "assignment",
-                audit_event.c.subject_id.in_(chunk_keys),
-            )
-        ).all()
-        for subject_id, data in events:
-            if _is_removal(data):
-                need_id, agent_id = withdrawn[subject_id]
-                out[need_id].add(agent_id)
-    return out
+    """For each need, the agents who declined, were refused, or were removed from it by a person (what the session
+    has not written yet included)."""
+    if isinstance(session, sa.Connection):
+        return _left_out(session, _EXCLUDING, need_ids)
+    session.flush()
+    return _left_out(session.connection(), _EXCLUDING, need_ids)
