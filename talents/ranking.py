@@ -114,9 +114,10 @@ class RankingService(RankingReader):
         of each role, on one state of the index."""
         roles = self.roles_of_need(need)
         while True:
-            state = self.cache.current(self.session)
-            taken = self.kept(state, ("taken", need.id), lambda: self._taken(need.id))  # type: ignore[arg-type]
-            exclude = self.left_out(state, need.id)  # type: ignore[arg-type]
+            # The state may lag on profile edits (``lag_s``), never on the need's seats and who it leaves out.
+            state = self.current()
+            taken = self._taken(need.id)  # type: ignore[arg-type]
+            exclude = self.not_candidates(need.id)  # type: ignore[arg-type]
             reqs = [replace(req, count=max(int(r.count) - taken.get(r.id, 0), 0)) for r, req in roles]
             # As deep as the team needs (its seats, every seat of the need, a pool), and as the page shows: the
             # seats of the roles as posted, not those left open, so that a proposal or an answer on one role does

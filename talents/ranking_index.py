@@ -70,6 +70,7 @@ from talents.assignments.exclusions import left_out_of_need
 from talents.assignments.states import COMMITTED_STATES, FIXED_STATES
 from talents.kernel.db import UTCDateTime, bound_engine
 from talents.kernel.errors import NotFoundError
+from talents.kernel.own_writes import caller_of, wrote_since
 from talents.kernel.prepared import Prepared
 from talents.kernel.settings import get_settings
 from talents.ranking_store import IndexStore
@@ -91,6 +92,7 @@ __all__ = [
     "agent_label",
     "find_need",
     "find_role",
+    "forget_ranking_caches",
     "get_ranking_cache",
     "requirement_key",
     "to_candidate",
@@ -342,6 +344,9 @@ class RankingCache:
     _epoch: int = 0
     _log: deque[tuple[int, frozenset[str]]] = field(default_factory=lambda: deque(maxlen=CHANGE_LOG))
     _log_lock: threading.Lock = field(default_factory=threading.Lock)
+    # When the published state was last known to be up to date (monotonic): the start of the look at the change
+    # stamps, or of the refresh, that said so.
+    checked_at: float = float("-inf")
 
     _KEPT = ("interactive", "allocation", "taxonomy_key", "watermark", "versions", "external_ids", "names")
     _OWN = ("versions", "external_ids", "names")  # of the kept ones, those that are not the state's
@@ -395,16 +400,26 @@ class RankingCache:
                         return None
         return frozenset(changed)
 
-    def current(self, session: Reader) -> IndexState:
+    def current(self, session: Reader, lag_s: float = 0.0) -> IndexState:
         """The state up to date with what ``session`` sees. When the change stamps say nothing changed, the
-        published state at once, without the lock; else the state once this caller or another refreshed it."""
+        published state at once, without the lock; else the state once this caller or another refreshed it.
+
+        ``lag_s``: the published state as it is when it was known up to date less than that long ago, without
+        looking at the stamps. Under a stream of profile edits, one refresh then brings the edits of that while,
+        and rankings are kept on its state, instead of a new state, and every ranking checked again, each time."""
         state = self.state
+        began = time.monotonic()
+        if state is not None and began - self.checked_at < lag_s:
+            return state
         if state is not None and self._unchanged(session, state):
+            self.checked_at = max(self.checked_at, began)
             return state
         with self.lock:
+            began = time.monotonic()
             save = self._refresh(session)
             state = self.state
             assert state is not None
+            self.checked_at = began
         if save:  # after the lock: writing the file takes a while, and the next changes need not wait for it
             self.save()
         return state
@@ -599,6 +614,12 @@ _caches: dict[str, RankingCache] = {}
 _caches_lock = threading.Lock()
 
 
+def forget_ranking_caches() -> None:
+    """Drop every process-wide cache (a database emptied under the running process: the test suite)."""
+    with _caches_lock:
+        _caches.clear()
+
+
 def get_ranking_cache(engine: Engine) -> RankingCache:
     """The process-wide cache of one database, taken from its store when one was kept."""
     key = engine.url.render_as_string(hide_password=True)
@@ -741,7 +762,17 @@ class RankingReader:
         self.session = session
         engine = session.engine if isinstance(session, sa.Connection) else bound_engine(session)
         self.cache = get_ranking_cache(engine)  # type: ignore[arg-type]
-        self.floor = get_settings().matching.floor
+        matching = get_settings().matching
+        self.floor = matching.floor
+        # A request's rankings may lag on others' edits (RankingCache.current); not on the caller's own, nor
+        # outside a request (the command line, a job): there they are up to date.
+        self.caller = caller_of(session)
+        self.lag_s = matching.ranking_lag_s if self.caller else 0.0
+
+    def current(self) -> IndexState:
+        """The state to rank on: at most ``lag_s`` late, unless the caller wrote since it was last looked at."""
+        lag_s = 0.0 if wrote_since(self.caller, self.cache.checked_at) else self.lag_s
+        return self.cache.current(self.session, lag_s)
 
     def role_requirement(self, need: Any, role: Any) -> RoleRequirement:
         skills = self.session.execute(_ROLE_SKILLS, {"role_id": role.id}).all()
@@ -780,10 +811,6 @@ class RankingReader:
         """What ``compute`` gives, kept with ``state`` (see :class:`RankingMemo`): for what follows the
         index — its agents, and the assignments, since every change to an assignment stamps its agent."""
         return self.cache.memo.get(self.cache, state, key, compute, holds, left_out)
-
-    def left_out(self, state: IndexState, need_id: int) -> list[str]:
-        """:meth:`not_candidates`, kept with ``state``."""
-        return self.kept(state, ("left out", need_id), lambda: self.not_candidates(need_id))
 
     def ranked_on(
         self, state: IndexState, req: RoleRequirement, top: int, near_misses: int, exclude: Sequence[str],
@@ -824,8 +851,9 @@ class RankingReader:
         deleted since the last sweep are dropped and the role ranked again without them."""
         need_id = int(req.need_id)
         while True:
-            state = self.cache.current(self.session)
-            ranking = self.ranked_on(state, req, top, near_misses, self.left_out(state, need_id), allocation)
+            # The state may lag on profile edits (``lag_s``), never on who the need leaves out: read now.
+            state = self.current()
+            ranking = self.ranked_on(state, req, top, near_misses, self.not_candidates(need_id), allocation)
             shown = [int(c.agent_id) for c in ranking.candidates] + [int(m.agent_id) for m in ranking.near_misses]
             if not self.cache.drop_gone(self.session, shown):
                 return ranking

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 
 from talents.kernel import db as dbmod  # noqa: E402
-from talents.kernel.settings import reset_settings  # noqa: E402
+from talents.kernel.settings import get_settings, reset_settings  # noqa: E402
 from talents.workflow.allocation_job import install_triggers  # noqa: E402
 
 # aiosmtpd logs every connection from its own thread, sometimes after pytest closed the captured stream.
@@ -102,6 +103,7 @@ def use_database(url: str) -> Engine:
 def clean_database(engine: Engine) -> None:
     """Empty every table but Alembic's, then load the default taxonomy: each test starts the same."""
     from profiles.taxonomy import TaxonomyService, clear_normaliser_cache
+    from talents.ranking_index import forget_ranking_caches
     from talents.review import forget_pool_figures
 
     dbmod.migrate(str(engine.url.render_as_string(hide_password=False)))
@@ -116,6 +118,7 @@ def clean_database(engine: Engine) -> None:
                 conn.execute(sa.text(f'DELETE FROM "{t}"'))
     clear_normaliser_cache()
     forget_pool_figures()
+    forget_ranking_caches()
     with dbmod.session_scope(engine) as session:
         TaxonomyService(session).ensure_default()
 
@@ -140,6 +143,13 @@ def sqlite_engine(backend_urls: dict[str, str]) -> Iterator[Engine]:
     eng = use_database(backend_urls["sqlite"])
     clean_database(eng)
     yield eng
+
+
+@pytest.fixture
+def others_edits_seen() -> object:
+    """Waits out the lag of a request's rankings on edits it did not make (``ranking_lag_s``): after it, a project
+    lead's next ranking shows them (the caller's own edits, at once)."""
+    return lambda: time.sleep(get_settings().matching.ranking_lag_s)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ that counter, whose row must not stay locked for a whole request.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AsyncExitStack, nullcontext
 from functools import partial
 from http.cookies import SimpleCookie
 from typing import Any
@@ -36,6 +36,7 @@ from talents.kernel.api import admitted, close_request_session, gate_at_read, op
 from talents.kernel.db import finish, reads_at_once, session_scope
 from talents.kernel.errors import PermissionDeniedError
 from talents.kernel.logs import get_logger
+from talents.kernel.own_writes import serve, writing
 from talents.kernel.principal import ANONYMOUS
 from talents.kernel.settings import get_settings
 
@@ -143,10 +144,16 @@ def _credentials(headers: dict[str, str]) -> bool:
     return "authorization" in headers or get_settings().auth.session_cookie in headers.get("cookie", "")
 
 
+def _email(scope: Scope) -> str:
+    caller = scope["state"].get(STATE_KEY)
+    return caller.principal.email.lower() if caller is not None else ""
+
+
 def _gate_read(db: Session, headers: dict[str, str], scope: Scope) -> None:
     """The whole gate of a read, in the request's own session: who calls, then the route's rule."""
     caller = _resolve_in(db, headers)
     scope["state"][STATE_KEY] = caller
+    serve(db, _email(scope))
     _refuse_bad_credentials(caller, str(scope.get("path", "")))
     _apply_rule(db, caller, scope)
 
@@ -185,10 +192,12 @@ class AuthMiddleware(ASGIMiddleware):
         opt = getattr(scope.get("route_handler"), "opt", None) or {}
         scope.setdefault("state", {})
         done = False
-        async with admitted(scope):
+        async with admitted(scope), AsyncExitStack() as writes:
             try:
                 if method in UNSAFE or opt.get("signin"):
                     receive = await self._gate_write(scope, receive, headers, method, opt)
+                    # Until after its commit: this caller's next rankings do not lag (talents.kernel.own_writes).
+                    writes.enter_context(writing(_email(scope)))
                 else:
                     db = open_request_session(scope)
                     gate = partial(_gate_read, db, headers, scope)
@@ -235,6 +244,7 @@ def _gate_write(db: Session, scope: Scope, headers: dict[str, str], method: str,
         caller, refusal = _check_and_count(db, scope, headers, method, opt, form_token, kept=True)
     if refusal is not None:
         raise refusal
+    serve(db, _email(scope))
     _apply_rule(db, caller, scope)
     if not _takes_request_session(scope):
         # The handler works in sessions of its own (an import, an allocation run): the gate's transaction ends

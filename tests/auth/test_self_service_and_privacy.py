@@ -140,7 +140,7 @@ def test_production_adds_hsts(engine, monkeypatch):
 
 
 @SQLITE_ONLY
-def test_ranked_candidates_shown_to_a_lead_are_written_to_the_access_log(client, engine):
+def test_ranked_candidates_shown_to_a_lead_are_written_to_the_access_log(client, engine, others_edits_seen):
     admin = auth_headers(issue_token(engine, "admin@numerique.gouv.fr", "admin"))
     agent = _profile(client, admin, "candidat@culture.gouv.fr")
     start = date.today() + timedelta(days=35)
@@ -149,6 +149,7 @@ def test_ranked_candidates_shown_to_a_lead_are_written_to_the_access_log(client,
         "end": (start + timedelta(days=20)).isoformat(),
         "roles": [{"title": "Dev", "share": 0.6, "skills": [{"name": "Python", "level": 3}]}]}, headers=admin).json()
     lead = auth_headers(issue_token(engine, "porteur@numerique.gouv.fr", "lead"))
+    others_edits_seen()  # the profile is the admin's edit
     ranked = client.get(f"/api/v1/needs/{need['id']}/roles/0/candidates", headers=lead)
     assert ranked.status_code == 200 and [c["agent_id"] for c in ranked.json()["candidates"]] == [agent["id"]]
     assert client.get(f"/besoins/{need['id']}", headers={**lead, "Accept": "text/html"}).status_code == 200

@@ -39,8 +39,9 @@ def world(engine):
     return ids
 
 
-def test_the_life_of_an_assignment_over_http(client, tokens, world, events):
+def test_the_life_of_an_assignment_over_http(client, tokens, world, events, others_edits_seen):
     n = world["n1"]
+    others_edits_seen()  # the agents were written after the app started
     r = client.get(f"/api/v1/needs/{n}/roles/0/candidates?top=5", headers=tokens["lead"])
     assert r.status_code == 200, r.text
     assert [c["agent"] for c in r.json()["candidates"]] == ["x", "y"]

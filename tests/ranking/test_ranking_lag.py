@@ -1,0 +1,89 @@
+"""A request's rankings may lag on others' profile edits (``ranking_lag_s``), never on the caller's own writes nor
+on who a need leaves out and its seats taken."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from factories import make_agent, make_need
+from sqlmodel import select
+
+from profiles.models import Agent, AgentSkill
+from profiles.service import AgentService
+from talents.auth.testing import issue_token
+from talents.kernel.db import session_scope
+from talents.kernel.settings import get_settings
+from talents.ranking import get_ranking_cache
+
+pytestmark = pytest.mark.integration
+
+LEAD = "porteur@numerique.gouv.fr"
+
+
+def _lower_level(engine, agent_id: int, level: int) -> None:
+    with session_scope(engine) as s:  # as the profile service does: change the row, bump updated_at
+        row = s.exec(select(AgentSkill).where(AgentSkill.agent_id == agent_id)).one()
+        row.level = level
+        s.add(row)
+        AgentService(s).touch(s.get(Agent, agent_id))
+
+
+def test_a_state_known_up_to_date_within_the_lag_is_ranked_on_without_looking_at_the_stamps(engine):
+    b = make_agent(engine, "b", skills=[("python", 4)])
+    cache = get_ranking_cache(engine)
+    with session_scope(engine) as s:
+        first = cache.current(s)
+    _lower_level(engine, b, 2)
+    with session_scope(engine) as s:
+        assert cache.current(s, lag_s=60) is first, "known up to date a moment ago: not looked at again"
+        fresh = cache.current(s, lag_s=0)
+    assert fresh is not first and fresh.seq > first.seq
+    assert fresh.interactive.profile(str(b)).skills[0].level == 2
+    time.sleep(0.05)
+    with session_scope(engine) as s:
+        assert cache.current(s, lag_s=0.01) is fresh, "nothing changed: the same state, looked at again"
+
+
+def _names(client, need_id: int, headers: dict[str, str]) -> list[str]:
+    r = client.get(f"/api/v1/needs/{need_id}/roles/0/candidates?top=5", headers=headers)
+    assert r.status_code == 200, r.text
+    return [c["agent"] for c in r.json()["candidates"]]
+
+
+def _headers(engine, email: str, *roles: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(engine, email, *roles)}"}
+
+
+def test_a_lead_sees_anothers_edit_within_the_lag_and_the_callers_own_edit_at_once(client, engine, others_edits_seen):
+    a = make_agent(engine, "a", skills=[("python", 3)])
+    make_agent(engine, "b", skills=[("python", 4)])
+    n = make_need(engine, "n1", lead_email=LEAD)
+    lead, admin = _headers(engine, LEAD, "lead"), _headers(engine, "admin@numerique.gouv.fr", "admin")
+    others_edits_seen()
+    assert _names(client, n, lead) == ["b", "a"]
+
+    row = client.get(f"/api/v1/agents/{a}/skills", headers=admin).json()[0]
+    edited = client.patch(f"/api/v1/agents/{a}/skills/{row['id']}", json={"level": 5}, headers=admin)
+    assert edited.status_code == 200, edited.text
+    # The lead's ranking just before made the index known up to date: the admin's own edit is seen at once all
+    # the same.
+    assert _names(client, n, admin) == ["a", "b"]
+    deadline = time.monotonic() + get_settings().matching.ranking_lag_s + 1.0
+    while _names(client, n, lead) != ["a", "b"]:
+        assert time.monotonic() < deadline, "another's edit not seen by the lead within the lag"
+        time.sleep(0.05)
+
+
+def test_who_a_need_leaves_out_is_read_at_the_time_of_the_ranking(client, engine, others_edits_seen):
+    make_agent(engine, "a", skills=[("python", 3)])
+    b = make_agent(engine, "b", skills=[("python", 4)])
+    n = make_need(engine, "n1", lead_email=LEAD)
+    lead, admin = _headers(engine, LEAD, "lead"), _headers(engine, "admin@numerique.gouv.fr", "admin")
+    others_edits_seen()
+    assert _names(client, n, lead) == ["b", "a"]
+    proposed = client.post("/api/v1/assignments", json={"need_id": n, "role": 0, "agent_id": b,
+                                                         "reason": "Profil proche du besoin"}, headers=admin)
+    assert proposed.status_code in (200, 201), proposed.text
+    # Not the lead's write, and made a moment after the lead's ranking: the proposed agent is gone at once.
+    assert _names(client, n, lead) == ["a"]
