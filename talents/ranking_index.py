@@ -7,7 +7,8 @@ Two indexes are kept side by side, fitted once and refreshed incrementally:
 * ``allocation``: commitments are the *fixed* ones only (accepted, approved, active, DINUM-forced) — what
   the allocation solver ranks from, since a run may withdraw an open proposal for a higher priority.
 
-Refresh (every call, cheap): agents whose ``updated_at`` is past the latest one indexed are re-read and
+Refresh (when a ranking is asked, cheap; for a request's rankings at most once every ``ranking_lag_s``, see
+:meth:`RankingCache.current`): agents whose ``updated_at`` is past the latest one indexed are re-read and
 upserted (an index range, empty most of the time), erased or hidden agents are removed, and a taxonomy
 change rebuilds everything. At most every :data:`SWEEP_S` seconds (less often when a sweep is dear: it may take
 :data:`SWEEP_SHARE` of the time at most) a sweep also looks
@@ -405,8 +406,8 @@ class RankingCache:
         published state at once, without the lock; else the state once this caller or another refreshed it.
 
         ``lag_s``: the published state as it is when it was known up to date less than that long ago, without
-        looking at the stamps. Under a stream of profile edits, one refresh then brings the edits of that while,
-        and rankings are kept on its state, instead of a new state, and every ranking checked again, each time."""
+        looking at the stamps. Under a stream of profile edits one refresh then brings the edits of that while, and
+        rankings are kept on its state, instead of a new state and every kept ranking checked again after each edit."""
         state = self.state
         began = time.monotonic()
         if state is not None and began - self.checked_at < lag_s:
