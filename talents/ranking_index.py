@@ -69,7 +69,7 @@ from matching.types import (
 )
 from talents.assignments.exclusions import left_out_of_need
 from talents.assignments.states import COMMITTED_STATES, FIXED_STATES
-from talents.kernel.db import UTCDateTime, bound_engine
+from talents.kernel.db import TakesLong, UTCDateTime, bound_engine, tried_at_once
 from talents.kernel.errors import NotFoundError
 from talents.kernel.own_writes import caller_of, wrote_since
 from talents.kernel.prepared import Prepared
@@ -401,13 +401,14 @@ class RankingCache:
                         return None
         return frozenset(changed)
 
-    def current(self, session: Reader, lag_s: float = 0.0) -> IndexState:
+    def current(self, session: Reader, lag_s: float = 0.0, may_refresh: bool = True) -> IndexState:
         """The state up to date with what ``session`` sees. When the change stamps say nothing changed, the
         published state at once, without the lock; else the state once this caller or another refreshed it.
 
         ``lag_s``: the published state as it is when it was known up to date less than that long ago, without
         looking at the stamps. Under a stream of profile edits one refresh then brings the edits of that while, and
-        rankings are kept on its state, instead of a new state and every kept ranking checked again after each edit."""
+        rankings are kept on its state, instead of a new state and every kept ranking checked again after each edit.
+        Not ``may_refresh``: :class:`~talents.kernel.db.TakesLong` instead of bringing the index up to date."""
         state = self.state
         began = time.monotonic()
         if state is not None and began - self.checked_at < lag_s:
@@ -415,6 +416,8 @@ class RankingCache:
         if state is not None and self._unchanged(session, state):
             self.checked_at = max(self.checked_at, began)
             return state
+        if not may_refresh:
+            raise TakesLong("the ranking index must be brought up to date")
         with self.lock:
             began = time.monotonic()
             save = self._refresh(session)
@@ -769,11 +772,13 @@ class RankingReader:
         # outside a request (the command line, a job): there they are up to date.
         self.caller = caller_of(session)
         self.lag_s = matching.ranking_lag_s if self.caller else 0.0
+        # Tried on the event loop (talents.kernel.api.read_now): ranking afresh or refreshing raises TakesLong.
+        self.at_once = tried_at_once(session)
 
     def current(self) -> IndexState:
         """The state to rank on: at most ``lag_s`` late, unless the caller wrote since it was last looked at."""
         lag_s = 0.0 if wrote_since(self.caller, self.cache.checked_at) else self.lag_s
-        return self.cache.current(self.session, lag_s)
+        return self.cache.current(self.session, lag_s, may_refresh=not self.at_once)
 
     def role_requirement(self, need: Any, role: Any) -> RoleRequirement:
         skills = self.session.execute(_ROLE_SKILLS, {"role_id": role.id}).all()
@@ -828,9 +833,13 @@ class RankingReader:
             return still_holds(pick(on), ranking, req, changed, top=top, near_misses=near_misses, exclude=exclude,
                                floor=self.floor, rarity_may_move=young)
 
+        def rank() -> Ranking:
+            if self.at_once:
+                raise TakesLong("the role must be ranked afresh")
+            return pick(state).rank(req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor)
+
         key = ("ranking", allocation, datetime.now(UTC).date(), requirement_key(req), top, near_misses, self.floor)
-        return self.kept(state, key, lambda: pick(state).rank(
-            req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor), holds, frozenset(exclude))
+        return self.kept(state, key, rank, holds, frozenset(exclude))
 
     def rank(
         self, need: Any, role: Any, top: int = 20, near_misses: int = 10, allocation: bool = False

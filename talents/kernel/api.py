@@ -8,7 +8,7 @@ import json
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from http import HTTPStatus
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import parse_qsl
@@ -24,12 +24,14 @@ from sqlmodel import Session
 
 from talents.kernel.bulk import read_csv_lines, read_jsonl
 from talents.kernel.db import (
+    TakesLong,
     ends_at_once,
     ends_with_writes_after_read,
     finish,
     finish_read,
     new_session,
     reads_at_once,
+    trying_at_once,
 )
 from talents.kernel.errors import DomainError, ValidationFailedError
 from talents.kernel.fields import nul_path
@@ -246,17 +248,23 @@ async def read_now(request: Request, read: Callable[[Session], R], *, may_take_l
     usual pages). ``read`` runs at once on the event loop when it cannot wait (a SQLite read: the trip to a thread
     cost more than the read itself), else in a thread which first runs the gate the auth middleware left
     (:func:`gate_at_read`), then the read, then ends the transaction: one trip, not three. A read that
-    ``may_take_long`` (a ranking) always goes to a thread: the event loop never waits for it."""
+    ``may_take_long`` (a ranking) is tried on the event loop only in :func:`~talents.kernel.db.trying_at_once`:
+    a ranking kept from an earlier request is answered there, and one to be ranked afresh raises
+    :class:`~talents.kernel.db.TakesLong` and goes to a thread: the event loop never waits for it."""
     session = (request.scope.get("state") or {}).pop(_SESSION_KEY, None) or new_session(autocommit=True, held=True)
     gate = take_gate(session)
-    if gate is None and not may_take_long and reads_at_once(session):
+    if gate is None and reads_at_once(session):
         try:
-            result = read(session)
+            with trying_at_once(session) if may_take_long else nullcontext():
+                result = read(session)
+        except TakesLong:
+            pass  # it has long work to do: done again in a thread, below
         except BaseException:
             await _finish(session, commit=False)
             raise
-        await _finish(session, commit=True)
-        return result
+        else:
+            await _finish(session, commit=True)
+            return result
     return await sync_to_thread(_read_and_finish, session, gate, read)
 
 

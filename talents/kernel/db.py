@@ -28,10 +28,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEAD_REVISION",
+    "TakesLong",
     "UTCDateTime",
     "after_commit",
     "as_utc",
     "read_connection",
+    "tried_at_once",
+    "trying_at_once",
     "alembic_config",
     "at_head",
     "current_revision",
@@ -403,6 +406,31 @@ def reads_at_once(session: Session) -> bool:
         return True
     pool = session.info[_WRITER].pool
     return isinstance(pool, sa.pool.QueuePool) and pool.checkedout() < pool.size()
+
+
+class TakesLong(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a read tried first on the event loop (:func:`talents.kernel.api.read_now`) when it meets work
+    that would keep the loop waiting (ranking a role afresh, bringing the ranking index up to date), before it
+    has written or left anything to write: it is then done again, whole, in a thread."""
+
+
+_TRYING_AT_ONCE = "talents.trying_at_once"
+
+
+@contextmanager
+def trying_at_once(session: Session) -> Iterator[None]:
+    """While ``session``'s read is tried on the event loop: long work raises :class:`TakesLong` instead."""
+    session.info[_TRYING_AT_ONCE] = True
+    try:
+        yield
+    finally:
+        session.info.pop(_TRYING_AT_ONCE, None)
+
+
+def tried_at_once(session: Any) -> bool:
+    """``session`` (or a plain connection) is in :func:`trying_at_once`."""
+    info = getattr(session, "info", None)
+    return bool(info.get(_TRYING_AT_ONCE)) if isinstance(info, dict) else False
 
 
 def ends_at_once(session: Session) -> bool:

@@ -3,18 +3,21 @@ on who a need leaves out and its seats taken."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 from factories import make_agent, make_need
 from sqlmodel import select
 
+from matching.ranking import CandidateIndex
 from profiles.models import Agent, AgentSkill
 from profiles.service import AgentService
 from talents.auth.testing import issue_token
 from talents.kernel.db import session_scope
 from talents.kernel.settings import get_settings
 from talents.ranking import get_ranking_cache
+from talents.ranking_index import RankingReader
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +90,30 @@ def test_who_a_need_leaves_out_is_read_at_the_time_of_the_ranking(client, engine
     assert proposed.status_code in (200, 201), proposed.text
     # Not the lead's write, and made a moment after the lead's ranking: the proposed agent is gone at once.
     assert _names(client, n, lead) == ["a"]
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # a SQLite read is the one tried on the event loop
+def test_a_kept_ranking_is_answered_on_the_event_loop_and_one_ranked_afresh_in_a_thread(
+        client, engine, others_edits_seen, monkeypatch):
+    make_agent(engine, "a", skills=[("python", 3)])
+    n = make_need(engine, "n1", lead_email=LEAD)
+    lead = _headers(engine, LEAD, "lead")
+    ranked, laid_out = [], []  # for each call: whether it ran on the event loop's thread
+    rank, lay_out = CandidateIndex.rank, RankingReader._laid_out
+    monkeypatch.setattr(CandidateIndex, "rank", lambda self, *a, **k: (ranked.append(_on_event_loop()),
+                                                                       rank(self, *a, **k))[1])
+    monkeypatch.setattr(RankingReader, "_laid_out", lambda self, *a, **k: (laid_out.append(_on_event_loop()),
+                                                                           lay_out(self, *a, **k))[1])
+    others_edits_seen()
+    assert _names(client, n, lead) == ["a"]
+    assert ranked == [False] and laid_out == [False], "ranked afresh: in a thread, the loop never waits for it"
+    assert _names(client, n, lead) == ["a"]
+    assert ranked == [False] and laid_out == [False, True], "kept: answered at once, on the event loop"
