@@ -717,10 +717,11 @@ class RankingMemo:
         self.kept = self.carried = self.computed = 0
 
     def get(self, cache: RankingCache, state: IndexState, key: Hashable, compute: Callable[[], T],
-            holds: Holds | None = None, left_out: frozenset[str] = frozenset()) -> T:
+            holds: Holds | None = None, left_out: frozenset[str] = frozenset(), at_once: bool = False) -> T:
         """The answer to ``key`` on ``state`` (``cache``'s), computed by ``compute`` unless kept. ``left_out``: the
         agents the answer leaves out (a need's members, those who declined); an answer kept for others left out
-        is checked as if the agents in one set and not the other had changed."""
+        is checked as if the agents in one set and not the other had changed. ``at_once`` (tried on the event
+        loop): :class:`~talents.kernel.db.TakesLong` unless kept on this state as it is."""
         with self._lock:
             kept = self._entries.get(key)
             if kept is not None:
@@ -728,6 +729,8 @@ class RankingMemo:
                 if kept.seq == state.seq and kept.left_out == left_out:
                     self.kept += 1
                     return cast("T", kept.value)
+        if at_once:  # checking that it holds on a later state, or computing it: not on the event loop
+            raise TakesLong("the answer must be checked or computed")
         if kept is not None and holds is not None and self._carries(cache, state, kept, holds, left_out):
             with self._lock:
                 if state.seq >= kept.seq:  # what it now holds on: this state, with these left out
@@ -816,7 +819,7 @@ class RankingReader:
              left_out: frozenset[str] = frozenset()) -> T:
         """What ``compute`` gives, kept with ``state`` (see :class:`RankingMemo`): for what follows the
         index — its agents, and the assignments, since every change to an assignment stamps its agent."""
-        return self.cache.memo.get(self.cache, state, key, compute, holds, left_out)
+        return self.cache.memo.get(self.cache, state, key, compute, holds, left_out, self.at_once)
 
     def ranked_on(
         self, state: IndexState, req: RoleRequirement, top: int, near_misses: int, exclude: Sequence[str],
@@ -833,13 +836,9 @@ class RankingReader:
             return still_holds(pick(on), ranking, req, changed, top=top, near_misses=near_misses, exclude=exclude,
                                floor=self.floor, rarity_may_move=young)
 
-        def rank() -> Ranking:
-            if self.at_once:
-                raise TakesLong("the role must be ranked afresh")
-            return pick(state).rank(req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor)
-
         key = ("ranking", allocation, datetime.now(UTC).date(), requirement_key(req), top, near_misses, self.floor)
-        return self.kept(state, key, rank, holds, frozenset(exclude))
+        return self.kept(state, key, lambda: pick(state).rank(
+            req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor), holds, frozenset(exclude))
 
     def rank(
         self, need: Any, role: Any, top: int = 20, near_misses: int = 10, allocation: bool = False
