@@ -12,12 +12,12 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from matching.availability import eligibility
 from matching.team import propose_team
 from needs.models import Need, Role
-from talents.assignments.models import COMMITTED_STATES, Assignment
+from talents.assignments.exclusions import need_standing
 from talents.kernel.errors import NotFoundError
 from talents.ranking_index import (
     RankingCache,
@@ -116,8 +116,8 @@ class RankingService(RankingReader):
         while True:
             # The state may lag on profile edits (``lag_s``), never on the need's seats and who it leaves out.
             state = self.current()
-            taken = self._taken(need.id)  # type: ignore[arg-type]
-            exclude = self.not_candidates(need.id)  # type: ignore[arg-type]
+            left_out, taken = need_standing(self.session.connection(), need.id)  # type: ignore[arg-type]
+            exclude = [str(a) for a in sorted(left_out)]
             reqs = [replace(req, count=max(int(r.count) - taken.get(r.id, 0), 0)) for r, req in roles]
             # As deep as the team needs (its seats, every seat of the need, a pool), and as the page shows: the
             # seats of the roles as posted, not those left open, so that a proposal or an answer on one role does
@@ -163,15 +163,6 @@ class RankingService(RankingReader):
             "already_staffed": {pos[str(k)]: v for k, v in taken.items() if str(k) in pos},
         }
         return ranked, team
-
-    def _taken(self, need_id: int) -> dict[int, int]:
-        """How many seats of each role of the need are held (by role id)."""
-        live = self.session.exec(
-            select(Assignment.role_id, func.count())
-            .where(Assignment.need_id == need_id, col(Assignment.state).in_(COMMITTED_STATES))
-            .group_by(col(Assignment.role_id))
-        ).all()
-        return {rid: int(n) for rid, n in live}
 
 
 def today() -> date:

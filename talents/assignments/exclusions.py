@@ -23,7 +23,7 @@ from talents.ranking_tables import assignment, audit_event
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["REFUSING_STATES", "REMOVAL_MARK", "excluded_agents", "left_out_of_need", "removal_audit"]
+__all__ = ["REFUSING_STATES", "REMOVAL_MARK", "excluded_agents", "left_out_of_need", "need_standing", "removal_audit"]
 
 # Final states in which the agent (or their manager) said no.
 REFUSING_STATES: tuple[str, ...] = ("declined", "refused")
@@ -45,7 +45,8 @@ def _leaving_out(states: tuple[str, ...]) -> Prepared:
     """The needs' assignments in ``states``, each withdrawal with its audit line's data (what says whether a person
     removed the agent): one statement, prepared once."""
     return Prepared(
-        sa.select(assignment.c.need_id, assignment.c.agent_id, assignment.c.state, audit_event.c.data)
+        sa.select(assignment.c.need_id, assignment.c.agent_id, assignment.c.state, audit_event.c.data,
+                  assignment.c.role_id)
         .select_from(assignment.outerjoin(audit_event, sa.and_(
             assignment.c.state == "withdrawn",
             audit_event.c.action == "assignment.withdrawn",
@@ -64,10 +65,23 @@ def _left_out(conn: sa.Connection, statement: Prepared, need_ids: Iterable[int])
     ids = sorted(set(need_ids))
     out: dict[int, set[int]] = {i: set() for i in ids}
     for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
-        for need_id, agent_id, state, data in statement.tuples(conn, {"need_ids": chunk})[1]:
+        for need_id, agent_id, state, data, _role_id in statement.tuples(conn, {"need_ids": chunk})[1]:
             if state != "withdrawn" or _is_removal(data):
                 out[need_id].add(agent_id)
     return out
+
+
+def need_standing(conn: sa.Connection, need_id: int) -> tuple[set[int], dict[int, int]]:
+    """What a need's rankings and team read of its assignments, in the one query of :func:`left_out_of_need`: the
+    agents it leaves out, and how many seats of each of its roles are held (by role id)."""
+    left_out: set[int] = set()
+    taken: dict[int, int] = {}
+    for _need, agent_id, state, data, role_id in _LEAVING_OUT.tuples(conn, {"need_ids": [need_id]})[1]:
+        if state != "withdrawn" or _is_removal(data):
+            left_out.add(agent_id)
+        if state in COMMITTED_STATES:
+            taken[role_id] = taken.get(role_id, 0) + 1
+    return left_out, taken
 
 
 def left_out_of_need(conn: sa.Connection, need_id: int) -> set[int]:

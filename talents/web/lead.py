@@ -72,7 +72,7 @@ def need_context(db: Session, principal: Principal, need_id: int, *, candidates:
     if not _manages(db, principal, need_id):
         return context
     workflow = AssignmentService(db)
-    rows, _ = workflow.list(principal, AssignmentFilters(None, need_id, None), limit=500)
+    rows = workflow.visible(principal, AssignmentFilters(None, need_id, None), limit=500)
     seats = workflow.to_public_many(rows)
     context.update(manages=True, seats=seats, names=_names(db, {s.agent_id for s in seats}), live=COMMITTED_STATES,
                    today=date.today())

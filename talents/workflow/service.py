@@ -53,7 +53,21 @@ class AssignmentService(Proposals, ManagerApprovals):
     def list(
         self, principal: Principal, f: AssignmentFilters, limit: int = 50, offset: int = 0
     ) -> tuple[Sequence[Assignment], int]:
+        """A page of the assignments ``principal`` may see (see :meth:`visible`), and how many there are in all."""
+        q = self._visible(principal, f)
+        total = self.session.exec(select(func.count()).select_from(q.subquery())).one()
+        return self._page(q, limit, offset), int(total)
+
+    def visible(
+        self, principal: Principal, f: AssignmentFilters, limit: int = 50, offset: int = 0
+    ) -> Sequence[Assignment]:
         """Reviewers see every assignment; others their own (as the agent) and those of the needs they lead."""
+        return self._page(self._visible(principal, f), limit, offset)
+
+    def _page(self, q: Any, limit: int, offset: int) -> Sequence[Assignment]:
+        return self.session.exec(q.order_by(col(Assignment.id)).offset(offset).limit(limit)).all()
+
+    def _visible(self, principal: Principal, f: AssignmentFilters) -> Any:
         q = select(Assignment)
         if f.agent_id is not None:
             q = q.where(Assignment.agent_id == f.agent_id)
@@ -70,9 +84,7 @@ class AssignmentService(Proposals, ManagerApprovals):
             if principal.has(LEAD) and email:
                 conds.append(col(Assignment.need_id).in_(needs_led_by(email)))
             q = q.where(sa.or_(*conds))
-        total = self.session.exec(select(func.count()).select_from(q.subquery())).one()
-        rows = self.session.exec(q.order_by(col(Assignment.id)).offset(offset).limit(limit)).all()
-        return rows, int(total)
+        return q
 
     def to_public(self, a: Assignment) -> AssignmentPublic:
         return self.to_public_many([a])[0]

@@ -13,6 +13,7 @@ from sqlmodel import select
 from matching.ranking import CandidateIndex
 from profiles.models import Agent, AgentSkill
 from profiles.service import AgentService
+from talents import ranking_index
 from talents.auth.testing import issue_token
 from talents.kernel.db import session_scope
 from talents.kernel.settings import get_settings
@@ -106,6 +107,8 @@ def test_a_kept_ranking_is_answered_on_the_event_loop_and_one_ranked_afresh_in_a
     make_agent(engine, "a", skills=[("python", 3)])
     n = make_need(engine, "n1", lead_email=LEAD)
     lead = _headers(engine, LEAD, "lead")
+    # no periodic sweep between the two calls, however slow the machine (a sweep due is a writer's job: a thread)
+    monkeypatch.setattr(ranking_index, "SWEEP_S", 3600.0)
     ranked, laid_out = [], []  # for each call: whether it ran on the event loop's thread
     rank, lay_out = CandidateIndex.rank, RankingReader._laid_out
     monkeypatch.setattr(CandidateIndex, "rank", lambda self, *a, **k: (ranked.append(_on_event_loop()),
