@@ -15,11 +15,14 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from matching.availability import eligibility
-from matching.team import propose_team
+from matching.ranking import Ranking
+from matching.team import TeamProposal, propose_team
+from matching.types import RoleRequirement
 from needs.models import Need, Role
 from talents.assignments.exclusions import need_standing
 from talents.kernel.errors import NotFoundError
 from talents.ranking_index import (
+    IndexState,
     RankingCache,
     RankingReader,
     agent_label,
@@ -126,17 +129,13 @@ class RankingService(RankingReader):
             depth = [max(top, int(r.count) + seats + TEAM_POOL) for r, _ in roles]
             rankings = [self.ranked_on(state, req, k, near_misses, exclude)
                         for (_, req), k in zip(roles, depth, strict=True)]
-            shown = {int(c.agent_id) for rk in rankings for c in (*rk.candidates, *rk.near_misses)}
-            if not self.cache.drop_gone(self.session, shown):
+            proposal = self._team_of(state, reqs, depth, near_misses, exclude, rankings)
+            # Only who the page shows is checked against deletions (the rankings' first ``top``, their near misses,
+            # the team): a deleted agent deeper in a ranking is checked once something would bring them into view.
+            shown = {int(c.agent_id) for rk in rankings for c in (*rk.candidates[:top], *rk.near_misses)}
+            if not self.cache.drop_gone(self.session, shown | {int(s.agent_id) for s in proposal.seats}):
                 break
         ranked = {r.position: self._laid_out(need, r, rk, top) for (r, _), rk in zip(roles, rankings, strict=True)}
-        # the team of those rankings, kept with them: as long as the same rankings are kept, so is their team (the
-        # entry holds the rankings, so that their ids in the key are not taken by others)
-        team_key = ("team", today(), tuple(map(requirement_key, reqs)), tuple(depth), near_misses, tuple(exclude),
-                    self.floor, tuple(map(id, rankings)))
-        proposal, _ = self.kept(state, team_key, lambda: (propose_team(
-            state.interactive, reqs, exclude=exclude, floor=self.floor, pool=TEAM_POOL, rankings=rankings), rankings),
-            holds=lambda *_: True)
         names, ext = self.cache.labels(int(s.agent_id) for s in proposal.seats)
         pos = {str(r.id): r.position for r, _ in roles}
         team = {
@@ -163,6 +162,18 @@ class RankingService(RankingReader):
             "already_staffed": {pos[str(k)]: v for k, v in taken.items() if str(k) in pos},
         }
         return ranked, team
+
+
+    def _team_of(self, state: IndexState, reqs: list[RoleRequirement], depth: list[int], near_misses: int,
+                 exclude: list[str], rankings: list[Ranking]) -> TeamProposal:
+        """The team of those rankings, kept with them: as long as the same rankings are kept, so is their team (the
+        entry holds the rankings, so that their ids in the key are not taken by others)."""
+        key = ("team", today(), tuple(map(requirement_key, reqs)), tuple(depth), near_misses, tuple(exclude),
+               self.floor, tuple(map(id, rankings)))
+        proposal, _ = self.kept(state, key, lambda: (propose_team(
+            state.interactive, reqs, exclude=exclude, floor=self.floor, pool=TEAM_POOL, rankings=rankings), rankings),
+            holds=lambda *_: True)
+        return proposal  # type: ignore[no-any-return]
 
 
 def today() -> date:
