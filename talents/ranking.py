@@ -163,7 +163,6 @@ class RankingService(RankingReader):
         }
         return ranked, team
 
-
     def _team_of(self, state: IndexState, reqs: list[RoleRequirement], depth: list[int], near_misses: int,
                  exclude: list[str], rankings: list[Ranking]) -> TeamProposal:
         """The team of those rankings, kept with them: as long as the same rankings are kept, so is their team (the

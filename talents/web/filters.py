@@ -72,8 +72,8 @@ def level_fr(value: Any) -> str:
 
 @lru_cache(maxsize=64)
 def _options(scale: str, selected: Any, with_none: bool) -> Markup:
-    # A profile page shows two selects per skill: made once per choice (a Jinja loop per select cost more than
-    # the rest of the page).
+    # A profile page shows two selects per skill: each list of options is made once per choice, not looped over in
+    # the template for every select.
     choices = LEVELS if scale == "levels" else INTERESTS
     option = Markup('<option value="{}" {}>{} — {}</option>')
     none = Markup('<option value="" {}>Non précisé</option>').format("" if selected else "selected")
