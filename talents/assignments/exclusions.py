@@ -72,8 +72,8 @@ def _left_out(conn: sa.Connection, statement: Prepared, need_ids: Iterable[int])
 
 
 def need_standing(conn: sa.Connection, need_id: int) -> tuple[set[int], dict[int, int]]:
-    """What a need's rankings and team read of its assignments, in the one query of :func:`left_out_of_need`: the
-    agents it leaves out, and how many seats of each of its roles are held (by role id)."""
+    """What a need's rankings and team read of its assignments, in one query: the agents it leaves out
+    (:func:`left_out_of_need`), and how many seats of each of its roles are held (by role id)."""
     left_out: set[int] = set()
     taken: dict[int, int] = {}
     for _need, agent_id, state, data, role_id in _LEAVING_OUT.tuples(conn, {"need_ids": [need_id]})[1]:
@@ -88,7 +88,7 @@ def left_out_of_need(conn: sa.Connection, need_id: int) -> set[int]:
     """The agents a need leaves out of its candidates: its members (a live assignment), and those who declined,
     were refused or were removed from it by a person (:func:`excluded_agents`), in one query (asked on every new
     state of the ranking index for each need ranked)."""
-    return _left_out(conn, _LEAVING_OUT, [need_id])[need_id]
+    return need_standing(conn, need_id)[0]
 
 
 def excluded_agents(session: Session | sa.Connection, need_ids: Iterable[int]) -> dict[int, set[int]]:
