@@ -787,6 +787,16 @@ class RankingReader:
         skills = self.session.execute(_ROLE_SKILLS, {"role_id": role.id}).all()
         return to_requirement(need, role, skills)
 
+    def explain_now(self, agent_id: int, need: Any, role: Any) -> dict[str, Any] | None:
+        """One agent's score and explanation for a role (None when they cannot be matched): their profile read now,
+        in this session's transaction, scored on the index as rankings see it — at most ``ranking_lag_s`` late on
+        others' edits, which move only the rarity weights. No refresh of the index waits for it."""
+        loaded = _load(self.session, [agent_id]).get(agent_id)
+        if loaded is None:
+            return None
+        state = self.cache.current(self.session, get_settings().matching.ranking_lag_s)
+        return state.interactive.explain(loaded.full, self.role_requirement(need, role), floor=self.floor)
+
     def role_of_need(self, need_id: int, position: int) -> tuple[Any, Any, RoleRequirement]:
         """The need, its role at ``position`` (rows with the models' attribute names) and the role's
         requirement, read in one query."""

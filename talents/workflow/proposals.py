@@ -146,13 +146,7 @@ class Proposals(Lifecycle):
         return role
 
     def score(self, need: Need, role: Role, agent_id: int) -> tuple[float, dict[str, Any]]:
-        """The ranking's score and explanation for this agent on this role (0 and none when not indexed)."""
-        service = RankingService(self.session)
-        with service.cache.lock:
-            service.cache.refresh(self.session)
-            index = service.cache.interactive
-            profile = index.profile(str(agent_id)) if index is not None else None
-            if profile is None or index is None:
-                return 0.0, {}
-            expl = index.explain(profile, service.role_requirement(need, role), floor=service.floor)
-        return float(expl["score"]), expl
+        """The ranking's score and explanation for this agent on this role (0 and none when they cannot be
+        matched), their profile as it is now (see :meth:`~talents.ranking_index.RankingReader.explain_now`)."""
+        expl = RankingService(self.session).explain_now(agent_id, need, role)
+        return (0.0, {}) if expl is None else (float(expl["score"]), expl)

@@ -120,3 +120,27 @@ def test_a_kept_ranking_is_answered_on_the_event_loop_and_one_ranked_afresh_in_a
     assert ranked == [False] and laid_out == [False], "ranked afresh: in a thread, the loop never waits for it"
     assert _names(client, n, lead) == ["a"]
     assert ranked == [False] and laid_out == [False, True], "kept: answered at once, on the event loop"
+
+
+def test_a_hand_proposal_scores_the_agent_as_they_are_now_on_an_index_that_lags(engine, monkeypatch):
+    """The score of a hand proposal decides whether a written reason is needed: the agent's profile is read in the
+    proposal's transaction, while the index it is scored on may lag (no refresh waits for the proposal)."""
+    from needs.models import Need
+    from talents.workflow.proposals import Proposals
+
+    grower = make_agent(engine, "grower", skills=[("python", 1)])
+    n = make_need(engine, "n1", lead_email=LEAD)
+    monkeypatch.setattr(get_settings().matching, "ranking_lag_s", 2.0)
+    cache = get_ranking_cache(engine)
+    with session_scope(engine) as s:
+        stale = cache.current(s)
+        need = s.get(Need, n)
+        role = Proposals(s).role_at(n, 0)
+        low, _ = Proposals(s).score(need, role, grower)
+    _lower_level(engine, grower, 5)  # (raised, here)
+    with session_scope(engine) as s:
+        need = s.get(Need, n)
+        score, explanation = Proposals(s).score(need, Proposals(s).role_at(n, 0), grower)
+        assert cache.current(s, lag_s=2.0) is stale, "the index still lags on the edit"
+    assert stale.interactive.profile(str(grower)).skills[0].level == 1
+    assert score > low and [m["agent_level"] for m in explanation["matched"]] == [5]
