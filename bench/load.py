@@ -101,7 +101,7 @@ class Result:
     mix: Figures
     ceiling: Figures | None
     log_tail: str = ""
-    rankings: dict[str, float] = field(default_factory=dict)  # answers during the run: kept, carried, computed
+    rankings: dict[str, float] = field(default_factory=dict)  # answers during the run: kept, carried, mended, computed
 
 
 def free_port() -> int:

@@ -66,6 +66,9 @@ class Ranking:
     candidates: list[Candidate] = field(default_factory=list)
     near_misses: list[NearMiss] = field(default_factory=list)
     examined: int = 0
+    # Every candidate scoring above it is listed (ties with it: by agent id, as listed); -inf when the list holds
+    # every candidate of the role. What a kept ranking may be mended with (:func:`matching.carry.carried`).
+    bound: float = float("-inf")
     # The rarity weights of the role's skills it was scored with (the compiled weights' bytes): while they are the
     # same, so is the score of every agent that did not change (:func:`matching.carry.still_holds`).
     weights: bytes = b""
@@ -466,6 +469,8 @@ class CandidateIndex(ExplainingIndex):
             Candidate(a or "", s, e)
             for a, s, e in zip(self.agent_ids_.take(rows[best].tolist()), scores[best].tolist(), expl, strict=False)
         ]
+        if rows.size > best.size or seen < n_pos:  # some candidates were left out, or never looked at
+            ranking.bound = ranking.candidates[-1].score if ranking.candidates else float("inf")
         chosen = near[picked].tolist()
         explained = expl[best.size :]
         at = near.size
@@ -487,6 +492,30 @@ class CandidateIndex(ExplainingIndex):
             for a, s, why, e in zip(near_ids, pool_score[chosen].tolist(), reasons, explained, strict=True)
         ]
         return ranking
+
+    def candidates_among(
+        self, agent_ids: Collection[str], role: RoleRequirement, fairness: bool = True,
+        floor: float = DEFAULT_FLOOR, today: date | None = None,
+    ) -> list[Candidate]:
+        """Those of ``agent_ids`` that :meth:`rank` would list for ``role`` (indexed, available on every day,
+        every required skill held, a score above 0), each with its score and explanation, best first (ties by
+        agent id). Nobody is left out here: the caller leaves out whom it must."""
+        at = (self.row_of_.get(a) for a in agent_ids)
+        rows = np.array(sorted(r for r in at if r is not None and self.alive_[r]), dtype=np.int64)
+        if rows.size == 0 or role.end < role.start or not above_floor(role.share, floor):
+            return []
+        today = today or role.start
+        rv = self._compile(role)
+        free, _ = self._available(rows, role, slack=False)
+        score, _, text, _, req = self._exact(rows, rv, today, fairness)
+        ok = free & (score > EPS) & (req[0] >= rv.n_required)
+        rows, score, text = rows[ok], score[ok], text[ok]
+        period = self._period(rows, role.start, role.end, role.share, floor)  # the authoritative check, as rank's
+        eligible = period.eligible.nonzero()[0]
+        expl = self._explain_rows(rows[eligible], role, rv, today, fairness, floor, text[eligible], period, eligible)
+        ids = self.agent_ids_.take(rows[eligible].tolist())
+        found = [Candidate(a or "", s, e) for a, s, e in zip(ids, score[eligible].tolist(), expl, strict=True)]
+        return sorted(found, key=lambda c: (-c.score, c.agent_id))
 
     def _best_first(self, rows: np.ndarray, scores: np.ndarray, top: int) -> np.ndarray:
         """Positions of the best ``top`` of ``rows`` (and of those tied with the last), by score, ties by

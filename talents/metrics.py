@@ -50,7 +50,8 @@ RANKING_WATERMARK = Gauge("talents_ranking_index_watermark_seconds",
 
 RANKING_ANSWERS = Gauge("talents_ranking_answers", "Rankings and what goes with them (who a need leaves out, its "
                         "seats, its team) this worker answered since it started: kept on the state of the index they "
-                        "were made on, kept across later states the changes could not alter, or computed",
+                        "were made on, kept across later states the changes could not alter, mended on a later state "
+                        "(changed candidates taken out or put back at their new score), or computed",
                         ["how"], multiprocess_mode="liveall")
 
 
@@ -70,7 +71,8 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
         watermark = cache.watermark if cache.watermark.tzinfo else cache.watermark.replace(tzinfo=UTC)
         RANKING_WATERMARK.set(watermark.timestamp())
         memo = cache.memo
-        for how, n in (("kept", memo.kept), ("carried", memo.carried), ("computed", memo.computed)):
+        for how, n in (("kept", memo.kept), ("carried", memo.carried), ("mended", memo.mended),
+                       ("computed", memo.computed)):
             RANKING_ANSWERS.labels(how).set(n)
 
 

@@ -171,7 +171,7 @@ class RankingService(RankingReader):
                self.floor, tuple(map(id, rankings)))
         proposal, _ = self.kept(state, key, lambda: (propose_team(
             state.interactive, reqs, exclude=exclude, floor=self.floor, pool=TEAM_POOL, rankings=rankings), rankings),
-            holds=lambda *_: True)
+            holds=lambda value, *_: value)
         return proposal  # type: ignore[no-any-return]
 
 

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from matching.carry import still_holds
+from matching.carry import carried
 from matching.ranking import CandidateIndex, Ranking
 from matching.taxonomy import Taxonomy
 from matching.types import (
@@ -682,9 +682,10 @@ def requirement_key(req: RoleRequirement) -> tuple[Any, ...]:
 
 
 T = TypeVar("T")
-# What a ranking entry's ``holds`` is asked: does this value, computed on an earlier state, hold on this state, given
-# the agents changed between the two, and whether it is young enough that drifting rarity weights may be let pass?
-Holds = Callable[[Any, IndexState, frozenset[str], bool], bool]
+# What a kept answer's ``holds`` is asked: this value, computed on an earlier state, as it holds on this state (itself,
+# or mended), given the agents changed between the two and whether it is young enough that drifting rarity weights
+# may be let pass; ``None``: it must be computed again.
+Holds = Callable[[Any, IndexState, frozenset[str], bool], Any]
 
 
 @dataclass(slots=True)
@@ -701,9 +702,10 @@ class RankingMemo:
 
     On the state it was computed on, with the same agents left out, an answer is given as it is. On a later state,
     or with other agents left out, an answer asked with a ``holds`` check is given again when that check says the
-    agents changed since — and those let in or left out since — cannot alter it (a ranking: none of them shown,
-    none now scoring into it, and its role's rarity weights the same or it at most ``carry_s`` old —
-    :func:`matching.carry.still_holds`); an answer asked without one is computed again (``carry_s`` 0: always).
+    agents changed since — and those let in or left out since — cannot alter it, or given mended when the check
+    mends it (a ranking: its role's rarity weights the same or it at most ``carry_s`` old, and the changed agents
+    taken out of its candidates and put back at their new score, none of its near misses changed —
+    :func:`matching.carry.carried`); an answer asked without one is computed again (``carry_s`` 0: always).
     Bounded (the least recently used go first); shared by the threads (computed outside the lock: two
     threads that miss the same entry together both compute it, and the newest is kept).
     """
@@ -713,8 +715,9 @@ class RankingMemo:
         self.carry_s = carry_s
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, _Kept] = OrderedDict()
-        # How answers were given (``/metrics``): as kept on their state, kept across later states, computed.
-        self.kept = self.carried = self.computed = 0
+        # How answers were given (``/metrics``): as kept on their state, kept across later states, mended on a
+        # later state, computed.
+        self.kept = self.carried = self.mended = self.computed = 0
 
     def get(self, cache: RankingCache, state: IndexState, key: Hashable, compute: Callable[[], T],
             holds: Holds | None = None, left_out: frozenset[str] = frozenset(), at_once: bool = False) -> T:
@@ -731,12 +734,19 @@ class RankingMemo:
                     return cast("T", kept.value)
         if at_once:  # checking that it holds on a later state, or computing it: not on the event loop
             raise TakesLong("the answer must be checked or computed")
-        if kept is not None and holds is not None and self._carries(cache, state, kept, holds, left_out):
+        held = None if kept is None or holds is None else self._carries(cache, state, kept, holds, left_out)
+        if kept is not None and held is not None:
             with self._lock:
-                if state.seq >= kept.seq:  # what it now holds on: this state, with these left out
-                    kept.seq, kept.left_out = state.seq, left_out
-                self.carried += 1
-            return cast("T", kept.value)
+                if held is kept.value:
+                    if state.seq >= kept.seq:  # what it now holds on: this state, with these left out
+                        kept.seq, kept.left_out = state.seq, left_out
+                    self.carried += 1
+                else:
+                    # mended: as old as what it was mended from (its unchanged parts were computed then)
+                    if self._entries.get(key) is kept and state.seq >= kept.seq:
+                        self._entries[key] = _Kept(held, state.seq, kept.made_at, left_out)
+                    self.mended += 1
+            return cast("T", held)
         made_at = time.monotonic()
         value = compute()
         with self._lock:
@@ -750,16 +760,30 @@ class RankingMemo:
         return value
 
     def _carries(self, cache: RankingCache, state: IndexState, kept: _Kept, holds: Holds,
-                 left_out: frozenset[str]) -> bool:
+                 left_out: frozenset[str]) -> Any:
         if kept.seq > state.seq:
-            return False
+            return None
         carry_s = self.carry_s if self.carry_s is not None else get_settings().matching.ranking_carry_s
         if carry_s <= 0:
-            return False
+            return None
         changed = cache.changed_between(kept.seq, state.seq)
         # the caller's check: it knows what is asked now (who is left out, say)
-        return changed is not None and holds(kept.value, state, changed | (kept.left_out ^ left_out),
-                                             time.monotonic() - kept.made_at <= carry_s)
+        return None if changed is None else holds(kept.value, state, changed | (kept.left_out ^ left_out),
+                                                  time.monotonic() - kept.made_at <= carry_s)
+
+
+def spare(top: int) -> int:
+    """How many candidates deeper than ``top`` a kept ranking is made, to be mended rather than ranked again when a
+    few of them are taken out (a proposal takes a need's best candidate out of its rankings and changes who is free
+    in those of the other needs)."""
+    return max(4, top // 4)
+
+
+def _first(ranking: Ranking, top: int) -> Ranking:
+    """``ranking`` as asked: its first ``top`` candidates."""
+    if len(ranking.candidates) <= top:
+        return ranking
+    return replace(ranking, candidates=ranking.candidates[:top], bound=ranking.candidates[top - 1].score)
 
 
 class RankingReader:
@@ -838,17 +862,27 @@ class RankingReader:
         """``req`` ranked on ``state``, kept: the same role asked again on the same day is not ranked again on the
         same state, nor on a later one while the agents changed since cannot alter it (:class:`RankingMemo`) —
         nor when others are left out, as long as none of them was shown and none of those let back in enters it
-        (a proposal or an answer changes who a need leaves out; its other roles' rankings stay)."""
+        (a proposal or an answer changes who a need leaves out; its other roles' rankings stay). It is ranked
+        :func:`spare` candidates deeper than asked, so that a few candidates taken out since (proposed, or taken
+        by another need) or changed are mended into it rather than ranked again (:func:`matching.carry.carried`);
+        the answer shows the ``top`` asked."""
+        deep = top + spare(top)
+
         def pick(on: IndexState) -> CandidateIndex:
             return on.allocation if allocation else on.interactive
 
-        def holds(ranking: Ranking, on: IndexState, changed: frozenset[str], young: bool) -> bool:
-            return still_holds(pick(on), ranking, req, changed, top=top, near_misses=near_misses, exclude=exclude,
-                               floor=self.floor, rarity_may_move=young)
+        def made(ranking: Ranking) -> tuple[Ranking, Ranking]:
+            return ranking, _first(ranking, top)
+
+        def holds(value: tuple[Ranking, Ranking], on: IndexState, changed: frozenset[str],
+                  young: bool) -> tuple[Ranking, Ranking] | None:
+            ranking = carried(pick(on), value[0], req, changed, top=deep, at_least=top, near_misses=near_misses,
+                              exclude=exclude, floor=self.floor, rarity_may_move=young)
+            return None if ranking is None else value if ranking is value[0] else made(ranking)
 
         key = ("ranking", allocation, datetime.now(UTC).date(), requirement_key(req), top, near_misses, self.floor)
-        return self.kept(state, key, lambda: pick(state).rank(
-            req, top=top, near_misses=near_misses, exclude=exclude, floor=self.floor), holds, frozenset(exclude))
+        return self.kept(state, key, lambda: made(pick(state).rank(
+            req, top=deep, near_misses=near_misses, exclude=exclude, floor=self.floor)), holds, frozenset(exclude))[1]
 
     def rank(
         self, need: Any, role: Any, top: int = 20, near_misses: int = 10, allocation: bool = False

@@ -93,7 +93,7 @@ TWO_ROLES = [
 
 
 @SQLITE_ONLY
-def test_a_proposal_on_one_role_leaves_the_other_roles_rankings_kept_and_re_ranks_the_one_it_shows(engine, ranks):
+def test_a_proposal_on_one_role_leaves_the_other_roles_rankings_kept_and_mends_the_one_it_shows(engine, ranks):
     make_agent(engine, "a", skills=[("python", 3)])
     b = make_agent(engine, "b", skills=[("python", 4)])
     make_agent(engine, "c", skills=[("sql", 3)])
@@ -101,23 +101,32 @@ def test_a_proposal_on_one_role_leaves_the_other_roles_rankings_kept_and_re_rank
     n = make_need(engine, "n1", roles=TWO_ROLES)
     data = _rank_at(engine, n, 1)
     assert [c["agent"] for c in data["candidates"]] == ["d", "c"]
+    assert [c["agent"] for c in _rank_at(engine, n, 0)["candidates"]] == ["b", "a"]
     with session_scope(engine, read_only=True) as s:
         page = RankingService(s).need_view(s.get(Need, n))
+        memo = RankingService(s).cache.memo
     with session_scope(engine) as s:  # b, shown for "Dev" only, is proposed: the need now leaves b out
         AssignmentService(s).propose_manual(LEAD_P, n, 0, b)
-    count = len(ranks)
+    count, mended = len(ranks), memo.mended
     assert _rank_at(engine, n, 1) == data and len(ranks) == count, "b was not shown for « Données »: kept"
     dev = _rank_at(engine, n, 0)
-    assert [c["agent"] for c in dev["candidates"]] == ["a"] and len(ranks) == count + 1, "b was shown: ranked again"
+    assert [c["agent"] for c in dev["candidates"]] == ["a"], "b is left out"
+    assert len(ranks) == count and memo.mended == mended + 1, "b was shown: taken out of the kept ranking, not ranked"
     with session_scope(engine, read_only=True) as s:
         after = RankingService(s).need_view(s.get(Need, n))
     assert after[0][1] == page[0][1], "the page's « Données » ranking is the same"
     assert [c["agent"] for c in after[0][0]["candidates"]] == ["a"]
-    assert len(ranks) == count + 2, "and only « Dev » was ranked again for the page (its depth did not change)"
+    assert len(ranks) == count and memo.mended == mended + 2, "and the page's « Dev » ranking mended too"
     with session_scope(engine, read_only=True) as s:  # the same answers as ranking afresh on the same data
         fresh = RankingService(s)
         fresh.cache.memo._entries.clear()
-        assert fresh.rank_at(n, 1) == data and fresh.need_view(s.get(Need, n)) == after
+        assert fresh.rank_at(n, 1) == data
+        again = fresh.need_view(s.get(Need, n))
+    assert len(ranks) == count + 3
+    # but ``examined``: a mended ranking counts the agents examined when it was ranked (b, then a)
+    assert (again[0][0]["examined"], after[0][0]["examined"]) == (1, 2)
+    again[0][0]["examined"] = after[0][0]["examined"]
+    assert again == after
 
 
 # --------------------------------------------------------------------------- the memo alone
@@ -172,7 +181,8 @@ def test_an_answer_is_given_again_on_a_later_state_while_its_check_says_it_holds
     def answer() -> int:
         state = cache.state
         return memo.get(cache, state, "k", lambda: computed.append(state.seq) or state.seq,
-                        holds=lambda value, on, changed, young: asked.append(changed) or verdict["holds"])
+                        holds=lambda value, on, changed, young: asked.append(changed) or (
+                            value if verdict["holds"] else None))
 
     first = answer()
     _next(cache, {"1"})
@@ -185,6 +195,27 @@ def test_an_answer_is_given_again_on_a_later_state_while_its_check_says_it_holds
     assert (memo.kept, memo.carried, memo.computed) == (1, 1, 2), "as /metrics reports them"
 
 
+def test_an_answer_mended_on_a_later_state_is_given_and_kept_as_old_as_what_it_was_mended_from():
+    memo, cache = RankingMemo(size=8, carry_s=60), _cache()
+    young: list[bool] = []
+
+    def answer(mend: bool = True) -> tuple[int, ...]:
+        state = cache.state
+        return memo.get(cache, state, "k", lambda: (state.seq,),
+                        holds=lambda value, on, changed, is_young: young.append(is_young) or (
+                            (*value, on.seq) if mend else value))
+
+    first = answer()
+    _next(cache, {"1"})
+    mended = answer()
+    assert mended == (*first, cache.state.seq) and (memo.carried, memo.mended, memo.computed) == (0, 1, 1)
+    assert answer() == mended and memo.kept == 1, "kept as mended on its state"
+    memo._entries["k"].made_at -= 61
+    _next(cache, {"2"})
+    assert answer(mend=False) == mended and young[-1] is False, "as old as the ranking it was mended from"
+    assert (memo.kept, memo.carried, memo.mended, memo.computed) == (1, 1, 1, 1)
+
+
 def test_an_answer_for_other_agents_left_out_is_checked_against_those_let_in_or_left_out_since():
     memo, cache = RankingMemo(size=8, carry_s=60), _cache()
     asked: list[frozenset[str]] = []
@@ -193,7 +224,8 @@ def test_an_answer_for_other_agents_left_out_is_checked_against_those_let_in_or_
     def answer(left_out: set[str], holds: bool = True) -> frozenset[str]:
         out = frozenset(left_out)
         return memo.get(cache, cache.state, "k", lambda: computed.append(out) or out,
-                        holds=lambda value, on, changed, young: asked.append(changed) or holds, left_out=out)
+                        holds=lambda value, on, changed, young: asked.append(changed) or (value if holds else None),
+                        left_out=out)
 
     assert answer({"1", "2"}) == {"1", "2"}
     assert answer({"1", "2"}) == {"1", "2"} and asked == [], "the same state, the same left out: as it is"
@@ -211,7 +243,7 @@ def test_past_its_time_an_answer_is_checked_as_old_and_nothing_is_carried_across
 
     def checked() -> int:
         state = cache.state
-        return memo.get(cache, state, "k", lambda: state.seq, holds=lambda *a: young.append(a[3]) or True)
+        return memo.get(cache, state, "k", lambda: state.seq, holds=lambda *a: young.append(a[3]) or a[0])
 
     first = checked()
     _next(cache, {"1"})
@@ -225,7 +257,7 @@ def test_past_its_time_an_answer_is_checked_as_old_and_nothing_is_carried_across
 
         def answer(memo: RankingMemo = memo, asked: list = asked) -> int:
             state = cache.state
-            return memo.get(cache, state, "k", lambda: state.seq, holds=lambda *a: asked.append(a[2]) or True)
+            return memo.get(cache, state, "k", lambda: state.seq, holds=lambda *a: asked.append(a[2]) or a[0])
 
         first = answer()
         _next(cache, publish)
