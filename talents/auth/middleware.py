@@ -32,8 +32,15 @@ from sqlmodel import Session
 from talents.auth.ratelimit import hit
 from talents.auth.service import SessionService, TokenService, same_secret
 from talents.kernel.access import STATE_KEY, Caller, authorise, rule_of
-from talents.kernel.api import admitted, close_request_session, gate_at_read, open_request_session, take_gate
-from talents.kernel.db import finish, reads_at_once, session_scope
+from talents.kernel.api import (
+    admitted,
+    close_request_session,
+    gate_at_read,
+    handler_on_the_loop,
+    open_request_session,
+    take_gate,
+)
+from talents.kernel.db import begin_write_at_once, finish, reads_at_once, session_scope
 from talents.kernel.errors import PermissionDeniedError
 from talents.kernel.logs import get_logger
 from talents.kernel.own_writes import serve, writing
@@ -198,6 +205,7 @@ class AuthMiddleware(ASGIMiddleware):
                     receive = await self._gate_write(scope, receive, headers, method, opt)
                     # Until after its commit: this caller's next rankings do not lag (talents.kernel.own_writes).
                     writes.enter_context(writing(_email(scope)))
+                    writes.enter_context(handler_on_the_loop(scope))
                 else:
                     db = open_request_session(scope)
                     gate = partial(_gate_read, db, headers, scope)
@@ -226,7 +234,10 @@ class AuthMiddleware(ASGIMiddleware):
             receive = _replay(messages, receive)
             form_token = (parse_qs(body.decode("utf-8", "replace")).get("csrf_token") or [""])[0]
         db = open_request_session(scope)
-        await anyio.to_thread.run_sync(_gate_write, db, scope, headers, method, opt, form_token)
+        if not opt.get("signin") and _credentials(headers) and begin_write_at_once(db):
+            _gate_write(db, scope, headers, method, opt, form_token)  # it holds the write lock: nothing waits
+        else:
+            await anyio.to_thread.run_sync(_gate_write, db, scope, headers, method, opt, form_token)
         return receive
 
 

@@ -6,9 +6,10 @@ import asyncio
 import io
 import json
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, nullcontext
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager, nullcontext
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import parse_qsl
@@ -29,6 +30,7 @@ from talents.kernel.db import (
     ends_with_writes_after_read,
     finish,
     finish_read,
+    holds_write_lock,
     new_session,
     reads_at_once,
     trying_at_once,
@@ -51,6 +53,8 @@ __all__ = [
     "open_request_session",
     "provide_db_session",
     "read_upload_records",
+    "RequestThreads",
+    "handler_on_the_loop",
     "size_request_threads",
     "take_gate",
 ]
@@ -150,6 +154,44 @@ def _alone_at_work() -> bool:
     return _at_work.get(asyncio.get_running_loop(), 0) <= 1
 
 
+R = TypeVar("R")
+
+# Set while a request's handler runs, if its SQLite transaction holds the write lock (see RequestThreads).
+_on_the_loop: ContextVar[bool] = ContextVar("talents_handler_on_the_loop", default=False)
+
+
+class RequestThreads(ThreadPoolExecutor):
+    """The threads of the synchronous handlers (Litestar runs them in the event loop's default executor) — but a
+    handler whose request's SQLite transaction already holds the write lock runs at once on the event loop
+    (:func:`handler_on_the_loop`): nothing it does can wait any more, and its trips to a thread and back, the
+    interpreter's lock passed to and fro with the event loop each time, cost the process more than the work."""
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
+        if not _on_the_loop.get():
+            return super().submit(fn, *args, **kwargs)
+        done: Future[R] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - raised in the handler's request, as from a thread
+            done.set_exception(exc)
+        return done
+
+
+@contextmanager
+def handler_on_the_loop(scope: Scope) -> Iterator[None]:
+    """Around the handler: it runs on the event loop if the request's session (opened by the auth middleware)
+    holds SQLite's write lock (:func:`~talents.kernel.db.holds_write_lock`), else in a thread as usual."""
+    session = (scope.get("state") or {}).get(_SESSION_KEY)
+    if session is None or not holds_write_lock(session):
+        yield
+        return
+    token = _on_the_loop.set(True)
+    try:
+        yield
+    finally:
+        _on_the_loop.reset(token)
+
+
 async def size_request_threads() -> None:
     """At startup: as many threads for the handlers as requests may be at work (see :func:`admitted`).
 
@@ -158,7 +200,7 @@ async def size_request_threads() -> None:
     """
     db = get_settings().db
     asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(db.database_pool_size + 2, thread_name_prefix="request"))
+        RequestThreads(db.database_pool_size + 2, thread_name_prefix="request"))
 
 
 # Where the request's session waits between the auth middleware, which opens it, and the handler.
@@ -191,6 +233,12 @@ async def _finish(session: Session, commit: bool) -> None:
     if ends_at_once(session):  # no trip to a thread for what cannot wait
         finish(session, commit)
         return
+    if commit and holds_write_lock(session):
+        # A SQLite write that holds the lock commits without waiting (only a commit the disk refuses would wait,
+        # for the writes kept for a rollback). Committed here, it hands the lock on at once: the next edit finds
+        # it free and begins on the event loop too.
+        finish(session, commit)
+        return
     if commit and ends_with_writes_after_read(session):  # a SQLite read and its access-log line, say
         # alone, its writes have nobody to be committed with: at once if they can (others' go together)
         await finish_read(session, _finishing_pool(), at_once=_alone_at_work())
@@ -219,8 +267,6 @@ async def provide_db_session(request: Request) -> AsyncGenerator[Session, None]:
     finally:
         await _finish(session, commit)
 
-
-R = TypeVar("R")
 
 
 # The caller's gate that the auth middleware left for the handler's read to run (in the session's info).

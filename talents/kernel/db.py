@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +31,11 @@ __all__ = [
     "HEAD_REVISION",
     "TakesLong",
     "UTCDateTime",
+    "WouldWait",
     "after_commit",
     "as_utc",
+    "begin_write_at_once",
+    "holds_write_lock",
     "read_connection",
     "tried_at_once",
     "trying_at_once",
@@ -123,6 +127,12 @@ _READ_ONLY = "talents_read_only"
 _WRITE_TURN = "talents_write_turn"
 # Each SQLite engine's write turn.
 write_turns: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+# Set by :func:`begin_write_at_once`: the write transaction begins only if that waits for nothing.
+_begins_at_once: ContextVar[bool] = ContextVar("talents_begins_at_once", default=False)
+
+
+class WouldWait(Exception):  # noqa: N818 - a signal, not an error
+    """A write transaction begun by :func:`begin_write_at_once` would have waited for the write lock."""
 
 
 def _configure_sqlite(engine: Engine, busy_ms: int) -> None:
@@ -157,14 +167,35 @@ def _configure_sqlite(engine: Engine, busy_ms: int) -> None:
         if conn.get_execution_options().get(_READ_ONLY):
             conn.connection.driver_connection.execute("BEGIN")
             return
+        driver = conn.connection.driver_connection
+        if _begins_at_once.get():
+            _begin_immediate_at_once(conn, driver)
+            return
         # Past the busy timeout, on to SQLite's own waiting (and its "database is locked"), as without the turn.
         if not conn.info.get(_WRITE_TURN) and write_turn.acquire(timeout=busy_ms / 1000):
             conn.info[_WRITE_TURN] = True
         try:
-            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+            driver.execute("BEGIN IMMEDIATE")
         except BaseException:
             _end_turn(conn)
             raise
+
+    def _begin_immediate_at_once(conn: Any, driver: sqlite3.Connection) -> None:
+        if not conn.info.get(_WRITE_TURN):
+            if not write_turn.acquire(blocking=False):
+                raise WouldWait
+            conn.info[_WRITE_TURN] = True
+        driver.execute("PRAGMA busy_timeout=0")  # another process's writer: refused at once, not waited for
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            _end_turn(conn)
+            raise WouldWait from exc
+        except BaseException:
+            _end_turn(conn)
+            raise
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={busy_ms}")
 
     # The turn passes on as the transaction ends (the next writer's BEGIN IMMEDIATE may meet the end of this
     # COMMIT: a millisecond's wait at most), or as its connection goes back to the pool or is dropped.
@@ -406,6 +437,38 @@ def reads_at_once(session: Session) -> bool:
         return True
     pool = session.info[_WRITER].pool
     return isinstance(pool, sa.pool.QueuePool) and pool.checkedout() < pool.size()
+
+
+def begin_write_at_once(session: Session) -> bool:
+    """Begin ``session``'s SQLite write transaction on the calling thread (the event loop) if that waits for
+    nothing: the process's write turn and SQLite's lock both free, and a connection to spare in the pool;
+    ``False``, with the session closed and nothing begun, otherwise (then begin it in a thread, where it may wait).
+
+    Once begun, nothing the transaction does can wait (it holds the one write lock, and in WAL mode no reader
+    holds a writer back): its request may do its whole work on the event loop (see
+    :class:`talents.kernel.api.RequestThreads`), where a trip to a thread and back cost about as much as a
+    profile edit's own work."""
+    engine: Engine = session.info[_WRITER]
+    if session.info.get(_READ_ONLY) or engine.dialect.name != "sqlite" or session.in_transaction():
+        return False
+    pool = engine.pool
+    if not isinstance(pool, sa.pool.QueuePool) or pool.checkedout() >= pool.size():
+        return False
+    token = _begins_at_once.set(True)
+    try:
+        session.connection()
+        return True
+    except (WouldWait, sa.exc.OperationalError):
+        session.invalidate()  # (a begin refused in a listener leaves its connection unfit)
+        return False
+    finally:
+        _begins_at_once.reset(token)
+
+
+def holds_write_lock(session: Session) -> bool:
+    """``session`` is a SQLite transaction that holds the write lock: nothing it does can wait any more."""
+    return (not session.info.get(_READ_ONLY) and session.info[_WRITER].dialect.name == "sqlite"
+            and session.in_transaction())
 
 
 class TakesLong(Exception):  # noqa: N818 - a signal, not an error
