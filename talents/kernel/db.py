@@ -454,6 +454,8 @@ def begin_write_at_once(session: Session) -> bool:
     pool = engine.pool
     if not isinstance(pool, sa.pool.QueuePool) or pool.checkedout() >= pool.size():
         return False
+    if write_turns[engine].locked():  # the usual refusal, told without a connection spoilt by a refused begin
+        return False
     token = _begins_at_once.set(True)
     try:
         session.connection()
