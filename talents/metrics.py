@@ -35,7 +35,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # imported (workers of `talents serve --workers N` start with the folder set); read them back the same way,
 # even if the variable is set later in this process (`talents serve` with one worker sets it after importing us).
 _MULTIPROCESS = bool(os.environ.get(MULTIPROC_ENV))
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Litestar adds "; charset=utf-8" to a text type itself.
+CONTENT_TYPE = "text/plain; version=0.0.4"
 
 REQUEST_SECONDS = Histogram(
     "talents_http_request_duration_seconds", "Time to answer an HTTP request, per route template",

@@ -176,7 +176,7 @@ def export_me(db_session: Session, principal: Principal,
     data = export_data(db_session, principal)
     stamp = utcnow().strftime("%Y%m%d")
     if format == "csv":
-        return Response(to_csv(data), media_type="text/csv; charset=utf-8", headers={
+        return Response(to_csv(data), media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="talents-mes-donnees-{stamp}.csv"',
             "Cache-Control": "no-store"})
     return Response(data, headers={"Cache-Control": "no-store"})

@@ -77,7 +77,7 @@ def export_table(db_session: Session, principal: Principal, name: str) -> Respon
     name = name.removesuffix(".csv")
     if name not in TABLES:
         return denied(principal, "Ce tableau n'existe pas.")
-    return Response(ReviewService(db_session).table_csv(name), media_type="text/csv; charset=utf-8",
+    return Response(ReviewService(db_session).table_csv(name), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="talents-{name}.csv"',
                              "Cache-Control": "no-store"})
 
@@ -224,7 +224,7 @@ def review_summary(db_session: Session) -> dict[str, Any]:
 @get("/api/v1/review/fte.csv", tags=["review"], sync_to_thread=True, opt={"roles": (REVIEWER,)},
      summary="FTE per project and ministry against pledges, as CSV", media_type="text/csv")
 def review_fte_csv(db_session: Session) -> Response[str]:
-    return Response(ReviewService(db_session).fte_csv(), media_type="text/csv; charset=utf-8",
+    return Response(ReviewService(db_session).fte_csv(), media_type="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="etp-par-ministere.csv"'})
 
 

@@ -303,7 +303,7 @@ async def audit_export(
 
     return Stream(
         chunks(),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
         headers={
             "Content-Disposition": 'attachment; filename="talents-audit.csv"',
             "Cache-Control": "no-store",

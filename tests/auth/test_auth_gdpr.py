@@ -67,7 +67,7 @@ def test_export_as_json_holds_all_of_my_data(client, agent):
 
 def test_export_as_csv_cannot_run_formulas_in_a_spreadsheet(client, agent):
     response = client.get("/api/v1/me/export", params={"format": "csv"}, headers=agent["headers"])
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert response.status_code == 200 and response.headers["content-type"] == "text/csv; charset=utf-8"
     assert "attachment" in response.headers["content-disposition"]
     cells = [cell for row in csv.reader(io.StringIO(response.text)) for cell in row]
     assert "'=HYPERLINK(\"http://evil\")" in cells and "'+33 6 12 34 56 78" in cells

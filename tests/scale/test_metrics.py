@@ -43,7 +43,7 @@ def test_metrics_count_requests_per_route_and_read_the_backlog(admin_client: Any
     _insert_notifications(engine)
     response = admin_client.get("/metrics")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = response.text
     assert _count(text) - before == 3
     assert 'talents_notifications_backlog{channel="email"} 2.0' in text

@@ -110,7 +110,7 @@ def test_each_user_reaches_only_their_pages(demo):
         assert "changement de priorité : 3 → 1" in journal and "crise sanitaire" in journal
         assert "dinum@numerique.gouv.fr" in journal
         table = reviewer.get("/pilotage/export/etp-projets.csv")
-        assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
+        assert table.status_code == 200 and table.headers["content-type"] == "text/csv; charset=utf-8"
         assert table.text.splitlines()[0].startswith("projet,ETP nécessaires")
     finally:
         reviewer.__exit__(None, None, None)

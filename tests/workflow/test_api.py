@@ -98,7 +98,7 @@ def test_the_life_of_an_assignment_over_http(client, tokens, world, events, othe
             "assignment.activated", "assignment.completed"} <= set(actions)
     assert client.get("/api/v1/audit", headers=tokens["lead"]).status_code == 403
     export = client.get("/api/v1/audit/export.csv?action=assignment.", headers=tokens["reviewer"])
-    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    assert export.status_code == 200 and export.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(export.text)))
     assert rows[0][0] == "id" and len(rows) == 1 + sum(a.startswith("assignment.") for a in actions)
 
