@@ -41,7 +41,7 @@ from profiles.policy import (
 from profiles.service import AgentFilters, AgentService
 from profiles.taxonomy import TaxonomyService
 from profiles.taxonomy_files import detect_and_read
-from talents.kernel.access import GATE_AT_READ, rule
+from talents.kernel.access import GATE_AT_READ, ON_THE_LOOP, rule
 from talents.kernel.api import Limit, Offset, Page, documented_as, read_now, read_upload_records
 from talents.kernel.db import get_engine, session_scope
 from talents.kernel.principal import AGENT, LEAD, REVIEWER, Principal
@@ -118,7 +118,7 @@ class AgentController(Controller):
     async def get_agent(self, request: Request, agent_id: int) -> dict[str, Any]:
         return await read_now(request, lambda db: AgentService(db).public_view(agent_id))
 
-    @patch("/{agent_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
+    @patch("/{agent_id:int}", sync_to_thread=True, opt={**_WRITE_PROFILE, **ON_THE_LOOP})
     def update_agent(self, db_session: Session, principal: Principal, agent_id: int, data: AgentUpdate) -> AgentPublic:
         service = AgentService(db_session)
         agent = service.get(agent_id)  # held here, the policy and the update below find it loaded
@@ -136,17 +136,17 @@ class AgentController(Controller):
         return await read_now(request, lambda db: AgentService(db).skills_view(agent_id))
 
     @post("/{agent_id:int}/skills", sync_to_thread=True, summary="Add a skill (free text, normalised)",
-          opt=_WRITE_PROFILE)
+          opt={**_WRITE_PROFILE, **ON_THE_LOOP})
     def add_skill(self, db_session: Session, agent_id: int, data: AgentSkillCreate) -> AgentSkillPublic:
         return AgentService(db_session).add_skill(agent_id, data)
 
-    @patch("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
+    @patch("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True, opt={**_WRITE_PROFILE, **ON_THE_LOOP})
     def update_skill(
         self, db_session: Session, agent_id: int, skill_row_id: int, data: AgentSkillUpdate
     ) -> AgentSkillPublic:
         return AgentService(db_session).update_skill(agent_id, skill_row_id, data)
 
-    @delete("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
+    @delete("/{agent_id:int}/skills/{skill_row_id:int}", sync_to_thread=True, opt={**_WRITE_PROFILE, **ON_THE_LOOP})
     def remove_skill(self, db_session: Session, agent_id: int, skill_row_id: int) -> None:
         AgentService(db_session).remove_skill(agent_id, skill_row_id)
 
@@ -155,17 +155,17 @@ class AgentController(Controller):
     async def list_availability(self, request: Request, agent_id: int) -> list[dict[str, Any]]:
         return await read_now(request, lambda db: AgentService(db).availability_view(agent_id))
 
-    @post("/{agent_id:int}/availability", sync_to_thread=True, opt=_WRITE_PROFILE)
+    @post("/{agent_id:int}/availability", sync_to_thread=True, opt={**_WRITE_PROFILE, **ON_THE_LOOP})
     def add_availability(self, db_session: Session, agent_id: int, data: AvailabilityCreate) -> AvailabilityPublic:
         return AgentService(db_session).add_availability(agent_id, data)
 
-    @put("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
+    @put("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True, opt={**_WRITE_PROFILE, **ON_THE_LOOP})
     def update_availability(
         self, db_session: Session, agent_id: int, window_id: int, data: AvailabilityCreate
     ) -> AvailabilityPublic:
         return AgentService(db_session).update_availability(agent_id, window_id, data)
 
-    @delete("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True, opt=_WRITE_PROFILE)
+    @delete("/{agent_id:int}/availability/{window_id:int}", sync_to_thread=True, opt={**_WRITE_PROFILE, **ON_THE_LOOP})
     def remove_availability(self, db_session: Session, agent_id: int, window_id: int) -> None:
         AgentService(db_session).remove_availability(agent_id, window_id)
 

@@ -22,8 +22,8 @@ from sqlmodel import Session
 
 from talents.kernel.principal import ANONYMOUS, Principal, require
 
-__all__ = ["DEFAULT_RULE", "GATE_AT_READ", "PUBLIC", "SIGNED_IN", "STATE_KEY", "Caller", "ObjectCheck", "Rule",
-           "authorise", "caller_of", "declared_rule", "rule", "rule_of"]
+__all__ = ["DEFAULT_RULE", "GATE_AT_READ", "ON_THE_LOOP", "PUBLIC", "SIGNED_IN", "STATE_KEY", "Caller", "ObjectCheck",
+           "Rule", "authorise", "caller_of", "declared_rule", "rule", "rule_of"]
 
 # Where the auth middleware leaves what it learnt about the request, for the handlers and the pages.
 STATE_KEY = "talents.caller"
@@ -70,6 +70,12 @@ DEFAULT_RULE = Rule(why="default: any signed-in principal")
 # and asks for no principal (the caller is known once the read begins); the middleware still lets no answer leave
 # before the gate passed.
 GATE_AT_READ = {"gate_at_read": True}
+
+# In a route's ``opt``: on SQLite, once the request's transaction holds the write lock, its synchronous handler runs
+# on the event loop instead of in a thread (``talents.kernel.api.handler_on_the_loop``). Only for a handler that
+# never ends its transaction and goes on: a page that rolls back to show its form again begins another transaction,
+# whose begin may wait for the lock.
+ON_THE_LOOP = {"on_the_loop": True}
 
 
 def rule(*roles: str, check: ObjectCheck | None = None, why: str = "") -> dict[str, Rule]:

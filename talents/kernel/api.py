@@ -179,10 +179,11 @@ class RequestThreads(ThreadPoolExecutor):
 
 @contextmanager
 def handler_on_the_loop(scope: Scope) -> Iterator[None]:
-    """Around the handler: it runs on the event loop if the request's session (opened by the auth middleware)
-    holds SQLite's write lock (:func:`~talents.kernel.db.holds_write_lock`), else in a thread as usual."""
+    """Around the handler: it runs on the event loop if its route allows it (``ON_THE_LOOP`` in
+    :mod:`talents.kernel.access`) and the request's session (opened by the auth middleware) holds SQLite's write lock
+    (:func:`~talents.kernel.db.holds_write_lock`), else in a thread as usual."""
     session = (scope.get("state") or {}).get(_SESSION_KEY)
-    if session is None or not holds_write_lock(session):
+    if not _opt(scope).get("on_the_loop") or session is None or not holds_write_lock(session):
         yield
         return
     token = _on_the_loop.set(True)

@@ -84,8 +84,9 @@ def _threads_of_updates(engine: Engine) -> tuple[list[str], object]:
     names: list[str] = []
 
     def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        # the gate's count of the caller's writes, then the handler's update
-        if statement.lstrip().upper().startswith(("INSERT INTO AUTH_RATE_BUCKET", "UPDATE AGENT ")):
+        # the gate's count of the caller's writes, then the handler's update (or erasure)
+        if statement.lstrip().upper().startswith(("INSERT INTO AUTH_RATE_BUCKET", "UPDATE AGENT ",
+                                                  "DELETE FROM AGENT")):
             names.append(threading.current_thread().name)
 
     def committed(_conn: object) -> None:
@@ -151,3 +152,20 @@ def test_a_profile_edit_waits_for_the_turn_in_a_thread_then_is_handled_on_the_lo
     assert gate.startswith("AnyIO"), f"the gate waited for the turn in a thread: {names}"
     assert not handler.startswith(("request", "AnyIO")), f"then the handler held the lock: on the loop {names}"
     assert names[-1] == handler, f"and the commit that ended it too: {names}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_handler_its_route_keeps_off_the_loop_runs_in_a_thread_though_it_holds_the_lock(admin_client,
+                                                                                        engine: Engine) -> None:
+    """Erasing an agent (a route without ON_THE_LOOP): gated on the loop, handled in a thread."""
+    created = admin_client.post("/api/v1/agents", json=AGENT)
+    url = f"/api/v1/agents/{created.json()['id']}"
+    names, listeners = _threads_of_updates(engine)
+    try:
+        response = admin_client.delete(url)
+    finally:
+        _stop_noting(engine, listeners)
+    assert response.status_code == 204, response.text
+    gate, handler = names[0], names[-2]
+    assert not gate.startswith(("request", "AnyIO")), names
+    assert handler.startswith("request"), f"the handler in one of the request threads: {names}"
