@@ -269,7 +269,6 @@ async def provide_db_session(request: Request) -> AsyncGenerator[Session, None]:
         await _finish(session, commit)
 
 
-
 # The caller's gate that the auth middleware left for the handler's read to run (in the session's info).
 _GATE = "talents.gate"
 

@@ -31,7 +31,6 @@ __all__ = [
     "HEAD_REVISION",
     "TakesLong",
     "UTCDateTime",
-    "WouldWait",
     "after_commit",
     "as_utc",
     "begin_write_at_once",
