@@ -598,7 +598,13 @@ class RankingCache:
         ids = sorted(set(agent_ids))
         if not ids:
             return False
-        live = {row[0] for row in _MATCHABLE_AMONG_NOW.tuples(_connection(session), {"ids": ids})[1]}
+        conn = _connection(session)
+        # Counted first, one row: usually none is gone. In a thread, each row SQLite steps through gives the
+        # interpreter away and waits to have it back while the event loop runs (beside a busy thread, forty ids:
+        # 1.8 ms for their rows, 0.7 for the count; alone, 0.03).
+        if _MATCHABLE_COUNT_AMONG.scalar(conn, {"ids": ids}) == len(ids):
+            return False
+        live = {row[0] for row in _MATCHABLE_AMONG_NOW.tuples(conn, {"ids": ids})[1]}
         gone = [a for a in ids if a not in live]
         if gone:
             with self.lock:
@@ -665,6 +671,8 @@ _ROLES_OF_NEED = (
 _TAXONOMY_KEY_NOW = Prepared(_TAXONOMY_KEY)
 _CHANGED_SINCE_NOW = Prepared(_CHANGED_SINCE)
 _MATCHABLE_AMONG_NOW = Prepared(_MATCHABLE_AMONG)
+_MATCHABLE_COUNT_AMONG = Prepared(sa.select(sa.func.count()).select_from(agent).where(
+    _MATCHABLE, agent.c.id.in_(sa.bindparam("ids", expanding=True))))
 _ROLE_OF_NEED_NOW = Prepared(_ROLE_OF_NEED)
 
 
