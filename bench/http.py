@@ -32,6 +32,8 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from bench.machine import interpreter_seconds, pace
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -159,7 +161,7 @@ def _cell(f: Figure, ceiling: float) -> str:
 
 
 def _load() -> str:
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f", {pace(interpreter_seconds())}"
 
 
 def verdicts(rows: list[tuple[str, str, dict[int, Figure]]]) -> list[str]:

@@ -44,6 +44,7 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
+from bench.machine import interpreter_seconds, pace
 from talents.assignments.models import COMMITTED_STATES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -491,8 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the working directory (the servers' logs)")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="talents-bench-load-"))
-    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {psutil.cpu_count()} cores",
-          flush=True)
+    pace_before = interpreter_seconds()
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {psutil.cpu_count()} cores; "
+          f"this machine's pace: {pace(pace_before)}", flush=True)
     results: list[Result] = []
     try:
         for backend in args.backend:
@@ -506,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print("\n".join(table(results, args.users, args.rps, args.time, args.agents)))
+    print(f"this machine's pace (pure Python, the same work): {pace(pace_before)} before the runs, "
+          f"{pace(interpreter_seconds())} after")
     return 1 if any(r.mix.failures for r in results) else 0
 
 
