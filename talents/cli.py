@@ -6,8 +6,11 @@ import gc
 import importlib
 import json
 import os
+import shutil
 import signal
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -123,9 +126,26 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Seed demo data first when the database is empty")] = False,
 ) -> None:
     """Run the web service (migrates the database first)."""
-    # Every worker writes its metrics where /metrics, in whichever worker answers, reads them all.
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="talents-metrics-")
+    with _metrics_dir():
+        _serve(host, port, workers, demo)
+
+
+@contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """Where every worker writes its metrics, and /metrics, in whichever worker answers, reads them all: a directory
+    of the service's own, removed as it stops — unless ``PROMETHEUS_MULTIPROC_DIR`` names one already."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="talents-metrics-")
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(made, ignore_errors=True)
+
+
+def _serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
     if demo:
         # Before anything reads the settings: they are read once per process and cached, and the
         # app (and any worker process, which inherits the environment) must see the demo on.

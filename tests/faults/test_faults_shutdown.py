@@ -3,7 +3,7 @@
 The slow request is a real one: an allocation run (``POST /api/v1/allocations/runs``) held up on a lock that
 the test holds on the table of runs, as another run's transaction would. On SIGTERM the server stops accepting
 connections, lets the run finish (200, its proposals written), stops the in-app scheduler and gives its lease
-back, and exits 0 — well within the grace period. With one worker, or with several under uvicorn's supervisor
+back, removes its workers' metrics, and exits 0 — well within the grace period. With one worker, or with several under uvicorn's supervisor
 (whose copy of the listening socket used to go on accepting connections that nobody read).
 """
 
@@ -43,7 +43,10 @@ def test_sigterm_lets_the_request_in_progress_finish_releases_the_lease_and_exit
 ) -> None:
     seed_staffing(engine, agents=20, needs=5, busy=0)
     headers = auth_headers(issue_token(engine, "revue@numerique.gouv.fr", "admin", "reviewer"))
+    temporary = tmp_path / "tmp"  # where the server makes its temporary files (its metrics' directory)
+    temporary.mkdir()
     server = Served(engine.url.render_as_string(hide_password=False), tmp_path, workers=workers, env={
+        "TMPDIR": str(temporary),
         "TALENTS_SCHEDULER_IN_APP": "true",
         "TALENTS_SCHEDULER_LEASE_S": "600",  # a lease that ends by itself only long after the test
         "TALENTS_SHUTDOWN_GRACE_S": str(GRACE_S),
@@ -87,6 +90,7 @@ def test_sigterm_lets_the_request_in_progress_finish_releases_the_lease_and_exit
     assert took < GRACE_S
     assert _lease(engine) == (holder, False), "the lease was not given back"
     assert LeaderLease(engine, "observer", 1).holder_now() is None
+    assert list(temporary.iterdir()) == [], "the workers' metrics are left behind"
 
 
 def _refused(base: str) -> bool:
