@@ -3,8 +3,9 @@
 The slow request is a real one: an allocation run (``POST /api/v1/allocations/runs``) held up on a lock that
 the test holds on the table of runs, as another run's transaction would. On SIGTERM the server stops accepting
 connections, lets the run finish (200, its proposals written), stops the in-app scheduler and gives its lease
-back, removes its workers' metrics, and exits 0 — well within the grace period. With one worker, or with several under uvicorn's supervisor
-(whose copy of the listening socket used to go on accepting connections that nobody read).
+back, removes its workers' metrics, and exits 0 — well within the grace period. With one worker, or with several
+under uvicorn's supervisor (whose copy of the listening socket used to go on accepting connections that nobody
+read).
 """
 
 from __future__ import annotations
