@@ -671,8 +671,7 @@ _ROLES_OF_NEED = (
 _TAXONOMY_KEY_NOW = Prepared(_TAXONOMY_KEY)
 _CHANGED_SINCE_NOW = Prepared(_CHANGED_SINCE)
 _MATCHABLE_AMONG_NOW = Prepared(_MATCHABLE_AMONG)
-_MATCHABLE_COUNT_AMONG = Prepared(sa.select(sa.func.count()).select_from(agent).where(
-    _MATCHABLE, agent.c.id.in_(sa.bindparam("ids", expanding=True))))
+_MATCHABLE_COUNT_AMONG = Prepared(_MATCHABLE_AMONG.with_only_columns(sa.func.count(), maintain_column_froms=True))
 _ROLE_OF_NEED_NOW = Prepared(_ROLE_OF_NEED)
 
 
