@@ -82,15 +82,20 @@ def test_a_read_and_postgres_never_begin_a_write_on_the_event_loop(engine: Engin
 
 def _threads_of_updates(engine: Engine) -> tuple[list[str], object]:
     names: list[str] = []
+    writing: set[int] = set()  # the connections of those statements: only their commits are noted, not others'
+                               # (the ranking index's warm-up, say)
 
-    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+    def note(conn: object, _cursor: object, statement: str, *_: object) -> None:
         # the gate's count of the caller's writes, then the handler's update (or erasure)
         if statement.lstrip().upper().startswith(("INSERT INTO AUTH_RATE_BUCKET", "UPDATE AGENT ",
                                                   "DELETE FROM AGENT")):
+            writing.add(id(conn))
             names.append(threading.current_thread().name)
 
-    def committed(_conn: object) -> None:
-        names.append(threading.current_thread().name)
+    def committed(conn: object) -> None:
+        if id(conn) in writing:
+            writing.discard(id(conn))
+            names.append(threading.current_thread().name)
 
     event.listen(engine, "before_cursor_execute", note)
     event.listen(engine, "commit", committed)
