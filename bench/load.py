@@ -14,9 +14,11 @@ Litestar app under the same uvicorn settings, as fast as they can: the ceiling o
 
 The users are paced (``--rps`` tasks a second in all, spread over ``--users``): the goal is a throughput with a
 latency, not the most the server can do at any latency. Several ``--rps`` values: one run after the other on the
-same server, from the first value to the last — where the latency climbs, and what is busy then. Statistics are
-reset once every user has started, so the sign-in rush is not counted (later sign-ins, of agents answering a
-proposal, are). Sign-in is rate-limited per address and every user comes from 127.0.0.1: the bench raises
+same server, from the first value to the last — where the latency climbs, and what is busy then. Statistics (and
+the CPU figures) start ``--settle`` seconds (10) after every user has started and last ``--time``: the start of a
+run — every user signing in within a few seconds, the first ranking of every role — is not the steady use the
+figures describe (later sign-ins, of agents answering a proposal, are counted). Errors are counted from the start.
+Sign-in is rate-limited per address and every user comes from 127.0.0.1: the bench raises
 ``TALENTS_SIGNIN_RATE_PER_MINUTE``.
 
 Prints, per run, each kind of request (count, p50, p99, errors), then one table: throughput, p50/p95/p99, errors,
@@ -305,29 +307,44 @@ def _samples(lines: list[str], per_kind: int = 2) -> list[str]:
     return out
 
 
+def seconds_of(text: str) -> float:
+    """Seconds of a locust duration: ``30``, ``30s``, ``2m``, ``1h``."""
+    unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:].lower())
+    return float(text[:-1]) * unit if unit else float(text)
+
+
 def locust(server: Server, classes: tuple[str, ...], users: int, seconds: str, plan: Path, out: Path,
-           spawn_rate: float, database: bool = False) -> Figures:
-    """Run locust headless against ``server`` and read its CSV report."""
+           spawn_rate: float, database: bool = False, settle_s: float = 0.0) -> Figures:
+    """Run locust headless against ``server`` and read its CSV report: statistics from ``settle_s`` after every
+    user started (the plan tells load_mix.py), for ``seconds``; the CPU figures over the same time."""
     prefix = out / f"locust-{'-'.join(c.lower() for c in classes)}-{server.port}"
     env = {**os.environ, "TALENTS_LOAD_PLAN": str(plan)}
+    counted_from = users / spawn_rate + settle_s  # after locust started
+    plan.write_text(json.dumps({**json.loads(plan.read_text(encoding="utf-8")), "settle_s": settle_s}),
+                    encoding="utf-8")
     command = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "load_mix.py"), "--headless",
-               "-u", str(users), "-r", f"{spawn_rate:g}", "-t", seconds, "--host", server.base,
-               "--csv", str(prefix), "--reset-stats", "--only-summary", "--loglevel", "WARNING",
-               "--stop-timeout", "10", *classes]
-    db0 = database_cpu_seconds() if database else None
-    cpu0, busy0, wall0 = server.cpu_seconds(), psutil.cpu_times(), time.monotonic()
+               "-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{counted_from + seconds_of(seconds):.0f}s",
+               "--host", server.base, "--csv", str(prefix), "--reset-stats", "--only-summary",
+               "--loglevel", "WARNING", "--stop-timeout", "10", *classes]
+    started = time.monotonic()
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,  # noqa: S603
                             stderr=subprocess.STDOUT, text=True)
-    locust_cpu = 0.0
     watched = psutil.Process(proc.pid)
+    locust_cpu = locust_cpu0 = 0.0
+    db0 = cpu0 = wall0 = None
     while proc.poll() is None:
         try:
             t = watched.cpu_times()
             locust_cpu = t.user + t.system
         except psutil.NoSuchProcess:
             break
+        if wall0 is None and time.monotonic() - started >= counted_from:  # the counted time begins
+            db0 = database_cpu_seconds() if database else None
+            cpu0, busy0, wall0, locust_cpu0 = server.cpu_seconds(), psutil.cpu_times(), time.monotonic(), locust_cpu
         time.sleep(0.5)
     output = proc.communicate()[0]
+    if wall0 is None or cpu0 is None:
+        raise SystemExit(f"locust stopped before its counted time began:\n{output[-4000:]}")
     wall = time.monotonic() - wall0
     busy1 = psutil.cpu_times()
     db1 = database_cpu_seconds() if db0 is not None else None
@@ -341,12 +358,13 @@ def locust(server: Server, classes: tuple[str, ...], users: int, seconds: str, p
     if agg is None:
         raise SystemExit(f"locust wrote no report:\n{output[-4000:]}")
     return Figures(
-        requests=int(_number(agg["Request Count"])), failures=int(_number(agg["Failure Count"])),
+        # the errors of the whole run, its start included (those counted, and those of the start, written apart)
+        requests=int(_number(agg["Request Count"])), failures=max(int(_number(agg["Failure Count"])), len(errors)),
         rps=_number(agg["Requests/s"]), p50_ms=_number(agg["50%"]), p95_ms=_number(agg["95%"]),
         p99_ms=_number(agg["99%"]), rows=[r for r in rows if r["Name"] != "Aggregated"],
         failure_rows=_read_csv(prefix.with_name(prefix.name + "_failures.csv")),
         error_samples=_samples(errors),
-        server_cores=(server.cpu_seconds() - cpu0) / wall, locust_cores=locust_cpu / wall,
+        server_cores=(server.cpu_seconds() - cpu0) / wall, locust_cores=(locust_cpu - locust_cpu0) / wall,
         database_cores=(db1 - db0) / wall if db0 is not None and db1 is not None else None,
         machine_busy=(total - idle) / total * psutil.cpu_count() if total else 0.0, load=os.getloadavg(),
     )
@@ -386,7 +404,7 @@ def ranking_answers(base: str) -> dict[str, float]:
 
 
 def run_backend(backend: str, workers_list: list[int], *, agents: int, users: int, rates: Sequence[float],
-                seconds: str, ceiling: bool, tmp: Path, spawn_rate: float | None = None,
+                seconds: str, ceiling: bool, tmp: Path, spawn_rate: float | None = None, settle_s: float = 10.0,
                 say: Any = print) -> list[Result]:
     """Prepare one database, then per worker count a server, one run of the mix per offered rate (``rates``,
     tasks a second) on it, and a run of the ceiling."""
@@ -419,7 +437,8 @@ def run_backend(backend: str, workers_list: list[int], *, agents: int, users: in
                         _warm(server.base, plan, workers)
                     say(f"[{backend}, {workers} worker(s)] locust {users} users, {rps:g} tasks/s, {seconds} …")
                     before = ranking_answers(server.base)
-                    mix = locust(server, MIX, users, seconds, plan_path, tmp, spawn, database=backend == "postgres")
+                    mix = locust(server, MIX, users, seconds, plan_path, tmp, spawn, database=backend == "postgres",
+                                 settle_s=settle_s)
                     after = ranking_answers(server.base)
                     rankings = {how: after[how] - before.get(how, 0.0) for how in after}
                     runs.append(Result(backend, workers, rps, mix, None, server.tail(200_000), rankings))
@@ -436,7 +455,8 @@ def run_backend(backend: str, workers_list: list[int], *, agents: int, users: in
                                      {**os.environ}, tmp / f"ceiling-{workers}.log", port, "/ping")
                 try:
                     bare_server.wait_ready()
-                    bare = locust(bare_server, ("CeilingUser",), users, seconds, plan_path, tmp, spawn)
+                    bare = locust(bare_server, ("CeilingUser",), users, seconds, plan_path, tmp, spawn,
+                                  settle_s=settle_s)
                 finally:
                     bare_server.stop()
             for run in runs:
@@ -488,9 +508,10 @@ def _offered(rps: float) -> str:
     return f"{rps:g} tasks/s offered" if rps else "as fast as they can"
 
 
-def table(results: list[Result], users: int, seconds: str, agents: int) -> list[str]:
+def table(results: list[Result], users: int, seconds: str, agents: int, settle_s: float) -> list[str]:
     lines = [
-        f"\nLoad: {agents} agents, {users} locust users, {seconds} after every user started",
+        f"\nLoad: {agents} agents, {users} locust users, counted for {seconds} from {settle_s:g} s after every user "
+        "started",
         f"{'run':26} {'offered':>7} {'req/s':>7} {'p50':>6} {'p95':>6} {'p99':>6} ms {'errors':>6} {'× ceiling':>9} "
         f"{'ceiling req/s':>13} {'cores: server':>13} {'database':>8} {'locust':>6} {'machine':>7} {'load avg':>15}",
     ]
@@ -527,7 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=60)
     parser.add_argument("--rps", type=float, nargs="+", default=[GOAL_RPS],
                         help="tasks a second offered by all users (several: one run each, in turn); 0: no pause")
-    parser.add_argument("--time", default="30s", help="locust's run time after every user started (30s, 2m)")
+    parser.add_argument("--time", default="30s", help="how long the statistics are counted (30s, 2m)")
+    parser.add_argument("--settle", type=float, default=10.0,
+                        help="seconds after every user started before the statistics are counted")
     parser.add_argument("--agents", type=int, default=100_000)
     parser.add_argument("--no-ceiling", action="store_true", help="skip the bare endpoint")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (the servers' logs)")
@@ -541,14 +564,14 @@ def main(argv: list[str] | None = None) -> int:
         for backend in args.backend:
             workers = args.workers or ([1] if backend == "sqlite" else [1, 2])
             results += run_backend(backend, workers, agents=args.agents, users=args.users, rates=args.rps,
-                                   seconds=args.time, ceiling=not args.no_ceiling, tmp=tmp,
+                                   seconds=args.time, ceiling=not args.no_ceiling, tmp=tmp, settle_s=args.settle,
                                    say=lambda s: print(s, flush=True))
     finally:
         if args.keep:
             print(f"the servers' logs are kept in {tmp}", flush=True)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print("\n".join(table(results, args.users, args.time, args.agents)))
+    print("\n".join(table(results, args.users, args.time, args.agents, args.settle)))
     print(f"this machine's pace (pure Python, the same work): {pace(pace_before)} before the runs, "
           f"{pace(interpreter_seconds())} after")
     return 1 if any(r.mix.failures for r in results) else 0

@@ -25,7 +25,9 @@ import random
 from collections import deque
 from typing import Any
 
+import gevent
 from locust import FastHttpUser, constant, constant_throughput, events, task
+from locust.env import Environment
 
 PLAN: dict[str, Any] = json.loads(open(os.environ["TALENTS_LOAD_PLAN"], encoding="utf-8").read())  # noqa: SIM115
 # Tasks a second of one user of each kind (0: no pause), so that the kinds share the load as real use does.
@@ -55,6 +57,25 @@ def _keep_error(request_type: str, name: str, response: Any = None, exception: A
         _ERRORS.write(json.dumps({"request": name, "error": str(exception)[:200],
                                   "status": getattr(response, "status_code", None), "body": body[:500]}) + "\n")
         _ERRORS.flush()
+
+
+@events.spawning_complete.add_listener
+def _count_from_the_steady_state(user_count: int, **_: Any) -> None:
+    """Statistics start ``settle_s`` (from the plan) after every user started: the sign-in rush and the first
+    rankings of every role are the run's start, not the steady use the figures describe. (Errors are kept from
+    the start: see :func:`_keep_error`.)"""
+    settle = float(PLAN.get("settle_s", 0))
+    if settle > 0 and _ENV is not None and _ENV.runner is not None:
+        gevent.spawn_later(settle, _ENV.runner.stats.reset_all)
+
+
+_ENV: Environment | None = None
+
+
+@events.init.add_listener
+def _keep_environment(environment: Environment, **_: Any) -> None:
+    global _ENV
+    _ENV = environment
 
 
 def _pace(kind: str) -> Any:

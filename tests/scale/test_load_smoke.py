@@ -19,8 +19,8 @@ def test_the_mix_of_users_runs_against_a_served_app_without_an_error(tmp_path: P
     said: list[str] = []
     # Unpaced (rps=0): every user works without a pause, so each kind does something within the 3 seconds.
     [result] = run_backend("sqlite", [1], agents=200, users=5, rates=[0], seconds="3s", ceiling=True,
-                           tmp=tmp_path, spawn_rate=5, say=said.append)
-    report = "\n".join(said + table([result], 5, "3s", 200))
+                           tmp=tmp_path, spawn_rate=5, settle_s=1, say=said.append)
+    report = "\n".join(said + table([result], 5, "3s", 200, 1))
 
     mix = result.mix
     assert mix.requests > 0, report
