@@ -408,10 +408,16 @@ class RankingCache:
         ``lag_s``: the published state as it is when it was known up to date less than that long ago, without
         looking at the stamps. Under a stream of profile edits one refresh then brings the edits of that while, and
         rankings are kept on its state, instead of a new state and every kept ranking checked again after each edit.
+        While another thread refreshes, the published state as it is if known up to date less than twice that long
+        ago, without waiting for the refresh.
         Not ``may_refresh``: :class:`~talents.kernel.db.TakesLong` instead of bringing the index up to date."""
         state = self.state
         began = time.monotonic()
         if state is not None and began - self.checked_at < lag_s:
+            return state
+        if state is not None and began - self.checked_at < 2 * lag_s and not self._lock_free():
+            # Another request is bringing the index up to date: waiting for it made every ranking of the worker
+            # queue behind each refresh. One that may lag is ranked on the state known up to date a moment ago.
             return state
         if state is not None and self._unchanged(session, state):
             self.checked_at = max(self.checked_at, began)

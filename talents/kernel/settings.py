@@ -90,11 +90,12 @@ class MatchingSettings(_Base):
                                  "at 100 000 agents; a process that loads an older copy catches up from the "
                                  "change stamps)")
     ranking_lag_s: float = Field(
-        0.5, ge=0, le=2.0, description="A ranking shown to a project lead may be this late on profile and "
+        0.5, ge=0, le=1.0, description="A ranking shown to a project lead may be this late on profile and "
                                        "availability edits (seconds): the change stamps are looked at no more "
-                                       "often than that. A need's members, refusals and seats taken are read at "
-                                       "the time of every ranking; the allocation and a proposal's checks never "
-                                       "lag; 0: the stamps are looked at on every ranking")
+                                       "often than that; twice that while another request brings the index up to "
+                                       "date (a ranking does not wait for it). A need's members, refusals and "
+                                       "seats taken are read at the time of every ranking; the allocation and a "
+                                       "proposal's checks never lag; 0: the stamps are looked at on every ranking")
     ranking_carry_s: float = Field(
         10.0, ge=0, description="A ranking is given again after the index changed, when the agents changed since "
                                 "cannot alter it; when the rarity weights of its role's skills also moved, for at "

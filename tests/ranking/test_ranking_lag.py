@@ -144,3 +144,54 @@ def test_a_hand_proposal_scores_the_agent_as_they_are_now_on_an_index_that_lags(
         assert cache.current(s, lag_s=2.0) is stale, "the index still lags on the edit"
     assert stale.interactive.profile(str(grower)).skills[0].level == 1
     assert score > low and [m["agent_level"] for m in explanation["matched"]] == [5]
+
+
+def test_a_ranking_that_may_lag_does_not_wait_for_another_threads_refresh(engine):
+    """While one thread brings the index up to date (its lock held), a ranking allowed to lag is ranked on the
+    state known up to date a moment ago (twice its lag at most) instead of queueing behind the refresh; one that
+    may not lag, or whose state is older than that, waits for it."""
+    import threading
+
+    b = make_agent(engine, "b", skills=[("python", 4)])
+    cache = get_ranking_cache(engine)
+    with session_scope(engine) as s:
+        first = cache.current(s)
+    _lower_level(engine, b, 2)
+    refreshing, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with cache.lock:  # as a refresh in progress does
+            refreshing.set()
+            release.wait(10)
+
+    other = threading.Thread(target=hold_the_lock)
+    other.start()
+    refreshing.wait(5)
+    try:
+        cache.checked_at = time.monotonic() - 1.5  # known up to date 1.5 s ago: past a lag of 1 s, within twice it
+        with session_scope(engine) as s:
+            assert cache.current(s, lag_s=1.0) is first, "a refresh under way: the recent state, at once"
+        cache.checked_at = time.monotonic() - 2.5
+        stale: list[object] = []
+        older = threading.Thread(target=lambda: stale.append(_current(engine, cache, lag_s=1.0)))
+        older.start()
+        older.join(0.3)
+        assert older.is_alive() and not stale, "known up to date longer ago than twice the lag: it waits"
+        answers: list[object] = []
+        waiting = threading.Thread(target=lambda: answers.append(_current(engine, cache, lag_s=0)))
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive() and not answers, "no lag allowed: it waits for the refresh"
+    finally:
+        release.set()
+        other.join(5)
+    waiting.join(10)
+    older.join(10)
+    assert answers and answers[0] is not first, "once the lock is free, brought up to date"
+    assert stale and stale[0] is not first
+    assert answers[0].interactive.profile(str(b)).skills[0].level == 2
+
+
+def _current(engine, cache, lag_s: float):
+    with session_scope(engine) as s:
+        return cache.current(s, lag_s=lag_s)
