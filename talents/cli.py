@@ -170,6 +170,7 @@ def _serve(host: str | None, port: int | None, workers: int, demo: bool) -> None
         log_config=None,
         # On SIGTERM, requests in progress finish (the database timeouts bound them), then the process stops.
         timeout_graceful_shutdown=settings.app.shutdown_grace_s,
+        timeout_keep_alive=settings.app.keep_alive_s,
         # A worker answers the supervisor's ping only once it has imported the app: on a busy machine
         # that takes longer than uvicorn's 5 s, and the workers were killed and restarted for ever.
         timeout_worker_healthcheck=60,

@@ -10,10 +10,10 @@ Two indexes are kept side by side, fitted once and refreshed incrementally:
 Refresh (when a ranking is asked, cheap; for a request's rankings at most once every ``ranking_lag_s``, see
 :meth:`RankingCache.current`): agents whose ``updated_at`` is past the latest one indexed are re-read and
 upserted (an index range, empty most of the time), erased or hidden agents are removed, and a taxonomy
-change rebuilds everything (so does a change of a quarter of the pool: an import, :data:`REBUILD_SHARE`). At most every :data:`SWEEP_S` seconds (less often when a sweep is dear: it may take
-:data:`SWEEP_SHARE` of the time at most) a sweep also looks
-``ranking_refresh_overlap_s`` back, so that a transaction committed late is not missed (an agent is
-re-encoded only when its ``updated_at`` differs from the indexed one), and counts the agents, so that a
+change rebuilds everything (so does a change of a quarter of the pool: an import, :data:`REBUILD_SHARE`). At
+most every :data:`SWEEP_S` seconds (less often when a sweep is dear: it may take :data:`SWEEP_SHARE` of the time at
+most) a sweep also looks ``ranking_refresh_overlap_s`` back, so that a transaction committed late is not missed (an
+agent is re-encoded only when its ``updated_at`` differs from the indexed one), and counts the agents, so that a
 deleted one leaves the index; in between, a deleted agent is never shown: the agents a ranking returns are
 checked against the database, and the ranking done again without those that are gone. Every change to an assignment
 bumps its agent's ``updated_at`` in the same transaction (:mod:`talents.workflow.service`), so

@@ -59,6 +59,10 @@ class AppSettings(_Base):
     metrics_public: bool = Field(True, description="false: /metrics answers only an admin's API token "
                                                    "(keep it off the public proxy otherwise)")
     shutdown_grace_s: float = Field(30.0, gt=0, description="On SIGTERM, how long requests in progress may finish")
+    keep_alive_s: int = Field(
+        65, ge=1, description="How long an idle client connection is kept open: longer than the proxy's or the "
+                              "load balancer's own idle timeout (often 60 s), so that the server never closes a "
+                              "connection just as the other end sends a request on it")
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> AppSettings:
