@@ -38,6 +38,8 @@ class Served:
             "TALENTS_ENV": "test",
             "TALENTS_WRITE_RATE_PER_MINUTE": "1000000",
             "TALENTS_ALLOCATION_EXACT": "false",
+            # what a server killed by a test leaves behind (its metrics folder) stays in the test's own folder
+            "TMPDIR": str(tmp),
             **(env or {}),
         }
         self._log = self.log_path.open("wb")
