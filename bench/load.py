@@ -170,7 +170,7 @@ def _lead_needs(path: Path, leads: int, today: date) -> None:
             out.write(json.dumps(need, ensure_ascii=False) + "\n")
 
 
-def _plan(url: str, users: int, rps: float, path: Path) -> dict[str, Any]:
+def _plan(url: str, users: int, rps: float, path: Path, settle_s: float = 0.0) -> dict[str, Any]:
     """Who the locust users are, read from the database before each run (not a request of the mix): seats held
     and agents proposed by an earlier run on the same database are neither offered nor proposed again."""
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
@@ -202,6 +202,7 @@ def _plan(url: str, users: int, rps: float, path: Path) -> dict[str, Any]:
         "reviewer": REVIEWER,
         "emails": emails,
         "errors_file": str(path.with_suffix(".errors.jsonl")),
+        "settle_s": settle_s,  # load_mix.py starts the statistics that long after every user started
     }
     path.write_text(json.dumps(plan), encoding="utf-8")
     return plan
@@ -316,12 +317,10 @@ def seconds_of(text: str) -> float:
 def locust(server: Server, classes: tuple[str, ...], users: int, seconds: str, plan: Path, out: Path,
            spawn_rate: float, database: bool = False, settle_s: float = 0.0) -> Figures:
     """Run locust headless against ``server`` and read its CSV report: statistics from ``settle_s`` after every
-    user started (the plan tells load_mix.py), for ``seconds``; the CPU figures over the same time."""
+    user started (the plan tells load_mix.py the same), for ``seconds``; the CPU figures over the same time."""
     prefix = out / f"locust-{'-'.join(c.lower() for c in classes)}-{server.port}"
     env = {**os.environ, "TALENTS_LOAD_PLAN": str(plan)}
     counted_from = users / spawn_rate + settle_s  # after locust started
-    plan.write_text(json.dumps({**json.loads(plan.read_text(encoding="utf-8")), "settle_s": settle_s}),
-                    encoding="utf-8")
     command = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "load_mix.py"), "--headless",
                "-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{counted_from + seconds_of(seconds):.0f}s",
                "--host", server.base, "--csv", str(prefix), "--reset-stats", "--only-summary",
@@ -432,7 +431,7 @@ def run_backend(backend: str, workers_list: list[int], *, agents: int, users: in
             try:
                 server.wait_ready()
                 for rps in rates:
-                    plan = _plan(url, users, rps, plan_path)
+                    plan = _plan(url, users, rps, plan_path, settle_s)
                     if not runs:
                         _warm(server.base, plan, workers)
                     say(f"[{backend}, {workers} worker(s)] locust {users} users, {rps:g} tasks/s, {seconds} …")
