@@ -1,9 +1,15 @@
-"""The app in process for the benchmarks that time requests one by one (``bench.review``, ``bench.mix_cpu``)."""
+"""The app for the benchmarks that time requests one by one (``bench.review``, ``bench.mix_cpu``): in process, or
+served by ``talents serve`` on 127.0.0.1 (``bench.mix_cpu --http``)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -26,3 +32,29 @@ def demo_client() -> Any:
     from talents.app import create_app
 
     return TestClient(create_app())
+
+
+@contextmanager
+def served_client() -> Iterator[tuple[Any, Callable[[], float]]]:
+    """``talents serve --demo`` (one worker, no scheduler in it, quiet logs) over ``TALENTS_DATABASE_URL`` on a free
+    port of 127.0.0.1, an HTTP client on it, and the server process's CPU seconds so far (what the kernel counts
+    for it: in steps of its clock tick, 10 ms here, so that only means over many requests are figures)."""
+    import httpx
+
+    from bench.load import Server, free_port
+
+    if not os.environ.get("TALENTS_DATABASE_URL"):
+        raise SystemExit("TALENTS_DATABASE_URL: the database to serve (filled by `talents demo --agents 100000`)")
+    env = {**os.environ, "TALENTS_ENV": "development", "TALENTS_SCHEDULER_IN_APP": "0",
+           "TALENTS_SIGNIN_RATE_PER_MINUTE": "1000000", "TALENTS_LOG_LEVEL": os.environ.get("TALENTS_LOG_LEVEL",
+                                                                                              "WARNING")}
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="talents-bench-") as tmp:
+        server = Server([sys.executable, "-m", "talents.cli", "serve", "--demo", "--port", str(port)], env,
+                        Path(tmp) / "serve.log", port, "/readyz")
+        try:
+            server.wait_ready()
+            with httpx.Client(base_url=server.base, timeout=60) as client:
+                yield client, server.cpu_seconds
+        finally:
+            server.stop()

@@ -35,3 +35,25 @@ def test_the_mix_of_users_runs_against_a_served_app_without_an_error(tmp_path: P
     # the rankings the workers answered during the run, read from /metrics (kept, carried or computed)
     assert sum(result.rankings.values()) > 0, report
     assert result.ceiling is not None and result.ceiling.requests > 0 and result.ceiling.failures == 0, report
+
+
+def test_the_cpu_of_each_request_of_the_mix_is_read_from_the_served_app(tmp_path: Path, monkeypatch,
+                                                                         capsys) -> None:
+    """``python -m bench.mix_cpu --http`` on a tiny pool: every request of the mix answered (the benchmark stops at
+    the first error), and the server's CPU per request printed for each."""
+    import subprocess
+    import sys
+
+    from bench import mix_cpu
+
+    url = f"sqlite:///{tmp_path / 'mix.db'}"
+    monkeypatch.setenv("TALENTS_DATABASE_URL", url)
+    monkeypatch.setenv("TALENTS_RANKING_INDEX_DIR", str(tmp_path / "index"))
+    subprocess.run([sys.executable, "-m", "talents.cli", "demo", "--agents", "300"], check=True,
+                   capture_output=True)
+    assert mix_cpu.main(["--http", "--repeat", "3"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "server cpu ms" in printed[0], printed
+    rows = {line[:40].strip(): line[40:].split() for line in printed[1:]}
+    assert {"GET /healthz", "GET /besoins/{id}", "PATCH …/skills/{row}"} <= set(rows), printed
+    assert all(float(cpu) >= 0 and float(wall) > 0 for cpu, wall in rows.values()), printed
