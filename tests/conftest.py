@@ -6,7 +6,9 @@ SQLite runs everywhere (a file per test session). PostgreSQL runs where TALENTS_
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _TMP = Path(tempfile.mkdtemp(prefix="talents-tests-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)  # the session's databases and indexes, gone after it
 os.environ.setdefault("TALENTS_ENV", "test")
 os.environ["TALENTS_DATABASE_URL"] = f"sqlite:///{_TMP / 'default.db'}"
 os.environ.setdefault("TALENTS_LOG_JSON", "true")
