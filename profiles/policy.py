@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from profiles.models import AccessLog, Agent, AgentPublic
@@ -26,6 +27,7 @@ __all__ = [
     "check_agent_create",
     "check_agent_update",
     "log_profile_reads",
+    "write_access_lines",
     "log_profile_view",
     "manager_of",
     "owner_or_reader",
@@ -52,17 +54,36 @@ def log_profile_reads(session: Session, principal: Principal, agent_ids: Iterabl
 
     The lines are written with the session's commit (``after_commit``): a request that only read stays a read,
     and does not answer unless they are written."""
-    at, roles = utcnow(), ",".join(sorted(principal.roles))
-    rows = [{"at": at, "viewer_email": principal.email, "viewer_roles": roles, "agent_id": agent_id,
-             "action": action, "path": path[:300]}
-            for agent_id in agent_ids if own_too or agent_id != principal.agent_id]
-    if rows:
-        after_commit(session, lambda db: _ACCESS_LOG_LINES.run_many(db, rows))
+    shared = {"at": utcnow(), "viewer_email": principal.email, "viewer_roles": ",".join(sorted(principal.roles)),
+              "action": action, "path": path[:300]}
+    seen = [agent_id for agent_id in agent_ids if own_too or agent_id != principal.agent_id]
+    if seen:
+        after_commit(session, lambda db: write_access_lines(db, shared, seen))
 
 
-# Built once: every read of someone else's profile writes lines of it (a ranking's answer, thirty).
+def write_access_lines(conn: sa.Connection, shared: Mapping[str, Any], agent_ids: list[int]) -> None:
+    """The access log's lines of one read, one per agent shown (``shared``: the time, who read, how and where).
+
+    On PostgreSQL one statement takes the agents as one array: the lines of a ranking (thirty) or a need's page
+    (sixty) were as many statements for the server to run. SQLite runs the same insert for each agent in one call
+    to its driver, which costs it no more."""
+    if not agent_ids:
+        return
+    if conn.dialect.name == "postgresql":
+        _ACCESS_LOG_LINES_OF_ARRAY.run_many(conn, [{**shared, "agent_ids": agent_ids}])
+    else:
+        _ACCESS_LOG_LINES.run_many(conn, [{**shared, "agent_id": agent_id} for agent_id in agent_ids])
+
+
+# Built once: every read of someone else's profile writes lines of it.
+_ACCESS_LOG_COLUMNS = ("at", "viewer_email", "viewer_roles", "agent_id", "action", "path")
 _ACCESS_LOG_LINES = Prepared(sa.insert(AccessLog.__table__).values(  # type: ignore[attr-defined]
-    {name: sa.bindparam(name) for name in ("at", "viewer_email", "viewer_roles", "agent_id", "action", "path")}))
+    {name: sa.bindparam(name) for name in _ACCESS_LOG_COLUMNS}))
+_ACCESS_LOG_LINES_OF_ARRAY = Prepared(sa.insert(AccessLog.__table__).from_select(  # type: ignore[attr-defined]
+    _ACCESS_LOG_COLUMNS,
+    sa.select(*(sa.func.unnest(sa.bindparam("agent_ids", type_=postgresql.ARRAY(sa.Integer())))
+                if name == "agent_id" else sa.bindparam(name, type_=AccessLog.__table__.c[name].type)  # type: ignore[attr-defined]
+                for name in _ACCESS_LOG_COLUMNS))))
 
 
 # Built once: every read of someone else's profile asks it. The profile as the API shows it, its visibility among

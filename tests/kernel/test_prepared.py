@@ -132,15 +132,17 @@ def test_statements_go_through_sqlalchemy_while_something_listens(engine):
 
 
 def test_the_access_log_lines_are_stored_as_sqlalchemy_stores_them(engine):
-    """Written by one ``executemany`` on the driver, the lines hold what SQLAlchemy's insert writes, value for
-    value as the database stores them (the aware time as SQLAlchemy's text on SQLite, say)."""
+    """Written in one call to the driver (one statement on PostgreSQL, the agents as one array), the lines of a read
+    hold what SQLAlchemy's insert writes, value for value as the database stores them (the aware time as
+    SQLAlchemy's text on SQLite, say), one line per agent shown, in the order shown."""
     table = profile_policy.AccessLog.__table__
     at = dt.datetime(2026, 11, 30, 17, 5, 9, 123456, tzinfo=dt.UTC)
-    rows = [{"at": at, "viewer_email": "dinum@numerique.gouv.fr", "viewer_roles": "lead,reviewer", "agent_id": i,
-             "action": "list", "path": "/api/v1/needs/1/roles/0/candidates"} for i in (3, 1, 2)]
+    shared = {"at": at, "viewer_email": "dinum@numerique.gouv.fr", "viewer_roles": "lead,reviewer",
+              "action": "list", "path": "/api/v1/needs/1/roles/0/candidates"}
+    agents = [3, 1, 2, 1]  # an agent shown twice (in two roles' rankings) is logged twice
     with engine.begin() as conn:
-        profile_policy._ACCESS_LOG_LINES.run_many(conn, rows)
-        conn.execute(sa.insert(table), [{**r, "path": "slow"} for r in rows])
+        profile_policy.write_access_lines(conn, shared, agents)
+        conn.execute(sa.insert(table), [{**shared, "agent_id": a, "path": "slow"} for a in agents])
     columns = ("at", "viewer_email", "viewer_roles", "agent_id", "action")
     raw = engine.raw_connection()  # the values as stored, without SQLAlchemy's conversions
     try:
@@ -150,10 +152,32 @@ def test_the_access_log_lines_are_stored_as_sqlalchemy_stores_them(engine):
     finally:
         raw.close()
     fast, slow = [r for r in stored if r[-1] != "slow"], [r for r in stored if r[-1] == "slow"]
-    assert [r[:-1] for r in fast] == [r[:-1] for r in slow] and [r[3] for r in fast] == [3, 1, 2]
+    assert [r[:-1] for r in fast] == [r[:-1] for r in slow] and [r[3] for r in fast] == agents
     with engine.connect() as conn:
         read_back = conn.execute(sa.select(table.c.at).where(table.c.path != "slow")).scalars().all()
-    assert read_back == [at, at, at]
+    assert read_back == [at] * len(agents)
     with engine.connect() as conn:
-        profile_policy._ACCESS_LOG_LINES.run_many(conn, [])  # nothing to write: no statement, no transaction
+        profile_policy.write_access_lines(conn, shared, [])  # nothing to write: no statement, no transaction
         assert not conn.in_transaction()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgresql_writes_the_lines_of_a_read_in_one_statement(engine):
+    """Thirty agents shown: one INSERT run once, the agents as one array (not thirty rows for the server to run)."""
+    runs: list[tuple[str, bool]] = []
+
+    def seen(_conn, _cursor, statement, _parameters, _context, executemany):  # type: ignore[no-untyped-def]
+        runs.append((statement, executemany))
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SELECT 1")  # the transaction begun: only the lines' statement follows
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            profile_policy.write_access_lines(conn, {"at": dt.datetime.now(dt.UTC), "viewer_email": "a@b.fr",
+                                                     "viewer_roles": "lead", "action": "list", "path": "/x"},
+                                              list(range(1, 31)))
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert len(runs) == 1 and "unnest" in runs[0][0] and runs[0][1] is False, runs
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM access_log WHERE path = '/x'")).scalar_one() == 30
