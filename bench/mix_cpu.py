@@ -12,7 +12,8 @@ time per request, beside ``GET /healthz`` (the framework's floor) in the same ru
 
 ``--http``: the same requests to ``talents serve`` (one worker) on 127.0.0.1 over HTTP, and the server process's
 CPU per request (mean: the kernel counts it in 10 ms steps) — what a request costs the server, without the test
-client's own cost that the in-process figures carry (about 2 ms, ``GET /healthz``'s).
+client's own cost that the in-process figures carry (about 2 ms, ``GET /healthz``'s); on PostgreSQL, the database
+server's CPU per request beside it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bench.in_process import demo_client, served_client
+from bench.load import database_cpu_seconds
 
 
 def _agent(url: str) -> tuple[int, str]:
@@ -93,24 +95,31 @@ def main(argv: list[str] | None = None) -> int:
         ]
         cpu: dict[str, list[float]] = {r[0]: [] for r in requests}
         wall: dict[str, list[float]] = {r[0]: [] for r in requests}
+        database: dict[str, list[float]] = {r[0]: [] for r in requests}
+        # Over HTTP on PostgreSQL: the database server's CPU too (its processes on this machine, when readable).
+        database_cpu = database_cpu_seconds if args.http and url.startswith("postgres") else (lambda: None)
         for _ in range(repeat):
             for name, cookies, method, url, body in requests:
                 client.cookies.clear()
                 client.cookies.update(cookies)
                 headers = {"X-CSRF-Token": csrf} if method != "GET" else {}
-                c0, w0 = cpu_seconds(), time.perf_counter()
+                d0, c0, w0 = database_cpu(), cpu_seconds(), time.perf_counter()
                 answer = client.request(method, url, json=body() if body else None, headers=headers)
-                cpu[name].append(1000 * (cpu_seconds() - c0))
                 wall[name].append(1000 * (time.perf_counter() - w0))
+                cpu[name].append(1000 * (cpu_seconds() - c0))
+                if d0 is not None and (d1 := database_cpu()) is not None:
+                    database[name].append(1000 * (d1 - d0))
                 if answer.status_code >= 400:
                     raise SystemExit(f"{method} {url}: {answer.status_code} {answer.text[:300]}")
     # The server's CPU comes in clock ticks: only a mean over the rounds says what a request costs.
     average = statistics.fmean if args.http else statistics.median
     whose = "server cpu ms" if args.http else "cpu ms"
-    print(f"{'request':40} {whose:>13} {'wall ms':>8}   ({average.__name__} of {repeat}; "
-          f"load {os.getloadavg()[0]:.1f})")
+    on_database = all(database.values())
+    print(f"{'request':40} {whose:>13} {'wall ms':>8}" + (f" {'database cpu ms':>15}" if on_database else "")
+          + f"   ({average.__name__} of {repeat}; load {os.getloadavg()[0]:.1f})")
     for name, *_ in requests:
-        print(f"{name:40} {average(cpu[name]):13.2f} {statistics.median(wall[name]):8.2f}")
+        print(f"{name:40} {average(cpu[name]):13.2f} {statistics.median(wall[name]):8.2f}"
+              + (f" {average(database[name]):15.2f}" if on_database else ""))
     return 0
 
 
